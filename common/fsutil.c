@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Filesystem helpers shared by the agent's modules.  Removal walks with
+ * openat/unlinkat relative to directory descriptors and never follows a
+ * symlink, so a task that plants a link to / in its working directory
+ * cannot make batchd delete anything outside it.
+ */
+#include "fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "xmalloc.h"
+
+int
+bd_mkdir_p(const char *path, mode_t mode)
+{
+	char *copy, *p;
+	struct stat st;
+	int rc = 0;
+
+	if (stat(path, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	copy = xstrdup(path);
+	for (p = copy + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(copy, mode) == -1 && errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	if (rc == 0 && (stat(path, &st) == -1 || !S_ISDIR(st.st_mode)))
+		rc = -ENOTDIR;
+	free(copy);
+	return rc;
+}
+
+/* Removes every entry of the open directory dfd; closes dfd. */
+static int
+fsutil_empty_fd(int dfd, int depth)
+{
+	DIR *dir;
+	struct dirent *de;
+	int rc = 0;
+
+	if (depth > 4096) {
+		close(dfd);
+		return -ELOOP;
+	}
+	if ((dir = fdopendir(dfd)) == NULL) {
+		rc = -errno;
+		close(dfd);
+		return rc;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
+			continue;
+		if (errno != EISDIR && errno != EPERM) {
+			if (errno != ENOENT && rc == 0)
+				rc = -errno;
+			continue;
+		}
+		int sub = openat(dirfd(dir), de->d_name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub == -1) {
+			if (rc == 0)
+				rc = -errno;
+			continue;
+		}
+		int r = fsutil_empty_fd(sub, depth + 1);
+		if (r < 0 && rc == 0)
+			rc = r;
+		if (unlinkat(dirfd(dir), de->d_name, AT_REMOVEDIR) == -1 &&
+		    errno != ENOENT && rc == 0)
+			rc = -errno;
+	}
+	closedir(dir);
+	return rc;
+}
+
+int
+bd_empty_dir(const char *path)
+{
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (dfd == -1)
+		return errno == ENOENT ? 0 : -errno;
+	return fsutil_empty_fd(dfd, 0);
+}
+
+int
+bd_rm_rf(const char *path)
+{
+	struct stat st;
+	int rc;
+
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
+	if ((rc = bd_empty_dir(path)) < 0)
+		return rc;
+	return rmdir(path) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+/* Creates a unique temporary file next to path; caller frees *tmp. */
+static int
+fsutil_open_temp(const char *path, mode_t mode, char **tmp)
+{
+	char *dir = bd_path_dirname(path);
+	const char *base = strrchr(path, '/');
+	int fd;
+
+	base = base ? base + 1 : path;
+	*tmp = xasprintf("%s/.%.100s.XXXXXX", dir, base);
+	free(dir);
+	if ((fd = mkostemp(*tmp, O_CLOEXEC)) == -1) {
+		int rc = -errno;
+		free(*tmp);
+		*tmp = NULL;
+		return rc;
+	}
+	if (fchmod(fd, mode) == -1) {
+		int rc = -errno;
+		close(fd);
+		unlink(*tmp);
+		free(*tmp);
+		*tmp = NULL;
+		return rc;
+	}
+	return fd;
+}
+
+/* fsyncs the directory that holds path. */
+static int
+fsutil_sync_dir_of(const char *path)
+{
+	char *dir = bd_path_dirname(path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	free(dir);
+	if (fd == -1)
+		return -errno;
+	if (fsync(fd) == -1)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Renames the finished temp file over path, or removes it on error. */
+static int
+fsutil_commit_temp(int fd, char *tmp, const char *path, int rc, bool sync)
+{
+	if (rc == 0 && sync && fsync(fd) == -1)
+		rc = -errno;
+	if (close(fd) == -1 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) == -1)
+		rc = -errno;
+	if (rc != 0)
+		unlink(tmp);
+	else if (sync)
+		rc = fsutil_sync_dir_of(path);
+	free(tmp);
+	return rc;
+}
+
+int
+bd_write_file_atomic(const char *path, const void *data, size_t len,
+    mode_t mode)
+{
+	const char *p = data;
+	char *tmp;
+	int fd, rc = 0;
+
+	if ((fd = fsutil_open_temp(path, mode, &tmp)) < 0)
+		return fd;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return fsutil_commit_temp(fd, tmp, path, rc, true);
+}
+
+int
+bd_read_file(const char *path, size_t max, char **data, size_t *len)
+{
+	struct stat st;
+	size_t cap, used = 0;
+	char *buf;
+	int fd, rc = 0;
+
+	*data = NULL;
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		rc = S_ISDIR(st.st_mode) ? -EISDIR : -errno;
+		close(fd);
+		return rc ? rc : -EINVAL;
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return BD_ETOOBIG;
+	}
+	cap = (size_t)st.st_size + 1;
+	buf = xmalloc(cap);
+	for (;;) {
+		if (used + 1 >= cap) {
+			if (cap > max + 1) {
+				rc = BD_ETOOBIG;
+				break;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t n = read(fd, buf + used, cap - used - 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			rc = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used > max) {
+			rc = BD_ETOOBIG;
+			break;
+		}
+	}
+	close(fd);
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	buf[used] = '\0';
+	*data = buf;
+	*len = used;
+	return 0;
+}
+
+int
+bd_copy_file(const char *src, const char *dst, mode_t mode, int64_t *copied)
+{
+	struct stat st;
+	int64_t total = 0;
+	char *tmp;
+	int in, out, rc = 0;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
+		return -errno;
+	if (fstat(in, &st) == -1) {
+		rc = -errno;
+		close(in);
+		return rc;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(in);
+		return -EISDIR;
+	}
+	if ((out = fsutil_open_temp(dst, mode, &tmp)) < 0) {
+		close(in);
+		return out;
+	}
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		if (n == -1 && (errno == EXDEV || errno == ENOSYS ||
+		    errno == EINVAL || errno == EOPNOTSUPP))
+			n = sendfile(out, in, NULL, 1 << 30);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			rc = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		total += n;
+	}
+	close(in);
+	if (copied != NULL)
+		*copied = total;
+	return fsutil_commit_temp(out, tmp, dst, rc, false);
+}
+
+char *
+bd_path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+
+	if (b[0] == '/' || la == 0)
+		return xstrdup(b);
+	if (a[la - 1] == '/')
+		return xasprintf("%s%s", a, b);
+	return xasprintf("%s/%s", a, b);
+}
+
+char *
+bd_path_normalize(const char *path)
+{
+	size_t len = strlen(path), nseg = 0, ups = 0, o = 0;
+	const char **seg = xcalloc(len / 2 + 2, sizeof(*seg));
+	size_t *seglen = xcalloc(len / 2 + 2, sizeof(*seglen));
+	bool abs = path[0] == '/';
+	char *out = xmalloc(len + 2);
+	const char *p = path;
+
+	/* Segments that survive; leading ".." of a relative path are counted
+	 * in ups because nothing before them can absorb them. */
+	while (*p != '\0') {
+		while (*p == '/')
+			p++;
+		const char *s = p;
+		while (*p != '/' && *p != '\0')
+			p++;
+		size_t n = (size_t)(p - s);
+		if (n == 0 || (n == 1 && s[0] == '.'))
+			continue;
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			if (nseg > 0)
+				nseg--;
+			else if (!abs)
+				ups++;
+			continue;
+		}
+		seg[nseg] = s;
+		seglen[nseg++] = n;
+	}
+	if (abs)
+		out[o++] = '/';
+	for (size_t i = 0; i < ups; i++) {
+		if (o > 0 && out[o - 1] != '/')
+			out[o++] = '/';
+		memcpy(out + o, "..", 2);
+		o += 2;
+	}
+	for (size_t i = 0; i < nseg; i++) {
+		if (o > 0 && out[o - 1] != '/')
+			out[o++] = '/';
+		memcpy(out + o, seg[i], seglen[i]);
+		o += seglen[i];
+	}
+	if (o == 0)
+		out[o++] = '.';
+	out[o] = '\0';
+	free(seg);
+	free(seglen);
+	return out;
+}
+
+bool
+bd_path_stays_inside(const char *rel)
+{
+	char *n;
+	bool ok;
+
+	if (rel[0] == '/')
+		return false;
+	n = bd_path_normalize(rel);
+	ok = !(strcmp(n, "..") == 0 || strncmp(n, "../", 3) == 0);
+	free(n);
+	return ok;
+}
+
+char *
+bd_path_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}

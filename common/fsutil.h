@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BD_FSUTIL_H
+#define BD_FSUTIL_H
+
+/*
+ * Filesystem helpers: directories, removal, atomic writes, copies and
+ * lexical path checks.  All return 0 or a negative errno.  These block, so
+ * the agent calls the slow ones (big copies, removal of big trees) from
+ * uv_queue_work.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Creates path and its missing parents with mode; an existing dir is fine. */
+int bd_mkdir_p(const char *path, mode_t mode);
+
+/*
+ * Removes path and everything below it without following symlinks.  A
+ * missing path is success.
+ */
+int bd_rm_rf(const char *path);
+
+/* Removes everything inside the directory path, keeping the directory. */
+int bd_empty_dir(const char *path);
+
+/*
+ * Writes data to path atomically: a temporary file in the same directory,
+ * write, fsync, rename, fsync of the directory.
+ */
+int bd_write_file_atomic(const char *path, const void *data, size_t len,
+    mode_t mode);
+
+/*
+ * Reads a whole file of at most max bytes into *data (NUL-terminated; caller
+ * frees) and its length into *len.  A bigger file gives BD_ETOOBIG.
+ */
+int bd_read_file(const char *path, size_t max, char **data, size_t *len);
+
+/*
+ * Copies the regular file src to dst (created with mode, replaced if it
+ * exists) through a temporary name in dst's directory, so dst is never seen
+ * half written.  *copied gets the byte count if not NULL.
+ */
+int bd_copy_file(const char *src, const char *dst, mode_t mode,
+    int64_t *copied);
+
+/* a + "/" + b, or b alone when b is absolute; caller frees. */
+char *bd_path_join(const char *a, const char *b);
+
+/*
+ * Normalises a path lexically: collapses "//" and ".", resolves ".." against
+ * earlier segments.  A relative path that climbs above its start keeps its
+ * leading "..".  Caller frees.
+ */
+char *bd_path_normalize(const char *path);
+
+/*
+ * True when the relative path rel, normalised, stays inside its base
+ * directory (it is not absolute and does not climb out with "..").
+ */
+bool bd_path_stays_inside(const char *rel);
+
+/* The directory part of path ("." if none); caller frees. */
+char *bd_path_dirname(const char *path);
+
+#endif
