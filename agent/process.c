@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Spawning and reaping task processes; see process.h for the model.
+ *
+ * State: a list of live tracked processes, and one uv_signal_t for SIGCHLD.
+ * A process is tracked from a successful spawn until its exit has been
+ * delivered; after that the caller owns the struct and frees it.
+ */
+#include "process.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "xmalloc.h"
+
+struct bd_process {
+	pid_t pid;
+	bool exited;
+	bd_process_exit_cb exit_cb;
+	void *arg;
+	struct bd_process *next; /* in process_live while running */
+};
+
+static uv_signal_t process_sigchld;
+static bool process_ready;
+static struct bd_process *process_live;
+
+/* Reaps every exited child and delivers the exits of tracked ones. */
+static void
+process_on_sigchld(uv_signal_t *handle, int signum)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct bd_process **pp, *p = NULL;
+
+		for (pp = &process_live; *pp != NULL; pp = &(*pp)->next) {
+			if ((*pp)->pid == pid) {
+				p = *pp;
+				*pp = p->next;
+				break;
+			}
+		}
+		if (p == NULL)
+			continue; /* an orphan the subreaper inherited */
+		p->exited = true;
+		p->next = NULL;
+		if (WIFEXITED(status))
+			p->exit_cb(p, WEXITSTATUS(status), 0, p->arg);
+		else
+			p->exit_cb(p, 0, WIFSIGNALED(status) ?
+			    WTERMSIG(status) : SIGKILL, p->arg);
+	}
+}
+
+int
+bd_process_init(uv_loop_t *loop)
+{
+	int rc;
+
+	if (process_ready)
+		return 0;
+	/* Orphans of a task come to us, so its whole tree stays findable. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		return -errno;
+	if ((rc = uv_signal_init(loop, &process_sigchld)) < 0)
+		return rc;
+	if ((rc = uv_signal_start(&process_sigchld, process_on_sigchld,
+	    SIGCHLD)) < 0)
+		return rc;
+	process_ready = true;
+	return 0;
+}
+
+void
+bd_process_shutdown(void)
+{
+	if (!process_ready)
+		return;
+	uv_signal_stop(&process_sigchld);
+	uv_close((uv_handle_t *)&process_sigchld, NULL);
+	process_ready = false;
+}
+
+int
+bd_process_spawn(const struct bd_process_options *opts,
+    bd_process_exit_cb exit_cb, void *arg, struct bd_process **out)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t all, none;
+	pid_t pid;
+	int rc;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, opts->stdout_path,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0660);
+	posix_spawn_file_actions_addopen(&fa, 2, opts->stderr_path,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0660);
+	posix_spawn_file_actions_addchdir_np(&fa, opts->cwd);
+	/* The task starts with default dispositions and nothing blocked,
+	 * whatever batchd ignores or blocks itself (SIGPIPE, SIGCHLD). */
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	rc = posix_spawn(&pid, opts->file, &fa, &attr, opts->argv, opts->envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (rc != 0)
+		return -rc;
+
+	struct bd_process *p = xcalloc(1, sizeof(*p));
+	p->pid = pid;
+	p->exit_cb = exit_cb;
+	p->arg = arg;
+	p->next = process_live;
+	process_live = p;
+	*out = p;
+	return 0;
+}
+
+pid_t
+bd_process_pid(const struct bd_process *proc)
+{
+	return proc->pid;
+}
+
+void
+bd_process_free(struct bd_process *proc)
+{
+	free(proc);
+}
+
+struct proc_entry {
+	pid_t pid, ppid, pgid, sid;
+};
+
+/* Reads pid, ppid, pgid and sid of every process from /proc. */
+static struct proc_entry *
+process_snapshot(size_t *count)
+{
+	struct proc_entry *v = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	*count = 0;
+	if (d == NULL)
+		return NULL;
+	while ((de = readdir(d)) != NULL) {
+		char path[300], buf[512];
+		int fd;
+		ssize_t len;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		/* The command name may hold spaces and parentheses: parse
+		 * after the last ')'. */
+		char *rp = strrchr(buf, ')');
+		struct proc_entry e;
+		char state;
+		if (rp == NULL || sscanf(rp + 1, " %c %d %d %d", &state,
+		    &e.ppid, &e.pgid, &e.sid) != 4)
+			continue;
+		e.pid = (pid_t)atoi(de->d_name);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			v = xreallocarray(v, cap, sizeof(*v));
+		}
+		v[n++] = e;
+	}
+	closedir(d);
+	*count = n;
+	return v;
+}
+
+static bool
+process_is_tracked(pid_t pid)
+{
+	for (struct bd_process *p = process_live; p != NULL; p = p->next)
+		if (p->pid == pid)
+			return true;
+	return false;
+}
+
+int
+bd_process_kill_tree(struct bd_process *proc, int sig)
+{
+	size_t n, i;
+	struct proc_entry *v = process_snapshot(&n);
+	bool *in = xcalloc(n ? n : 1, sizeof(bool));
+	pid_t self = getpid();
+	int killed = 0;
+	bool grew = true;
+
+	if (!proc->exited)
+		kill(proc->pid, sig);
+	kill(-proc->pid, sig);
+	/* Seed: the task's session or group, and untracked orphans of ours. */
+	for (i = 0; i < n; i++)
+		in[i] = v[i].pid == proc->pid || v[i].sid == proc->pid ||
+		    v[i].pgid == proc->pid ||
+		    (v[i].ppid == self && !process_is_tracked(v[i].pid));
+	/* Close over descendants (a grandchild that changed session). */
+	while (grew) {
+		grew = false;
+		for (i = 0; i < n; i++) {
+			if (in[i])
+				continue;
+			for (size_t j = 0; j < n; j++) {
+				if (in[j] && v[j].pid == v[i].ppid) {
+					in[i] = grew = true;
+					break;
+				}
+			}
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (!in[i] || v[i].pid == self)
+			continue;
+		if (v[i].pid == proc->pid && proc->exited)
+			continue; /* its pid may be reused already */
+		if (kill(v[i].pid, sig) == 0)
+			killed++;
+	}
+	free(in);
+	free(v);
+	return killed;
+}
+
+char *
+bd_process_find_program(const char *argv0, const char *cwd, const char *path)
+{
+	int saw_eacces = 0;
+
+	if (argv0[0] == '\0') {
+		errno = ENOENT;
+		return NULL;
+	}
+	if (strchr(argv0, '/') != NULL) {
+		char *full = argv0[0] == '/' ? xstrdup(argv0) :
+		    xasprintf("%s/%s", cwd, argv0);
+		if (access(full, X_OK) == 0)
+			return full;
+		free(full);
+		return NULL;
+	}
+	for (const char *p = path; p != NULL && *p != '\0'; ) {
+		const char *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+		char *dir = len ? xstrndup(p, len) : xstrdup(cwd);
+		char *full = xasprintf("%s/%s", dir, argv0);
+		struct stat st;
+		free(dir);
+		if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (access(full, X_OK) == 0)
+				return full;
+			saw_eacces = 1;
+		}
+		free(full);
+		p = colon ? colon + 1 : NULL;
+	}
+	errno = saw_eacces ? EACCES : ENOENT;
+	return NULL;
+}

@@ -1,0 +1,594 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The task runner: one task, one attempt after another, as runner.h draws
+ * it.  States:
+ *
+ *   DOWNLOADING -> RUNNING -> (retry: DOWNLOADING) -> UPLOADING -> DONE
+ *
+ * Each state owns at most one piece of work in flight (a download, a
+ * process or an upload); the wall-clock and grace timers belong to the
+ * runner and are closed by bd_runner_free(), which frees the runner in the
+ * last close callback.  Steps that finish without any I/O are deferred
+ * through step_timer so that the done callback never runs inside
+ * bd_runner_start().
+ */
+#include "runner.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "clock.h"
+#include "cmdline.h"
+#include "download.h"
+#include "duration.h"
+#include "error.h"
+#include "fsutil.h"
+#include "process.h"
+#include "upload.h"
+#include "xmalloc.h"
+
+enum runner_state {
+	RUNNER_STARTING,
+	RUNNER_DOWNLOADING,
+	RUNNER_RUNNING,
+	RUNNER_UPLOADING,
+	RUNNER_DONE,
+};
+
+struct bd_runner {
+	struct bd_runner_options opts;
+	bd_runner_done_cb cb;
+	void *arg;
+	enum runner_state state;
+	struct bd_run_outcome out;
+
+	struct bd_env *env;
+	char **envp;
+	char **argv;
+	size_t argc;
+	char *cmdline_error; /* why commandLine does not split, or NULL */
+	char *stdout_path, *stderr_path;
+	int max_retries; /* -1 = unlimited */
+
+	struct bd_download *download;
+	struct bd_process *proc;
+	struct bd_upload *upload;
+	void (*step)(struct bd_runner *);
+
+	bool timed_out;
+	char *end_reason; /* set by timeout or bd_runner_terminate() */
+	uv_timer_t wall_timer, grace_timer, step_timer;
+	int open_handles;
+};
+
+static void runner_begin_attempt(struct bd_runner *r);
+static void runner_launch(struct bd_runner *r);
+static void runner_upload(struct bd_runner *r);
+static void runner_finish(struct bd_runner *r);
+
+static void
+runner_phase(struct bd_runner *r, const char *what)
+{
+	const struct bd_runner_observer *o = r->opts.observer;
+
+	if (o != NULL && o->phase != NULL)
+		o->phase(o->arg, r->opts.task->id, what);
+}
+
+static void
+runner_transfer(void *arg, const char *name, int64_t done, int64_t total)
+{
+	struct bd_runner *r = arg;
+	const struct bd_runner_observer *o = r->opts.observer;
+
+	if (o != NULL && o->transfer != NULL)
+		o->transfer(o->arg, name, done, total);
+}
+
+static void
+runner_on_step(uv_timer_t *t)
+{
+	struct bd_runner *r = t->data;
+	void (*step)(struct bd_runner *) = r->step;
+
+	r->step = NULL;
+	step(r);
+}
+
+/* Runs step on the next loop iteration. */
+static void
+runner_defer(struct bd_runner *r, void (*step)(struct bd_runner *))
+{
+	r->step = step;
+	uv_timer_start(&r->step_timer, runner_on_step, 0, 0);
+}
+
+/* Records a failure that ends the task before or instead of its command. */
+static void
+runner_fail_pre(struct bd_runner *r, struct bd_failure_info *f)
+{
+	r->out.pre_processing_error = true;
+	bd_execution_info_set_failure(&r->out.info, f);
+	runner_defer(r, runner_finish);
+}
+
+/* The message for a task ended by its wall clock or by a terminate. */
+static struct bd_failure_info *
+runner_ended_failure(struct bd_runner *r)
+{
+	return bd_failure_info_new(BD_CATEGORY_SERVER_ERROR, "TaskEnded",
+	    "%s", r->end_reason);
+}
+
+static void
+runner_on_grace(uv_timer_t *t)
+{
+	struct bd_runner *r = t->data;
+
+	if (r->proc != NULL)
+		bd_process_kill_tree(r->proc, SIGKILL);
+}
+
+/* Ends whatever is in flight because of a timeout or a terminate. */
+static void
+runner_end_early(struct bd_runner *r, char *reason)
+{
+	if (r->end_reason != NULL) {
+		free(reason);
+		return;
+	}
+	r->end_reason = reason;
+	uv_timer_stop(&r->wall_timer);
+	switch (r->state) {
+	case RUNNER_DOWNLOADING:
+		bd_download_cancel(r->download);
+		break;
+	case RUNNER_RUNNING:
+		if (r->proc != NULL) {
+			bd_process_kill_tree(r->proc, SIGTERM);
+			uv_timer_start(&r->grace_timer, runner_on_grace,
+			    (uint64_t)r->opts.kill_grace_ms, 0);
+		}
+		break;
+	default:
+		break; /* uploads of a finished process run to their end */
+	}
+}
+
+static void
+runner_on_wall_clock(uv_timer_t *t)
+{
+	struct bd_runner *r = t->data;
+	char limit[64];
+
+	bd_duration_format(r->opts.task->constraints.max_wall_clock_ms, limit,
+	    sizeof(limit));
+	r->timed_out = true;
+	runner_end_early(r, xasprintf("The task ran longer than its "
+	    "maxWallClockTime (%s) and was ended; raise "
+	    "constraints.maxWallClockTime if it needs more time", limit));
+}
+
+void
+bd_runner_terminate(struct bd_runner *r, const char *reason)
+{
+	if (r->state == RUNNER_DONE)
+		return;
+	runner_end_early(r, xstrdup(reason));
+}
+
+static void
+runner_on_downloaded(void *arg, struct bd_failure_info *failure, int cancelled)
+{
+	struct bd_runner *r = arg;
+
+	bd_download_free(r->download);
+	r->download = NULL;
+	if (cancelled || r->end_reason != NULL) {
+		bd_failure_info_free(failure);
+		runner_fail_pre(r, runner_ended_failure(r));
+		return;
+	}
+	if (failure != NULL) {
+		runner_fail_pre(r, failure);
+		return;
+	}
+	runner_launch(r);
+}
+
+static void
+runner_on_exit(struct bd_process *proc, int exit_code, int term_signal,
+    void *arg)
+{
+	struct bd_runner *r = arg;
+	const struct bd_runner_observer *o = r->opts.observer;
+	int code = term_signal ? -term_signal : exit_code;
+
+	/* Whatever the task left behind ends with it. */
+	bd_process_kill_tree(proc, SIGKILL);
+	bd_process_free(proc);
+	r->proc = NULL;
+	uv_timer_stop(&r->grace_timer);
+	if (o != NULL && o->exited != NULL)
+		o->exited(o->arg);
+
+	r->out.info.has_exit_code = true;
+	r->out.info.exit_code = code;
+	if (r->end_reason != NULL) {
+		bd_execution_info_set_failure(&r->out.info,
+		    runner_ended_failure(r));
+		runner_upload(r);
+		return;
+	}
+	if (code != 0 && (r->max_retries < 0 ||
+	    r->out.info.retry_count < r->max_retries)) {
+		r->out.info.retry_count++;
+		r->out.info.last_retry_ms = bd_clock_now_ms();
+		runner_phase(r, "retrying after a nonzero exit code");
+		runner_begin_attempt(r);
+		return;
+	}
+	if (term_signal != 0)
+		bd_execution_info_set_failure(&r->out.info,
+		    bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "FailureExitCode", "The task process was killed by "
+		    "signal %d (%s)", term_signal, strsignal(term_signal)));
+	else if (code != 0)
+		bd_execution_info_set_failure(&r->out.info,
+		    bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "FailureExitCode", "The task process exited with an "
+		    "unexpected exit code %d", code));
+	runner_upload(r);
+}
+
+/* Starts the command line in wd. */
+static void
+runner_launch(struct bd_runner *r)
+{
+	const struct bd_runner_observer *o = r->opts.observer;
+	struct bd_process_options po;
+	char *program;
+	int rc;
+
+	r->state = RUNNER_RUNNING;
+	if (r->cmdline_error != NULL) {
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "CommandLaunchFailed", "commandLine: %s",
+		    r->cmdline_error));
+		return;
+	}
+	program = bd_process_find_program(r->argv[0], r->out.dirs.wd,
+	    bd_env_get(r->env, "PATH"));
+	if (program == NULL) {
+		if (errno == EACCES)
+			runner_fail_pre(r, bd_failure_info_new(
+			    BD_CATEGORY_USER_ERROR, "CommandLaunchFailed",
+			    "commandLine: the program '%s' is not executable "
+			    "(no execute permission)", r->argv[0]));
+		else
+			runner_fail_pre(r, bd_failure_info_new(
+			    BD_CATEGORY_USER_ERROR, "CommandProgramNotFound",
+			    "commandLine: the program '%s' was not found %s",
+			    r->argv[0], strchr(r->argv[0], '/') != NULL ?
+			    "relative to the task working directory" :
+			    "in PATH (the command line is not run by a shell; "
+			    "use /bin/sh -c \"...\" for shell syntax)"));
+		return;
+	}
+	memset(&po, 0, sizeof(po));
+	po.file = program;
+	po.argv = r->argv;
+	po.envp = r->envp;
+	po.cwd = r->out.dirs.wd;
+	po.stdout_path = r->stdout_path;
+	po.stderr_path = r->stderr_path;
+	rc = bd_process_spawn(&po, runner_on_exit, r, &r->proc);
+	if (rc < 0) {
+		if (rc == -ENOENT)
+			runner_fail_pre(r, bd_failure_info_new(
+			    BD_CATEGORY_USER_ERROR, "CommandProgramNotFound",
+			    "commandLine: cannot run '%s': %s", program,
+			    strerror(-rc)));
+		else if (rc == -ENOEXEC)
+			runner_fail_pre(r, bd_failure_info_new(
+			    BD_CATEGORY_USER_ERROR, "CommandLaunchFailed",
+			    "commandLine: '%s' is neither a binary nor a "
+			    "script with a #! line", program));
+		else
+			runner_fail_pre(r, bd_failure_info_new(
+			    BD_CATEGORY_USER_ERROR, "CommandLaunchFailed",
+			    "commandLine: cannot run '%s': %s", program,
+			    strerror(-rc)));
+		free(program);
+		return;
+	}
+	free(program);
+	r->out.launched = true;
+	if (o != NULL && o->launched != NULL)
+		o->launched(o->arg, r->stdout_path, r->stderr_path);
+}
+
+/* One attempt: clean wd (after the first), downloads, launch. */
+static void
+runner_begin_attempt(struct bd_runner *r)
+{
+	const struct bd_task_spec *t = r->opts.task;
+	int rc;
+
+	r->out.info.start_ms = bd_clock_now_ms();
+	if (r->out.info.retry_count > 0 &&
+	    (rc = bd_empty_dir(r->out.dirs.wd)) < 0) {
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+		    "ResourceDirectoryCreateFailed", "cannot clean the working "
+		    "directory %s before a retry: %s", r->out.dirs.wd,
+		    strerror(-rc)));
+		return;
+	}
+	if (t->constraints.max_wall_clock_ms != BD_DURATION_INFINITE)
+		uv_timer_start(&r->wall_timer, runner_on_wall_clock,
+		    (uint64_t)t->constraints.max_wall_clock_ms, 0);
+	if (t->n_resource_files == 0) {
+		runner_launch(r);
+		return;
+	}
+	struct bd_download_options d = {
+		.loop = r->opts.loop,
+		.http = r->opts.http,
+		.files = t->resource_files,
+		.n_files = t->n_resource_files,
+		.wd = r->out.dirs.wd,
+		.max_parallel = 8,
+		.progress_cb = runner_transfer,
+		.progress_arg = r,
+	};
+	r->state = RUNNER_DOWNLOADING;
+	runner_phase(r, "downloading resource files");
+	rc = bd_download_start(&d, runner_on_downloaded, r, &r->download);
+	if (rc < 0)
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+		    "BlobDownloadMiscError", "cannot start downloads: %s",
+		    bd_strerror(rc)));
+}
+
+static void
+runner_on_uploaded(void *arg, struct bd_failure_info *failure, int cancelled)
+{
+	struct bd_runner *r = arg;
+
+	bd_upload_free(r->upload);
+	r->upload = NULL;
+	if (failure != NULL) {
+		r->out.upload_error = true;
+		if (r->out.info.failure == NULL)
+			bd_execution_info_set_failure(&r->out.info, failure);
+		else
+			bd_failure_info_free(failure);
+	}
+	runner_finish(r);
+}
+
+/* Output files, for the kinds that have them. */
+static void
+runner_upload(struct bd_runner *r)
+{
+	const struct bd_task_spec *t = r->opts.task;
+	int rc;
+
+	uv_timer_stop(&r->wall_timer);
+	if (t->n_output_files == 0) {
+		runner_finish(r);
+		return;
+	}
+	struct bd_upload_options u = {
+		.loop = r->opts.loop,
+		.http = r->opts.http,
+		.files = t->output_files,
+		.n_files = t->n_output_files,
+		.wd = r->out.dirs.wd,
+		.task_dir = r->out.dirs.task_dir,
+		.env = r->env,
+		.task_succeeded = r->out.info.failure == NULL,
+		.max_parallel = 8,
+		.progress_cb = runner_transfer,
+		.progress_arg = r,
+	};
+	r->state = RUNNER_UPLOADING;
+	runner_phase(r, "uploading output files");
+	rc = bd_upload_start(&u, runner_on_uploaded, r, &r->upload);
+	if (rc < 0) {
+		r->out.upload_error = true;
+		if (r->out.info.failure == NULL)
+			bd_execution_info_set_failure(&r->out.info,
+			    bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+			    "FileUploadMiscError", "cannot start uploads: %s",
+			    bd_strerror(rc)));
+		runner_finish(r);
+	}
+}
+
+static void
+runner_finish(struct bd_runner *r)
+{
+	uv_timer_stop(&r->wall_timer);
+	uv_timer_stop(&r->grace_timer);
+	r->state = RUNNER_DONE;
+	r->out.info.end_ms = bd_clock_now_ms();
+	r->out.info.result = r->out.info.failure != NULL ?
+	    BD_RESULT_FAILURE : BD_RESULT_SUCCESS;
+	bd_runner_eval_exit_conditions(r->opts.job, r->opts.task, &r->out);
+	r->cb(r, &r->out, r->arg);
+}
+
+/* Applies the fields an ExitOptions sets. */
+static void
+runner_apply_options(const struct bd_exit_options *eo, struct bd_run_outcome *o)
+{
+	if (eo->has_job_action)
+		o->job_action = eo->job_action;
+	if (eo->has_dependency_action)
+		o->dependency_action = eo->dependency_action;
+}
+
+/* The implicit actions: none/satisfy for success, terminate/block else. */
+static void
+runner_implicit(struct bd_run_outcome *o, bool failed)
+{
+	o->job_action = failed ? BD_JOB_ACTION_TERMINATE : BD_JOB_ACTION_NONE;
+	o->dependency_action = failed ? BD_DEPENDENCY_ACTION_BLOCK :
+	    BD_DEPENDENCY_ACTION_SATISFY;
+}
+
+void
+bd_runner_eval_exit_conditions(const struct bd_job_spec *job,
+    const struct bd_task_spec *task, struct bd_run_outcome *o)
+{
+	const struct bd_exit_conditions *ec = &task->exit_conditions;
+	bool matched = false;
+
+	if (o->pre_processing_error) {
+		runner_implicit(o, true);
+		if (ec->has_pre_processing_error)
+			runner_apply_options(&ec->pre_processing_error, o);
+		else if (ec->has_default)
+			runner_apply_options(&ec->default_options, o);
+		goto out;
+	}
+	int code = o->info.has_exit_code ? o->info.exit_code : -1;
+	for (size_t i = 0; i < ec->n_exit_codes && !matched; i++) {
+		if (ec->exit_codes[i].code == code) {
+			runner_implicit(o, code != 0);
+			runner_apply_options(&ec->exit_codes[i].options, o);
+			matched = true;
+		}
+	}
+	for (size_t i = 0; i < ec->n_exit_code_ranges && !matched; i++) {
+		const struct bd_exit_code_range *rg = &ec->exit_code_ranges[i];
+		if (code >= rg->start && code <= rg->end) {
+			runner_implicit(o, code != 0);
+			runner_apply_options(&rg->options, o);
+			matched = true;
+		}
+	}
+	if (!matched) {
+		runner_implicit(o, code != 0);
+		if (code != 0 && ec->has_default)
+			runner_apply_options(&ec->default_options, o);
+	}
+	if (o->upload_error && !matched) {
+		runner_implicit(o, true);
+		if (ec->has_file_upload_error)
+			runner_apply_options(&ec->file_upload_error, o);
+		else if (ec->has_default)
+			runner_apply_options(&ec->default_options, o);
+	}
+out:
+	/* A jobAction acts only when the job asks for it. */
+	if (job == NULL ||
+	    job->on_task_failure != BD_ON_TASK_FAILURE_PERFORM_EXIT_OPTIONS_JOB_ACTION)
+		o->job_action = BD_JOB_ACTION_NONE;
+}
+
+/* Fresh task directory: Azure task ids are unique within a job. */
+static int
+runner_make_dirs(struct bd_runner *r, char **cause)
+{
+	const struct bd_task_dirs *d = &r->out.dirs;
+	int rc;
+
+	if (r->opts.task->kind == BD_TASK_KIND_START) {
+		/* The start task's directory is the node's; keep it, clean wd. */
+		rc = bd_mkdir_p(d->wd, 0775);
+		if (rc == 0)
+			rc = bd_empty_dir(d->wd);
+	} else if ((rc = bd_rm_rf(d->task_dir)) == 0)
+		rc = bd_mkdir_p(d->wd, 0775);
+	if (rc == 0)
+		rc = bd_mkdir_p(d->certs, 0775);
+	if (rc < 0)
+		*cause = xasprintf("cannot create the task directory %s: %s",
+		    d->task_dir, strerror(-rc));
+	return rc;
+}
+
+int
+bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
+    void *arg, struct bd_runner **out)
+{
+	struct bd_runner *r = xcalloc(1, sizeof(*r));
+	const struct bd_task_spec *t = opts->task;
+	char *cause = NULL;
+
+	r->opts = *opts;
+	if (r->opts.kill_grace_ms <= 0)
+		r->opts.kill_grace_ms = 5000;
+	r->cb = cb;
+	r->arg = arg;
+	uv_timer_init(opts->loop, &r->wall_timer);
+	uv_timer_init(opts->loop, &r->grace_timer);
+	uv_timer_init(opts->loop, &r->step_timer);
+	r->wall_timer.data = r->grace_timer.data = r->step_timer.data = r;
+	r->open_handles = 3;
+
+	bd_layout_task_dirs(opts->node->root, opts->job ? opts->job->id : "",
+	    t, &r->out.dirs);
+	r->stdout_path = bd_path_join(r->out.dirs.task_dir, "stdout.txt");
+	r->stderr_path = bd_path_join(r->out.dirs.task_dir, "stderr.txt");
+	r->env = bd_env_for_task(opts->node, opts->job, t, &r->out.dirs,
+	    opts->user);
+	r->envp = bd_env_envp(r->env);
+	if (t->kind == BD_TASK_KIND_JOB_RELEASE)
+		r->max_retries = 0;
+	else if (opts->job != NULL)
+		r->max_retries = bd_job_spec_task_retry_count(opts->job, t);
+	else
+		r->max_retries = t->constraints.max_task_retry_count;
+	if (bd_cmdline_split(t->command_line, &r->argv, &r->argc, &cause) < 0) {
+		r->cmdline_error = cause;
+		cause = NULL;
+	}
+	if (runner_make_dirs(r, &cause) < 0) {
+		r->state = RUNNER_STARTING;
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+		    "ResourceDirectoryCreateFailed", "%s", cause));
+		free(cause);
+	} else {
+		/* Start on the next iteration so cb never runs in here. */
+		runner_defer(r, runner_begin_attempt);
+	}
+	*out = r;
+	return 0;
+}
+
+static void
+runner_on_close(uv_handle_t *h)
+{
+	struct bd_runner *r = h->data;
+
+	if (--r->open_handles > 0)
+		return;
+	bd_execution_info_clear(&r->out.info);
+	bd_layout_dirs_free(&r->out.dirs);
+	bd_env_free(r->env);
+	bd_env_envp_free(r->envp);
+	if (r->argv != NULL)
+		bd_cmdline_free(r->argv);
+	free(r->cmdline_error);
+	free(r->stdout_path);
+	free(r->stderr_path);
+	free(r->end_reason);
+	free(r);
+}
+
+void
+bd_runner_free(struct bd_runner *r)
+{
+	if (r == NULL)
+		return;
+	uv_close((uv_handle_t *)&r->wall_timer, runner_on_close);
+	uv_close((uv_handle_t *)&r->grace_timer, runner_on_close);
+	uv_close((uv_handle_t *)&r->step_timer, runner_on_close);
+}

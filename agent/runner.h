@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BD_RUNNER_H
+#define BD_RUNNER_H
+
+/*
+ * The runner takes one task of any kind from start to completion as an
+ * Azure Batch node does (reference §1, §2):
+ *
+ *   prepare dirs -> download resource files -> launch -> wait
+ *     -> (nonzero exit and retries left: clean wd, again from download)
+ *     -> upload output files -> evaluate exitConditions -> done
+ *
+ * maxWallClockTime runs from the start of each attempt (downloads count);
+ * when it passes, or on bd_runner_terminate(), the whole process tree gets
+ * SIGTERM and, after the grace period, SIGKILL.  The outcome carries the
+ * executionInfo in Azure's shape and the job and dependency actions that
+ * the exit conditions chose.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "environment.h"
+#include "http.h"
+#include "job_spec.h"
+#include "layout.h"
+#include "task_info.h"
+#include "task_spec.h"
+
+struct bd_runner;
+
+struct bd_run_outcome {
+	struct bd_execution_info info;
+	struct bd_task_dirs dirs;
+	bool launched;		/* the command line started at least once */
+	bool pre_processing_error;
+	bool upload_error;
+	enum bd_job_action job_action;		   /* effective for the job */
+	enum bd_dependency_action dependency_action;
+};
+
+typedef void (*bd_runner_done_cb)(struct bd_runner *r,
+    const struct bd_run_outcome *outcome, void *arg);
+
+/* Reports phases to a terminal or log (optional). */
+struct bd_runner_observer {
+	void (*phase)(void *arg, const char *task_id, const char *what);
+	void (*transfer)(void *arg, const char *name, int64_t done,
+	    int64_t total);
+	void (*launched)(void *arg, const char *stdout_path,
+	    const char *stderr_path);
+	void (*exited)(void *arg);
+	void *arg;
+};
+
+struct bd_runner_options {
+	uv_loop_t *loop;
+	struct bd_http *http;		   /* borrowed */
+	const struct bd_node_info *node;   /* borrowed until done */
+	const struct bd_job_spec *job;	   /* borrowed; NULL for a start task */
+	const struct bd_task_spec *task;   /* borrowed until done */
+	const struct bd_task_user *user;   /* borrowed */
+	int64_t kill_grace_ms;		   /* SIGTERM to SIGKILL; default 5000 */
+	const struct bd_runner_observer *observer; /* or NULL */
+};
+
+/* Starts; 0 or a negative errno (then cb never runs). */
+int bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
+    void *arg, struct bd_runner **out);
+
+/*
+ * Ends the task early (job terminated, node stopping, ^C): it completes
+ * with failureInfo TaskEnded and reason.  The callback still runs once.
+ */
+void bd_runner_terminate(struct bd_runner *r, const char *reason);
+
+/* Frees after the callback has run (the outcome is freed with it). */
+void bd_runner_free(struct bd_runner *r);
+
+/*
+ * Exit conditions (reference §1.6) for a completed task: fills the
+ * outcome's job_action and dependency_action from its failure kind and exit
+ * code.  Exposed for tests.
+ */
+void bd_runner_eval_exit_conditions(const struct bd_job_spec *job,
+    const struct bd_task_spec *task, struct bd_run_outcome *o);
+
+#endif
