@@ -84,7 +84,8 @@ url_value_end(unsigned char c)
 {
 	if (c <= 0x20 || c == 0x7f)
 		return true;
-	return strchr("&#\"'<>\\`()[]{}|,;^", c) != NULL;
+	/* A signature is percent-encoded base64: a raw ":" ends it too. */
+	return strchr("&#\"'<>\\`()[]{}|,;^:", c) != NULL;
 }
 
 /*

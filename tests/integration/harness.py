@@ -90,3 +90,33 @@ class Workspace:
 def read(path):
     with open(path, errors="replace") as f:
         return f.read()
+
+
+class Nginx:
+    """A real nginx on loopback via tests/lib/nginx-harness.sh."""
+
+    def __init__(self, ws):
+        self.dir = os.path.join(ws.dir, "nginx")
+        os.makedirs(self.dir)
+        script = os.path.join(SOURCE_ROOT, "tests/lib/nginx-harness.sh")
+        p = subprocess.run(["bash", script, "start", self.dir], capture_output=True, text=True)
+        if p.returncode == 77:
+            print("FAIL nginx is not installed (CI installs nginx-light)")
+            sys.exit(1)
+        if p.returncode != 0:
+            print("FAIL nginx did not start: " + p.stderr)
+            sys.exit(1)
+        self.port = int(p.stdout.split()[0])
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.www = os.path.join(self.dir, "www")
+        self._script = script
+
+    def stop(self):
+        subprocess.run(["bash", self._script, "stop", self.dir], capture_output=True)
+
+    def put_file(self, rel, data):
+        path = os.path.join(self.www, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+        return self.url + "/" + rel

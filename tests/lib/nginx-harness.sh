@@ -14,7 +14,7 @@
 #   /upload/...   also PUT and DELETE (dav), creating missing directories
 #   /slow/...     the same files as /, at most 50 MB/s per connection
 #   /norange/...  the same files as /, ignoring Range (always 200)
-#   /status/NNN   answers with status NNN (404 with x-ms-error-code
+#   /status/NNN[/...] answers with status NNN (404 with x-ms-error-code
 #                 BlobNotFound, 429 with Retry-After: 1)
 #
 # Without PORT a free port is chosen; with PORT (to restart a killed server
@@ -161,7 +161,7 @@ EOF
 			case $code in
 			4* | 5*) body=" \"status $code\\n\"" ;;
 			esac
-			printf '\n\t\tlocation = /status/%s {\n' "$code"
+			printf '\n\t\tlocation ^~ /status/%s {\n' "$code"
 			[ -n "$extra" ] && printf '\t\t\t%s\n' "$extra"
 			printf '\t\t\treturn %s%s;\n\t\t}\n' "$code" "$body"
 		done
