@@ -208,19 +208,75 @@ process_is_tracked(pid_t pid)
 	return false;
 }
 
+/*
+ * True when batchd has a child that is not a tracked task process: an
+ * orphan the subreaper inherited.  Reads /proc/self/task/<tid>/children,
+ * which lists the children of each of our threads.
+ */
+static bool
+process_has_orphans(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	bool found = false;
+
+	if (d == NULL)
+		return true; /* cannot tell: assume the worst */
+	while (!found && (de = readdir(d)) != NULL) {
+		char path[300], buf[4096];
+		ssize_t len;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children",
+		    de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+			found = errno != ENOENT; /* a thread that just ended */
+			continue;
+		}
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len < 0 || len == (ssize_t)sizeof(buf) - 1) {
+			found = true;
+			continue;
+		}
+		buf[len] = '\0';
+		for (char *p = buf, *end; *p != '\0'; p = end) {
+			long pid = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			if (!process_is_tracked((pid_t)pid))
+				found = true;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
 int
 bd_process_kill_tree(struct bd_process *proc, int sig)
 {
 	size_t n, i;
-	struct proc_entry *v = process_snapshot(&n);
-	bool *in = xcalloc(n ? n : 1, sizeof(bool));
+	struct proc_entry *v;
+	bool *in;
 	pid_t self = getpid();
 	int killed = 0;
 	bool grew = true;
 
+	/*
+	 * Once the main process has exited, anything it left either is still
+	 * in its process group or was orphaned to us: when neither holds,
+	 * the task is gone and the /proc walk below can be skipped.
+	 */
+	if (proc->exited && kill(-proc->pid, 0) == -1 && errno == ESRCH &&
+	    !process_has_orphans())
+		return 0;
 	if (!proc->exited)
 		kill(proc->pid, sig);
 	kill(-proc->pid, sig);
+	v = process_snapshot(&n);
+	in = xcalloc(n ? n : 1, sizeof(bool));
 	/* Seed: the task's session or group, and untracked orphans of ours. */
 	for (i = 0; i < n; i++)
 		in[i] = v[i].pid == proc->pid || v[i].sid == proc->pid ||

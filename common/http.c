@@ -41,10 +41,8 @@
 
 #include <sys/queue.h>
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +51,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "curl_api.h"
 #include "error.h"
 #include "url.h"
 #include "xmalloc.h"
@@ -190,16 +189,6 @@ struct bd_http_transfer {
 static void http_pump(struct bd_http *);
 static void transfer_attempt(struct bd_http_transfer *);
 static void transfer_finish(struct bd_http_transfer *, int, char *);
-
-static pthread_once_t http_once = PTHREAD_ONCE_INIT;
-static CURLcode http_global_rc;
-
-/* Initialises libcurl once per process. */
-static void
-http_global_init(void)
-{
-	http_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* A pseudo-random number for backoff jitter (xorshift64*). */
 static uint64_t
@@ -357,6 +346,7 @@ bd_http_new(uv_loop_t *loop, const struct bd_http_options *o,
     struct bd_http **out)
 {
 	struct bd_http *h;
+	int rc;
 	int max_active = o != NULL ? o->max_active : 0;
 	int per_host = o != NULL ? o->max_per_host : 0;
 
@@ -367,9 +357,9 @@ bd_http_new(uv_loop_t *loop, const struct bd_http_options *o,
 		max_active = HTTP_DEFAULT_MAX_ACTIVE;
 	if (per_host == 0 || per_host > max_active)
 		per_host = max_active;
-	pthread_once(&http_once, http_global_init);
-	if (http_global_rc != CURLE_OK)
-		return -EIO;
+	/* libcurl is loaded on first use: see curl_api.h. */
+	if ((rc = bd_curl_api_load(NULL)) < 0)
+		return rc;
 
 	h = xcalloc(1, sizeof(*h));
 	h->loop = loop;
