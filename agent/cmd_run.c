@@ -92,7 +92,7 @@ run_phase(void *arg, const char *task_id, const char *what)
 
 	bd_progress_clear();
 	if (!run->quiet)
-		log_info("task %s: %s", task_id, what);
+		log_info("job %s: task %s: %s", run->job->id, task_id, what);
 }
 
 static void
@@ -156,20 +156,23 @@ run_report(struct run *run, const struct bd_task_spec *t,
 
 	bd_progress_clear();
 	if (i->failure != NULL)
-		log_warnx("task %s: failed: %s: %s", t->id, i->failure->code,
+		log_warnx("job %s: task %s: failed: %s: %s", run->job->id, t->id, i->failure->code,
 		    i->failure->message);
 	if (i->has_exit_code)
-		log_info("task %s: completed with exit code %d (%s) after "
-		    "%.3f s, %d retr%s", t->id, i->exit_code,
+		log_info("job %s: task %s: completed with exit code %d (%s) "
+		    "after %.3f s, %d retr%s", run->job->id, t->id, i->exit_code,
 		    bd_task_result_name(i->result), secs, i->retry_count,
 		    i->retry_count == 1 ? "y" : "ies");
 	else
-		log_info("task %s: completed without running (%s)", t->id,
+		log_info("job %s: task %s: completed without running (%s)",
+		    run->job->id, t->id,
 		    bd_task_result_name(i->result));
 	if (o->job_action != BD_JOB_ACTION_NONE)
-		log_info("task %s: exit conditions: jobAction %s", t->id,
+		log_info("job %s: task %s: exit conditions: jobAction %s",
+		    run->job->id, t->id,
 		    bd_job_action_name(o->job_action));
-	log_info("task %s: directory %s", t->id, o->dirs.task_dir);
+	log_info("job %s: task %s: directory %s", run->job->id, t->id,
+	    o->dirs.task_dir);
 }
 
 /* Writes the task in the CloudTask shape to --result. */
@@ -225,9 +228,9 @@ run_on_done(struct bd_runner *r, const struct bd_run_outcome *o, void *arg)
 		run->prep_ok = o->info.result == BD_RESULT_SUCCESS ||
 		    !t->wait_for_success;
 		if (!run->prep_ok)
-			log_warnx("task %s: not run: the job preparation task "
-			    "failed and has waitForSuccess set",
-			    run->task->id);
+			log_warnx("job %s: task %s: not run: the job "
+			    "preparation task failed and has waitForSuccess "
+			    "set", run->job->id, run->task->id);
 		break;
 	case STAGE_TASK:
 		run_report(run, run->task, o);
@@ -270,9 +273,10 @@ run_start(struct run *run, const struct bd_task_spec *t)
 	int rc;
 
 	if (!run->quiet)
-		log_info("task %s: starting", t->id);
+		log_info("job %s: task %s: starting", run->job->id, t->id);
 	if ((rc = bd_runner_start(&ro, run_on_done, run, &run->runner)) < 0) {
-		log_warnx("task %s: cannot start: %s", t->id, bd_strerror(rc));
+		log_warnx("job %s: task %s: cannot start: %s", run->job->id,
+		    t->id, bd_strerror(rc));
 		return false;
 	}
 	return true;
