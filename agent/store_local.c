@@ -1,0 +1,1151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The state store on a local spool: Azure Tables' semantics in a
+ * directory tree that several batchd processes on one machine share
+ * (docs/protocol.md §7 is the contract for the layout):
+ *
+ *   <spool>/tables/<table>/<partition key>/<row key>.json
+ *
+ * Keys are percent-encoded (every byte outside [A-Za-z0-9_-] becomes %XX,
+ * the empty key is "%"), so no name is "." or "..", starts with a dot or
+ * holds a slash.  A row file is {"v":1,"PartitionKey","RowKey","etag",
+ * "version","Timestamp","props":{...}}.  The ETag is W/"<version>.<random>"
+ * and changes with every write, so a row deleted and inserted again never
+ * matches an old ETag.
+ *
+ * Every write goes to a flock()ed ".tmp-<token>" in the row's directory,
+ * is fsynced, and replaces the row by rename (or, for an insert, takes the
+ * name with renameat2(RENAME_NOREPLACE), which fails if the row exists);
+ * then the directory is fsynced.  Readers never lock: a rename is atomic.
+ * Writers that look at the current row (replace, merge, remove) flock()
+ * the row file and then check that the name still leads to the file they
+ * locked; if another writer replaced it meanwhile they start again on the
+ * new file.  So of two processes writing with the same ETag one succeeds
+ * and the other sees the new ETag: -ESTALE.
+ *
+ * A crash leaves at most a temporary file, which the next query of its
+ * partition removes once it is ten seconds old and unlocked; the row
+ * itself is always the old or the new version.  Partition directories are
+ * never removed (an insert racing an rmdir would fail).
+ *
+ * Threads: each call's disk work runs in uv_queue_work and touches only
+ * its own request; callbacks and counters live on the loop thread.
+ */
+#include "store_local.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "error.h"
+#include "fsutil.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define ST_NTABLES 3
+#define ST_MAX_ENCODED 250		/* a key's file name, before ".json" */
+#define ST_MAX_ENTITY (1024 * 1024)	/* Azure's entity size limit */
+#define ST_MAX_FILE (2 * 1024 * 1024)	/* a row file, with overhead */
+#define ST_MAX_PROPS 252		/* Azure: 255 less the system three */
+#define ST_MAX_PROP_NAME 255
+#define ST_MAX_TRIES 1000
+#define ST_LOCK_WAIT_MS 10000	/* longest wait for another writer's lock */
+#define ST_TEMP_STALE_MS 10000
+#define ST_DIR_MODE 0750
+#define ST_FILE_MODE 0640
+#define ST_NAME_MAX 256
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+struct st_store {
+	struct bd_store pub;
+	uv_loop_t *loop;
+	char *dir;		/* <spool>/tables */
+	int table_fd[ST_NTABLES];
+	bool sync;
+	int in_flight;
+	struct bd_store_local_stats stats;
+};
+
+enum st_op { ST_GET, ST_INSERT, ST_REPLACE, ST_MERGE, ST_REMOVE, ST_QUERY,
+    ST_CREATE };
+
+struct st_req {
+	uv_work_t work;
+	struct st_store *s;
+	enum st_op op;
+	enum bd_table t;
+	union {
+		bd_store_entity_cb entity;
+		bd_store_write_cb write;
+		bd_store_query_cb query;
+	} cb;
+	void *arg;
+
+	/* In. */
+	char *pk, *rk;		/* pk NULL: query the whole table */
+	char pk_enc[ST_NAME_MAX];
+	char rk_name[ST_NAME_MAX]; /* encoded row key + ".json" */
+	char *etag;		/* condition; NULL for none */
+	cJSON *props;		/* a copy of the caller's */
+
+	/* Out. */
+	int status;
+	char *detail;
+	char *new_etag;
+	struct bd_entity *entity;
+	struct bd_entity **rows;
+	size_t n_rows;
+	struct bd_store_local_stats d;
+};
+
+/* A row file, read. */
+struct st_row {
+	char *etag;
+	int64_t version;
+	struct bd_entity *e;	/* NULL unless asked for */
+	cJSON *props;		/* borrowed from doc */
+	cJSON *doc;
+};
+
+static const struct bd_store_ops st_ops;
+
+/* ---- keys and names ------------------------------------------------- */
+
+/*
+ * Percent-encodes key into out (cap bytes).  Returns its length,
+ * -ENAMETOOLONG, or -EINVAL for a character Azure refuses in a key.
+ */
+static int
+st_encode(const char *key, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	if (*key == '\0') {
+		out[0] = '%';
+		out[1] = '\0';
+		return 1;
+	}
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\' ||
+		    *p == '#' || *p == '?')
+			return -EINVAL;
+		if (n + 4 > cap || n + 3 > ST_MAX_ENCODED)
+			return -ENAMETOOLONG;
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')
+			out[n++] = (char)*p;
+		else {
+			out[n++] = '%';
+			out[n++] = hex[*p >> 4];
+			out[n++] = hex[*p & 15];
+		}
+	}
+	out[n] = '\0';
+	return (int)n;
+}
+
+/* Fills buf with n random bytes as 2n hex digits and a NUL. */
+static void
+st_random_hex(char *buf, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[16] = { 0 };
+	size_t got = 0;
+
+	if (n > sizeof(raw))
+		n = sizeof(raw);
+	while (got < n) {
+		ssize_t r = getrandom(raw + got, n - got, 0);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			uint64_t x = (uint64_t)bd_clock_mono_ms() ^
+			    ((uint64_t)getpid() << 32) ^ (uintptr_t)buf;
+			for (; got < n; got++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				raw[got] = (unsigned char)x;
+			}
+			break;
+		}
+		got += (size_t)r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		buf[2 * i] = hex[raw[i] >> 4];
+		buf[2 * i + 1] = hex[raw[i] & 15];
+	}
+	buf[2 * n] = '\0';
+}
+
+/* "batchdtasks/<pk>/<rk>" for messages; caller frees. */
+static char *
+st_where(const struct st_req *r)
+{
+	return xasprintf("%s/%s/%s", bd_table_name(r->t), r->pk ? r->pk : "",
+	    r->rk ? r->rk : "");
+}
+
+/* ---- files ---------------------------------------------------------- */
+
+/*
+ * Writes data to a new flock()ed temporary file in dfd, fsynced; its name
+ * goes to tmp (32 bytes).  Returns the open fd or a negative errno.
+ */
+static int
+st_write_temp(int dfd, const char *data, size_t len, char *tmp)
+{
+	char tok[17];
+	int fd, rc = 0;
+
+	st_random_hex(tok, 8);
+	snprintf(tmp, 32, ".tmp-%s", tok);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, ST_FILE_MODE);
+	if (fd == -1)
+		return -errno;
+	/* Uncontended: it only tells a cleaner that the writer lives. */
+	(void)flock(fd, LOCK_EX | LOCK_NB);
+	while (len > 0 && rc == 0) {
+		ssize_t n = write(fd, data, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			rc = -errno;
+		else {
+			data += n;
+			len -= (size_t)n;
+		}
+	}
+	if (rc == 0 && fsync(fd) == -1)
+		rc = -errno;
+	if (rc < 0) {
+		unlinkat(dfd, tmp, 0);
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * Moves the temporary file to name without replacing anything: -EEXIST
+ * if name exists.  The temporary name is gone afterwards either way.
+ */
+static int
+st_rename_noreplace(int dfd, const char *tmp, const char *name)
+{
+	int rc = 0;
+
+	if (renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS) {
+		rc = -errno;
+		unlinkat(dfd, tmp, 0);
+		return rc;
+	}
+	/* A filesystem without the flag: link fails if name exists. */
+	if (linkat(dfd, tmp, dfd, name, 0) == -1)
+		rc = -errno;
+	unlinkat(dfd, tmp, 0);
+	return rc;
+}
+
+/* As sl_clean_temp in source_local.c: removes a crash's leftover. */
+static bool
+st_clean_temp(int dfd, const char *name, int64_t now)
+{
+	struct stat st;
+	bool removed = false;
+	int fd;
+
+	if (strncmp(name, ".tmp-", 5) != 0)
+		return false;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode))
+		return false;
+	if (now - ((int64_t)st.st_mtim.tv_sec * 1000 +
+	    st.st_mtim.tv_nsec / 1000000) < ST_TEMP_STALE_MS)
+		return false;
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd == -1)
+		return false;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		removed = unlinkat(dfd, name, 0) == 0;
+	close(fd);
+	return removed;
+}
+
+/*
+ * Reads and checks the row file open at fd.  with_entity: also build
+ * row->e.  Returns 0, BD_EJSON or BD_ETOOBIG for a file that is not a
+ * row, or a negative errno.  Caller frees with st_row_clear().
+ */
+static int
+st_row_read(int fd, bool with_entity, struct st_row *row)
+{
+	struct stat st;
+	size_t len = 0;
+	cJSON *pk, *rk, *et, *ver;
+	char *data;
+	int rc = 0;
+
+	memset(row, 0, sizeof(*row));
+	if (fstat(fd, &st) == -1)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return BD_EJSON;
+	if (st.st_size > ST_MAX_FILE)
+		return BD_ETOOBIG;
+	data = xmalloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size) {
+		ssize_t n = pread(fd, data + len, (size_t)st.st_size - len,
+		    (off_t)len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n == 0 ? BD_EJSON : -errno;
+			break;
+		}
+		len += (size_t)n;
+	}
+	if (rc == 0)
+		row->doc = cJSON_ParseWithLength(data, len);
+	free(data);
+	if (rc < 0)
+		return rc;
+	ver = cJSON_GetObjectItemCaseSensitive(row->doc, "v");
+	pk = cJSON_GetObjectItemCaseSensitive(row->doc, "PartitionKey");
+	rk = cJSON_GetObjectItemCaseSensitive(row->doc, "RowKey");
+	et = cJSON_GetObjectItemCaseSensitive(row->doc, "etag");
+	row->props = cJSON_GetObjectItemCaseSensitive(row->doc, "props");
+	if (!cJSON_IsNumber(ver) || ver->valuedouble != 1 ||
+	    !cJSON_IsString(pk) || !cJSON_IsString(rk) || !cJSON_IsString(et) ||
+	    !cJSON_IsObject(row->props)) {
+		cJSON_Delete(row->doc);
+		memset(row, 0, sizeof(*row));
+		return BD_EJSON;
+	}
+	row->etag = et->valuestring;
+	ver = cJSON_GetObjectItemCaseSensitive(row->doc, "version");
+	row->version = cJSON_IsNumber(ver) ? (int64_t)ver->valuedouble : 0;
+	if (with_entity) {
+		row->e = xcalloc(1, sizeof(*row->e));
+		row->e->partition_key = xstrdup(pk->valuestring);
+		row->e->row_key = xstrdup(rk->valuestring);
+		row->e->etag = xstrdup(et->valuestring);
+		row->e->props = cJSON_DetachItemViaPointer(row->doc,
+		    row->props);
+		row->props = row->e->props;
+	}
+	return 0;
+}
+
+static void
+st_row_clear(struct st_row *row)
+{
+	cJSON_Delete(row->doc);
+	bd_entity_free(row->e);
+	memset(row, 0, sizeof(*row));
+}
+
+/* The text of a row file for r's keys with props at version; frees nothing. */
+static char *
+st_row_text(const struct st_req *r, const cJSON *props, int64_t version,
+    char **etag)
+{
+	char tok[17], ts[40], *out;
+	cJSON *o = cJSON_CreateObject();
+
+	st_random_hex(tok, 8);
+	*etag = xasprintf("W/\"%" PRId64 ".%s\"", version, tok);
+	bd_clock_format_iso(bd_clock_now_ms(), ts, sizeof(ts));
+	cJSON_AddNumberToObject(o, "v", 1);
+	cJSON_AddStringToObject(o, "PartitionKey", r->pk);
+	cJSON_AddStringToObject(o, "RowKey", r->rk);
+	cJSON_AddStringToObject(o, "etag", *etag);
+	cJSON_AddNumberToObject(o, "version", (double)version);
+	cJSON_AddStringToObject(o, "Timestamp", ts);
+	cJSON_AddItemToObject(o, "props", cJSON_Duplicate(props, 1));
+	if ((out = cJSON_PrintUnformatted(o)) == NULL)
+		abort();
+	cJSON_Delete(o);
+	return out;
+}
+
+/* ---- work ----------------------------------------------------------- */
+
+/* Sets r's failure: status and "table/pk/rk: what". */
+static void
+st_fail(struct st_req *r, int rc, const char *what)
+{
+	char *where = st_where(r);
+
+	r->status = rc;
+	r->detail = xasprintf("%s: %s", where, what ? what : bd_strerror(rc));
+	free(where);
+	if (rc == -ESTALE)
+		r->d.conflicts++;
+	else if (rc == -EEXIST)
+		r->d.exists++;
+	else if (rc == -ENOENT)
+		r->d.not_found++;
+	else
+		r->d.failures++;
+}
+
+/*
+ * Opens r's partition directory; create: make it if missing (and fsync
+ * the table directory, so the new row's parent survives a crash).
+ */
+static int
+st_open_partition(struct st_req *r, bool create)
+{
+	int tfd = r->s->table_fd[r->t], fd;
+
+	fd = openat(tfd, r->pk_enc, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+	if (fd >= 0 || errno != ENOENT || !create)
+		return fd >= 0 ? fd : -errno;
+	if (mkdirat(tfd, r->pk_enc, ST_DIR_MODE) == -1 && errno != EEXIST)
+		return -errno;
+	if (fsync(tfd) == -1)
+		return -errno;
+	fd = openat(tfd, r->pk_enc, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Inserts a new row file for r at version 1: 0 or -EEXIST. */
+static int
+st_insert_file(struct st_req *r, int pfd, const cJSON *props)
+{
+	char tmp[32], *etag, *text = st_row_text(r, props, 1, &etag);
+	int fd, rc;
+
+	fd = st_write_temp(pfd, text, strlen(text), tmp);
+	free(text);
+	if (fd < 0) {
+		free(etag);
+		return fd;
+	}
+	rc = st_rename_noreplace(pfd, tmp, r->rk_name);
+	close(fd);
+	if (rc == 0 && r->s->sync && fsync(pfd) == -1)
+		rc = -errno;
+	if (rc == 0)
+		r->new_etag = etag;
+	else
+		free(etag);
+	return rc;
+}
+
+/*
+ * Takes the lock on fd, waiting at most ST_LOCK_WAIT_MS: a writer holds it
+ * for a write and an fsync, and a process stopped while it holds one must
+ * not take the thread pool with it.  Returns 0 or -ETIMEDOUT.
+ */
+static int
+st_flock_wait(int fd)
+{
+	int64_t deadline = bd_clock_mono_ms() + ST_LOCK_WAIT_MS;
+	useconds_t pause = 100;
+
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (bd_clock_mono_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(pause);
+		if (pause < 5000)
+			pause *= 2;
+	}
+}
+
+/*
+ * Opens and locks r's row file, making sure the name still leads to the
+ * locked file.  Returns the fd, or -ENOENT when there is no row.
+ */
+static int
+st_lock_row(struct st_req *r, int pfd)
+{
+	for (int tries = 0; tries < ST_MAX_TRIES; tries++) {
+		struct stat a, b;
+		int fd, rc;
+
+		fd = openat(pfd, r->rk_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd == -1)
+			return -errno;
+		if ((rc = st_flock_wait(fd)) < 0) {
+			close(fd);
+			return rc;
+		}
+		if (fstat(fd, &a) == 0 && fstatat(pfd, r->rk_name, &b,
+		    AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev)
+			return fd;
+		/* Replaced or removed while we waited: look again. */
+		close(fd);
+		r->d.lock_retries++;
+	}
+	return -EAGAIN;
+}
+
+/* Merges the properties of add into base (base's others are kept). */
+static void
+st_merge_props(cJSON *base, const cJSON *add)
+{
+	const cJSON *p;
+
+	cJSON_ArrayForEach(p, add) {
+		cJSON *copy = cJSON_Duplicate(p, 1);
+		if (cJSON_GetObjectItemCaseSensitive(base, p->string) != NULL)
+			cJSON_ReplaceItemInObjectCaseSensitive(base, p->string,
+			    copy);
+		else
+			cJSON_AddItemToObject(base, p->string, copy);
+	}
+}
+
+/* Worker: insert, replace, merge or remove, under the row's lock. */
+static void
+st_write_work(uv_work_t *w)
+{
+	struct st_req *r = container_of(w, struct st_req, work);
+	bool upsert = r->etag == NULL && r->op != ST_REMOVE;
+	bool any = r->etag == NULL || strcmp(r->etag, "*") == 0;
+	int pfd, fd = -1, rc = 0;
+
+	pfd = st_open_partition(r, r->op == ST_INSERT || upsert);
+	if (pfd < 0) {
+		st_fail(r, pfd, pfd == -ENOENT ? "no such row" : NULL);
+		return;
+	}
+	if (r->op == ST_INSERT) {
+		rc = st_insert_file(r, pfd, r->props);
+		if (rc < 0)
+			st_fail(r, rc, rc == -EEXIST ? "the row exists" : NULL);
+		close(pfd);
+		return;
+	}
+	for (int tries = 0; tries < ST_MAX_TRIES; tries++) {
+		struct st_row row;
+		char tmp[32], *text, *etag;
+		cJSON *props;
+		int tfd;
+
+		if ((fd = st_lock_row(r, pfd)) == -ENOENT && upsert) {
+			/* InsertOrReplace/InsertOrMerge of a missing row. */
+			if ((rc = st_insert_file(r, pfd, r->props)) == -EEXIST) {
+				r->d.lock_retries++;
+				continue;
+			}
+			break;
+		}
+		if (fd < 0) {
+			rc = fd;
+			break;
+		}
+		if ((rc = st_row_read(fd, false, &row)) < 0) {
+			/*
+			 * A file that is not a row: an unconditional write
+			 * replaces it, anything else reports it.
+			 */
+			if (!any)
+				break;
+			rc = 0;
+		} else if (!any && strcmp(r->etag, row.etag) != 0) {
+			st_row_clear(&row);
+			rc = -ESTALE;
+			break;
+		}
+		if (r->op == ST_REMOVE) {
+			st_row_clear(&row);
+			if (unlinkat(pfd, r->rk_name, 0) == -1)
+				rc = -errno;
+			else if (r->s->sync && fsync(pfd) == -1)
+				rc = -errno;
+			break;
+		}
+		if (r->op == ST_MERGE && row.props != NULL) {
+			props = cJSON_Duplicate(row.props, 1);
+			st_merge_props(props, r->props);
+		} else
+			props = cJSON_Duplicate(r->props, 1);
+		text = st_row_text(r, props, row.version + 1, &etag);
+		cJSON_Delete(props);
+		st_row_clear(&row);
+		if (strlen(text) > ST_MAX_ENTITY + 4096) {
+			free(text);
+			free(etag);
+			rc = BD_ETOOBIG;
+			break;
+		}
+		tfd = st_write_temp(pfd, text, strlen(text), tmp);
+		free(text);
+		if (tfd < 0) {
+			free(etag);
+			rc = tfd;
+			break;
+		}
+		if (renameat(pfd, tmp, pfd, r->rk_name) == -1) {
+			rc = -errno;
+			unlinkat(pfd, tmp, 0);
+		} else if (r->s->sync && fsync(pfd) == -1)
+			rc = -errno;
+		close(tfd);
+		if (rc == 0)
+			r->new_etag = etag;
+		else
+			free(etag);
+		break;
+	}
+	if (fd >= 0)
+		close(fd);
+	close(pfd);
+	if (rc == -ESTALE)
+		st_fail(r, rc, "the row changed since it was read (ETag "
+		    "mismatch)");
+	else if (rc == -ENOENT)
+		st_fail(r, rc, "no such row");
+	else if (rc == BD_EJSON)
+		st_fail(r, rc, "the row's file is not a row");
+	else if (rc == -ETIMEDOUT)
+		st_fail(r, rc, "the row stayed locked by another writer");
+	else if (rc == BD_ETOOBIG)
+		st_fail(r, rc, "the merged row would pass 1 MiB");
+	else if (rc < 0)
+		st_fail(r, rc, NULL);
+}
+
+/* Worker: reads one row. */
+static void
+st_get_work(uv_work_t *w)
+{
+	struct st_req *r = container_of(w, struct st_req, work);
+	struct st_row row;
+	int pfd, fd, rc;
+
+	if ((pfd = st_open_partition(r, false)) < 0) {
+		st_fail(r, pfd, pfd == -ENOENT ? "no such row" : NULL);
+		return;
+	}
+	fd = openat(pfd, r->rk_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	rc = fd == -1 ? -errno : st_row_read(fd, true, &row);
+	if (fd >= 0)
+		close(fd);
+	close(pfd);
+	if (rc < 0) {
+		if (rc == BD_EJSON || rc == BD_ETOOBIG)
+			r->d.corrupt++;
+		st_fail(r, rc, rc == -ENOENT ? "no such row" :
+		    rc == BD_EJSON ? "the row's file is not a row" : NULL);
+		return;
+	}
+	r->entity = row.e;
+	row.e = NULL;
+	st_row_clear(&row);
+}
+
+static int
+st_entity_cmp(const void *a, const void *b)
+{
+	const struct bd_entity *x = *(struct bd_entity *const *)a;
+	const struct bd_entity *y = *(struct bd_entity *const *)b;
+	int c = strcmp(x->partition_key, y->partition_key);
+
+	return c != 0 ? c : strcmp(x->row_key, y->row_key);
+}
+
+/* Reads every row of the partition directory name in tfd into r. */
+static int
+st_query_partition(struct st_req *r, int tfd, const char *name, size_t *cap)
+{
+	int64_t now = bd_clock_now_ms();
+	struct dirent *de;
+	DIR *d;
+	int pfd;
+
+	pfd = openat(tfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+	if (pfd == -1)
+		return errno == ENOENT ? 0 : -errno;
+	if ((d = fdopendir(pfd)) == NULL) {
+		int rc = -errno;
+		close(pfd);
+		return rc;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		struct st_row row;
+		int fd, rc;
+
+		if (de->d_name[0] == '.') {
+			if (st_clean_temp(pfd, de->d_name, now))
+				r->d.temps_removed++;
+			continue;
+		}
+		if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		fd = openat(pfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd == -1)
+			continue; /* removed since readdir */
+		rc = st_row_read(fd, true, &row);
+		close(fd);
+		if (rc < 0) {
+			r->d.corrupt++;
+			continue;
+		}
+		if (r->n_rows == *cap) {
+			*cap = *cap ? *cap * 2 : 64;
+			r->rows = xreallocarray(r->rows, *cap,
+			    sizeof(*r->rows));
+		}
+		r->rows[r->n_rows++] = row.e;
+		row.e = NULL;
+		st_row_clear(&row);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Worker: reads a partition, or every partition, sorted by the keys. */
+static void
+st_query_work(uv_work_t *w)
+{
+	struct st_req *r = container_of(w, struct st_req, work);
+	int tfd = r->s->table_fd[r->t], rc = 0;
+	size_t cap = 0;
+
+	if (r->pk != NULL)
+		rc = st_query_partition(r, tfd, r->pk_enc, &cap);
+	else {
+		int fd = openat(tfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct dirent *de;
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+		if (d == NULL) {
+			rc = -errno;
+			if (fd >= 0)
+				close(fd);
+		}
+		while (d != NULL && rc == 0 && (de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				rc = st_query_partition(r, tfd, de->d_name,
+				    &cap);
+		if (d != NULL)
+			closedir(d);
+	}
+	if (rc < 0) {
+		for (size_t i = 0; i < r->n_rows; i++)
+			bd_entity_free(r->rows[i]);
+		free(r->rows);
+		r->rows = NULL;
+		r->n_rows = 0;
+		st_fail(r, rc, NULL);
+		return;
+	}
+	if (r->n_rows > 1)
+		qsort(r->rows, r->n_rows, sizeof(*r->rows),
+		    st_entity_cmp);
+	r->d.rows_read += r->n_rows;
+}
+
+/* Worker: makes sure the table directories exist. */
+static void
+st_create_work(uv_work_t *w)
+{
+	struct st_req *r = container_of(w, struct st_req, work);
+	int rc = 0;
+
+	for (int t = 0; t < ST_NTABLES && rc == 0; t++) {
+		char *p = xasprintf("%s/%s", r->s->dir, bd_table_name(t));
+		rc = bd_mkdir_p(p, ST_DIR_MODE);
+		free(p);
+	}
+	if (rc < 0) {
+		r->status = rc;
+		r->detail = xasprintf("%s: %s", r->s->dir, bd_strerror(rc));
+		r->d.failures++;
+	}
+}
+
+/* ---- requests ------------------------------------------------------- */
+
+static void
+st_stats_add(struct bd_store_local_stats *a,
+    const struct bd_store_local_stats *b)
+{
+	uint64_t *x = (uint64_t *)a;
+	const uint64_t *y = (const uint64_t *)b;
+
+	for (size_t i = 0; i < sizeof(*a) / sizeof(uint64_t); i++)
+		x[i] += y[i];
+}
+
+static void
+st_req_free(struct st_req *r)
+{
+	free(r->pk);
+	free(r->rk);
+	free(r->etag);
+	cJSON_Delete(r->props);
+	free(r->detail);
+	free(r->new_etag);
+	bd_entity_free(r->entity);
+	free(r);
+}
+
+/* Loop: ends a request, running its callback once. */
+static void
+st_after_work(uv_work_t *w, int status)
+{
+	struct st_req *r = container_of(w, struct st_req, work);
+	struct st_store *s = r->s;
+	struct bd_entity *e;
+	struct bd_entity **rows;
+
+	s->in_flight--;
+	if (status == UV_ECANCELED && r->status == 0)
+		r->status = -ECANCELED;
+	st_stats_add(&s->stats, &r->d);
+	switch (r->op) {
+	case ST_GET:
+		s->stats.gets++;
+		e = r->status == 0 ? r->entity : NULL;
+		r->entity = NULL;
+		r->cb.entity(r->arg, r->status, e, r->detail);
+		break;
+	case ST_QUERY:
+		s->stats.queries++;
+		rows = r->rows;
+		r->rows = NULL;
+		r->cb.query(r->arg, r->status, rows, r->n_rows, r->detail);
+		break;
+	case ST_INSERT:
+	case ST_REPLACE:
+	case ST_MERGE:
+	case ST_REMOVE:
+	case ST_CREATE:
+		if (r->status == 0 && r->op == ST_INSERT)
+			s->stats.inserts++;
+		else if (r->status == 0 && r->op == ST_REPLACE)
+			s->stats.replaces++;
+		else if (r->status == 0 && r->op == ST_MERGE)
+			s->stats.merges++;
+		else if (r->status == 0 && r->op == ST_REMOVE)
+			s->stats.removes++;
+		r->cb.write(r->arg, r->status, r->status == 0 ? r->new_etag :
+		    NULL, r->detail);
+		break;
+	}
+	st_req_free(r);
+}
+
+/* Loop: queues r; on failure frees it and returns the error. */
+static int
+st_queue_req(struct st_req *r, uv_work_cb fn)
+{
+	int rc = uv_queue_work(r->s->loop, &r->work, fn, st_after_work);
+
+	if (rc < 0) {
+		st_req_free(r);
+		return rc;
+	}
+	r->s->in_flight++;
+	return 0;
+}
+
+/*
+ * A request for table t and the keys (rk may be NULL, pk may be NULL for
+ * a query); on a bad key returns NULL with *rc set.
+ */
+static struct st_req *
+st_req_new(struct st_store *s, enum st_op op, enum bd_table t, const char *pk,
+    const char *rk, void *arg, int *rc)
+{
+	struct st_req *r;
+	char enc[ST_NAME_MAX];
+
+	if ((unsigned)t >= ST_NTABLES) {
+		*rc = -EINVAL;
+		return NULL;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->s = s;
+	r->op = op;
+	r->t = t;
+	r->arg = arg;
+	if (pk != NULL) {
+		if ((*rc = st_encode(pk, r->pk_enc, sizeof(r->pk_enc))) < 0)
+			goto bad;
+		r->pk = xstrdup(pk);
+	}
+	if (rk != NULL) {
+		if ((*rc = st_encode(rk, enc, sizeof(enc))) < 0)
+			goto bad;
+		snprintf(r->rk_name, sizeof(r->rk_name), "%s.json", enc);
+		r->rk = xstrdup(rk);
+	}
+	*rc = 0;
+	return r;
+bad:
+	st_req_free(r);
+	return NULL;
+}
+
+/*
+ * Checks an entity's properties: a flat object of strings, numbers and
+ * booleans with sensible names, at most ST_MAX_ENTITY as JSON.
+ */
+static int
+st_check_props(const cJSON *props)
+{
+	const cJSON *p;
+	int n = 0, rc = 0;
+	char *text;
+
+	if (!cJSON_IsObject(props))
+		return -EINVAL;
+	cJSON_ArrayForEach(p, props) {
+		if (p->string == NULL || *p->string == '\0' ||
+		    strlen(p->string) > ST_MAX_PROP_NAME ||
+		    strcmp(p->string, "PartitionKey") == 0 ||
+		    strcmp(p->string, "RowKey") == 0 ||
+		    strcmp(p->string, "Timestamp") == 0)
+			return -EINVAL;
+		if (!cJSON_IsString(p) && !cJSON_IsNumber(p) && !cJSON_IsBool(p))
+			return -EINVAL;
+		if (++n > ST_MAX_PROPS)
+			return -EINVAL;
+	}
+	if ((text = cJSON_PrintUnformatted(props)) == NULL)
+		abort();
+	if (strlen(text) > ST_MAX_ENTITY)
+		rc = BD_ETOOBIG;
+	free(text);
+	return rc;
+}
+
+static int
+st_get(struct bd_store *bs, enum bd_table t, const char *pk, const char *rk,
+    bd_store_entity_cb cb, void *arg)
+{
+	struct st_req *r;
+	int rc;
+
+	if (pk == NULL || rk == NULL || cb == NULL)
+		return -EINVAL;
+	if ((r = st_req_new((struct st_store *)bs, ST_GET, t, pk, rk, arg,
+	    &rc)) == NULL)
+		return rc;
+	r->cb.entity = cb;
+	return st_queue_req(r, st_get_work);
+}
+
+/* The common part of insert, replace, merge. */
+static int
+st_write(struct bd_store *bs, enum st_op op, enum bd_table t,
+    const struct bd_entity *e, const char *etag, bd_store_write_cb cb,
+    void *arg)
+{
+	struct st_req *r;
+	int rc;
+
+	if (e == NULL || e->partition_key == NULL || e->row_key == NULL ||
+	    cb == NULL)
+		return -EINVAL;
+	if ((rc = st_check_props(e->props)) < 0)
+		return rc;
+	if ((r = st_req_new((struct st_store *)bs, op, t, e->partition_key,
+	    e->row_key, arg, &rc)) == NULL)
+		return rc;
+	r->cb.write = cb;
+	r->etag = etag ? xstrdup(etag) : NULL;
+	r->props = cJSON_Duplicate(e->props, 1);
+	return st_queue_req(r, st_write_work);
+}
+
+static int
+st_insert(struct bd_store *bs, enum bd_table t, const struct bd_entity *e,
+    bd_store_write_cb cb, void *arg)
+{
+	return st_write(bs, ST_INSERT, t, e, NULL, cb, arg);
+}
+
+static int
+st_replace(struct bd_store *bs, enum bd_table t, const struct bd_entity *e,
+    const char *etag, bd_store_write_cb cb, void *arg)
+{
+	return st_write(bs, ST_REPLACE, t, e, etag, cb, arg);
+}
+
+static int
+st_merge(struct bd_store *bs, enum bd_table t, const struct bd_entity *e,
+    const char *etag, bd_store_write_cb cb, void *arg)
+{
+	return st_write(bs, ST_MERGE, t, e, etag, cb, arg);
+}
+
+static int
+st_remove(struct bd_store *bs, enum bd_table t, const char *pk,
+    const char *rk, const char *etag, bd_store_write_cb cb, void *arg)
+{
+	struct st_req *r;
+	int rc;
+
+	if (pk == NULL || rk == NULL || cb == NULL)
+		return -EINVAL;
+	if ((r = st_req_new((struct st_store *)bs, ST_REMOVE, t, pk, rk, arg,
+	    &rc)) == NULL)
+		return rc;
+	r->cb.write = cb;
+	r->etag = xstrdup(etag ? etag : "*");
+	return st_queue_req(r, st_write_work);
+}
+
+static int
+st_query(struct bd_store *bs, enum bd_table t, const char *pk,
+    bd_store_query_cb cb, void *arg)
+{
+	struct st_req *r;
+	int rc;
+
+	if (cb == NULL)
+		return -EINVAL;
+	if ((r = st_req_new((struct st_store *)bs, ST_QUERY, t, pk, NULL, arg,
+	    &rc)) == NULL)
+		return rc;
+	r->cb.query = cb;
+	return st_queue_req(r, st_query_work);
+}
+
+static int
+st_create(struct bd_store *bs, bd_store_write_cb cb, void *arg)
+{
+	struct st_req *r;
+	int rc;
+
+	if (cb == NULL)
+		return -EINVAL;
+	if ((r = st_req_new((struct st_store *)bs, ST_CREATE, BD_TABLE_TASKS,
+	    NULL, NULL, arg, &rc)) == NULL)
+		return rc;
+	r->cb.write = cb;
+	return st_queue_req(r, st_create_work);
+}
+
+/* ---- life ----------------------------------------------------------- */
+
+static void
+st_free(struct bd_store *bs)
+{
+	struct st_store *s = (struct st_store *)bs;
+
+	if (s == NULL)
+		return;
+	if (s->in_flight != 0)
+		fatalx("local store: freed with %d calls in flight",
+		    s->in_flight);
+	for (int t = 0; t < ST_NTABLES; t++)
+		if (s->table_fd[t] >= 0)
+			close(s->table_fd[t]);
+	free(s->dir);
+	free(s);
+}
+
+/* "<dir>/tables", absolute so that a later chdir() does not move it. */
+static char *
+st_tables_dir(const char *dir)
+{
+	char *cwd, *p;
+
+	if (dir[0] == '/' || (cwd = getcwd(NULL, 0)) == NULL)
+		return xasprintf("%s/tables", dir);
+	p = xasprintf("%s/%s/tables", cwd, dir);
+	free(cwd);
+	return p;
+}
+
+int
+bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
+    struct bd_store **out, char **cause)
+{
+	struct st_store *s;
+
+	*out = NULL;
+	*cause = NULL;
+	if (spool_dir == NULL || *spool_dir == '\0') {
+		*cause = xstrdup("the spool directory is not set");
+		return -EINVAL;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->pub.ops = &st_ops;
+	s->loop = loop;
+	s->sync = true;
+	s->dir = st_tables_dir(spool_dir);
+	for (int t = 0; t < ST_NTABLES; t++)
+		s->table_fd[t] = -1;
+	for (int t = 0; t < ST_NTABLES; t++) {
+		char *p = xasprintf("%s/%s", s->dir, bd_table_name(t));
+		int rc = bd_mkdir_p(p, ST_DIR_MODE);
+
+		if (rc == 0 && (s->table_fd[t] = open(p, O_RDONLY |
+		    O_DIRECTORY | O_CLOEXEC)) == -1)
+			rc = -errno;
+		if (rc < 0) {
+			*cause = xasprintf("%s: %s", p, bd_strerror(rc));
+			free(p);
+			st_free(&s->pub);
+			return rc;
+		}
+		free(p);
+	}
+	*out = &s->pub;
+	return 0;
+}
+
+int
+bd_store_local_stats(const struct bd_store *bs,
+    struct bd_store_local_stats *st)
+{
+	if (bs == NULL || bs->ops != &st_ops)
+		return -EINVAL;
+	*st = ((const struct st_store *)bs)->stats;
+	return 0;
+}
+
+int
+bd_store_local_set_sync(struct bd_store *bs, int on)
+{
+	if (bs == NULL || bs->ops != &st_ops)
+		return -EINVAL;
+	((struct st_store *)bs)->sync = on != 0;
+	return 0;
+}
+
+static const struct bd_store_ops st_ops = {
+	.name = "local",
+	.get = st_get,
+	.insert = st_insert,
+	.replace = st_replace,
+	.merge = st_merge,
+	.remove = st_remove,
+	.query = st_query,
+	.create = st_create,
+	.free = st_free,
+};
