@@ -189,6 +189,7 @@ runner_on_downloaded(void *arg, struct bd_failure_info *failure, int cancelled)
 	bd_download_free(r->download);
 	r->download = NULL;
 	if (cancelled || r->end_reason != NULL) {
+		r->out.ended = true;
 		bd_failure_info_free(failure);
 		runner_fail_pre(r, runner_ended_failure(r));
 		return;
@@ -219,12 +220,13 @@ runner_on_exit(struct bd_process *proc, int exit_code, int term_signal,
 	r->out.info.has_exit_code = true;
 	r->out.info.exit_code = code;
 	if (r->end_reason != NULL) {
+		r->out.ended = true;
 		bd_execution_info_set_failure(&r->out.info,
 		    runner_ended_failure(r));
 		runner_upload(r);
 		return;
 	}
-	if (code != 0 && (r->max_retries < 0 ||
+	if (code != 0 && !r->opts.single_attempt && (r->max_retries < 0 ||
 	    r->out.info.retry_count < r->max_retries)) {
 		r->out.info.retry_count++;
 		r->out.info.last_retry_ms = bd_clock_now_ms();
@@ -338,6 +340,7 @@ runner_begin_attempt(struct bd_runner *r)
 	struct bd_download_options d = {
 		.loop = r->opts.loop,
 		.http = r->opts.http,
+		.storage = r->opts.storage,
 		.files = t->resource_files,
 		.n_files = t->n_resource_files,
 		.wd = r->out.dirs.wd,
@@ -421,6 +424,22 @@ runner_finish(struct bd_runner *r)
 	    BD_RESULT_FAILURE : BD_RESULT_SUCCESS;
 	bd_runner_eval_exit_conditions(r->opts.job, r->opts.task, &r->out);
 	r->cb(r, &r->out, r->arg);
+}
+
+bool
+bd_runner_should_retry(const struct bd_job_spec *job,
+    const struct bd_task_spec *task, const struct bd_run_outcome *o)
+{
+	int max;
+
+	if (!o->launched || o->ended || o->pre_processing_error ||
+	    !o->info.has_exit_code || o->info.exit_code == 0)
+		return false;
+	if (task->kind == BD_TASK_KIND_JOB_RELEASE)
+		return false;
+	max = job != NULL ? bd_job_spec_task_retry_count(job, task) :
+	    task->constraints.max_task_retry_count;
+	return max < 0 || o->info.retry_count < max;
 }
 
 /* Applies the fields an ExitOptions sets. */
@@ -527,6 +546,7 @@ bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
 		r->opts.kill_grace_ms = 5000;
 	r->cb = cb;
 	r->arg = arg;
+	r->out.info.retry_count = opts->retry_count;
 	uv_timer_init(opts->loop, &r->wall_timer);
 	uv_timer_init(opts->loop, &r->grace_timer);
 	uv_timer_init(opts->loop, &r->step_timer);

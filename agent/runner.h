@@ -25,6 +25,7 @@
 #include "http.h"
 #include "job_spec.h"
 #include "layout.h"
+#include "storage_auth.h"
 #include "task_info.h"
 #include "task_spec.h"
 
@@ -36,6 +37,7 @@ struct bd_run_outcome {
 	bool launched;		/* the command line started at least once */
 	bool pre_processing_error;
 	bool upload_error;
+	bool ended;		/* by its wall clock or a terminate */
 	enum bd_job_action job_action;		   /* effective for the job */
 	enum bd_dependency_action dependency_action;
 };
@@ -57,11 +59,22 @@ struct bd_runner_observer {
 struct bd_runner_options {
 	uv_loop_t *loop;
 	struct bd_http *http;		   /* borrowed */
+	/* The node's storage account, for autoStorageContainerName; NULL
+	   when none is configured.  Borrowed until done. */
+	const struct bd_storage_account *storage;
 	const struct bd_node_info *node;   /* borrowed until done */
 	const struct bd_job_spec *job;	   /* borrowed; NULL for a start task */
 	const struct bd_task_spec *task;   /* borrowed until done */
 	const struct bd_task_user *user;   /* borrowed */
 	int64_t kill_grace_ms;		   /* SIGTERM to SIGKILL; default 5000 */
+	/*
+	 * The pool retries through its queue, so another node may take a
+	 * retry: with single_attempt the runner makes one attempt and reports
+	 * its exit (retry_count seeds executionInfo.retryCount).  The caller
+	 * then decides with bd_runner_should_retry().
+	 */
+	bool single_attempt;
+	int retry_count;
 	const struct bd_runner_observer *observer; /* or NULL */
 };
 
@@ -74,6 +87,14 @@ int bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
  * with failureInfo TaskEnded and reason.  The callback still runs once.
  */
 void bd_runner_terminate(struct bd_runner *r, const char *reason);
+
+/*
+ * Whether a completed attempt should be retried: a nonzero exit of a
+ * process that ran, not ended by a timeout or terminate, with retries left
+ * (the task's maxTaskRetryCount, else the job's; -1 = no limit).
+ */
+bool bd_runner_should_retry(const struct bd_job_spec *job,
+    const struct bd_task_spec *task, const struct bd_run_outcome *o);
 
 /* Frees after the callback has run (the outcome is freed with it). */
 void bd_runner_free(struct bd_runner *r);

@@ -50,7 +50,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "version.h"
 #include "curl_api.h"
 #include "error.h"
 #include "url.h"

@@ -24,7 +24,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "config.h"
+#include "version.h"
 #include "error.h"
 #include "http.h"
 #include "unit.h"

@@ -1,0 +1,958 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One task message through the node (see assignment.h for the steps).
+ *
+ * Every step is one asynchronous call whose callback starts the next, so
+ * at most one store or source request is in flight per assignment, plus a
+ * lease renewal while the task runs.  An assignment ends through
+ * assignment_finish(), which waits for a renewal in flight, gives back its
+ * slots and calls the done hook.  The renewal timer is the only libuv
+ * handle; bd_assignment_free() closes it and frees in its close callback.
+ *
+ * Who writes what (docs/protocol.md §4): the running state is written
+ * with If-Match on the ETag read when the message arrived, and the
+ * completion with If-Match on the running write's ETag, so of two nodes
+ * holding the same task (a lease that expired under a slow node) only one
+ * completes it.
+ */
+#include "assignment.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "error.h"
+#include "log.h"
+#include "message.h"
+#include "runner.h"
+#include "task_info.h"
+#include "xmalloc.h"
+
+/* Range dependencies wider than this are refused rather than enumerated. */
+#define ASSIGNMENT_MAX_RANGE 100000
+
+struct bd_assignment {
+	struct bd_assignment_env env;
+	struct bd_assignment_hooks hooks;
+	struct bd_message *msg;
+	struct bd_task_message *tm;
+	char *job_id, *task_id; /* what could be read, for reports */
+	struct bd_job *job;	/* borrowed from the job cache */
+	char *etag;		/* of the task row, for conditional writes */
+	bool row_exists;
+	int slots;
+	struct bd_runner *runner;
+	uv_timer_t renew_timer;
+	bool renewing;		/* an update is in flight */
+	bool lease_lost;
+	bool stopping;
+	enum bd_assignment_stop stop;
+	bool finishing;
+	bool done;
+	/* The failure a poisoned message completes its task with. */
+	struct bd_failure_info *pending_failure;
+	/* The row a retry or requeue writes once its new message is sent. */
+	struct bd_entity *pending_row;
+};
+
+static void assignment_finish(struct bd_assignment *a);
+static void assignment_claim(struct bd_assignment *a);
+
+/* "job J: task T" for log lines, whatever could be read. */
+#define A_JOB(a) ((a)->job_id != NULL ? (a)->job_id : "?")
+#define A_TASK(a) ((a)->task_id != NULL ? (a)->task_id : "?")
+
+static void
+assignment_on_deleted(void *arg, int status, const char *detail)
+{
+	struct bd_assignment *a = arg;
+
+	if (status < 0 && status != -ENOENT)
+		log_warnx("job %s: task %s: cannot delete its message: %s",
+		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
+	assignment_finish(a);
+}
+
+/* Deletes the message (the task is done with it), then finishes. */
+static void
+assignment_delete(struct bd_assignment *a)
+{
+	if (bd_source_remove(a->env.source, a->msg, assignment_on_deleted,
+	    a) < 0)
+		assignment_finish(a);
+}
+
+static void
+assignment_on_hidden(void *arg, int status, const char *detail)
+{
+	struct bd_assignment *a = arg;
+
+	if (status < 0 && status != -ENOENT)
+		log_debug("job %s: task %s: cannot hide its message: %s",
+		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
+	assignment_finish(a);
+}
+
+/*
+ * Leaves the message for later: visible again after delay_ms (to this or
+ * another node).  For transient failures of the store and for a node that
+ * may not run the job.
+ */
+static void
+assignment_later(struct bd_assignment *a, int64_t delay_ms)
+{
+	if (bd_source_update(a->env.source, a->msg, delay_ms, NULL,
+	    assignment_on_hidden, a) < 0)
+		assignment_finish(a);
+}
+
+static void
+assignment_on_resent(void *arg, int status, const char *detail)
+{
+	struct bd_assignment *a = arg;
+
+	if (status < 0) {
+		/* The old message stays; it comes back after its lease. */
+		log_warnx("job %s: task %s: cannot put the task back in the "
+		    "queue: %s", A_JOB(a), A_TASK(a),
+		    detail ? detail : bd_strerror(status));
+		assignment_finish(a);
+		return;
+	}
+	assignment_delete(a);
+}
+
+/*
+ * Puts the task back in the queue as a new message with the given counts,
+ * visible after delay_ms, then deletes the received one.  A new message
+ * starts a new dequeue count, so waiting for dependencies or being
+ * requeued never makes a task look poisoned.
+ */
+static void
+assignment_resend(struct bd_assignment *a, int retry, int requeue, int waits,
+    int64_t delay_ms)
+{
+	char *cause = NULL;
+	char *text = bd_task_message_encode(a->tm->job_id, a->tm->task_json,
+	    retry, requeue, waits, &cause);
+
+	if (text == NULL) {
+		log_warnx("job %s: task %s: %s", A_JOB(a), A_TASK(a), cause);
+		free(cause);
+		assignment_finish(a);
+		return;
+	}
+	if (bd_source_send(a->env.source, BD_QUEUE_TASKS, text, delay_ms,
+	    assignment_on_resent, a) < 0)
+		assignment_finish(a);
+	free(text);
+}
+
+/* A task row's properties for a completion. */
+static struct bd_entity *
+assignment_row(struct bd_assignment *a, const char *state)
+{
+	struct bd_entity *e = bd_entity_new(a->job_id, a->task_id);
+
+	cJSON_AddStringToObject(e->props, "state", state);
+	cJSON_AddStringToObject(e->props, "nodeId", a->env.settings->node_id);
+	if (!a->row_exists && a->tm != NULL) {
+		char *spec = cJSON_PrintUnformatted(a->tm->task_json);
+		cJSON_AddStringToObject(e->props, "spec", spec);
+		free(spec);
+	}
+	return e;
+}
+
+/* Adds what an execution info says to a row. */
+static void
+assignment_row_info(struct bd_entity *e, const struct bd_execution_info *i)
+{
+	char buf[40];
+	char *text;
+	cJSON *info = bd_execution_info_to_json(i);
+
+	if (i->has_exit_code)
+		cJSON_AddNumberToObject(e->props, "exitCode", i->exit_code);
+	if (bd_task_result_name(i->result) != NULL)
+		cJSON_AddStringToObject(e->props, "result",
+		    bd_task_result_name(i->result));
+	if (i->failure != NULL) {
+		cJSON_AddStringToObject(e->props, "failureCategory",
+		    bd_error_category_name(i->failure->category));
+		cJSON_AddStringToObject(e->props, "failureCode",
+		    i->failure->code);
+		cJSON_AddStringToObject(e->props, "failureMessage",
+		    i->failure->message);
+	}
+	cJSON_AddNumberToObject(e->props, "retryCount", i->retry_count);
+	cJSON_AddNumberToObject(e->props, "requeueCount", i->requeue_count);
+	if (i->start_ms != 0) {
+		bd_clock_format_iso(i->start_ms, buf, sizeof(buf));
+		cJSON_AddStringToObject(e->props, "startTime", buf);
+	}
+	if (i->end_ms != 0) {
+		bd_clock_format_iso(i->end_ms, buf, sizeof(buf));
+		cJSON_AddStringToObject(e->props, "endTime", buf);
+	}
+	text = cJSON_PrintUnformatted(info);
+	cJSON_AddStringToObject(e->props, "executionInfo", text);
+	free(text);
+	cJSON_Delete(info);
+}
+
+static void
+assignment_on_failed_row(void *arg, int status, const char *etag,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+
+	if (status < 0) {
+		log_warnx("job %s: task %s: cannot record its failure: %s",
+		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
+		assignment_finish(a); /* the message comes back; try again */
+		return;
+	}
+	assignment_delete(a);
+}
+
+/*
+ * Completes the task, which never ran here, with a failure, then deletes
+ * its message.  Without ids there is no row to write: only the delete.
+ */
+static void
+assignment_complete_failed(struct bd_assignment *a, struct bd_failure_info *f)
+{
+	struct bd_execution_info info = { 0 };
+	struct bd_entity *e;
+	int rc;
+
+	log_warnx("job %s: task %s: completed without running: %s: %s",
+	    A_JOB(a), A_TASK(a), f->code, f->message);
+	if (a->job_id == NULL || a->task_id == NULL) {
+		bd_failure_info_free(f);
+		assignment_delete(a);
+		return;
+	}
+	info.end_ms = bd_clock_now_ms();
+	info.result = BD_RESULT_FAILURE;
+	if (a->tm != NULL) {
+		info.retry_count = a->tm->retry_count;
+		info.requeue_count = a->tm->requeue_count;
+	}
+	info.failure = f;
+	e = assignment_row(a, "completed");
+	assignment_row_info(e, &info);
+	cJSON_AddStringToObject(e->props, "dependencyAction", "block");
+	bd_execution_info_clear(&info);
+	rc = bd_store_merge(a->env.store, BD_TABLE_TASKS, e, NULL,
+	    assignment_on_failed_row, a);
+	bd_entity_free(e);
+	if (rc < 0)
+		assignment_finish(a);
+}
+
+static void
+assignment_on_poisoned(void *arg, int status, const char *detail)
+{
+	struct bd_assignment *a = arg;
+	struct bd_failure_info *f = a->pending_failure;
+
+	a->pending_failure = NULL;
+	if (status < 0) {
+		log_warnx("job %s: task %s: cannot move its message to the "
+		    "poison queue: %s", A_JOB(a), A_TASK(a),
+		    detail ? detail : bd_strerror(status));
+		bd_failure_info_free(f);
+		assignment_finish(a);
+		return;
+	}
+	a->env.stats->poisoned++;
+	assignment_complete_failed(a, f);
+}
+
+/*
+ * Moves the message to the poison queue, then completes its task (when
+ * its ids could be read) with f (taken over).
+ */
+static void
+assignment_poison(struct bd_assignment *a, struct bd_failure_info *f)
+{
+	a->pending_failure = f;
+	if (bd_source_send(a->env.source, BD_QUEUE_POISON, a->msg->text, 0,
+	    assignment_on_poisoned, a) < 0) {
+		bd_failure_info_free(a->pending_failure);
+		a->pending_failure = NULL;
+		assignment_finish(a);
+	}
+}
+
+static void
+assignment_finish(struct bd_assignment *a)
+{
+	a->finishing = true;
+	if (a->renewing || a->done)
+		return; /* the renewal's callback comes back here */
+	uv_timer_stop(&a->renew_timer);
+	a->done = true;
+	if (a->slots > 0)
+		a->hooks.release(a->hooks.arg, a->slots);
+	a->slots = 0;
+	a->hooks.done(a->hooks.arg, a);
+}
+
+/* ---- after the run ---------------------------------------------------- */
+
+static void
+assignment_on_completed_row(void *arg, int status, const char *etag,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+
+	if (status == -ESTALE || status == -ENOENT) {
+		/* Another node took the task over: its report stands. */
+		log_warnx("job %s: task %s: another node holds the task now; "
+		    "this node's result is dropped", A_JOB(a), A_TASK(a));
+		assignment_finish(a);
+		return;
+	}
+	if (status < 0) {
+		log_warnx("job %s: task %s: cannot record its completion: %s",
+		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
+		assignment_finish(a); /* the lease ends; the task runs again */
+		return;
+	}
+	a->env.stats->tasks_completed++;
+	assignment_delete(a);
+}
+
+static void
+assignment_on_job_terminated(void *arg, int status, const char *etag,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+
+	if (status < 0)
+		log_warnx("job %s: cannot terminate the job: %s", A_JOB(a),
+		    detail ? detail : bd_strerror(status));
+	assignment_delete(a);
+}
+
+static void
+assignment_on_completed_row_then_job(void *arg, int status, const char *etag,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+	struct bd_entity *e;
+	char buf[40];
+
+	if (status < 0) {
+		assignment_on_completed_row(arg, status, etag, detail);
+		return;
+	}
+	a->env.stats->tasks_completed++;
+	/* exitConditions chose jobAction terminate (spec §1.6). */
+	log_info("job %s: terminated by task %s (jobAction terminate)",
+	    A_JOB(a), A_TASK(a));
+	e = bd_entity_new(a->env.settings->pool_id, a->job_id);
+	cJSON_AddStringToObject(e->props, "state", "completed");
+	cJSON_AddStringToObject(e->props, "terminateReason", "TaskFailed");
+	bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
+	cJSON_AddStringToObject(e->props, "endTime", buf);
+	if (bd_store_merge(a->env.store, BD_TABLE_JOBS, e, NULL,
+	    assignment_on_job_terminated, a) < 0)
+		assignment_delete(a);
+	bd_entity_free(e);
+}
+
+static void
+assignment_on_requeued_row(void *arg, int status, const char *etag,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+
+	if (status < 0 && status != -ESTALE && status != -ENOENT)
+		log_warnx("job %s: task %s: cannot record the requeue: %s",
+		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
+	/* The new message carries the task on; the old one goes. */
+	assignment_delete(a);
+}
+
+static void
+assignment_on_requeue_sent(void *arg, int status, const char *detail)
+{
+	struct bd_assignment *a = arg;
+	struct bd_entity *e = a->pending_row;
+
+	a->pending_row = NULL;
+	if (status < 0) {
+		/* The old message comes back when its lease ends. */
+		log_warnx("job %s: task %s: cannot put the task back in the "
+		    "queue: %s", A_JOB(a), A_TASK(a),
+		    detail ? detail : bd_strerror(status));
+		bd_entity_free(e);
+		assignment_finish(a);
+		return;
+	}
+	if (bd_store_merge(a->env.store, BD_TABLE_TASKS, e, a->etag,
+	    assignment_on_requeued_row, a) < 0)
+		assignment_delete(a);
+	bd_entity_free(e);
+}
+
+/*
+ * Sends the task again with the given counts, then writes row (taken
+ * over), then deletes the received message.  In that order a crash at any
+ * point leaves the task in the queue at least once.
+ */
+static void
+assignment_requeue(struct bd_assignment *a, int retry, int requeue,
+    struct bd_entity *row)
+{
+	char *cause = NULL;
+	char *text = bd_task_message_encode(a->tm->job_id, a->tm->task_json,
+	    retry, requeue, 0, &cause);
+
+	if (text == NULL) {
+		log_warnx("job %s: task %s: %s", A_JOB(a), A_TASK(a), cause);
+		free(cause);
+		bd_entity_free(row);
+		assignment_finish(a);
+		return;
+	}
+	a->pending_row = row;
+	if (bd_source_send(a->env.source, BD_QUEUE_TASKS, text, 0,
+	    assignment_on_requeue_sent, a) < 0) {
+		a->pending_row = NULL;
+		bd_entity_free(row);
+		assignment_finish(a);
+	}
+	free(text);
+}
+
+static void
+assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
+    void *arg)
+{
+	struct bd_assignment *a = arg;
+	const struct bd_task_spec *t = a->tm->task;
+	const struct bd_execution_info *i = &o->info;
+	struct bd_entity *e;
+	char buf[40];
+	int rc;
+
+	uv_timer_stop(&a->renew_timer);
+	if (a->lease_lost) {
+		log_warnx("job %s: task %s: ended here: the node lost its "
+		    "lease, so another node may run it", A_JOB(a), A_TASK(a));
+		bd_runner_free(r);
+		a->runner = NULL;
+		assignment_finish(a);
+		return;
+	}
+	if (i->failure != NULL)
+		log_warnx("job %s: task %s: failed: %s: %s", A_JOB(a),
+		    A_TASK(a), i->failure->code, i->failure->message);
+	if (a->stopping && a->stop == BD_STOP_REQUEUE) {
+		/* Given back on drain: requeueCount, not retryCount. */
+		a->env.stats->requeues++;
+		log_info("job %s: task %s: requeued", A_JOB(a), A_TASK(a));
+		e = assignment_row(a, "active");
+		cJSON_AddNumberToObject(e->props, "requeueCount",
+		    a->tm->requeue_count + 1);
+		bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
+		cJSON_AddStringToObject(e->props, "lastRequeueTime", buf);
+		bd_runner_free(r);
+		a->runner = NULL;
+		assignment_requeue(a, a->tm->retry_count,
+		    a->tm->requeue_count + 1, e);
+		return;
+	}
+	if (!a->stopping && bd_runner_should_retry(a->job->spec, t, o)) {
+		/* The retry goes through the queue: any node may take it. */
+		a->env.stats->retries++;
+		log_info("job %s: task %s: exit code %d, retry %d", A_JOB(a),
+		    A_TASK(a), i->exit_code, i->retry_count + 1);
+		e = assignment_row(a, "active");
+		assignment_row_info(e, i);
+		cJSON_ReplaceItemInObjectCaseSensitive(e->props, "retryCount",
+		    cJSON_CreateNumber(i->retry_count + 1));
+		bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
+		cJSON_AddStringToObject(e->props, "lastRetryTime", buf);
+		bd_runner_free(r);
+		a->runner = NULL;
+		assignment_requeue(a, i->retry_count + 1, a->tm->requeue_count,
+		    e);
+		return;
+	}
+	log_info("job %s: task %s: completed with exit code %d (%s)",
+	    A_JOB(a), A_TASK(a), i->has_exit_code ? i->exit_code : -1,
+	    bd_task_result_name(i->result));
+	e = assignment_row(a, "completed");
+	assignment_row_info(e, i);
+	cJSON_AddStringToObject(e->props, "dependencyAction",
+	    bd_dependency_action_name(o->dependency_action));
+	rc = bd_store_merge(a->env.store, BD_TABLE_TASKS, e, a->etag,
+	    o->job_action == BD_JOB_ACTION_TERMINATE ?
+	    assignment_on_completed_row_then_job : assignment_on_completed_row,
+	    a);
+	bd_entity_free(e);
+	bd_runner_free(r);
+	a->runner = NULL;
+	if (rc < 0)
+		assignment_finish(a);
+}
+
+/* ---- running ---------------------------------------------------------- */
+
+static void
+assignment_on_renewed(void *arg, int status, const char *detail)
+{
+	struct bd_assignment *a = arg;
+
+	a->renewing = false;
+	if (status == 0)
+		a->env.stats->lease_renewals++;
+	else if (status == -ENOENT && !a->lease_lost) {
+		/* Someone else may run the task now: stop ours (protocol §3). */
+		a->lease_lost = true;
+		a->env.stats->leases_lost++;
+		if (a->runner != NULL)
+			bd_runner_terminate(a->runner, "the node lost its "
+			    "lease on the task message");
+	} else if (status < 0)
+		log_warnx("job %s: task %s: cannot renew its lease: %s",
+		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
+	if (a->finishing)
+		assignment_finish(a);
+}
+
+static void
+assignment_on_renew_timer(uv_timer_t *t)
+{
+	struct bd_assignment *a = t->data;
+
+	if (a->renewing || a->lease_lost)
+		return;
+	if (bd_source_update(a->env.source, a->msg,
+	    a->env.settings->lease_ms, NULL, assignment_on_renewed, a) == 0)
+		a->renewing = true;
+}
+
+static void
+assignment_on_claimed(void *arg, int status, const char *etag,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+	struct bd_runner_options ro;
+	uint64_t every;
+
+	if (status == -ESTALE || status == -EEXIST || status == -ENOENT) {
+		log_info("job %s: task %s: another node has it", A_JOB(a),
+		    A_TASK(a));
+		assignment_finish(a);
+		return;
+	}
+	if (status < 0) {
+		log_warnx("job %s: task %s: cannot mark it running: %s",
+		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
+		assignment_later(a, a->env.settings->poll_max_ms);
+		return;
+	}
+	free(a->etag);
+	a->etag = xstrdup(etag);
+	a->row_exists = true;
+	memset(&ro, 0, sizeof(ro));
+	ro.loop = a->env.loop;
+	ro.http = *a->env.http;
+	ro.node = a->env.node;
+	ro.job = a->job->spec;
+	ro.task = a->tm->task;
+	ro.user = a->env.user;
+	ro.kill_grace_ms = a->env.settings->kill_grace_ms;
+	ro.single_attempt = true;
+	ro.retry_count = a->tm->retry_count;
+	ro.storage = a->env.settings->storage;
+	if (bd_runner_start(&ro, assignment_on_run, a, &a->runner) < 0) {
+		assignment_later(a, a->env.settings->poll_max_ms);
+		return;
+	}
+	a->env.stats->tasks_started++;
+	log_info("job %s: task %s: running", A_JOB(a), A_TASK(a));
+	/* Renew at about half the lease, as the protocol asks. */
+	every = (uint64_t)(a->env.settings->lease_ms / 2);
+	uv_timer_start(&a->renew_timer, assignment_on_renew_timer, every,
+	    every);
+}
+
+/* Marks the task running here, guarded by the row's ETag. */
+static void
+assignment_claim(struct bd_assignment *a)
+{
+	struct bd_entity *e;
+	char buf[40];
+	int rc;
+
+	if (a->stopping) {
+		/* Draining before the task started: give the message back. */
+		assignment_later(a, 0);
+		return;
+	}
+	e = assignment_row(a, "running");
+	bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
+	cJSON_AddStringToObject(e->props, "startTime", buf);
+	cJSON_AddNumberToObject(e->props, "retryCount", a->tm->retry_count);
+	cJSON_AddNumberToObject(e->props, "requeueCount", a->tm->requeue_count);
+	if (a->row_exists)
+		rc = bd_store_merge(a->env.store, BD_TABLE_TASKS, e, a->etag,
+		    assignment_on_claimed, a);
+	else
+		rc = bd_store_insert(a->env.store, BD_TABLE_TASKS, e,
+		    assignment_on_claimed, a);
+	bd_entity_free(e);
+	if (rc < 0)
+		assignment_later(a, a->env.settings->poll_max_ms);
+}
+
+static void
+assignment_on_prepared(void *arg, bool may_run)
+{
+	struct bd_assignment *a = arg;
+
+	if (!may_run) {
+		/* This node failed the job's preparation: leave the task to
+		 * the others (spec §4.2). */
+		assignment_later(a, 0);
+		return;
+	}
+	assignment_claim(a);
+}
+
+/* Slots, then the job's preparation task, then the claim. */
+static void
+assignment_prepare(struct bd_assignment *a)
+{
+	int need = a->tm->task->required_slots - a->slots;
+	int rc;
+
+	if (need > 0) {
+		if (!a->hooks.reserve(a->hooks.arg, need)) {
+			/* Not enough free slots now: back to the queue. */
+			assignment_resend(a, a->tm->retry_count,
+			    a->tm->requeue_count, a->tm->dependency_waits,
+			    a->env.settings->poll_min_ms);
+			return;
+		}
+		a->slots += need;
+	}
+	rc = bd_jobs_prepare(a->env.jobs, a->job, assignment_on_prepared, a);
+	if (rc == 1)
+		assignment_on_prepared(a, bd_jobs_may_run(a->job));
+	else if (rc < 0)
+		assignment_later(a, a->env.settings->poll_max_ms);
+}
+
+/* ---- dependencies ----------------------------------------------------- */
+
+enum dep_state { DEP_MET, DEP_WAIT, DEP_BLOCKED };
+
+/* The state of one dependency given its row (NULL: not added yet). */
+static enum dep_state
+assignment_dep_state(const struct bd_entity *row)
+{
+	const cJSON *state, *action;
+
+	if (row == NULL)
+		return DEP_WAIT;
+	state = cJSON_GetObjectItemCaseSensitive(row->props, "state");
+	if (!cJSON_IsString(state) || strcmp(state->valuestring, "completed"))
+		return DEP_WAIT;
+	action = cJSON_GetObjectItemCaseSensitive(row->props,
+	    "dependencyAction");
+	if (cJSON_IsString(action) && strcmp(action->valuestring, "block") == 0)
+		return DEP_BLOCKED;
+	return DEP_MET;
+}
+
+/* An id as an integer for taskIdRanges ("004" is 4), or -1. */
+static int64_t
+assignment_id_number(const char *id)
+{
+	int64_t v = 0;
+
+	if (*id == '\0')
+		return -1;
+	for (; *id != '\0'; id++) {
+		if (*id < '0' || *id > '9' || v > INT64_MAX / 10 - 10)
+			return -1;
+		v = v * 10 + (*id - '0');
+	}
+	return v;
+}
+
+static const struct bd_entity *
+assignment_find_row(struct bd_entity **rows, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rows[i]->row_key, id) == 0)
+			return rows[i];
+	return NULL;
+}
+
+/* The worst state over the task's dependencies; *which names one. */
+static enum dep_state
+assignment_deps(const struct bd_task_dependencies *d, struct bd_entity **rows,
+    size_t n, const char **which)
+{
+	enum dep_state worst = DEP_MET, s;
+
+	for (size_t i = 0; i < d->n_task_ids; i++) {
+		s = assignment_dep_state(assignment_find_row(rows, n,
+		    d->task_ids[i]));
+		if (s > worst) {
+			worst = s;
+			*which = d->task_ids[i];
+		}
+	}
+	for (size_t r = 0; r < d->n_task_id_ranges; r++) {
+		const struct bd_task_id_range *rg = &d->task_id_ranges[r];
+		int64_t found = 0;
+		for (size_t i = 0; i < n; i++) {
+			int64_t v = assignment_id_number(rows[i]->row_key);
+			if (v < rg->start || v > rg->end)
+				continue;
+			found++;
+			s = assignment_dep_state(rows[i]);
+			if (s > worst) {
+				worst = s;
+				*which = rows[i]->row_key;
+			}
+		}
+		/* Every id of the range must exist (as a task) and be done. */
+		if (found < rg->end - rg->start + 1 && worst < DEP_WAIT) {
+			worst = DEP_WAIT;
+			*which = "a task of a taskIdRanges range";
+		}
+	}
+	return worst;
+}
+
+static void
+assignment_on_blocked_row(void *arg, int status, const char *etag,
+    const char *detail)
+{
+	assignment_delete(arg);
+}
+
+static void
+assignment_on_dep_rows(void *arg, int status, struct bd_entity **rows,
+    size_t n, const char *detail)
+{
+	struct bd_assignment *a = arg;
+	const char *which = NULL;
+	enum dep_state st;
+	int64_t delay;
+
+	if (status < 0) {
+		log_warnx("job %s: task %s: cannot read its dependencies: %s",
+		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
+		assignment_later(a, a->env.settings->poll_max_ms);
+		return;
+	}
+	st = assignment_deps(&a->tm->task->depends_on, rows, n, &which);
+	for (size_t i = 0; i < n; i++)
+		bd_entity_free(rows[i]);
+	free(rows);
+	if (st == DEP_MET) {
+		assignment_prepare(a);
+		return;
+	}
+	if (st == DEP_BLOCKED) {
+		/* As on Azure Batch the task stays active and never runs. */
+		struct bd_entity *e = assignment_row(a, "active");
+		log_info("job %s: task %s: blocked: dependency %s failed with "
+		    "dependencyAction block", A_JOB(a), A_TASK(a), which);
+		cJSON_AddStringToObject(e->props, "blockedBy", which);
+		if (bd_store_merge(a->env.store, BD_TABLE_TASKS, e, NULL,
+		    assignment_on_blocked_row, a) < 0)
+			assignment_delete(a);
+		bd_entity_free(e);
+		return;
+	}
+	/* Not yet: back to the queue with a growing delay, holding no slot. */
+	delay = 500;
+	for (int i = 0; i < a->tm->dependency_waits && delay <
+	    a->env.settings->poll_max_ms; i++)
+		delay *= 2;
+	if (delay > a->env.settings->poll_max_ms)
+		delay = a->env.settings->poll_max_ms;
+	log_debug("job %s: task %s: waiting for %s", A_JOB(a), A_TASK(a),
+	    which);
+	assignment_resend(a, a->tm->retry_count, a->tm->requeue_count,
+	    a->tm->dependency_waits + 1, delay);
+}
+
+/* ---- arrival ---------------------------------------------------------- */
+
+static void
+assignment_on_row(void *arg, int status, struct bd_entity *row,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+	const cJSON *state;
+
+	if (status < 0 && status != -ENOENT) {
+		log_warnx("job %s: task %s: cannot read its record: %s",
+		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
+		bd_entity_free(row);
+		assignment_later(a, a->env.settings->poll_max_ms);
+		return;
+	}
+	if (row != NULL) {
+		state = cJSON_GetObjectItemCaseSensitive(row->props, "state");
+		if (cJSON_IsString(state) &&
+		    strcmp(state->valuestring, "completed") == 0) {
+			/* Recorded already (protocol §3: exactly once). */
+			log_info("job %s: task %s: already completed; dropping "
+			    "a duplicate message", A_JOB(a), A_TASK(a));
+			bd_entity_free(row);
+			assignment_delete(a);
+			return;
+		}
+		a->row_exists = true;
+		a->etag = xstrdup(row->etag);
+		bd_entity_free(row);
+	}
+	if (a->tm->task->has_depends_on) {
+		if (bd_store_query(a->env.store, BD_TABLE_TASKS, a->job_id,
+		    assignment_on_dep_rows, a) < 0)
+			assignment_later(a, a->env.settings->poll_max_ms);
+		return;
+	}
+	assignment_prepare(a);
+}
+
+static void
+assignment_on_job(void *arg, int status, struct bd_job *job,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+	char *cause = NULL;
+
+	if (status == -ENOENT) {
+		assignment_poison(a, bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "JobNotFound", "the job %s does not exist in pool %s: add "
+		    "the job (batchd job add) before its tasks", a->job_id,
+		    a->env.settings->pool_id));
+		return;
+	}
+	if (status < 0) {
+		log_warnx("job %s: task %s: cannot read the job: %s", A_JOB(a),
+		    A_TASK(a), detail ? detail : bd_strerror(status));
+		assignment_later(a, a->env.settings->poll_max_ms);
+		return;
+	}
+	a->job = job;
+	if (job->state != BD_JOB_ACTIVE) {
+		assignment_complete_failed(a, bd_failure_info_new(
+		    BD_CATEGORY_USER_ERROR, "TaskEnded", "the job %s was "
+		    "terminated before the task could run", a->job_id));
+		return;
+	}
+	if (bd_job_spec_check_task(job->spec, a->tm->task, &cause) < 0) {
+		assignment_complete_failed(a, bd_failure_info_new(
+		    BD_CATEGORY_USER_ERROR, "InvalidTask", "%s", cause));
+		free(cause);
+		return;
+	}
+	if (bd_store_get(a->env.store, BD_TABLE_TASKS, a->job_id, a->task_id,
+	    assignment_on_row, a) < 0)
+		assignment_later(a, a->env.settings->poll_max_ms);
+}
+
+/* Decodes the message and starts on the job; runs from a zero timer. */
+static void
+assignment_begin(uv_timer_t *t)
+{
+	struct bd_assignment *a = t->data;
+	char *cause = NULL;
+	int rc;
+
+	rc = bd_task_message_decode(a->msg->text, strlen(a->msg->text), &a->tm,
+	    &a->job_id, &a->task_id, &cause);
+	if (rc < 0) {
+		assignment_poison(a, bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "InvalidTaskMessage", "the task's queue message is not "
+		    "valid: %s", cause));
+		free(cause);
+		return;
+	}
+	if (a->env.settings->max_dequeue_count > 0 &&
+	    a->msg->dequeue_count > a->env.settings->max_dequeue_count) {
+		assignment_poison(a, bd_failure_info_new(
+		    BD_CATEGORY_SERVER_ERROR, "TaskPoisoned", "the task's "
+		    "message was received %d times without completing (limit "
+		    "%d); it was moved to the poison queue",
+		    a->msg->dequeue_count, a->env.settings->max_dequeue_count));
+		return;
+	}
+	if (bd_jobs_get(a->env.jobs, a->job_id, assignment_on_job, a) < 0)
+		assignment_later(a, a->env.settings->poll_max_ms);
+}
+
+void
+bd_assignment_start(const struct bd_assignment_env *env,
+    struct bd_message *msg, const struct bd_assignment_hooks *hooks,
+    struct bd_assignment **out)
+{
+	struct bd_assignment *a = xcalloc(1, sizeof(*a));
+
+	a->env = *env;
+	a->hooks = *hooks;
+	a->msg = msg;
+	a->slots = 1;
+	env->stats->messages++;
+	uv_timer_init(env->loop, &a->renew_timer);
+	a->renew_timer.data = a;
+	/* The renewal timer also starts the work, so the done hook never
+	 * runs inside this call. */
+	uv_timer_start(&a->renew_timer, assignment_begin, 0, 0);
+	*out = a;
+}
+
+void
+bd_assignment_stop(struct bd_assignment *a, enum bd_assignment_stop how)
+{
+	if (a->stopping || a->done)
+		return;
+	a->stopping = true;
+	a->stop = how;
+	if (a->runner != NULL)
+		bd_runner_terminate(a->runner, how == BD_STOP_REQUEUE ?
+		    "the node is leaving the pool; the task goes back to the "
+		    "queue" : "the node is leaving the pool (deallocation "
+		    "option terminate)");
+}
+
+static void
+assignment_on_close(uv_handle_t *h)
+{
+	struct bd_assignment *a = h->data;
+
+	bd_message_free(a->msg);
+	bd_task_message_free(a->tm);
+	bd_failure_info_free(a->pending_failure);
+	bd_entity_free(a->pending_row);
+	free(a->job_id);
+	free(a->task_id);
+	free(a->etag);
+	free(a);
+}
+
+void
+bd_assignment_free(struct bd_assignment *a)
+{
+	uv_close((uv_handle_t *)&a->renew_timer, assignment_on_close);
+}

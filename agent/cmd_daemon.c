@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `batchd daemon [--config FILE]`: the node agent.  Reads the
+ * configuration, opens the pool, makes sure its queues and tables exist,
+ * and runs the daemon until SIGTERM or SIGINT, which drain it by the
+ * configured deallocation option (a second signal ends running tasks at
+ * once by requeueing them).  SIGHUP re-reads the configuration and applies
+ * what can change safely: log level and format, polling bounds.
+ */
+#include "cmd_daemon.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "error.h"
+#include "log.h"
+#include "pool.h"
+#include "process.h"
+#include "xmalloc.h"
+
+struct node {
+	uv_loop_t loop;
+	struct bd_config *cfg;
+	const char *config_path;
+	struct bd_pool *pool;
+	struct bd_daemon *daemon;
+	uv_signal_t sigterm, sigint, sighup;
+	int stops;
+	int status;
+};
+
+static void
+node_on_pool_closed(void *arg)
+{
+}
+
+/* Everything is drained: close what is left so the loop can end. */
+static void
+node_on_drained(void *arg)
+{
+	struct node *n = arg;
+
+	log_info("node %s: stopped", n->cfg->node_id);
+	bd_daemon_free(n->daemon);
+	n->daemon = NULL;
+	/* The daemon owned the source and store. */
+	n->pool->source = NULL;
+	n->pool->store = NULL;
+	bd_pool_close(n->pool, node_on_pool_closed, n);
+	n->pool = NULL;
+	bd_process_shutdown();
+	uv_close((uv_handle_t *)&n->sigterm, NULL);
+	uv_close((uv_handle_t *)&n->sigint, NULL);
+	uv_close((uv_handle_t *)&n->sighup, NULL);
+}
+
+static void
+node_on_stop(uv_signal_t *h, int signum)
+{
+	struct node *n = h->data;
+
+	if (n->daemon == NULL)
+		return;
+	if (++n->stops == 1) {
+		log_info("node %s: %s: draining", n->cfg->node_id,
+		    strsignal(signum));
+		bd_daemon_drain(n->daemon, node_on_drained, n);
+	} else
+		log_warnx("node %s: %s again: still draining",
+		    n->cfg->node_id, strsignal(signum));
+}
+
+static void
+node_on_hup(uv_signal_t *h, int signum)
+{
+	struct node *n = h->data;
+	struct bd_config *fresh = NULL;
+	char *cause = NULL;
+
+	if (bd_config_load(n->config_path, &fresh, &cause) < 0) {
+		log_warnx("configuration not reloaded: %s", cause);
+		free(cause);
+		return;
+	}
+	log_init((enum bd_log_level)fresh->log.level,
+	    (enum bd_log_format)fresh->log.format);
+	log_info("node %s: configuration reloaded (log settings; other "
+	    "changes take effect at the next start)", n->cfg->node_id);
+	bd_config_free(fresh);
+}
+
+static void
+node_on_created(void *arg, int status, const char *detail)
+{
+	struct node *n = arg;
+
+	if (status < 0) {
+		log_warnx("pool %s: cannot create its queues and tables: %s",
+		    n->cfg->pool_id, detail ? detail : bd_strerror(status));
+		n->status = 1;
+		/* Drain at once: nothing runs yet. */
+		bd_daemon_drain(n->daemon, node_on_drained, n);
+		return;
+	}
+	bd_daemon_start(n->daemon);
+}
+
+static void
+node_settings(const struct bd_config *c, struct bd_daemon_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->pool_id = c->pool_id;
+	s->node_id = c->node_id;
+	s->node_root = c->node_root;
+	s->state_dir = c->state_dir;
+	s->task_slots = (int)c->task_slots_per_node;
+	s->is_dedicated = c->is_dedicated;
+	s->poll_min_ms = c->queue.poll_min_interval_ms;
+	s->poll_max_ms = c->queue.poll_max_interval_ms;
+	s->lease_ms = c->queue.lease_duration_ms;
+	s->max_dequeue_count = (int)c->queue.max_dequeue_count;
+	s->heartbeat_ms = c->heartbeat_interval_ms;
+	s->job_check_ms = c->job_check_interval_ms;
+	s->kill_grace_ms = c->tasks.kill_grace_period_ms;
+	s->deallocation = (enum bd_deallocation)c->node_deallocation_option;
+	s->start_task = c->start_task;
+	s->storage = bd_config_storage_account(c, BD_STORAGE_BLOB);
+}
+
+int
+bd_cmd_daemon(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bd_daemon_settings settings;
+	struct node n;
+	char *cause = NULL;
+	int ch, rc;
+
+	memset(&n, 0, sizeof(n));
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			n.config_path = optarg;
+			break;
+		case 'h':
+			printf("usage: batchd daemon [--config FILE]\n");
+			return 0;
+		default:
+			fprintf(stderr, "usage: batchd daemon [--config FILE]\n");
+			return 125;
+		}
+	}
+	if ((rc = bd_config_load(n.config_path, &n.cfg, &cause)) < 0) {
+		fprintf(stderr, "%s\n", cause);
+		free(cause);
+		return 1;
+	}
+	log_init((enum bd_log_level)n.cfg->log.level,
+	    (enum bd_log_format)n.cfg->log.format);
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&n.loop);
+	if ((rc = bd_process_init(&n.loop)) < 0) {
+		log_warnx("cannot watch child processes: %s", strerror(-rc));
+		goto fail;
+	}
+	if ((rc = bd_pool_open(&n.loop, n.cfg, true, &n.pool, &cause)) < 0) {
+		log_warnx("pool %s: %s", n.cfg->pool_id, cause);
+		goto fail;
+	}
+	node_settings(n.cfg, &settings);
+	if ((rc = bd_daemon_new(&n.loop, &settings, n.pool->source,
+	    n.pool->store, n.pool->http, &n.daemon, &cause)) < 0) {
+		log_warnx("node %s: %s", n.cfg->node_id, cause);
+		goto fail;
+	}
+	uv_signal_init(&n.loop, &n.sigterm);
+	uv_signal_init(&n.loop, &n.sigint);
+	uv_signal_init(&n.loop, &n.sighup);
+	n.sigterm.data = n.sigint.data = n.sighup.data = &n;
+	uv_signal_start(&n.sigterm, node_on_stop, SIGTERM);
+	uv_signal_start(&n.sigint, node_on_stop, SIGINT);
+	uv_signal_start(&n.sighup, node_on_hup, SIGHUP);
+	if (bd_pool_create(n.pool, node_on_created, &n) < 0)
+		bd_daemon_start(n.daemon);
+	uv_run(&n.loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&n.loop) != 0)
+		log_warnx("internal: handles left open at exit");
+	bd_config_free(n.cfg);
+	return n.status;
+fail:
+	free(cause);
+	if (n.pool != NULL)
+		bd_pool_close(n.pool, NULL, NULL);
+	bd_process_shutdown();
+	uv_run(&n.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&n.loop);
+	bd_config_free(n.cfg);
+	return 1;
+}

@@ -1,0 +1,544 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The node daemon (see daemon.h).
+ *
+ * Slots: free_slots counts what assignments do not hold.  A poll asks for
+ * at most that many messages, and each message starts an assignment that
+ * holds one slot (it may take more for requiredSlots, or give them back
+ * while it waits for dependencies by leaving the queue).
+ *
+ * Polling adapts: right after a poll that found work the next one runs at
+ * once (while slots are free); after an empty poll the interval doubles
+ * from poll_min up to poll_max.  There is never more than one receive in
+ * flight, and no timer runs faster than poll_min.
+ *
+ * The node's row in the store is written when its state changes and at
+ * every heartbeat.  Timers: poll, heartbeat and job check; all three are
+ * closed by bd_daemon_free(), which frees in the last close callback.
+ */
+#include "daemon.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "assignment.h"
+#include "clock.h"
+#include "version.h"
+#include "error.h"
+#include "fsutil.h"
+#include "jobs.h"
+#include "layout.h"
+#include "log.h"
+#include "runner.h"
+#include "xmalloc.h"
+
+struct bd_daemon {
+	uv_loop_t *loop;
+	struct bd_daemon_settings s;
+	struct bd_source *source;
+	struct bd_store *store;
+	struct bd_http *http;
+	struct bd_jobs *jobs;
+	struct bd_node_info node;
+	struct bd_task_user user;
+	struct bd_daemon_stats stats;
+
+	struct bd_assignment **assignments;
+	size_t n_assignments, cap_assignments;
+	int free_slots;
+
+	uv_timer_t poll_timer, heartbeat_timer, job_timer;
+	int open_handles;
+	int64_t poll_interval;
+	bool receiving;
+	bool accepting;		/* start task done (or not waited for) */
+	bool start_failed;
+	bool draining;
+	bool node_write_in_flight;
+	int giving_back;	/* messages being made visible again */
+	struct bd_runner *start_runner;
+	void (*drain_cb)(void *arg);
+	void *drain_arg;
+	const char *last_state;
+};
+
+static void daemon_poll_soon(struct bd_daemon *d, int64_t delay_ms);
+static void daemon_check_drained(struct bd_daemon *d);
+
+/* The node's state, in Azure's ComputeNodeState words. */
+static const char *
+daemon_state(const struct bd_daemon *d)
+{
+	if (d->draining)
+		return "leavingpool";
+	if (d->start_failed)
+		return "starttaskfailed";
+	if (!d->accepting)
+		return d->start_runner != NULL ? "waitingforstarttask" :
+		    "starting";
+	return d->n_assignments > 0 ? "running" : "idle";
+}
+
+static void
+daemon_on_node_written(void *arg, int status, const char *etag,
+    const char *detail)
+{
+	struct bd_daemon *d = arg;
+
+	d->node_write_in_flight = false;
+	if (status < 0)
+		log_warnx("node %s: cannot write the node's record: %s",
+		    d->s.node_id, detail ? detail : bd_strerror(status));
+	if (d->draining)
+		daemon_check_drained(d);
+}
+
+/* Writes the node's row (protocol §5); state overrides the computed one. */
+static void
+daemon_write_node(struct bd_daemon *d, const char *state)
+{
+	struct bd_entity *e;
+	struct utsname un;
+	char buf[40];
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+	if (d->node_write_in_flight)
+		return;
+	if (state == NULL)
+		state = daemon_state(d);
+	d->last_state = state;
+	e = bd_entity_new(d->s.pool_id, d->s.node_id);
+	cJSON_AddStringToObject(e->props, "state", state);
+	bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
+	cJSON_AddStringToObject(e->props, "lastHeartbeat", buf);
+	cJSON_AddNumberToObject(e->props, "runningTasks",
+	    (double)d->n_assignments);
+	cJSON_AddNumberToObject(e->props, "freeSlots", d->free_slots);
+	cJSON_AddNumberToObject(e->props, "totalSlots", d->s.task_slots);
+	cJSON_AddStringToObject(e->props, "agentVersion", BATCHD_VERSION);
+	cJSON_AddNumberToObject(e->props, "cpus",
+	    (double)sysconf(_SC_NPROCESSORS_ONLN));
+	if (pages > 0 && psize > 0)
+		cJSON_AddNumberToObject(e->props, "memoryBytes",
+		    (double)pages * (double)psize);
+	if (uname(&un) == 0) {
+		cJSON_AddStringToObject(e->props, "hostname", un.nodename);
+		cJSON_AddStringToObject(e->props, "kernel", un.release);
+	}
+	if (bd_store_merge(d->store, BD_TABLE_NODES, e, NULL,
+	    daemon_on_node_written, d) == 0)
+		d->node_write_in_flight = true;
+	bd_entity_free(e);
+}
+
+/* Writes the node's row when its state changed. */
+static void
+daemon_state_changed(struct bd_daemon *d)
+{
+	const char *now = daemon_state(d);
+
+	if (d->last_state == NULL || strcmp(now, d->last_state) != 0)
+		daemon_write_node(d, NULL);
+}
+
+static void
+daemon_on_heartbeat(uv_timer_t *t)
+{
+	daemon_write_node(t->data, NULL);
+}
+
+static void
+daemon_on_job_timer(uv_timer_t *t)
+{
+	struct bd_daemon *d = t->data;
+
+	bd_jobs_check(d->jobs);
+}
+
+/* ---- assignments ------------------------------------------------------ */
+
+static bool
+daemon_reserve(void *arg, int n)
+{
+	struct bd_daemon *d = arg;
+
+	if (d->free_slots < n)
+		return false;
+	d->free_slots -= n;
+	return true;
+}
+
+static void
+daemon_release(void *arg, int n)
+{
+	struct bd_daemon *d = arg;
+
+	d->free_slots += n;
+	/* While work flows, a freed slot is filled at once. */
+	if (d->poll_interval <= d->s.poll_min_ms)
+		daemon_poll_soon(d, 0);
+}
+
+static void
+daemon_assignment_done(void *arg, struct bd_assignment *a)
+{
+	struct bd_daemon *d = arg;
+
+	for (size_t i = 0; i < d->n_assignments; i++) {
+		if (d->assignments[i] == a) {
+			d->assignments[i] = d->assignments[--d->n_assignments];
+			break;
+		}
+	}
+	bd_assignment_free(a);
+	daemon_state_changed(d);
+	if (d->draining)
+		daemon_check_drained(d);
+}
+
+static void
+daemon_start_assignment(struct bd_daemon *d, struct bd_message *m)
+{
+	struct bd_assignment_env env = {
+		.loop = d->loop,
+		.http = &d->http,
+		.source = d->source,
+		.store = d->store,
+		.jobs = d->jobs,
+		.node = &d->node,
+		.user = &d->user,
+		.settings = &d->s,
+		.stats = &d->stats,
+	};
+	struct bd_assignment_hooks hooks = {
+		.reserve = daemon_reserve,
+		.release = daemon_release,
+		.done = daemon_assignment_done,
+		.arg = d,
+	};
+	struct bd_assignment *a;
+
+	if (d->n_assignments == d->cap_assignments) {
+		d->cap_assignments = d->cap_assignments ?
+		    d->cap_assignments * 2 : 16;
+		d->assignments = xreallocarray(d->assignments,
+		    d->cap_assignments, sizeof(*d->assignments));
+	}
+	d->free_slots--;
+	bd_assignment_start(&env, m, &hooks, &a);
+	d->assignments[d->n_assignments++] = a;
+}
+
+/* ---- polling ---------------------------------------------------------- */
+
+struct give_back {
+	struct bd_daemon *d;
+	struct bd_message *m;
+};
+
+static void
+daemon_on_given_back(void *arg, int status, const char *detail)
+{
+	struct give_back *g = arg;
+
+	bd_message_free(g->m);
+	g->d->giving_back--;
+	if (g->d->draining)
+		daemon_check_drained(g->d);
+	free(g);
+}
+
+/*
+ * Makes a message received during a drain visible again at once, for
+ * another node; the message is freed when that is done.
+ */
+static void
+daemon_give_back(struct bd_daemon *d, struct bd_message *m)
+{
+	struct give_back *g = xcalloc(1, sizeof(*g));
+
+	g->d = d;
+	g->m = m;
+	if (bd_source_update(d->source, m, 0, NULL, daemon_on_given_back,
+	    g) < 0) {
+		bd_message_free(m);
+		free(g);
+		return;
+	}
+	d->giving_back++;
+}
+
+static void
+daemon_on_received(void *arg, int status, struct bd_message **msgs, size_t n,
+    const char *detail)
+{
+	struct bd_daemon *d = arg;
+
+	d->receiving = false;
+	if (status < 0) {
+		log_warnx("node %s: cannot read the task queue: %s",
+		    d->s.node_id, detail ? detail : bd_strerror(status));
+		n = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (d->draining || d->free_slots <= 0)
+			daemon_give_back(d, msgs[i]);
+		else
+			daemon_start_assignment(d, msgs[i]);
+	}
+	free(msgs);
+	if (d->draining) {
+		daemon_check_drained(d);
+		return;
+	}
+	if (n > 0) {
+		d->poll_interval = d->s.poll_min_ms;
+		daemon_state_changed(d);
+		daemon_poll_soon(d, 0);
+	} else {
+		d->poll_interval = d->poll_interval * 2;
+		if (d->poll_interval > d->s.poll_max_ms)
+			d->poll_interval = d->s.poll_max_ms;
+		daemon_poll_soon(d, d->poll_interval);
+	}
+}
+
+static void
+daemon_on_poll_timer(uv_timer_t *t)
+{
+	struct bd_daemon *d = t->data;
+	int want;
+
+	if (!d->accepting || d->draining || d->receiving || d->free_slots <= 0)
+		return;
+	want = d->free_slots < 32 ? d->free_slots : 32;
+	d->stats.polls++;
+	if (bd_source_receive(d->source, want, d->s.lease_ms,
+	    daemon_on_received, d) == 0)
+		d->receiving = true;
+	else
+		daemon_poll_soon(d, d->s.poll_max_ms);
+}
+
+static void
+daemon_poll_soon(struct bd_daemon *d, int64_t delay_ms)
+{
+	if (d->receiving || d->draining)
+		return;
+	/* An earlier due time wins over a later one already set. */
+	if (uv_is_active((uv_handle_t *)&d->poll_timer) &&
+	    uv_timer_get_due_in(&d->poll_timer) <= (uint64_t)delay_ms)
+		return;
+	uv_timer_start(&d->poll_timer, daemon_on_poll_timer,
+	    (uint64_t)delay_ms, 0);
+}
+
+/* ---- start task -------------------------------------------------------- */
+
+static void
+daemon_on_start_task(struct bd_runner *r, const struct bd_run_outcome *o,
+    void *arg)
+{
+	struct bd_daemon *d = arg;
+	const struct bd_execution_info *i = &o->info;
+
+	d->start_runner = NULL;
+	if (i->result == BD_RESULT_SUCCESS)
+		log_info("node %s: start task succeeded", d->s.node_id);
+	else
+		log_warnx("node %s: start task failed: %s: %s", d->s.node_id,
+		    i->failure ? i->failure->code : "?",
+		    i->failure ? i->failure->message : "?");
+	if (i->result != BD_RESULT_SUCCESS && d->s.start_task->wait_for_success)
+		d->start_failed = true;
+	else if (!d->accepting) {
+		d->accepting = true;
+		daemon_poll_soon(d, 0);
+	}
+	bd_runner_free(r);
+	daemon_state_changed(d);
+	if (d->draining)
+		daemon_check_drained(d);
+}
+
+static void
+daemon_run_start_task(struct bd_daemon *d)
+{
+	struct bd_runner_options ro = {
+		.loop = d->loop,
+		.http = d->http,
+		.node = &d->node,
+		.job = NULL,
+		.task = d->s.start_task,
+		.user = &d->user,
+		.kill_grace_ms = d->s.kill_grace_ms,
+		.storage = d->s.storage,
+	};
+
+	log_info("node %s: running the start task", d->s.node_id);
+	if (bd_runner_start(&ro, daemon_on_start_task, d, &d->start_runner) < 0) {
+		d->start_failed = true;
+		return;
+	}
+	if (!d->s.start_task->wait_for_success)
+		d->accepting = true;
+}
+
+/* ---- life -------------------------------------------------------------- */
+
+int
+bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
+    struct bd_source *source, struct bd_store *store, struct bd_http *http,
+    struct bd_daemon **out, char **cause)
+{
+	struct bd_daemon *d = xcalloc(1, sizeof(*d));
+	int rc;
+
+	d->loop = loop;
+	d->s = *s;
+	d->source = source;
+	d->store = store;
+	d->http = http;
+	d->free_slots = s->task_slots;
+	d->poll_interval = s->poll_min_ms;
+	d->node.root = s->node_root;
+	d->node.pool_id = s->pool_id;
+	d->node.node_id = s->node_id;
+	d->node.is_dedicated = s->is_dedicated;
+	/* Until task users come (isolation), tasks run as batchd's user. */
+	d->user.name = getenv("USER") != NULL ? getenv("USER") : "root";
+	d->user.identity = "PoolNonAdmin";
+	if ((rc = bd_layout_prepare_node(s->node_root)) < 0) {
+		*cause = xasprintf("node root %s: %s", s->node_root,
+		    strerror(-rc));
+		free(d);
+		return rc;
+	}
+	struct bd_jobs_env je = {
+		.loop = loop,
+		.store = store,
+		.http = &d->http,
+		.node = &d->node,
+		.user = &d->user,
+		.pool_id = s->pool_id,
+		.state_dir = s->state_dir,
+		.kill_grace_ms = s->kill_grace_ms,
+		.storage = s->storage,
+	};
+	if ((rc = bd_jobs_new(&je, &d->jobs, cause)) < 0) {
+		free(d);
+		return rc;
+	}
+	uv_timer_init(loop, &d->poll_timer);
+	uv_timer_init(loop, &d->heartbeat_timer);
+	uv_timer_init(loop, &d->job_timer);
+	d->poll_timer.data = d->heartbeat_timer.data = d->job_timer.data = d;
+	d->open_handles = 3;
+	*out = d;
+	return 0;
+}
+
+void
+bd_daemon_start(struct bd_daemon *d)
+{
+	log_info("node %s: joining pool %s with %d slot%s (%s backend)",
+	    d->s.node_id, d->s.pool_id, d->s.task_slots,
+	    d->s.task_slots == 1 ? "" : "s", d->source->ops->name);
+	if (d->s.start_task != NULL)
+		daemon_run_start_task(d);
+	else
+		d->accepting = true;
+	daemon_write_node(d, NULL);
+	uv_timer_start(&d->heartbeat_timer, daemon_on_heartbeat,
+	    (uint64_t)d->s.heartbeat_ms, (uint64_t)d->s.heartbeat_ms);
+	uv_timer_start(&d->job_timer, daemon_on_job_timer,
+	    (uint64_t)d->s.job_check_ms, (uint64_t)d->s.job_check_ms);
+	if (d->accepting)
+		daemon_poll_soon(d, 0);
+}
+
+static void
+daemon_check_drained(struct bd_daemon *d)
+{
+	void (*cb)(void *) = d->drain_cb;
+
+	if (cb == NULL || d->n_assignments > 0 || d->receiving ||
+	    d->giving_back > 0 ||
+	    d->start_runner != NULL || bd_jobs_running(d->jobs) > 0)
+		return;
+	if (d->node_write_in_flight)
+		return; /* daemon_on_node_written comes back here */
+	if (d->last_state == NULL || strcmp(d->last_state, "offline") != 0) {
+		daemon_write_node(d, "offline");
+		return;
+	}
+	d->drain_cb = NULL;
+	cb(d->drain_arg);
+}
+
+void
+bd_daemon_drain(struct bd_daemon *d, void (*done_cb)(void *arg), void *arg)
+{
+	static const char *const how[] = { "requeue", "terminate",
+	    "taskcompletion", "retaineddata" };
+
+	d->drain_cb = done_cb;
+	d->drain_arg = arg;
+	if (d->draining) {
+		daemon_check_drained(d);
+		return;
+	}
+	d->draining = true;
+	log_info("node %s: leaving the pool (%s): %zu task%s running",
+	    d->s.node_id, how[d->s.deallocation], d->n_assignments,
+	    d->n_assignments == 1 ? "" : "s");
+	uv_timer_stop(&d->poll_timer);
+	uv_timer_stop(&d->heartbeat_timer);
+	uv_timer_stop(&d->job_timer);
+	if (d->start_runner != NULL)
+		bd_runner_terminate(d->start_runner, "the node is stopping");
+	for (size_t i = 0; i < d->n_assignments; i++) {
+		if (d->s.deallocation == BD_DEALLOCATE_REQUEUE)
+			bd_assignment_stop(d->assignments[i], BD_STOP_REQUEUE);
+		else if (d->s.deallocation == BD_DEALLOCATE_TERMINATE)
+			bd_assignment_stop(d->assignments[i],
+			    BD_STOP_TERMINATE);
+		/* taskcompletion, retaineddata: let them finish. */
+	}
+	daemon_write_node(d, NULL);
+	daemon_check_drained(d);
+}
+
+void
+bd_daemon_stats(const struct bd_daemon *d, struct bd_daemon_stats *out)
+{
+	*out = d->stats;
+	out->running = (int)d->n_assignments;
+	out->free_slots = d->free_slots;
+}
+
+static void
+daemon_on_close(uv_handle_t *h)
+{
+	struct bd_daemon *d = h->data;
+
+	if (--d->open_handles > 0)
+		return;
+	bd_jobs_free(d->jobs);
+	bd_source_free(d->source);
+	bd_store_free(d->store);
+	free(d->assignments);
+	free(d);
+}
+
+void
+bd_daemon_free(struct bd_daemon *d)
+{
+	uv_close((uv_handle_t *)&d->poll_timer, daemon_on_close);
+	uv_close((uv_handle_t *)&d->heartbeat_timer, daemon_on_close);
+	uv_close((uv_handle_t *)&d->job_timer, daemon_on_close);
+}
