@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
+#include "notify.h"
 #include "pool.h"
 #include "process.h"
 #include "xmalloc.h"
@@ -31,6 +32,7 @@ struct node {
 	struct bd_pool *pool;
 	struct bd_daemon *daemon;
 	uv_signal_t sigterm, sigint, sighup;
+	uv_timer_t watchdog;
 	int stops;
 	int status;
 };
@@ -58,6 +60,7 @@ node_on_drained(void *arg)
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
 	uv_close((uv_handle_t *)&n->sighup, NULL);
+	uv_close((uv_handle_t *)&n->watchdog, NULL);
 }
 
 static void
@@ -69,6 +72,8 @@ node_on_stop(uv_signal_t *h, int signum)
 		return;
 	if (++n->stops == 1) {
 		log_info("node %s: %s: draining", n->cfg->node_id,
+		    strsignal(signum));
+		bd_notify("STOPPING=1\nSTATUS=draining (%s)",
 		    strsignal(signum));
 		bd_daemon_drain(n->daemon, node_on_drained, n);
 	} else
@@ -109,6 +114,15 @@ node_on_created(void *arg, int status, const char *detail)
 		return;
 	}
 	bd_daemon_start(n->daemon);
+	/* The pool's queues and tables exist and the node has joined. */
+	bd_notify("READY=1\nSTATUS=node %s in pool %s", n->cfg->node_id,
+	    n->cfg->pool_id);
+}
+
+static void
+node_on_watchdog(uv_timer_t *t)
+{
+	bd_notify("WATCHDOG=1");
 }
 
 static void
@@ -191,6 +205,11 @@ bd_cmd_daemon(int argc, char **argv)
 	uv_signal_start(&n.sigterm, node_on_stop, SIGTERM);
 	uv_signal_start(&n.sigint, node_on_stop, SIGINT);
 	uv_signal_start(&n.sighup, node_on_hup, SIGHUP);
+	uv_timer_init(&n.loop, &n.watchdog);
+	if (bd_notify_watchdog_ms() > 0)
+		uv_timer_start(&n.watchdog, node_on_watchdog,
+		    (uint64_t)bd_notify_watchdog_ms(),
+		    (uint64_t)bd_notify_watchdog_ms());
 	if (bd_pool_create(n.pool, node_on_created, &n) < 0)
 		bd_daemon_start(n.daemon);
 	uv_run(&n.loop, UV_RUN_DEFAULT);

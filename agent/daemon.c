@@ -33,6 +33,7 @@
 #include "jobs.h"
 #include "layout.h"
 #include "log.h"
+#include "notify.h"
 #include "runner.h"
 #include "xmalloc.h"
 
@@ -111,6 +112,9 @@ daemon_write_node(struct bd_daemon *d, const char *state)
 	if (state == NULL)
 		state = daemon_state(d);
 	d->last_state = state;
+	bd_notify("STATUS=%s: %zu task%s running, %d of %d slots free", state,
+	    d->n_assignments, d->n_assignments == 1 ? "" : "s", d->free_slots,
+	    d->s.task_slots);
 	e = bd_entity_new(d->s.pool_id, d->s.node_id);
 	cJSON_AddStringToObject(e->props, "state", state);
 	bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
