@@ -9,20 +9,17 @@
  * official SDK (tests/lib/node/storagetool.js) checks the poison queue
  * from outside.  Skipped with 77 only when node or npm is missing.
  */
-#include <sys/wait.h>
-
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include <cjson/cJSON.h>
 
+#include "azurite_support.h"
 #include "error.h"
 #include "http.h"
 #include "source.h"
@@ -35,128 +32,9 @@
 
 static uv_loop_t loop;
 static struct bd_http *http;
-static char *lib_dir;
-static char *work_dir;
-static char *az_dir;
-static bool az_running;
 static struct bd_storage_account *account;
 static struct bd_source *src;
 static struct bd_store *store;
-
-/* --- Harness ----------------------------------------------------------- */
-
-/*
- * Runs a shell command; returns its stdout without the last newline
- * (caller frees) and its exit status in *rc.
- */
-static char * __attribute__((format(printf, 2, 3)))
-run(int *rc, const char *fmt, ...)
-{
-	char *cmd, *out = xmalloc(1), buf[4096];
-	size_t n = 0, got;
-	va_list ap;
-	FILE *f;
-	int st;
-
-	va_start(ap, fmt);
-	cmd = xvasprintf(fmt, ap);
-	va_end(ap);
-	if ((f = popen(cmd, "r")) == NULL)
-		UNIT_FAIL("popen %s: %s", cmd, strerror(errno));
-	while ((got = fread(buf, 1, sizeof(buf), f)) > 0) {
-		out = xrealloc(out, n + got + 1);
-		memcpy(out + n, buf, got);
-		n += got;
-	}
-	out[n] = '\0';
-	while (n > 0 && out[n - 1] == '\n')
-		out[--n] = '\0';
-	st = pclose(f);
-	*rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-	free(cmd);
-	return out;
-}
-
-/* Runs storagetool; it must succeed.  Returns its output. */
-static char * __attribute__((format(printf, 1, 2)))
-tool(const char *fmt, ...)
-{
-	char *args, *out;
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	args = xvasprintf(fmt, ap);
-	va_end(ap);
-	out = run(&rc, "node '%s/node/storagetool.js' %s", lib_dir, args);
-	if (rc != 0)
-		UNIT_FAIL("storagetool %s: exit %d", args, rc);
-	free(args);
-	return out;
-}
-
-/* atexit: stops Azurite and removes everything the test made. */
-static void
-cleanup(void)
-{
-	char *cmd;
-
-	if (az_running) {
-		az_running = false;
-		cmd = xasprintf("bash '%s/azurite-harness.sh' stop '%s'",
-		    lib_dir, az_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not stop Azurite in %s\n",
-			    az_dir);
-		free(cmd);
-	}
-	if (work_dir != NULL && getenv("TEST_AZURE_KEEP") == NULL) {
-		cmd = xasprintf("rm -rf '%s'", work_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", work_dir);
-		free(cmd);
-	}
-}
-
-/*
- * The directory whose node_modules holds Azurite and the SDKs: the
- * harness's, else tests/lib/node, installing there when needed.  Exits 77
- * when node or npm is missing.
- */
-static char *
-node_dir(void)
-{
-	char *nd, *probe;
-	int rc;
-
-	nd = run(&rc, "bash '%s/azurite-harness.sh' node-dir", lib_dir);
-	if (rc == 77) {
-		fprintf(stderr, "node or npm missing: skipping\n");
-		exit(77);
-	}
-	ASSERT_INT_EQ(rc, 0);
-	probe = xasprintf("%s/node_modules/@azure/storage-queue", nd);
-	if (access(probe, F_OK) != 0) {
-		free(nd);
-		nd = xasprintf("%s/node", lib_dir);
-		free(probe);
-		probe = xasprintf("%s/node_modules/@azure/storage-queue", nd);
-	}
-	if (access(probe, F_OK) != 0) {
-		free(run(&rc, "command -v npm"));
-		if (rc != 0) {
-			fprintf(stderr, "npm missing: skipping\n");
-			exit(77);
-		}
-		free(run(&rc, "cd '%s' && flock .install.lock npm install "
-		    "--no-audit --no-fund --loglevel=error >&2 </dev/null",
-		    nd));
-		ASSERT_INT_EQ(rc, 0);
-		ASSERT_INT_EQ(access(probe, F_OK), 0);
-	}
-	free(probe);
-	return nd;
-}
 
 /* --- Callbacks ------------------------------------------------------- */
 
@@ -251,44 +129,6 @@ done_clear(struct done *d)
 		bd_entity_free(d->rows[i]);
 	free(d->rows);
 	memset(d, 0, sizeof(*d));
-}
-
-static void
-on_sleep(uv_timer_t *t)
-{
-	*(bool *)t->data = true;
-}
-
-static void
-on_timer_closed(uv_handle_t *h)
-{
-	(void)h;
-}
-
-/* Runs the loop for ms milliseconds. */
-static void
-sleep_ms(uint64_t ms)
-{
-	uv_timer_t t;
-	bool fired = false;
-
-	uv_timer_init(&loop, &t);
-	t.data = &fired;
-	uv_timer_start(&t, on_sleep, ms, 0);
-	while (!fired)
-		uv_run(&loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&t, on_timer_closed);
-	uv_run(&loop, UV_RUN_NOWAIT);
-}
-
-/* Wall clock in ms. */
-static int64_t
-now_ms(void)
-{
-	uv_timeval64_t tv;
-
-	ASSERT_INT_EQ(uv_gettimeofday(&tv), 0);
-	return tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 /* A copy of m (to keep an old lease). */
@@ -398,7 +238,7 @@ TEST(source_lease)
 	    "\"retryCount\":0,\"requeueCount\":0}";
 	struct done d = { 0 }, again = { 0 };
 	struct bd_message *m, *old;
-	int64_t t0 = now_ms();
+	int64_t t0 = az_now_ms();
 
 	send_msg(BD_QUEUE_TASKS, text, 0);
 	/* More than 32 asked: 32 is what the service allows. */
@@ -420,11 +260,11 @@ TEST(source_lease)
 
 	/* Renew: a new receipt and visibility; the old receipt is dead. */
 	old = message_dup(m);
-	t0 = now_ms();
+	t0 = az_now_ms();
 	update(m, 60000, NULL, 0);
 	ASSERT(strcmp(m->pop_receipt, old->pop_receipt) != 0);
 	ASSERT(m->visible_ms >= t0 + 55000 && m->visible_ms <= t0 + 65000);
-	sleep_ms(2500);
+	az_sleep_ms(&loop, 2500);
 	receive(32, 30000, &again);
 	ASSERT_INT_EQ(again.n, 0);
 	done_clear(&again);
@@ -446,7 +286,7 @@ TEST(source_lease)
 	done_clear(&d);
 
 	/* The new holder's lease runs out; a third receive takes it. */
-	sleep_ms(2000);
+	az_sleep_ms(&loop, 2000);
 	receive(32, 30000, &d);
 	ASSERT_INT_EQ(d.n, 1);
 	ASSERT_INT_EQ(d.msgs[0]->dequeue_count, 3);
@@ -474,7 +314,7 @@ TEST(source_send)
 	receive(32, 30000, &d);
 	ASSERT_INT_EQ(d.n, 0);
 	done_clear(&d);
-	sleep_ms(2600);
+	az_sleep_ms(&loop, 2600);
 	receive(32, 30000, &d);
 	ASSERT_INT_EQ(d.n, 1);
 	ASSERT_STR_EQ(d.msgs[0]->text, "later");
@@ -491,7 +331,7 @@ TEST(source_send)
 
 	/* The poison queue is <task queue>-poison. */
 	send_msg(BD_QUEUE_POISON, "{\"poisoned\":true}", 0);
-	out = tool("queue-take pool1-tasks-poison");
+	out = az_storagetool("queue-take pool1-tasks-poison");
 	ASSERT_STR_CONTAINS(out, "\"text\":\"{\\\"poisoned\\\":true}\"");
 	free(out);
 
@@ -784,42 +624,15 @@ on_http_closed(void *arg)
 int
 main(void)
 {
-	char tmpl[] = "/tmp/test_azure.XXXXXX", *conn, *cause = NULL, *nd, *out;
+	struct az_ports ports;
+	char *conn, *cause = NULL;
 	bool closed = false;
-	int rc, bp, qp, tp;
 
 	setvbuf(stderr, NULL, _IONBF, 0);
-	if ((lib_dir = getenv("BATCHD_TEST_LIB")) == NULL)
-		UNIT_FAIL("BATCHD_TEST_LIB is not set");
-	ASSERT_NOT_NULL(mkdtemp(tmpl));
-	work_dir = xstrdup(tmpl);
-	az_dir = xasprintf("%s/azurite", work_dir);
-	atexit(cleanup);
-	/* Should this program crash, the harness's watchdog stops Azurite. */
-	out = xasprintf("%ld", (long)getpid());
-	setenv("BATCHD_TEST_OWNER_PID", out, 1);
-	free(out);
-	nd = node_dir();
-	out = xasprintf("%s/node_modules", nd);
-	setenv("NODE_PATH", out, 1);
-	free(out);
-	setenv("BATCHD_TEST_NODE_DIR", nd, 1);
-	free(nd);
-	out = run(&rc, "bash '%s/azurite-harness.sh' start '%s'", lib_dir,
-	    az_dir);
-	if (rc == 77) {
-		fprintf(stderr, "node or npm missing: skipping\n");
-		return 77;
-	}
-	ASSERT_INT_EQ(rc, 0);
-	ASSERT_INT_EQ(sscanf(out, "%d %d %d", &bp, &qp, &tp), 3);
-	free(out);
-	az_running = true;
-	conn = xasprintf("DefaultEndpointsProtocol=http;AccountName="
-	    "devstoreaccount1;AccountKey=" BD_STORAGE_DEV_KEY ";QueueEndpoint="
-	    "http://127.0.0.1:%d/devstoreaccount1;TableEndpoint="
-	    "http://127.0.0.1:%d/devstoreaccount1;", qp, tp);
-	setenv("AZURE_STORAGE_CONNECTION_STRING", conn, 1);
+	az_setup("azure");
+	az_use_node("@azure/storage-queue");
+	az_start(&ports);
+	conn = az_connect(&ports, AZ_QUEUE | AZ_TABLE);
 	ASSERT_INT_EQ(bd_storage_account_parse(conn, &account, &cause), 0);
 	free(conn);
 

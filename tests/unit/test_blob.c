@@ -10,7 +10,6 @@
  * An atexit handler stops Azurite and removes the scratch directory.
  */
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +24,7 @@
 
 #include <openssl/evp.h>
 
+#include "azurite_support.h"
 #include "blob.h"
 #include "error.h"
 #include "http.h"
@@ -39,10 +39,6 @@
 
 static uv_loop_t loop;
 static struct bd_http *http;
-static char *lib_dir;
-static char *work_dir;
-static char *az_dir;
-static bool az_running;
 static int blob_port;
 static struct bd_storage_account *account;
 static struct bd_blob_container *shared;	/* "test", Shared Key */
@@ -76,19 +72,6 @@ md5_b64(const void *data, size_t n)
 	return bd_storage_base64(md, 16);
 }
 
-/* Writes n bytes to a new file under the scratch directory. */
-static char *
-write_file(const char *name, const void *data, size_t n)
-{
-	char *path = xasprintf("%s/%s", work_dir, name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	ASSERT(fd >= 0);
-	ASSERT_INT_EQ(write(fd, data, n), n);
-	ASSERT_INT_EQ(close(fd), 0);
-	return path;
-}
-
 /* Reads a whole file (at most max bytes); caller frees. */
 static unsigned char *
 read_path(const char *path, size_t max, size_t *len)
@@ -108,99 +91,21 @@ read_path(const char *path, size_t max, size_t *len)
 	return buf;
 }
 
-/*
- * Runs a shell command; returns its stdout without the last newline
- * (caller frees) and its exit status in *rc.
- */
-static char * __attribute__((format(printf, 2, 3)))
-run(int *rc, const char *fmt, ...)
-{
-	char *cmd, *out = xmalloc(1), buf[4096];
-	size_t n = 0, got;
-	va_list ap;
-	FILE *f;
-	int st;
-
-	va_start(ap, fmt);
-	cmd = xvasprintf(fmt, ap);
-	va_end(ap);
-	if ((f = popen(cmd, "r")) == NULL)
-		UNIT_FAIL("popen %s: %s", cmd, strerror(errno));
-	while ((got = fread(buf, 1, sizeof(buf), f)) > 0) {
-		out = xrealloc(out, n + got + 1);
-		memcpy(out + n, buf, got);
-		n += got;
-	}
-	out[n] = '\0';
-	while (n > 0 && out[n - 1] == '\n')
-		out[--n] = '\0';
-	st = pclose(f);
-	*rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-	free(cmd);
-	return out;
-}
-
-/* Runs blobtool on container (NULL: "test"); it must succeed. */
+/* Runs blobtool on container (NULL: "test"); it must succeed.  Returns
+   its output (caller frees). */
 static char * __attribute__((format(printf, 2, 3)))
 tool(const char *container, const char *fmt, ...)
 {
-	char *args, *out;
+	char *env, *out;
 	va_list ap;
-	int rc;
 
+	env = xasprintf("BLOBTOOL_CONTAINER=%s",
+	    container != NULL ? container : "test");
 	va_start(ap, fmt);
-	args = xvasprintf(fmt, ap);
+	out = az_vtool("blobtool", env, fmt, ap);
 	va_end(ap);
-	out = run(&rc, "BLOBTOOL_CONTAINER=%s node '%s/node/blobtool.js' %s",
-	    container != NULL ? container : "test", lib_dir, args);
-	if (rc != 0)
-		UNIT_FAIL("blobtool %s: exit %d", args, rc);
-	free(args);
+	free(env);
 	return out;
-}
-
-/* Runs the harness with verb; start and restart give the blob port. */
-static int
-harness(const char *verb)
-{
-	char *out;
-	int rc, port = 0;
-
-	out = run(&rc, "bash '%s/azurite-harness.sh' %s '%s'", lib_dir, verb,
-	    az_dir);
-	if (rc == 77) {
-		fprintf(stderr, "node or npm missing: skipping\n");
-		exit(77);
-	}
-	if (rc != 0)
-		UNIT_FAIL("azurite-harness.sh %s: exit %d", verb, rc);
-	if (strcmp(verb, "start") == 0 || strcmp(verb, "restart") == 0)
-		port = atoi(out);
-	free(out);
-	return port;
-}
-
-/* atexit: stops Azurite and removes everything the test made. */
-static void
-cleanup(void)
-{
-	char *cmd;
-
-	if (az_running) {
-		az_running = false;
-		cmd = xasprintf("bash '%s/azurite-harness.sh' stop '%s'",
-		    lib_dir, az_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not stop Azurite in %s\n",
-			    az_dir);
-		free(cmd);
-	}
-	if (work_dir != NULL && getenv("TEST_BLOB_KEEP") == NULL) {
-		cmd = xasprintf("rm -rf '%s'", work_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", work_dir);
-		free(cmd);
-	}
 }
 
 /* What a blob callback saw. */
@@ -392,9 +297,9 @@ TEST(get_small)
 	char *src, *dst, *md5, *out;
 
 	fill(data, sizeof(data), 1);
-	src = write_file("small.src", data, sizeof(data));
+	src = az_write_file("small.src", data, sizeof(data));
 	free(tool(NULL, "upload '%s' dir/small.bin --md5", src));
-	dst = xasprintf("%s/small.dst", work_dir);
+	dst = xasprintf("%s/small.dst", az_work_dir());
 	get(shared, "dir/small.bin", dst, &d);
 	ASSERT_INT_EQ(d.status, 0);
 	ASSERT_INT_EQ(d.bytes, sizeof(data));
@@ -418,7 +323,7 @@ TEST(get_small)
 
 	/* An empty blob. */
 	free(src);
-	src = write_file("empty.src", "", 0);
+	src = az_write_file("empty.src", "", 0);
 	free(tool(NULL, "upload '%s' empty.bin", src));
 	get(shared, "empty.bin", dst, &d);
 	ASSERT_INT_EQ(d.status, 0);
@@ -436,9 +341,9 @@ TEST(get_large)
 	struct done d = { 0 };
 	char *src, *dst;
 
-	src = write_file("big.src", large, LARGE);
+	src = az_write_file("big.src", large, LARGE);
 	free(tool(NULL, "upload '%s' big.bin --md5", src));
-	dst = xasprintf("%s/big.dst", work_dir);
+	dst = xasprintf("%s/big.dst", az_work_dir());
 	get(shared, "big.bin", dst, &d);
 	ASSERT_INT_EQ(d.status, 0);
 	ASSERT_INT_EQ(d.bytes, LARGE);
@@ -466,10 +371,11 @@ TEST(get_large)
 TEST(get_bad_md5)
 {
 	struct done d = { 0 };
-	char *dst = xasprintf("%s/bad.dst", work_dir);
+	char *dst = xasprintf("%s/bad.dst", az_work_dir());
 
 	/* Copy small.bin's bytes under a wrong stored MD5. */
-	free(tool(NULL, "upload '%s/small.src' badmd5.bin --md5", work_dir));
+	free(tool(NULL, "upload '%s/small.src' badmd5.bin --md5",
+	    az_work_dir()));
 	free(tool(NULL, "set-md5 badmd5.bin AAAAAAAAAAAAAAAAAAAAAA=="));
 	get(shared, "badmd5.bin", dst, &d);
 	ASSERT_INT_EQ(d.status, BD_ECHECKSUM);
@@ -548,7 +454,7 @@ put_and_check(struct bd_blob_container *c, const char *name,
 	char *src, *dst, *md5, *props;
 	int fd;
 
-	src = write_file("put.src", data, n);
+	src = az_write_file("put.src", data, n);
 	fd = open(src, O_RDONLY);
 	ASSERT(fd >= 0);
 	ASSERT_INT_EQ(bd_blob_put_file_start(c, name, fd, -1, headers, 3,
@@ -569,7 +475,7 @@ put_and_check(struct bd_blob_container *c, const char *name,
 	ASSERT_STR_CONTAINS(props, md5);
 	ASSERT_STR_CONTAINS(props, "\"blobType\":\"BlockBlob\"");
 	free(props);
-	dst = xasprintf("%s/put.dst", work_dir);
+	dst = xasprintf("%s/put.dst", az_work_dir());
 	free(tool(NULL, "download '%s' '%s'", name, dst));
 	assert_file(dst, data, n);
 
@@ -640,7 +546,7 @@ TEST(sas)
 	url = tool(NULL, "sas-container racwdl 3600");
 	remember_sig(url);
 	c = container_url(url, NULL);
-	dst = xasprintf("%s/sas.dst", work_dir);
+	dst = xasprintf("%s/sas.dst", az_work_dir());
 	get(c, "big.bin", dst, &d);
 	ASSERT_INT_EQ(d.status, 0);
 	ASSERT(d.md5_checked);
@@ -714,7 +620,7 @@ TEST(not_found)
 {
 	struct bd_blob_container *c = container("nosuchcontainer", NULL);
 	struct done d = { 0 };
-	char *dst = xasprintf("%s/nf.dst", work_dir);
+	char *dst = xasprintf("%s/nf.dst", az_work_dir());
 
 	get(shared, "no/such/blob", dst, &d);
 	ASSERT_INT_EQ(d.status, BD_ENOTFOUND);
@@ -793,7 +699,7 @@ static uv_timer_t restart_timer;
 static void
 on_restart(uv_timer_t *t)
 {
-	ASSERT_INT_EQ(harness("restart"), blob_port);
+	ASSERT_INT_EQ(az_harness("restart"), blob_port);
 }
 
 static void
@@ -802,7 +708,7 @@ kill_midway(struct done *d)
 	if (killed || d->progress < LARGE / 5)
 		return;
 	killed = true;
-	harness("kill9");
+	az_harness("kill9");
 	uv_timer_start(&restart_timer, on_restart, 700, 0);
 }
 
@@ -810,12 +716,12 @@ TEST(resume)
 {
 	struct bd_blob_container *c;
 	struct done d = { 0 };
-	char *dst = xasprintf("%s/resume.dst", work_dir), *url;
+	char *dst = xasprintf("%s/resume.dst", az_work_dir()), *url;
 	int pass;
 
 	/* Azurite saves its metadata every 5 s: a clean stop saves now. */
-	harness("stop");
-	ASSERT_INT_EQ(harness("restart"), blob_port);
+	az_harness("stop");
+	ASSERT_INT_EQ(az_harness("restart"), blob_port);
 	uv_timer_init(&loop, &restart_timer);
 	url = tool(NULL, "sas-container r 3600");
 	remember_sig(url);
@@ -854,7 +760,7 @@ cancel_midway(struct done *d)
 TEST(cancel)
 {
 	struct done d = { 0 };
-	char *dst = xasprintf("%s/cancel.dst", work_dir);
+	char *dst = xasprintf("%s/cancel.dst", az_work_dir());
 	int fd = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0644);
 
 	ASSERT_INT_EQ(bd_blob_get_start(shared, "big.bin", fd, NULL, on_done,
@@ -887,8 +793,8 @@ TEST(container_delete)
 	wait_done(&d);
 	ASSERT_INT_EQ(d.status, 0);
 	done_clear(&d);
-	out = run(&rc, "BLOBTOOL_CONTAINER=test node '%s/node/blobtool.js' "
-	    "list 2>&1", lib_dir);
+	out = az_run(&rc, "BLOBTOOL_CONTAINER=test node '%s/node/blobtool.js' "
+	    "list 2>&1", az_lib_dir());
 	ASSERT(rc != 0);
 	free(out);
 }
@@ -902,37 +808,16 @@ on_http_closed(void *arg)
 int
 main(void)
 {
-	char tmpl[] = "/tmp/test_blob.XXXXXX", *conn, *cause = NULL, *nd;
-	char pid[32];
+	struct az_ports ports;
+	char *conn, *cause = NULL;
 	bool closed = false;
-	int rc;
 
 	setvbuf(stderr, NULL, _IONBF, 0);
-	if ((lib_dir = getenv("BATCHD_TEST_LIB")) == NULL)
-		UNIT_FAIL("BATCHD_TEST_LIB is not set");
-	ASSERT_NOT_NULL(mkdtemp(tmpl));
-	work_dir = xstrdup(tmpl);
-	az_dir = xasprintf("%s/azurite", work_dir);
-	atexit(cleanup);
-	/* Should this program crash, the harness's watchdog stops Azurite. */
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	setenv("BATCHD_TEST_OWNER_PID", pid, 1);
-	nd = run(&rc, "bash '%s/azurite-harness.sh' node-dir", lib_dir);
-	if (rc == 77) {
-		fprintf(stderr, "node or npm missing: skipping\n");
-		return 77;
-	}
-	ASSERT_INT_EQ(rc, 0);
-	conn = xasprintf("%s/node_modules", nd);
-	setenv("NODE_PATH", conn, 1);
-	free(conn);
-	free(nd);
-	blob_port = harness("start");
-	az_running = true;
-	conn = xasprintf("DefaultEndpointsProtocol=http;AccountName="
-	    "devstoreaccount1;AccountKey=" BD_STORAGE_DEV_KEY ";BlobEndpoint="
-	    "http://127.0.0.1:%d/devstoreaccount1;", blob_port);
-	setenv("AZURE_STORAGE_CONNECTION_STRING", conn, 1);
+	az_setup("blob");
+	az_use_node(NULL);
+	az_start(&ports);
+	blob_port = ports.blob;
+	conn = az_connect(&ports, AZ_BLOB);
 	ASSERT_INT_EQ(bd_storage_account_parse(conn, &account, &cause), 0);
 	free(conn);
 

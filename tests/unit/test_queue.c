@@ -9,21 +9,18 @@
  * timeout with a new pop receipt, and the old receipt is refused.
  * Skipped with 77 only when node or npm is missing.
  */
-#include <sys/wait.h>
-
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include <cjson/cJSON.h>
 
+#include "azurite_support.h"
 #include "error.h"
 #include "http.h"
 #include "queue.h"
@@ -33,11 +30,7 @@
 
 static uv_loop_t loop;
 static struct bd_http *http;
-static char *lib_dir;
-static char *work_dir;
-static char *az_dir;
-static bool az_running;
-static int queue_port;
+static struct az_ports ports;
 static struct bd_storage_account *account;
 static struct bd_queue_client *qc;
 
@@ -225,134 +218,6 @@ TEST(parse)
 	free(big);
 }
 
-/* --- Harness ----------------------------------------------------------- */
-
-/*
- * Runs a shell command; returns its stdout without the last newline
- * (caller frees) and its exit status in *rc.
- */
-static char * __attribute__((format(printf, 2, 3)))
-run(int *rc, const char *fmt, ...)
-{
-	char *cmd, *out = xmalloc(1), buf[4096];
-	size_t n = 0, got;
-	va_list ap;
-	FILE *f;
-	int st;
-
-	va_start(ap, fmt);
-	cmd = xvasprintf(fmt, ap);
-	va_end(ap);
-	if ((f = popen(cmd, "r")) == NULL)
-		UNIT_FAIL("popen %s: %s", cmd, strerror(errno));
-	while ((got = fread(buf, 1, sizeof(buf), f)) > 0) {
-		out = xrealloc(out, n + got + 1);
-		memcpy(out + n, buf, got);
-		n += got;
-	}
-	out[n] = '\0';
-	while (n > 0 && out[n - 1] == '\n')
-		out[--n] = '\0';
-	st = pclose(f);
-	*rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-	free(cmd);
-	return out;
-}
-
-/* Runs storagetool; it must succeed.  Returns its output. */
-static char * __attribute__((format(printf, 1, 2)))
-tool(const char *fmt, ...)
-{
-	char *args, *out;
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	args = xvasprintf(fmt, ap);
-	va_end(ap);
-	out = run(&rc, "node '%s/node/storagetool.js' %s", lib_dir, args);
-	if (rc != 0)
-		UNIT_FAIL("storagetool %s: exit %d", args, rc);
-	free(args);
-	return out;
-}
-
-/* Writes text to a new file in the scratch directory; caller frees. */
-static char *
-write_file(const char *name, const char *text)
-{
-	char *path = xasprintf("%s/%s", work_dir, name);
-	FILE *f = fopen(path, "w");
-
-	ASSERT_NOT_NULL(f);
-	ASSERT_INT_EQ(fwrite(text, 1, strlen(text), f), strlen(text));
-	ASSERT_INT_EQ(fclose(f), 0);
-	return path;
-}
-
-/* atexit: stops Azurite and removes everything the test made. */
-static void
-cleanup(void)
-{
-	char *cmd;
-
-	if (az_running) {
-		az_running = false;
-		cmd = xasprintf("bash '%s/azurite-harness.sh' stop '%s'",
-		    lib_dir, az_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not stop Azurite in %s\n",
-			    az_dir);
-		free(cmd);
-	}
-	if (work_dir != NULL && getenv("TEST_QUEUE_KEEP") == NULL) {
-		cmd = xasprintf("rm -rf '%s'", work_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", work_dir);
-		free(cmd);
-	}
-}
-
-/*
- * The directory whose node_modules holds Azurite and the SDKs: the
- * harness's, else tests/lib/node, installing there when needed.  Exits 77
- * when node or npm is missing.
- */
-static char *
-node_dir(void)
-{
-	char *nd, *probe;
-	int rc;
-
-	nd = run(&rc, "bash '%s/azurite-harness.sh' node-dir", lib_dir);
-	if (rc == 77) {
-		fprintf(stderr, "node or npm missing: skipping\n");
-		exit(77);
-	}
-	ASSERT_INT_EQ(rc, 0);
-	probe = xasprintf("%s/node_modules/@azure/storage-queue", nd);
-	if (access(probe, F_OK) != 0) {
-		free(nd);
-		nd = xasprintf("%s/node", lib_dir);
-		free(probe);
-		probe = xasprintf("%s/node_modules/@azure/storage-queue", nd);
-	}
-	if (access(probe, F_OK) != 0) {
-		free(run(&rc, "command -v npm"));
-		if (rc != 0) {
-			fprintf(stderr, "npm missing: skipping\n");
-			exit(77);
-		}
-		free(run(&rc, "cd '%s' && flock .install.lock npm install "
-		    "--no-audit --no-fund --loglevel=error >&2 </dev/null",
-		    nd));
-		ASSERT_INT_EQ(rc, 0);
-		ASSERT_INT_EQ(access(probe, F_OK), 0);
-	}
-	free(probe);
-	return nd;
-}
-
 /* --- Callbacks ------------------------------------------------------- */
 
 /* What a queue callback saw. */
@@ -443,34 +308,6 @@ done_clear(struct done *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static void
-on_sleep(uv_timer_t *t)
-{
-	*(bool *)t->data = true;
-}
-
-static void
-on_timer_closed(uv_handle_t *h)
-{
-	(void)h;
-}
-
-/* Runs the loop for ms milliseconds. */
-static void
-sleep_ms(uint64_t ms)
-{
-	uv_timer_t t;
-	bool fired = false;
-
-	uv_timer_init(&loop, &t);
-	t.data = &fired;
-	uv_timer_start(&t, on_sleep, ms, 0);
-	while (!fired)
-		uv_run(&loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&t, on_timer_closed);
-	uv_run(&loop, UV_RUN_NOWAIT);
-}
-
 /* Synchronous wrappers: each asserts the status it expects. */
 static void
 create(const char *q, int want)
@@ -515,16 +352,6 @@ delete_msg(const char *q, const char *id, const char *receipt, int want)
 	done_clear(&d);
 }
 
-/* Wall clock in ms. */
-static int64_t
-now_ms(void)
-{
-	uv_timeval64_t tv;
-
-	ASSERT_INT_EQ(uv_gettimeofday(&tv), 0);
-	return tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 /* --- Against Azurite --------------------------------------------------- */
 
 TEST(create)
@@ -542,7 +369,7 @@ TEST(lease)
 {
 	struct done d = { 0 }, u = { 0 };
 	char *id, *r1, *r2, *r3;
-	int64_t t0 = now_ms();
+	int64_t t0 = az_now_ms();
 
 	put("tasks", "{\"version\":1}", 0, 0);
 	get("tasks", 1, 1, &d, 0);
@@ -562,7 +389,7 @@ TEST(lease)
 	done_clear(&d);
 
 	/* After the timeout it comes back, a second time, a new receipt. */
-	sleep_ms(2200);
+	az_sleep_ms(&loop, 2200);
 	get("tasks", 1, 30, &d, 0);
 	ASSERT_INT_EQ(d.n, 1);
 	ASSERT_STR_EQ(d.msgs[0]->id, id);
@@ -584,7 +411,7 @@ TEST(lease)
 
 	/* The current one renews it, with new text. */
 	secret_receipt = r2;
-	t0 = now_ms();
+	t0 = az_now_ms();
 	ASSERT_INT_EQ(bd_queue_update(qc, "tasks", id, r2, 60,
 	    "{\"version\":1,\"retryCount\":1}", on_update, &u), 0);
 	wait_done(&u);
@@ -669,7 +496,7 @@ TEST(batch)
 	wait_done(&d);
 	ASSERT_INT_EQ(d.status, 0);
 	done_clear(&d);
-	sleep_ms(100);
+	az_sleep_ms(&loop, 100);
 	ASSERT_INT_EQ(bd_queue_delete(qc, "batch", on_done, &d), 0);
 	wait_done(&d);
 	ASSERT_INT_EQ(d.status, 0);
@@ -747,7 +574,7 @@ TEST(delay)
 	get("tasks", 32, 30, &d, 0);
 	ASSERT_INT_EQ(d.n, 0);
 	done_clear(&d);
-	sleep_ms(3000);
+	az_sleep_ms(&loop, 3000);
 	get("tasks", 32, 30, &d, 0);
 	ASSERT_INT_EQ(d.n, 1);
 	ASSERT_STR_EQ(d.msgs[0]->text, "later");
@@ -809,7 +636,7 @@ TEST(denied)
 	    "devstoreaccount1;AccountKey=%s;QueueEndpoint="
 	    "http://127.0.0.1:%d/devstoreaccount1;",
 	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
-	    queue_port);
+	    ports.queue);
 	ASSERT_INT_EQ(bd_storage_account_parse(conn, &bad, &cause), 0);
 	ASSERT_INT_EQ(bd_queue_client_new(http, bad, NULL, &bc, &cause), 0);
 	ASSERT_INT_EQ(bd_queue_get(bc, "tasks", 1, 1, on_get, &d), 0);
@@ -846,8 +673,8 @@ TEST(sdk)
 
 	/* The SDK puts; we receive exactly its text. */
 	for (i = 0; i < 2; i++) {
-		path = write_file("sdk.txt", texts[i]);
-		free(tool("queue-put tasks '%s'", path));
+		path = az_write_file("sdk.txt", texts[i], strlen(texts[i]));
+		free(az_storagetool("queue-put tasks '%s'", path));
 		free(path);
 		get("tasks", 32, 30, &d, 0);
 		ASSERT_INT_EQ(d.n, 1);
@@ -859,7 +686,7 @@ TEST(sdk)
 	/* We put; the SDK receives exactly our text. */
 	for (i = 0; i < 2; i++)
 		put("tasks", texts[i], 0, 0);
-	out = tool("queue-take tasks 32");
+	out = az_storagetool("queue-take tasks 32");
 	ASSERT_NOT_NULL(arr = cJSON_Parse(out));
 	ASSERT_INT_EQ(cJSON_GetArraySize(arr), 2);
 	i = 0;
@@ -878,10 +705,10 @@ TEST(sdk)
 	free(out);
 
 	/* A queue the SDK made is ours to use. */
-	free(tool("queue-create sdkmade"));
+	free(az_storagetool("queue-create sdkmade"));
 	create("sdkmade", 0);
 	put("sdkmade", "hello", 0, 0);
-	out = tool("queue-peek sdkmade");
+	out = az_storagetool("queue-peek sdkmade");
 	ASSERT_STR_EQ(out, "[\"hello\"]");
 	free(out);
 }
@@ -893,9 +720,9 @@ sas_client(int secs, struct bd_storage_account **a, char **sas)
 	struct bd_queue_client *c;
 	char *conn, *cause = NULL;
 
-	*sas = tool("account-sas %d", secs);
+	*sas = az_storagetool("account-sas %d", secs);
 	conn = xasprintf("QueueEndpoint=http://127.0.0.1:%d/devstoreaccount1;"
-	    "SharedAccessSignature=%s", queue_port, *sas);
+	    "SharedAccessSignature=%s", ports.queue, *sas);
 	ASSERT_INT_EQ(bd_storage_account_parse(conn, a, &cause), 0);
 	ASSERT_NULL((*a)->key);
 	ASSERT_INT_EQ(bd_queue_client_new(http, *a, NULL, &c, &cause), 0);
@@ -964,10 +791,9 @@ on_http_closed(void *arg)
 int
 main(void)
 {
-	char tmpl[] = "/tmp/test_queue.XXXXXX", *conn, *cause = NULL, *nd, *out;
+	char *conn, *cause = NULL;
 	struct done d = { 0 };
 	bool closed = false;
-	int rc, bp, tp;
 
 	setvbuf(stderr, NULL, _IONBF, 0);
 	RUN(names);
@@ -975,36 +801,10 @@ main(void)
 	RUN(http_date);
 	RUN(parse);
 
-	if ((lib_dir = getenv("BATCHD_TEST_LIB")) == NULL)
-		UNIT_FAIL("BATCHD_TEST_LIB is not set");
-	ASSERT_NOT_NULL(mkdtemp(tmpl));
-	work_dir = xstrdup(tmpl);
-	az_dir = xasprintf("%s/azurite", work_dir);
-	atexit(cleanup);
-	/* Should this program crash, the harness's watchdog stops Azurite. */
-	out = xasprintf("%ld", (long)getpid());
-	setenv("BATCHD_TEST_OWNER_PID", out, 1);
-	free(out);
-	nd = node_dir();
-	out = xasprintf("%s/node_modules", nd);
-	setenv("NODE_PATH", out, 1);
-	free(out);
-	setenv("BATCHD_TEST_NODE_DIR", nd, 1);
-	free(nd);
-	out = run(&rc, "bash '%s/azurite-harness.sh' start '%s'", lib_dir,
-	    az_dir);
-	if (rc == 77) {
-		fprintf(stderr, "node or npm missing: skipping\n");
-		return 77;
-	}
-	ASSERT_INT_EQ(rc, 0);
-	ASSERT_INT_EQ(sscanf(out, "%d %d %d", &bp, &queue_port, &tp), 3);
-	free(out);
-	az_running = true;
-	conn = xasprintf("DefaultEndpointsProtocol=http;AccountName="
-	    "devstoreaccount1;AccountKey=" BD_STORAGE_DEV_KEY ";QueueEndpoint="
-	    "http://127.0.0.1:%d/devstoreaccount1;", queue_port);
-	setenv("AZURE_STORAGE_CONNECTION_STRING", conn, 1);
+	az_setup("queue");
+	az_use_node("@azure/storage-queue");
+	az_start(&ports);
+	conn = az_connect(&ports, AZ_QUEUE);
 	ASSERT_INT_EQ(bd_storage_account_parse(conn, &account, &cause), 0);
 	free(conn);
 

@@ -9,20 +9,17 @@
  * with quotes and URL-special characters.  Skipped with 77 only when node
  * or npm is missing.
  */
-#include <sys/wait.h>
-
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include <cjson/cJSON.h>
 
+#include "azurite_support.h"
 #include "error.h"
 #include "http.h"
 #include "storage_auth.h"
@@ -34,11 +31,7 @@
 
 static uv_loop_t loop;
 static struct bd_http *http;
-static char *lib_dir;
-static char *work_dir;
-static char *az_dir;
-static bool az_running;
-static int table_port;
+static struct az_ports ports;
 static struct bd_storage_account *account;
 static struct bd_table_client *tc;
 
@@ -275,38 +268,6 @@ TEST(entity_parse)
 
 /* --- Harness ----------------------------------------------------------- */
 
-/*
- * Runs a shell command; returns its stdout without the last newline
- * (caller frees) and its exit status in *rc.
- */
-static char * __attribute__((format(printf, 2, 3)))
-run(int *rc, const char *fmt, ...)
-{
-	char *cmd, *out = xmalloc(1), buf[4096];
-	size_t n = 0, got;
-	va_list ap;
-	FILE *f;
-	int st;
-
-	va_start(ap, fmt);
-	cmd = xvasprintf(fmt, ap);
-	va_end(ap);
-	if ((f = popen(cmd, "r")) == NULL)
-		UNIT_FAIL("popen %s: %s", cmd, strerror(errno));
-	while ((got = fread(buf, 1, sizeof(buf), f)) > 0) {
-		out = xrealloc(out, n + got + 1);
-		memcpy(out + n, buf, got);
-		n += got;
-	}
-	out[n] = '\0';
-	while (n > 0 && out[n - 1] == '\n')
-		out[--n] = '\0';
-	st = pclose(f);
-	*rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-	free(cmd);
-	return out;
-}
-
 /* s quoted for the shell: '...' with each ' as '\''.  Caller frees. */
 static char *
 shq(const char *s)
@@ -324,87 +285,6 @@ shq(const char *s)
 	*p++ = '\'';
 	*p = '\0';
 	return out;
-}
-
-/* Runs storagetool; it must succeed.  Returns its output. */
-static char * __attribute__((format(printf, 1, 2)))
-tool(const char *fmt, ...)
-{
-	char *args, *out;
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	args = xvasprintf(fmt, ap);
-	va_end(ap);
-	out = run(&rc, "node '%s/node/storagetool.js' %s", lib_dir, args);
-	if (rc != 0)
-		UNIT_FAIL("storagetool %s: exit %d", args, rc);
-	free(args);
-	return out;
-}
-
-/* atexit: stops Azurite and removes everything the test made. */
-static void
-cleanup(void)
-{
-	char *cmd;
-
-	if (az_running) {
-		az_running = false;
-		cmd = xasprintf("bash '%s/azurite-harness.sh' stop '%s'",
-		    lib_dir, az_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not stop Azurite in %s\n",
-			    az_dir);
-		free(cmd);
-	}
-	if (work_dir != NULL && getenv("TEST_TABLE_KEEP") == NULL) {
-		cmd = xasprintf("rm -rf '%s'", work_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", work_dir);
-		free(cmd);
-	}
-}
-
-/*
- * The directory whose node_modules holds Azurite and the SDKs: the
- * harness's, else tests/lib/node, installing there when needed.  Exits 77
- * when node or npm is missing.
- */
-static char *
-node_dir(void)
-{
-	char *nd, *probe;
-	int rc;
-
-	nd = run(&rc, "bash '%s/azurite-harness.sh' node-dir", lib_dir);
-	if (rc == 77) {
-		fprintf(stderr, "node or npm missing: skipping\n");
-		exit(77);
-	}
-	ASSERT_INT_EQ(rc, 0);
-	probe = xasprintf("%s/node_modules/@azure/data-tables", nd);
-	if (access(probe, F_OK) != 0) {
-		free(nd);
-		nd = xasprintf("%s/node", lib_dir);
-		free(probe);
-		probe = xasprintf("%s/node_modules/@azure/data-tables", nd);
-	}
-	if (access(probe, F_OK) != 0) {
-		free(run(&rc, "command -v npm"));
-		if (rc != 0) {
-			fprintf(stderr, "npm missing: skipping\n");
-			exit(77);
-		}
-		free(run(&rc, "cd '%s' && flock .install.lock npm install "
-		    "--no-audit --no-fund --loglevel=error >&2 </dev/null",
-		    nd));
-		ASSERT_INT_EQ(rc, 0);
-		ASSERT_INT_EQ(access(probe, F_OK), 0);
-	}
-	free(probe);
-	return nd;
 }
 
 /* --- Callbacks ------------------------------------------------------- */
@@ -760,7 +640,7 @@ TEST(types)
 	done_clear(&d);
 
 	/* The official SDK reads the types we meant. */
-	out = tool("table-get batchdnodes pool node1");
+	out = az_storagetool("table-get batchdnodes pool node1");
 	ASSERT_NOT_NULL(o = cJSON_Parse(out));
 	sdk_prop(o, "state", "idle", "String");
 	sdk_prop(o, "cpus", "8", "Int32");
@@ -775,7 +655,7 @@ TEST(types)
 	free(out);
 
 	/* What the SDK writes, we read with the right types. */
-	free(tool("table-put-typed batchdnodes pool fromsdk"));
+	free(az_storagetool("table-put-typed batchdnodes pool fromsdk"));
 	get("batchdnodes", "pool", "fromsdk", &d, 0);
 	ASSERT_STR_EQ(str(d.e->props, "name"), "\xc3\xbc\xc3\xb1\xc3\xad <&> 'q'");
 	ASSERT(num(d.e->props, "small") == 42);
@@ -831,7 +711,7 @@ TEST(odd_keys)
 	ASSERT(num(d.rows[0]->props, "v") == 1);
 	done_clear(&d);
 	q = shq("o'brien's");
-	out = tool("table-count batchdjobs %s", q);
+	out = az_storagetool("table-count batchdjobs %s", q);
 	ASSERT_STR_EQ(out, "2");
 	free(out);
 	free(q);
@@ -927,7 +807,7 @@ TEST(errors)
 	    "devstoreaccount1;AccountKey=%s;TableEndpoint="
 	    "http://127.0.0.1:%d/devstoreaccount1;",
 	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
-	    table_port);
+	    ports.table);
 	ASSERT_INT_EQ(bd_storage_account_parse(conn, &bad, &cause), 0);
 	ASSERT_INT_EQ(bd_table_client_new(http, bad, NULL, &bc, &cause), 0);
 	ASSERT_INT_EQ(bd_table_get(bc, "batchdtasks", "p", "r", on_entity, &d,
@@ -970,9 +850,9 @@ TEST(sas)
 
 	/* A SAS in the URL instead of a key: valid, then expired. */
 	for (i = 0; i < 2; i++) {
-		sas = tool("account-sas %d", i == 0 ? 3600 : -60);
+		sas = az_storagetool("account-sas %d", i == 0 ? 3600 : -60);
 		conn = xasprintf("TableEndpoint=http://127.0.0.1:%d/"
-		    "devstoreaccount1;SharedAccessSignature=%s", table_port,
+		    "devstoreaccount1;SharedAccessSignature=%s", ports.table,
 		    sas);
 		ASSERT_INT_EQ(bd_storage_account_parse(conn, &a, &cause), 0);
 		ASSERT_NULL(a->key);
@@ -1016,10 +896,9 @@ on_http_closed(void *arg)
 int
 main(void)
 {
-	char tmpl[] = "/tmp/test_table.XXXXXX", *conn, *cause = NULL, *nd, *out;
+	char *conn, *cause = NULL;
 	struct done d = { 0 };
 	bool closed = false;
-	int rc, bp, qp;
 
 	setvbuf(stderr, NULL, _IONBF, 0);
 	RUN(names);
@@ -1027,36 +906,10 @@ main(void)
 	RUN(entity_json);
 	RUN(entity_parse);
 
-	if ((lib_dir = getenv("BATCHD_TEST_LIB")) == NULL)
-		UNIT_FAIL("BATCHD_TEST_LIB is not set");
-	ASSERT_NOT_NULL(mkdtemp(tmpl));
-	work_dir = xstrdup(tmpl);
-	az_dir = xasprintf("%s/azurite", work_dir);
-	atexit(cleanup);
-	/* Should this program crash, the harness's watchdog stops Azurite. */
-	out = xasprintf("%ld", (long)getpid());
-	setenv("BATCHD_TEST_OWNER_PID", out, 1);
-	free(out);
-	nd = node_dir();
-	out = xasprintf("%s/node_modules", nd);
-	setenv("NODE_PATH", out, 1);
-	free(out);
-	setenv("BATCHD_TEST_NODE_DIR", nd, 1);
-	free(nd);
-	out = run(&rc, "bash '%s/azurite-harness.sh' start '%s'", lib_dir,
-	    az_dir);
-	if (rc == 77) {
-		fprintf(stderr, "node or npm missing: skipping\n");
-		return 77;
-	}
-	ASSERT_INT_EQ(rc, 0);
-	ASSERT_INT_EQ(sscanf(out, "%d %d %d", &bp, &qp, &table_port), 3);
-	free(out);
-	az_running = true;
-	conn = xasprintf("DefaultEndpointsProtocol=http;AccountName="
-	    "devstoreaccount1;AccountKey=" BD_STORAGE_DEV_KEY ";TableEndpoint="
-	    "http://127.0.0.1:%d/devstoreaccount1;", table_port);
-	setenv("AZURE_STORAGE_CONNECTION_STRING", conn, 1);
+	az_setup("table");
+	az_use_node("@azure/data-tables");
+	az_start(&ports);
+	conn = az_connect(&ports, AZ_TABLE);
 	ASSERT_INT_EQ(bd_storage_account_parse(conn, &account, &cause), 0);
 	free(conn);
 
