@@ -8,6 +8,12 @@
 //
 //   storagetool.js queue-create QUEUE
 //   storagetool.js queue-put QUEUE FILE        the file's UTF-8 text, as is
+//   storagetool.js queue-put-many QUEUE FILE   the file is a JSON array of
+//                                              strings: puts each as is
+//   storagetool.js queue-count QUEUE           approximate message count
+//   storagetool.js queue-texts QUEUE           JSON array of the texts of
+//                                              every message (receives
+//                                              them all, hiding each 30 s)
 //   storagetool.js queue-take QUEUE [N]        receives up to N (32) and
 //                                              deletes them; prints a JSON
 //                                              array of {id, text,
@@ -64,6 +70,27 @@ const commands = {
   "queue-put": async () => {
     need(2);
     await queue(args[0]).sendMessage(fs.readFileSync(args[1], "utf8"));
+  },
+  "queue-put-many": async () => {
+    need(2);
+    const q = queue(args[0]);
+    for (const text of JSON.parse(fs.readFileSync(args[1], "utf8"))) await q.sendMessage(text);
+  },
+  "queue-count": async () => {
+    need(1);
+    const p = await queue(args[0]).getProperties();
+    process.stdout.write(`${p.approximateMessagesCount}\n`);
+  },
+  "queue-texts": async () => {
+    need(1);
+    const q = queue(args[0]);
+    const out = [];
+    for (;;) {
+      const r = await q.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 30 });
+      if (r.receivedMessageItems.length === 0) break;
+      for (const m of r.receivedMessageItems) out.push(m.messageText);
+    }
+    process.stdout.write(JSON.stringify(out) + "\n");
   },
   "queue-take": async () => {
     need(1);
