@@ -2,13 +2,19 @@
 /*
  * `batchd run`: one task in the foreground, exactly as a node runs it.
  *
- *   batchd run [--root DIR] [--job JOB.json] [--result FILE] TASK.json
+ *   batchd run [--root DIR] [--job JOB.json] [--result FILE]
+ *              [--config FILE] TASK.json
  *
  * The job's preparation task runs first, then the task, then the job's
  * release task.  The task's stdout and stderr are echoed live while the
  * task writes them to its files.  Exit status: the task's exit code when
  * its command ran, 125 when batchd failed or the task failed before its
  * command could run.
+ *
+ * The storage account that autoStorageContainerName resource files come
+ * from is the node configuration's storage section (--config FILE, else
+ * $BATCHD_CONFIG or /etc/batchd/batchd.json), else the Azure CLI's
+ * AZURE_STORAGE_CONNECTION_STRING, else none.
  */
 #include "cmd_run.h"
 
@@ -22,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "error.h"
 #include "follow.h"
 #include "fsutil.h"
@@ -31,17 +38,23 @@
 #include "process.h"
 #include "progress.h"
 #include "runner.h"
+#include "storage_auth.h"
 #include "url.h"
 #include "xmalloc.h"
 
 /* Task and job files larger than this are refused before parsing. */
 #define RUN_MAX_FILE (64 * 1024 * 1024)
+/* The Azure CLI's variable for a storage account. */
+#define RUN_STORAGE_ENV "AZURE_STORAGE_CONNECTION_STRING"
 
 enum run_stage { STAGE_PREP, STAGE_TASK, STAGE_RELEASE, STAGE_END };
 
 struct run {
 	uv_loop_t loop;
 	struct bd_http *http;
+	struct bd_config *config;	/* --config, or for storage */
+	struct bd_storage_account *env_storage; /* from RUN_STORAGE_ENV */
+	const struct bd_storage_account *storage; /* one of the two, or NULL */
 	uv_signal_t sigint, sigterm;
 	struct bd_node_info node;
 	struct bd_task_user user;
@@ -68,7 +81,7 @@ static void
 run_usage(void)
 {
 	fprintf(stderr, "usage: batchd run [--root DIR] [--job JOB.json] "
-	    "[--result FILE] [--quiet] TASK.json\n");
+	    "[--result FILE] [--config FILE] [--quiet] TASK.json\n");
 }
 
 /* Reads and parses a JSON file; on error prints "file: reason". */
@@ -263,6 +276,7 @@ run_start(struct run *run, const struct bd_task_spec *t)
 	struct bd_runner_options ro = {
 		.loop = &run->loop,
 		.http = run->http,
+		.storage = run->storage,
 		.node = &run->node,
 		.job = run->job,
 		.task = t,
@@ -353,6 +367,59 @@ run_task_needs_http(const struct bd_task_spec *t)
 	return false;
 }
 
+/* True when any of the task's resource files is in the storage account. */
+static bool
+run_task_needs_storage(const struct bd_task_spec *t)
+{
+	if (t == NULL)
+		return false;
+	for (size_t i = 0; i < t->n_resource_files; i++)
+		if (t->resource_files[i].source ==
+		    BD_RESOURCE_AUTO_STORAGE_CONTAINER)
+			return true;
+	return false;
+}
+
+/*
+ * Finds the storage account for autoStorageContainerName: the node
+ * configuration's (config_path, or the file bd_config_find() names) when
+ * it has one, else the one in RUN_STORAGE_ENV, else none.  The file is
+ * only read when it was named or when a task needs the account, so that
+ * a broken system configuration does not stop tasks that never use it.
+ * Returns 0, or -1 after printing why.
+ */
+static int
+run_find_storage(struct run *run, const char *config_path, bool needed)
+{
+	const char *conn;
+	char *cause = NULL;
+	int rc;
+
+	if (config_path != NULL || (needed &&
+	    bd_config_find(NULL, BD_CONFIG_SYSTEM_PATH) != NULL)) {
+		if ((rc = bd_config_load(config_path, &run->config,
+		    &cause)) < 0) {
+			log_warnx("%s", cause != NULL ? cause :
+			    bd_strerror(rc));
+			free(cause);
+			return -1;
+		}
+		run->storage = bd_config_storage_account(run->config,
+		    BD_STORAGE_BLOB);
+	}
+	if (run->storage != NULL || !needed)
+		return 0;
+	if ((conn = getenv(RUN_STORAGE_ENV)) == NULL || *conn == '\0')
+		return 0;	/* the download says what is missing */
+	if (bd_storage_account_parse(conn, &run->env_storage, &cause) < 0) {
+		log_warnx("%s: %s", RUN_STORAGE_ENV, cause);
+		free(cause);
+		return -1;
+	}
+	run->storage = run->env_storage;
+	return 0;
+}
+
 /* Refuses what a node without containers or packages cannot run. */
 static int
 run_check_supported(const char *file, const struct bd_task_spec *t)
@@ -403,11 +470,13 @@ bd_cmd_run(int argc, char **argv)
 		{ "job", required_argument, NULL, 'j' },
 		{ "result", required_argument, NULL, 'o' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run run;
 	char *root = NULL, *job_path = NULL, *text = NULL, *cause = NULL;
+	const char *config_path = NULL;
 	char hostname[256];
 	size_t len;
 	int ch, rc, status = 125;
@@ -415,7 +484,8 @@ bd_cmd_run(int argc, char **argv)
 
 	memset(&run, 0, sizeof(run));
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "r:j:o:qh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "r:j:o:c:qh", longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'r':
 			free(root);
@@ -429,6 +499,9 @@ bd_cmd_run(int argc, char **argv)
 			break;
 		case 'q':
 			run.quiet = true;
+			break;
+		case 'c':
+			config_path = optarg;
 			break;
 		case 'h':
 			run_usage();
@@ -481,6 +554,11 @@ bd_cmd_run(int argc, char **argv)
 	    run_check_supported(job_path, run.job->job_preparation_task) < 0 ||
 	    run_check_supported(job_path, run.job->job_release_task) < 0)
 		goto out;
+	if (run_find_storage(&run, config_path,
+	    run_task_needs_storage(run.task) ||
+	    run_task_needs_storage(run.job->job_preparation_task) ||
+	    run_task_needs_storage(run.job->job_release_task)) < 0)
+		goto out;
 
 	if (root == NULL)
 		root = run_default_root();
@@ -516,6 +594,8 @@ bd_cmd_run(int argc, char **argv)
 	    run_task_needs_http(run.job->job_preparation_task) ||
 	    run_task_needs_http(run.job->job_release_task)) {
 		struct bd_http_options ho = { .max_active = 16 };
+		if (run.config != NULL)
+			ho.ca_file = run.config->http.ca_file;
 		if ((rc = bd_http_new(&run.loop, &ho, &run.http)) < 0) {
 			log_warnx("cannot start the HTTP client: %s",
 			    bd_strerror(rc));
@@ -547,5 +627,7 @@ out:
 	cJSON_Delete(run.task_json);
 	bd_task_spec_free(run.task);
 	bd_job_spec_free(run.job);
+	bd_storage_account_free(run.env_storage);
+	bd_config_free(run.config);
 	return status;
 }

@@ -2,46 +2,68 @@
 /*
  * Resource files: the downloads that come before a task's command line.
  *
- * Each resourceFiles entry becomes a job: an http(s) GET into a partial
- * file that is fsynced and renamed when complete, a copy of a file:// URL,
- * or the listing of a file:// container, whose blobs become copy jobs added
- * to the end of the queue.  At most max_parallel jobs are active at once;
- * copies, listings and the fsync-and-rename run in uv_queue_work so the
- * loop never blocks on the disk.
+ * Each resourceFiles entry becomes a job:
+ *
+ *	httpUrl http(s)		DL_BLOB: the blob client's download (HEAD,
+ *				then one GET or parallel ranged GETs, MD5
+ *				checked) into a partial file; any HTTP server
+ *				serves, and one that refuses the HEAD gets a
+ *				plain GET instead (DL_HTTP)
+ *	httpUrl file://		DL_COPY
+ *	container http(s)	DL_LIST_BLOB: List Blobs, then one DL_BLOB job
+ *				per blob (storageContainerUrl with its SAS,
+ *				or autoStorageContainerName in the node's
+ *				storage account)
+ *	container file://	DL_LIST_LOCAL: a directory walk, then one
+ *				DL_COPY job per file (download_local.c)
+ *
+ * Jobs made from a listing go to the end of the queue.  At most
+ * max_parallel jobs are active at once; copies, local listings and the
+ * fsync-and-rename of a finished download run in uv_queue_work so the loop
+ * never blocks on the disk.  Blob names are kept whole below filePath, and
+ * a name that would leave the working directory fails the set.
  *
  * The first failure stops the set: nothing new starts, the active
  * transfers are cancelled, their partial files removed, and the callback
- * runs with that failure once every active job has ended.  bd_download_free
- * closes the kick timer; the struct and its jobs go in the close callback.
+ * runs with that failure once every active job has ended.  Failures carry
+ * Azure's codes (reference §2.3) and a message naming the resource file
+ * and the reason, redacted.  One blob container per resourceFiles entry
+ * is shared by its jobs and freed with the set.  bd_download_free closes
+ * the kick timer; the struct and its jobs go in the close callback.
  */
 #include "download.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "blob.h"
+#include "download_local.h"
 #include "error.h"
 #include "fsutil.h"
+#include "sas.h"
 #include "url.h"
 #include "xmalloc.h"
 
 #define DL_DEFAULT_PARALLEL 8
 #define DL_MAX_PARALLEL 64
 #define DL_DIR_MODE 0770
-/* Bounds of a file:// container listing. */
+/* Blobs (or files) one container listing may bring. */
 #define DL_LIST_MAX_BLOBS 100000
-#define DL_LIST_MAX_DEPTH 64
 
 enum dl_kind {
-	DL_HTTP,	/* GET into a partial file */
-	DL_COPY,	/* a local file: httpUrl file:// or a container blob */
-	DL_LIST,	/* list a file:// container into DL_COPY jobs */
+	DL_BLOB,	/* the blob client's download into a partial file */
+	DL_HTTP,	/* a plain GET into a partial file */
+	DL_COPY,	/* a local file: file:// httpUrl or directory entry */
+	DL_LIST_LOCAL,	/* list a file:// container into DL_COPY jobs */
+	DL_LIST_BLOB,	/* list a blob container into DL_BLOB jobs */
 	DL_FAIL,	/* fails when it is reached (failure made up front) */
 };
 
@@ -50,23 +72,28 @@ struct dl_job {
 	enum dl_kind kind;
 	size_t index;		/* in resourceFiles */
 	const struct bd_resource_file *rf;
+	struct bd_blob_container *c; /* borrowed from the set */
+	char *blob;		/* the name in c; NULL for c's own URL */
 	char *src;		/* URL (http) or local path (copy, list) */
 	char *shown;		/* the source for messages, redacted */
 	char *name;		/* path relative to wd, for messages */
 	char *dst;		/* final path */
-	char *partial;		/* http: the temporary file */
+	char *partial;		/* the temporary file of a download */
 	int fd;
+	bool fell_back;		/* DL_BLOB that became DL_HTTP */
+	struct bd_blob_op *op;
 	struct bd_http_transfer *transfer;
 	uv_work_t work;
 	bool working;		/* work queued and not yet done */
 	struct bd_failure_info *failure; /* made by a worker */
-	char **blobs;		/* listing result, sorted */
+	char **blobs;		/* local listing result, sorted */
 	size_t n_blobs;
 };
 
 struct bd_download {
 	uv_loop_t *loop;
 	struct bd_http *http;
+	const struct bd_storage_account *storage;
 	char *wd;
 	int max_parallel;
 	bd_download_progress_cb progress_cb;
@@ -74,6 +101,8 @@ struct bd_download {
 	bd_download_done_cb cb;
 	void *arg;
 
+	struct bd_blob_container **containers; /* one per resource file */
+	size_t n_containers;
 	struct dl_job **jobs;
 	size_t n_jobs, next_job;
 	int active;
@@ -82,7 +111,21 @@ struct bd_download {
 	uv_timer_t kick;
 };
 
+/*
+ * Retries of each request: a storage outage of about ten seconds (a
+ * restarted server, a network blip) is waited out, resuming what came
+ * already, before the task fails.
+ */
+#define DL_RETRY { .max_attempts = 7, .max_delay_ms = 8000 }
+
+/* The blob client's settings for resource files. */
+static const struct bd_blob_options dl_blob_options = {
+	.list_limits = { .max_names = DL_LIST_MAX_BLOBS },
+	.retry = DL_RETRY,
+};
+
 static void dl_pump(struct bd_download *d);
+static int dl_get_start(struct bd_download *d, struct dl_job *j);
 
 /* Adds a job to the end of the queue and returns it. */
 static struct dl_job *
@@ -110,6 +153,7 @@ dl_job_free(struct dl_job *j)
 		free(j->blobs[i]);
 	free(j->blobs);
 	bd_failure_info_free(j->failure);
+	free(j->blob);
 	free(j->src);
 	free(j->shown);
 	free(j->name);
@@ -181,6 +225,8 @@ dl_fail(struct bd_download *d, struct bd_failure_info *f)
 	d->stopping = true;
 	for (size_t i = 0; i < d->next_job; i++) {
 		struct dl_job *j = d->jobs[i];
+		if (j->op != NULL)
+			bd_blob_cancel(j->op);
 		if (j->transfer != NULL)
 			bd_http_cancel(j->transfer);
 		if (j->working)
@@ -239,7 +285,84 @@ dl_commit_work(uv_work_t *w)
 	j->partial = NULL;	/* renamed: nothing to remove */
 }
 
-/* Loop: the commit (or a copy, or a listing) is over. */
+/* Creates the directories above j's file; 0 or -1 with j->failure set. */
+static int
+dl_make_parent(struct dl_job *j)
+{
+	char *dir = bd_path_dirname(j->dst);
+	int rc = bd_mkdir_p(dir, DL_DIR_MODE);
+
+	free(dir);
+	if (rc == 0)
+		return 0;
+	j->failure = dl_failure(j, rc == -ENOSPC ? BD_CATEGORY_SERVER_ERROR :
+	    BD_CATEGORY_USER_ERROR, rc == -ENOSPC ? "DiskFull" :
+	    "ResourceDirectoryCreateFailed", "cannot create the directory of "
+	    "%s: %s", j->name, strerror(-rc));
+	return -1;
+}
+
+/*
+ * Whether name can become a path below wd as it is: not empty, not
+ * absolute, and no empty, "." or ".." segment.
+ */
+static bool
+dl_blob_name_ok(const char *name)
+{
+	const char *s = name;
+
+	if (*name == '\0' || *name == '/')
+		return false;
+	for (;;) {
+		size_t n = strcspn(s, "/");
+		if (n == 0 || (n == 1 && s[0] == '.') ||
+		    (n == 2 && s[0] == '.' && s[1] == '.'))
+			return false;
+		s += n;
+		if (*s == '\0')
+			return true;
+		s++;
+	}
+}
+
+/*
+ * Adds the job that fetches blob (or file) name of listing job j: a
+ * download from j's container, or with j->src a copy from that directory.
+ * A name that would leave the working directory becomes a failure.
+ */
+static void
+dl_add_listed(struct bd_download *d, const struct dl_job *j, const char *name)
+{
+	const struct bd_resource_file *rf = j->rf;
+	struct dl_job *c = dl_add(d, j->kind == DL_LIST_BLOB ? DL_BLOB :
+	    DL_COPY, j->index, rf);
+	char *rel = rf->file_path != NULL ? bd_path_join(rf->file_path, name) :
+	    xstrdup(name);
+
+	c->name = rel;
+	if (j->kind == DL_LIST_BLOB) {
+		c->c = j->c;
+		c->blob = xstrdup(name);
+		c->shown = bd_blob_url(j->c, name);
+	} else {
+		char *u = bd_url_append_path(rf->url, name);
+		c->shown = bd_url_redact(u);
+		free(u);
+		c->src = bd_path_join(j->src, name);
+	}
+	if (!dl_blob_name_ok(name) || !bd_path_stays_inside(rel)) {
+		c->kind = DL_FAIL;
+		c->failure = dl_failure(c, BD_CATEGORY_USER_ERROR,
+		    "ResourceFileCreateFailed", "blob %s would be written "
+		    "outside the working directory", name);
+		return;
+	}
+	char *norm = bd_path_normalize(rel);
+	c->dst = bd_path_join(d->wd, norm);
+	free(norm);
+}
+
+/* Loop: the commit (or a copy, or a local listing) is over. */
 static void
 dl_after_work(uv_work_t *w, int status)
 {
@@ -258,32 +381,9 @@ dl_after_work(uv_work_t *w, int status)
 		dl_job_end(j);
 		return;
 	}
-	if (j->kind == DL_LIST && !d->stopping) {
-		const struct bd_resource_file *rf = j->rf;
-		for (size_t i = 0; i < j->n_blobs && !d->stopping; i++) {
-			const char *blob = j->blobs[i];
-			char *rel = rf->file_path != NULL ?
-			    bd_path_join(rf->file_path, blob) : xstrdup(blob);
-			struct dl_job *c = dl_add(d, DL_COPY, j->index, rf);
-			char *u = bd_url_append_path(rf->url, blob);
-
-			c->shown = bd_url_redact(u);
-			free(u);
-			c->name = rel;
-			c->src = bd_path_join(j->src, blob);
-			if (!bd_path_stays_inside(rel)) {
-				c->kind = DL_FAIL;
-				c->failure = dl_failure(c,
-				    BD_CATEGORY_USER_ERROR,
-				    "ResourceFileCreateFailed", "blob %s would "
-				    "be written outside the working directory",
-				    blob);
-				continue;
-			}
-			char *norm = bd_path_normalize(rel);
-			c->dst = bd_path_join(d->wd, norm);
-			free(norm);
-		}
+	if (j->kind == DL_LIST_LOCAL && !d->stopping) {
+		for (size_t i = 0; i < j->n_blobs && !d->stopping; i++)
+			dl_add_listed(d, j, j->blobs[i]);
 	} else if (j->kind == DL_COPY && d->progress_cb != NULL) {
 		struct stat st;
 		if (stat(j->dst, &st) == 0)
@@ -293,7 +393,23 @@ dl_after_work(uv_work_t *w, int status)
 	dl_job_end(j);
 }
 
-/* Loop: the GET of job j ended. */
+/* Queues the commit of j's finished download; false if it failed. */
+static bool
+dl_commit(struct bd_download *d, struct dl_job *j)
+{
+	int rc;
+
+	j->working = true;
+	if ((rc = uv_queue_work(d->loop, &j->work, dl_commit_work,
+	    dl_after_work)) == 0)
+		return true;
+	j->working = false;
+	dl_fail(d, dl_failure(j, BD_CATEGORY_SERVER_ERROR,
+	    "ResourceFileWriteFailed", "%s", uv_strerror(rc)));
+	return false;
+}
+
+/* Loop: the plain GET of job j ended. */
 static void
 dl_on_http(struct bd_http_transfer *t, int status,
     const struct bd_http_response *resp, void *arg)
@@ -303,18 +419,11 @@ dl_on_http(struct bd_http_transfer *t, int status,
 	const char *detail = resp->error_detail ? resp->error_detail :
 	    bd_strerror(status);
 	long st = status == BD_EHTTP ? resp->status : 0;
-	int rc;
 
 	j->transfer = NULL;
 	if (status == 0 && !d->stopping) {
-		j->working = true;
-		rc = uv_queue_work(d->loop, &j->work, dl_commit_work,
-		    dl_after_work);
-		if (rc == 0)
+		if (dl_commit(d, j))
 			return;
-		j->working = false;
-		dl_fail(d, dl_failure(j, BD_CATEGORY_SERVER_ERROR,
-		    "ResourceFileWriteFailed", "%s", uv_strerror(rc)));
 	} else if (status == -ECANCELED || status == 0) {
 		/* Stopped for another file's failure or a cancel. */
 	} else if (st == 404) {
@@ -330,145 +439,213 @@ dl_on_http(struct bd_http_transfer *t, int status,
 		/* Writing the sink failed (ENOSPC and the like). */
 		dl_fail(d, dl_local_failure(j, -status, false));
 	} else {
-		dl_fail(d, dl_failure(j, BD_CATEGORY_USER_ERROR,
-		    "BlobDownloadMiscError", "download failed (%s)", detail));
+		dl_fail(d, dl_failure(j, st >= 500 ? BD_CATEGORY_SERVER_ERROR :
+		    BD_CATEGORY_USER_ERROR, "BlobDownloadMiscError",
+		    "download failed (%s)", detail));
 	}
 	dl_job_end(j);
 }
 
-/* Creates the directories above j's file; 0 or -1 with j->failure set. */
-static int
-dl_make_parent(struct dl_job *j)
+/*
+ * The reason in a blob client's detail, without the "download of URL: "
+ * that the failure's own prefix already says, and with what is wrong with
+ * the SAS of a refused URL when the detail does not tell.  Caller frees.
+ */
+static char *
+dl_reason(const struct dl_job *j, const struct bd_blob_result *r,
+    const char *perms)
 {
-	char *dir = bd_path_dirname(j->dst);
-	int rc = bd_mkdir_p(dir, DL_DIR_MODE);
+	const char *detail = r->detail != NULL ? r->detail :
+	    bd_strerror(r->status);
+	char *url = bd_blob_url(j->c, j->blob), *why = NULL, *out;
+	const char *p = strstr(detail, url);
+	struct bd_sas *sas = NULL;
 
-	free(dir);
-	if (rc == 0)
-		return 0;
-	j->failure = dl_failure(j, rc == -ENOSPC ? BD_CATEGORY_SERVER_ERROR :
-	    BD_CATEGORY_USER_ERROR, rc == -ENOSPC ? "DiskFull" :
-	    "ResourceDirectoryCreateFailed", "cannot create the directory of "
-	    "%s: %s", j->name, strerror(-rc));
-	return -1;
+	if (p != NULL && strncmp(p + strlen(url), ": ", 2) == 0)
+		detail = p + strlen(url) + 2;
+	free(url);
+	if (r->status == BD_EDENIED && j->rf->source !=
+	    BD_RESOURCE_AUTO_STORAGE_CONTAINER &&
+	    bd_sas_parse(j->rf->url, &sas, NULL) == 0 && sas->has_sig) {
+		why = bd_sas_explain(sas, perms, time(NULL));
+		if (why != NULL && strstr(detail, why) != NULL) {
+			free(why);
+			why = NULL;
+		}
+	}
+	bd_sas_free(sas);
+	if (why == NULL)
+		return xstrdup(detail);
+	out = xasprintf("%s; %s", detail, why);
+	free(why);
+	return out;
 }
 
-/* Worker: copies a local file (a file:// httpUrl or a container blob). */
+/* The failure of blob download or listing j from the blob client's r. */
+static struct bd_failure_info *
+dl_blob_failure(const struct dl_job *j, const struct bd_blob_result *r)
+{
+	bool list = j->kind == DL_LIST_BLOB;
+	bool container = j->rf->source != BD_RESOURCE_HTTP_URL;
+	enum bd_error_category cat = BD_CATEGORY_USER_ERROR;
+	const char *code, *what;
+	struct bd_failure_info *f;
+	char *why = dl_reason(j, r, list ? "l" : "r");
+	int err = -r->status;
+
+	switch (r->status) {
+	case BD_ENOTFOUND:
+		if (list || (container && r->code != NULL &&
+		    strcmp(r->code, "ContainerNotFound") == 0)) {
+			code = "ResourceContainerNotFound";
+			what = "container not found";
+		} else {
+			code = "BlobNotFound";
+			what = "blob not found";
+		}
+		break;
+	case BD_EDENIED:
+		code = list ? "ResourceContainerAccessDenied" :
+		    "BlobAccessDenied";
+		what = list ? "access denied listing the container" :
+		    "access denied";
+		break;
+	case BD_ECHECKSUM:
+		code = "BlobDownloadMiscError";
+		what = "content does not match its Content-MD5";
+		cat = BD_CATEGORY_SERVER_ERROR;
+		break;
+	case BD_ETIMEDOUT:
+		code = list ? "ResourceContainerListTimedOut" :
+		    "BlobDownloadTimedOut";
+		what = list ? "listing the container timed out" :
+		    "download timed out";
+		cat = BD_CATEGORY_SERVER_ERROR;
+		break;
+	default:
+		if (!list && (err == ENOSPC || err == EDQUOT || err == EIO ||
+		    err == EFBIG || err == EROFS)) {
+			f = dl_local_failure(j, err, false);
+			free(why);
+			return f;
+		}
+		code = list ? "ResourceContainerListMiscError" :
+		    "BlobDownloadMiscError";
+		what = list ? "listing the container failed" :
+		    "download failed";
+		if (r->status != BD_EHTTP || r->http_status >= 500 ||
+		    r->http_status == 0)
+			cat = BD_CATEGORY_SERVER_ERROR;
+		break;
+	}
+	if (list && r->status == BD_ETOOBIG)
+		f = dl_failure(j, BD_CATEGORY_USER_ERROR, code, "%s: more than "
+		    "%d blobs, or a listing too big (%s)", what,
+		    DL_LIST_MAX_BLOBS, why);
+	else
+		f = dl_failure(j, cat, code, "%s (%s)", what, why);
+	free(why);
+	return f;
+}
+
+/* Whether the headers of a HEAD response carried a Content-Length. */
+static bool
+dl_has_length(const struct bd_blob_props *p)
+{
+	for (size_t i = 0; p != NULL && i < p->n_headers; i++)
+		if (strcasecmp(p->headers[i].name, "Content-Length") == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Whether httpUrl job j should try once more with a plain GET after the
+ * blob client's result r.  Some servers cannot be served through the blob
+ * client: one that refuses HEAD (405, 501, or 403 for a URL signed for GET
+ * alone, which an Azure SAS never is), answers it without a length, or
+ * gives a weak ETag that the If-Match of every GET then fails (412).
+ */
+static bool
+dl_should_fall_back(const struct dl_job *j, const struct bd_blob_result *r)
+{
+	struct bd_sas *sas = NULL;
+	bool azure_sas;
+
+	if (j->blob != NULL || j->fell_back || j->rf->source !=
+	    BD_RESOURCE_HTTP_URL)
+		return false;
+	if (r->status == 0)
+		return r->bytes == 0 && !dl_has_length(r->props);
+	if (r->status == BD_EHTTP && (r->http_status == 405 ||
+	    r->http_status == 501))
+		return true;
+	if (!(r->status == BD_EDENIED && r->http_status == 403) &&
+	    !(r->status == BD_EHTTP && r->http_status == 412))
+		return false;
+	azure_sas = bd_sas_parse(j->src, &sas, NULL) == 0 && sas->has_sig;
+	bd_sas_free(sas);
+	return !azure_sas;
+}
+
+/* Loop: the blob client's download or listing of job j ended. */
+static void
+dl_on_blob(struct bd_blob_op *op, const struct bd_blob_result *r, void *arg)
+{
+	struct dl_job *j = arg;
+	struct bd_download *d = j->d;
+
+	j->op = NULL;
+	if (d->stopping || r->status == -ECANCELED) {
+		/* Stopped for another file's failure or a cancel. */
+	} else if (dl_should_fall_back(j, r)) {
+		j->fell_back = true;
+		j->kind = DL_HTTP;
+		if (ftruncate(j->fd, 0) == -1)
+			dl_fail(d, dl_local_failure(j, errno, false));
+		else if (dl_get_start(d, j) == 0)
+			return;
+		else {
+			struct bd_failure_info *f = j->failure;
+			j->failure = NULL;
+			dl_fail(d, f);
+		}
+	} else if (r->status != 0) {
+		dl_fail(d, dl_blob_failure(j, r));
+	} else if (j->kind == DL_LIST_BLOB) {
+		for (size_t i = 0; i < r->list->n_blobs && !d->stopping; i++) {
+			const struct bd_xml_blob *b = &r->list->blobs[i];
+			size_t n = strlen(b->name);
+			/* A "directory" placeholder is not a file. */
+			if (n > 0 && b->name[n - 1] == '/' && b->size <= 0)
+				continue;
+			dl_add_listed(d, j, b->name);
+		}
+	} else if (dl_commit(d, j))
+		return;
+	dl_job_end(j);
+}
+
+/* Worker: copies a local file (a file:// httpUrl or a directory's file). */
 static void
 dl_copy_work(uv_work_t *w)
 {
 	struct dl_job *j = w->data;
-	struct stat st;
-	int fd, rc;
+	int rc;
 
-	if ((fd = open(j->src, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &st) == -1) {
-		int err = errno;
-		if (fd != -1)
-			close(fd);
+	if ((rc = bd_download_local_source(j->src)) < 0) {
+		int err = -rc;
 		j->failure = dl_failure(j, BD_CATEGORY_USER_ERROR,
 		    err == ENOENT || err == ENOTDIR ? "BlobNotFound" :
 		    err == EACCES || err == EPERM ? "BlobAccessDenied" :
 		    "BlobDownloadMiscError", "%s", err == ENOENT ?
-		    "file not found" : strerror(err));
-		return;
-	}
-	close(fd);
-	if (!S_ISREG(st.st_mode)) {
-		j->failure = dl_failure(j, BD_CATEGORY_USER_ERROR,
-		    "BlobDownloadMiscError", "not a regular file");
+		    "file not found" : err == EINVAL ? "not a regular file" :
+		    strerror(err));
 		return;
 	}
 	if (dl_make_parent(j) < 0)
 		return;
 	if ((rc = bd_copy_file(j->src, j->dst, j->rf->file_mode, NULL)) < 0)
 		j->failure = dl_local_failure(j, -rc, dl_is_create_error(-rc));
-}
-
-/* Appends name to the list of a listing, failing past the limit. */
-static int
-dl_list_add(struct dl_job *j, char *name)
-{
-	if (j->n_blobs >= DL_LIST_MAX_BLOBS) {
-		free(name);
-		return BD_ETOOBIG;
-	}
-	j->blobs = xreallocarray(j->blobs, j->n_blobs + 1, sizeof(*j->blobs));
-	j->blobs[j->n_blobs++] = name;
-	return 0;
-}
-
-/*
- * Whether the subtree dir (with a trailing '/') can hold a blob named with
- * prefix: one of the two must start with the other.
- */
-static bool
-dl_prefix_reaches(const char *dir, const char *prefix)
-{
-	size_t a = strlen(dir), b = strlen(prefix);
-
-	return strncmp(dir, prefix, a < b ? a : b) == 0;
-}
-
-/* Lists the regular files below the open directory dfd (closed here). */
-static int
-dl_list_dir(struct dl_job *j, int dfd, const char *rel, int depth)
-{
-	const char *prefix = j->rf->blob_prefix ? j->rf->blob_prefix : "";
-	struct dirent *de;
-	struct stat st;
-	DIR *dir;
-	int rc = 0;
-
-	if (depth > DL_LIST_MAX_DEPTH) {
-		close(dfd);
-		return BD_ETOOBIG;
-	}
-	if ((dir = fdopendir(dfd)) == NULL) {
-		rc = -errno;
-		close(dfd);
-		return rc;
-	}
-	while (rc == 0 && (errno = 0, de = readdir(dir)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fstatat(dirfd(dir), de->d_name, &st,
-		    AT_SYMLINK_NOFOLLOW) == -1) {
-			if (errno != ENOENT)
-				rc = -errno;
-			continue;
-		}
-		char *name = xasprintf("%s%s", rel, de->d_name);
-		if (S_ISREG(st.st_mode)) {
-			if (strncmp(name, prefix, strlen(prefix)) == 0)
-				rc = dl_list_add(j, name);
-			else
-				free(name);
-			continue;
-		}
-		/* Symlinks and special files are not blobs. */
-		char *sub = xasprintf("%s/", name);
-		free(name);
-		if (S_ISDIR(st.st_mode) && dl_prefix_reaches(sub, prefix)) {
-			int fd = openat(dirfd(dir), de->d_name, O_RDONLY |
-			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			rc = fd == -1 ? -errno : dl_list_dir(j, fd, sub,
-			    depth + 1);
-		}
-		free(sub);
-	}
-	if (rc == 0 && errno != 0)
-		rc = -errno;
-	closedir(dir);
-	return rc;
-}
-
-/* Orders blob names bytewise, as a blob listing is. */
-static int
-dl_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Worker: lists a file:// container. */
@@ -478,14 +655,12 @@ dl_list_work(uv_work_t *w)
 	struct dl_job *j = w->data;
 	const char *code = "ResourceContainerListMiscError";
 	enum bd_error_category cat = BD_CATEGORY_SERVER_ERROR;
-	int fd, rc;
+	int rc;
 
-	fd = open(j->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = fd == -1 ? -errno : dl_list_dir(j, fd, "", 0);
-	if (rc == 0) {
-		qsort(j->blobs, j->n_blobs, sizeof(*j->blobs), dl_cmp);
+	rc = bd_download_local_list(j->src, j->rf->blob_prefix,
+	    DL_LIST_MAX_BLOBS, &j->blobs, &j->n_blobs);
+	if (rc == 0)
 		return;
-	}
 	if (rc == -ENOENT || rc == -ENOTDIR) {
 		code = "ResourceContainerNotFound";
 		cat = BD_CATEGORY_USER_ERROR;
@@ -496,22 +671,21 @@ dl_list_work(uv_work_t *w)
 	if (rc == BD_ETOOBIG)
 		j->failure = dl_failure(j, cat, code, "listing the container: "
 		    "more than %d files or %d levels", DL_LIST_MAX_BLOBS,
-		    DL_LIST_MAX_DEPTH);
+		    BD_DOWNLOAD_LOCAL_MAX_DEPTH);
 	else
 		j->failure = dl_failure(j, cat, code, "listing the container: "
 		    "%s", strerror(-rc));
 }
 
 /*
- * Opens the partial file of an http job and starts its GET; 0, or -1 with
- * j->failure set.
+ * Creates the partial file of a download job next to its destination;
+ * 0, or -1 with j->failure set.  It is opened for reading too, since the
+ * blob client hashes what it wrote.
  */
 static int
-dl_http_start(struct bd_download *d, struct dl_job *j)
+dl_open_partial(struct dl_job *j)
 {
-	struct bd_http_request req;
 	char *dir;
-	int rc;
 
 	if (dl_make_parent(j) < 0)
 		return -1;
@@ -521,30 +695,85 @@ dl_http_start(struct bd_download *d, struct dl_job *j)
 	free(dir);
 	/* A leftover partial file may be read-only: remove it first. */
 	unlink(j->partial);
-	j->fd = open(j->partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	j->fd = open(j->partial, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, j->rf->file_mode);
 	if (j->fd == -1) {
 		j->failure = dl_local_failure(j, errno, true);
+		free(j->partial);
+		j->partial = NULL;
 		return -1;
 	}
+	return 0;
+}
+
+/* Closes and removes j's partial file after a start that failed. */
+static void
+dl_drop_partial(struct dl_job *j)
+{
+	if (j->fd != -1)
+		close(j->fd);
+	j->fd = -1;
+	if (j->partial != NULL)
+		unlink(j->partial);
+	free(j->partial);
+	j->partial = NULL;
+}
+
+/* Starts the plain GET of job j into its open partial file; 0 or -1. */
+static int
+dl_get_start(struct bd_download *d, struct dl_job *j)
+{
+	struct bd_http_request req;
+	int rc;
+
 	bd_http_request_init(&req);
 	req.method = "GET";
 	req.url = j->src;
 	req.sink_fd = j->fd;
 	req.sink_offset = 0;
+	req.retry = dl_blob_options.retry;
 	req.progress_cb = dl_on_progress;
 	req.progress_arg = j;
 	rc = d->http == NULL ? -ENOTSUP :
 	    bd_http_start(d->http, &req, dl_on_http, j, &j->transfer);
 	if (rc < 0) {
-		close(j->fd);
-		j->fd = -1;
-		unlink(j->partial);
 		j->failure = dl_failure(j, BD_CATEGORY_USER_ERROR,
 		    "BlobDownloadMiscError", "%s", bd_strerror(rc));
 		return -1;
 	}
 	return 0;
+}
+
+/* Starts a network job (download or listing); 0, or -1 with j->failure. */
+static int
+dl_net_start(struct bd_download *d, struct dl_job *j)
+{
+	int rc;
+
+	if (j->kind == DL_LIST_BLOB) {
+		rc = bd_blob_list_start(j->c, j->rf->blob_prefix, NULL,
+		    dl_on_blob, j, &j->op);
+		if (rc < 0) {
+			j->failure = dl_failure(j, BD_CATEGORY_SERVER_ERROR,
+			    "ResourceContainerListMiscError", "%s",
+			    bd_strerror(rc));
+			return -1;
+		}
+		return 0;
+	}
+	if (dl_open_partial(j) < 0)
+		return -1;
+	if (j->kind == DL_HTTP)
+		rc = dl_get_start(d, j);
+	else if ((rc = bd_blob_get_start(j->c, j->blob, j->fd, dl_on_progress,
+	    dl_on_blob, j, &j->op)) < 0) {
+		j->failure = dl_failure(j, BD_CATEGORY_USER_ERROR,
+		    "BlobDownloadMiscError", "%s", bd_strerror(rc));
+		rc = -1;
+	}
+	if (rc < 0)
+		dl_drop_partial(j);
+	return rc;
 }
 
 /* Starts job j; it counts as active unless it failed at once. */
@@ -554,12 +783,18 @@ dl_job_start(struct bd_download *d, struct dl_job *j)
 	struct bd_failure_info *f;
 	int rc;
 
-	if (j->kind == DL_HTTP && dl_http_start(d, j) == 0) {
-		d->active++;
-		return;
-	}
-	if (j->kind == DL_COPY || j->kind == DL_LIST) {
-		rc = uv_queue_work(d->loop, &j->work, j->kind == DL_LIST ?
+	switch (j->kind) {
+	case DL_BLOB:
+	case DL_HTTP:
+	case DL_LIST_BLOB:
+		if (dl_net_start(d, j) == 0) {
+			d->active++;
+			return;
+		}
+		break;
+	case DL_COPY:
+	case DL_LIST_LOCAL:
+		rc = uv_queue_work(d->loop, &j->work, j->kind == DL_LIST_LOCAL ?
 		    dl_list_work : dl_copy_work, dl_after_work);
 		if (rc == 0) {
 			j->working = true;
@@ -568,6 +803,9 @@ dl_job_start(struct bd_download *d, struct dl_job *j)
 		}
 		j->failure = dl_failure(j, BD_CATEGORY_SERVER_ERROR,
 		    "ResourceFileWriteFailed", "%s", uv_strerror(rc));
+		break;
+	case DL_FAIL:
+		break;
 	}
 	f = j->failure;
 	j->failure = NULL;
@@ -604,6 +842,87 @@ dl_on_kick(uv_timer_t *t)
 	dl_pump(t->data);
 }
 
+/*
+ * The blob container of an http(s) storageContainerUrl or of an
+ * autoStorageContainerName, kept by the set for resource file i; NULL
+ * with *what (caller frees) and *cat when it cannot be made.
+ */
+static struct bd_blob_container *
+dl_container(struct bd_download *d, size_t i,
+    const struct bd_resource_file *rf, char **what,
+    enum bd_error_category *cat)
+{
+	struct bd_blob_container *c = NULL;
+	char *cause = NULL;
+	int rc;
+
+	*cat = BD_CATEGORY_USER_ERROR;
+	if (d->http == NULL) {
+		*cat = BD_CATEGORY_SERVER_ERROR;
+		*what = xstrdup("no HTTP client was started for this task");
+		return NULL;
+	}
+	if (rf->source == BD_RESOURCE_AUTO_STORAGE_CONTAINER) {
+		if (d->storage == NULL) {
+			*cat = BD_CATEGORY_SERVER_ERROR;
+			*what = xstrdup("autoStorageContainerName needs a "
+			    "storage account: set `storage` in the node "
+			    "configuration or AZURE_STORAGE_CONNECTION_STRING");
+			return NULL;
+		}
+		rc = bd_blob_container_from_account(d->loop, d->http,
+		    d->storage, rf->url, &dl_blob_options, &c, &cause);
+	} else
+		rc = bd_blob_container_from_url(d->loop, d->http, rf->url,
+		    &dl_blob_options, &c, &cause);
+	if (rc < 0) {
+		*what = xstrdup(cause != NULL ? cause : bd_strerror(rc));
+		free(cause);
+		return NULL;
+	}
+	d->containers[i] = c;
+	return c;
+}
+
+/* Plans an httpUrl; false with *what and *code when it cannot be. */
+static bool
+dl_plan_http_url(struct bd_download *d, size_t i, struct dl_job *j,
+    const char **what, const char **code)
+{
+	const struct bd_resource_file *rf = j->rf;
+	char *path = NULL;
+
+	if (rf->file_path == NULL || !bd_path_stays_inside(rf->file_path)) {
+		*code = "ResourceFileCreateFailed";
+		*what = "filePath must name a file inside the working "
+		    "directory";
+		return false;
+	}
+	if (bd_url_is_http(rf->url)) {
+		j->src = xstrdup(rf->url);
+		j->kind = DL_HTTP;
+		/* A URL the blob client cannot take still gets a plain GET. */
+		if (d->http != NULL && bd_blob_container_from_url(d->loop,
+		    d->http, rf->url, &dl_blob_options, &d->containers[i],
+		    NULL) == 0) {
+			j->kind = DL_BLOB;
+			j->c = d->containers[i];
+		}
+	} else if (bd_url_is_file(rf->url) &&
+	    bd_url_file_path(rf->url, &path) == 0) {
+		j->kind = DL_COPY;
+		j->src = path;
+	} else {
+		*what = "unsupported URL: http, https and file:///path URLs "
+		    "are supported";
+		return false;
+	}
+	char *norm = bd_path_normalize(rf->file_path);
+	j->dst = bd_path_join(d->wd, norm);
+	free(norm);
+	return true;
+}
+
 /* Makes the job (or the failure) for resource file i. */
 static void
 dl_plan(struct bd_download *d, size_t i, const struct bd_resource_file *rf)
@@ -611,51 +930,47 @@ dl_plan(struct bd_download *d, size_t i, const struct bd_resource_file *rf)
 	struct dl_job *j = dl_add(d, DL_FAIL, i, rf);
 	const char *what = NULL, *code = "BlobDownloadMiscError";
 	enum bd_error_category cat = BD_CATEGORY_USER_ERROR;
-	char *path = NULL;
+	char *path = NULL, *why = NULL;
 
-	j->shown = bd_url_redact(rf->url);
+	if (rf->source == BD_RESOURCE_AUTO_STORAGE_CONTAINER)
+		j->shown = xasprintf("autoStorageContainerName %s", rf->url);
+	else
+		j->shown = bd_url_redact(rf->url);
 	j->name = rf->file_path ? xstrdup(rf->file_path) : NULL;
 	if (rf->source == BD_RESOURCE_HTTP_URL) {
-		if (rf->file_path == NULL || !bd_path_stays_inside(rf->file_path)) {
-			code = "ResourceFileCreateFailed";
-			what = "filePath must name a file inside the working "
-			    "directory";
-		} else if (bd_url_is_http(rf->url)) {
-			j->kind = DL_HTTP;
-			j->src = xstrdup(rf->url);
-		} else if (bd_url_is_file(rf->url) &&
-		    bd_url_file_path(rf->url, &path) == 0) {
-			j->kind = DL_COPY;
-			j->src = path;
-		} else {
-			what = "unsupported URL: http, https and "
-			    "file:///path URLs are supported";
-		}
-		if (j->kind != DL_FAIL) {
-			char *norm = bd_path_normalize(rf->file_path);
-			j->dst = bd_path_join(d->wd, norm);
-			free(norm);
-		}
+		(void)dl_plan_http_url(d, i, j, &what, &code);
 	} else if (rf->file_path != NULL &&
 	    !bd_path_stays_inside(rf->file_path)) {
 		code = "ResourceFileCreateFailed";
 		what = "filePath must stay inside the working directory";
 	} else if (rf->source == BD_RESOURCE_STORAGE_CONTAINER_URL &&
-	    bd_url_is_file(rf->url) &&
-	    bd_url_file_path(rf->url, &path) == 0) {
-		j->kind = DL_LIST;
-		j->src = path;
+	    bd_url_is_file(rf->url)) {
+		if (bd_url_file_path(rf->url, &path) == 0) {
+			j->kind = DL_LIST_LOCAL;
+			j->src = path;
+		} else {
+			code = "ResourceContainerListMiscError";
+			what = "unsupported URL: file:///path is the only file "
+			    "URL form";
+		}
+	} else if (rf->source == BD_RESOURCE_STORAGE_CONTAINER_URL &&
+	    !bd_url_is_http(rf->url)) {
+		code = "ResourceContainerListMiscError";
+		what = "unsupported URL: http, https and file:///path URLs "
+		    "are supported";
+	} else if ((j->c = dl_container(d, i, rf, &why, &cat)) != NULL) {
+		j->kind = DL_LIST_BLOB;
+		if (rf->source == BD_RESOURCE_AUTO_STORAGE_CONTAINER) {
+			free(j->shown);
+			j->shown = bd_blob_url(j->c, NULL);
+		}
 	} else {
 		code = "ResourceContainerListMiscError";
-		cat = BD_CATEGORY_SERVER_ERROR;
-		what = rf->source == BD_RESOURCE_AUTO_STORAGE_CONTAINER ?
-		    "autoStorageContainerName needs the Azure Storage client, "
-		    "which this batchd does not have yet" :
-		    "a storageContainerUrl other than file:// needs the Azure "
-		    "Storage client, which this batchd does not have yet";
+		what = why;
 	}
 	if (j->kind == DL_FAIL)
 		j->failure = dl_failure(j, cat, code, "%s", what);
+	free(why);
 }
 
 int
@@ -671,6 +986,7 @@ bd_download_start(const struct bd_download_options *opts,
 	d = xcalloc(1, sizeof(*d));
 	d->loop = opts->loop;
 	d->http = opts->http;
+	d->storage = opts->storage;
 	d->wd = xstrdup(opts->wd);
 	d->max_parallel = opts->max_parallel > 0 ? opts->max_parallel :
 	    DL_DEFAULT_PARALLEL;
@@ -686,6 +1002,8 @@ bd_download_start(const struct bd_download_options *opts,
 		return rc;
 	}
 	d->kick.data = d;
+	d->containers = xcalloc(opts->n_files + 1, sizeof(*d->containers));
+	d->n_containers = opts->n_files;
 	for (size_t i = 0; i < opts->n_files; i++)
 		dl_plan(d, i, &opts->files[i]);
 	/* Never call back from inside start: begin on the next turn. */
@@ -715,6 +1033,9 @@ dl_on_closed(uv_handle_t *h)
 	for (size_t i = 0; i < d->n_jobs; i++)
 		dl_job_free(d->jobs[i]);
 	free(d->jobs);
+	for (size_t i = 0; i < d->n_containers; i++)
+		bd_blob_container_free(d->containers[i]);
+	free(d->containers);
 	bd_failure_info_free(d->failure);
 	free(d->wd);
 	free(d);

@@ -4,15 +4,20 @@
 
 /*
  * Resource files: fetching a task's resourceFiles into its working
- * directory before the command runs (reference §1.2).  httpUrl over http(s)
- * and file://, storageContainerUrl as a file:// directory (the Azure
- * Storage forms are added by the blob client).  Files are written under a
- * temporary name and renamed when complete, with fileMode applied.
+ * directory before the command runs (reference §1.2): httpUrl over http(s)
+ * (through the blob client, common/blob.h: parallel ranged GETs for big
+ * files, MD5 checked when the server gives a Content-MD5) and file://;
+ * storageContainerUrl as an http(s) container URL (listed, then every blob
+ * whose name starts with blobPrefix, names kept whole below filePath) or a
+ * file:// directory; autoStorageContainerName as a container of the node's
+ * storage account.  Files are written under a temporary name and renamed
+ * when complete, with fileMode applied.
  *
  * A failure is a pre-processing error: the callback gets a failure info
  * with one of Azure's codes (BlobNotFound, BlobAccessDenied,
  * BlobDownloadMiscError, BlobDownloadTimedOut, ResourceContainerNotFound,
- * ResourceContainerAccessDenied, ResourceContainerListMiscError, DiskFull,
+ * ResourceContainerAccessDenied, ResourceContainerListTimedOut,
+ * ResourceContainerListMiscError, DiskFull,
  * ResourceDirectoryCreateFailed, ResourceFileCreateFailed,
  * ResourceFileWriteFailed) and a message naming the file and the reason,
  * never a SAS signature.
@@ -22,6 +27,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "storage_auth.h"
 #include "task_info.h"
 #include "task_spec.h"
 
@@ -42,6 +48,9 @@ typedef void (*bd_download_done_cb)(void *arg, struct bd_failure_info *failure,
 struct bd_download_options {
 	uv_loop_t *loop;
 	struct bd_http *http;		/* shared; borrowed */
+	/* The node's storage account (autoStorageContainerName), or NULL
+	   when none is configured; borrowed until done. */
+	const struct bd_storage_account *storage;
 	const struct bd_resource_file *files; /* borrowed until done */
 	size_t n_files;
 	const char *wd;			/* destination root; copied */

@@ -5,10 +5,13 @@
  * bd_upload_start() selects the outputFiles entries by uploadCondition,
  * expands `$VAR` in their patterns from the task's environment and hands
  * the directory walks of all patterns to one uv_queue_work.  Back on the
- * loop, every match becomes a job: a PUT of the file as a block blob, or a
- * copy into a file:// container directory (in uv_queue_work), at most
- * max_parallel at once.  A failed file does not stop the others; the first
- * failure is the one reported.
+ * loop, every match becomes a job: an upload through the blob client (one
+ * Put Blob, or Put Block and Put Block List for a big file, each with its
+ * Content-MD5) to an http(s) container, or a copy into a file:// container
+ * directory (in uv_queue_work), at most max_parallel at once.  Each http(s)
+ * pattern has one blob container, shared by its jobs and freed with the
+ * set.  A failed file does not stop the others; the first failure is the
+ * one reported.
  *
  * Progress lines go to <task_dir>/fileuploadout.txt and one JSON object per
  * failure to <task_dir>/fileuploaderr.txt, both opened (truncated) at start
@@ -27,21 +30,30 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "blob.h"
 #include "clock.h"
 #include "error.h"
 #include "fsutil.h"
 #include "glob.h"
+#include "sas.h"
 #include "url.h"
 #include "varexpand.h"
 #include "xmalloc.h"
 
 #define UL_DEFAULT_PARALLEL 8
 #define UL_MAX_PARALLEL 64
-/* The largest blob one Put Blob takes (x-ms-version 2019-12-12 and on). */
-#define UL_MAX_PUT_BYTES (5000LL * 1024 * 1024)
-#define UL_X_MS_VERSION "2023-11-03"
+
+/*
+ * Uploads wait out a storage outage of about ten seconds, as downloads
+ * do, before the file counts as failed (spec §7: "a more generous
+ * connection/transmission timeout" for output files).
+ */
+static const struct bd_blob_options ul_blob_options = {
+	.retry = { .max_attempts = 7, .max_delay_ms = 8000 },
+};
 
 /* One selected outputFiles entry. */
 struct ul_pattern {
@@ -50,6 +62,7 @@ struct ul_pattern {
 	char *expanded;		/* filePattern after $VAR; NULL if too long */
 	char *full;		/* absolute and normalised, for the log */
 	bool wildcard;
+	struct bd_blob_container *c; /* http(s) destinations */
 	struct bd_glob_result result;
 	int rc;			/* of bd_glob_expand */
 	char *cause;
@@ -61,13 +74,14 @@ struct ul_job {
 	struct ul_pattern *p;
 	const char *file;	/* absolute; borrowed from p->result */
 	char *blob;
-	char *url;		/* http(s): the blob URL */
+	bool put;		/* to p->c through the blob client */
 	char *dst;		/* file://: the destination path */
 	char *shown;		/* the destination, redacted */
 	int fd;
 	int64_t size;
+	char *md5;		/* base64 Content-MD5 of what was sent */
 	int64_t started_ms;
-	struct bd_http_transfer *transfer;
+	struct bd_blob_op *op;
 	uv_work_t work;
 	bool working;
 	struct bd_failure_info *failure; /* made by the copy worker */
@@ -282,8 +296,9 @@ ul_job_end(struct ul_job *j, bool ok)
 		j->fd = -1;
 	}
 	if (ok) {
-		ul_log(u, "Uploaded %s to %s (%lld bytes) in %lld ms", j->file,
-		    j->shown, (long long)j->size,
+		ul_log(u, "Uploaded %s to %s (%lld bytes%s%s) in %lld ms",
+		    j->file, j->shown, (long long)j->size, j->md5 != NULL ?
+		    ", Content-MD5 " : "", j->md5 != NULL ? j->md5 : "",
 		    (long long)(bd_clock_mono_ms() - j->started_ms));
 		if (u->progress_cb != NULL)
 			u->progress_cb(u->progress_arg, j->blob, j->size,
@@ -313,72 +328,108 @@ ul_after_copy(uv_work_t *w, int status)
 	ul_job_end(j, true);
 }
 
-/* Loop: the PUT of job j ended. */
+/*
+ * The reason in the blob client's detail, without the "upload to URL: "
+ * that the message says anyway, and with what is wrong with the SAS of a
+ * refused upload when the detail does not tell.  Caller frees.
+ */
+static char *
+ul_reason(const struct ul_job *j, const struct bd_blob_result *r)
+{
+	const char *detail = r->detail != NULL ? r->detail :
+	    bd_strerror(r->status);
+	char *url = bd_blob_url(j->p->c, j->blob), *why = NULL, *out;
+	const char *p = strstr(detail, url);
+	struct bd_sas *sas = NULL;
+
+	if (p != NULL && strncmp(p + strlen(url), ": ", 2) == 0)
+		detail = p + strlen(url) + 2;
+	free(url);
+	if (r->status == BD_EDENIED && bd_sas_parse(j->p->of->container_url,
+	    &sas, NULL) == 0 && sas->has_sig) {
+		/* Create permission is enough for a new blob. */
+		why = bd_sas_explain(sas, bd_sas_allows(sas, 'c') ? NULL : "w",
+		    time(NULL));
+		if (why != NULL && strstr(detail, why) != NULL) {
+			free(why);
+			why = NULL;
+		}
+	}
+	bd_sas_free(sas);
+	if (why == NULL)
+		return xstrdup(detail);
+	out = xasprintf("%s; %s", detail, why);
+	free(why);
+	return out;
+}
+
+/* Loop: the upload of job j ended. */
 static void
-ul_on_http(struct bd_http_transfer *t, int status,
-    const struct bd_http_response *resp, void *arg)
+ul_on_blob(struct bd_blob_op *op, const struct bd_blob_result *r, void *arg)
 {
 	struct ul_job *j = arg;
-	const char *detail = resp->error_detail ? resp->error_detail :
-	    bd_strerror(status);
-	long st = resp->status;
+	int st = r->status;
+	char *why;
 
-	j->transfer = NULL;
-	if (status == 0 || status == -ECANCELED) {
-		ul_job_end(j, status == 0);
+	j->op = NULL;
+	if (st == 0 || st == -ECANCELED) {
+		if (st == 0 && r->content_md5 != NULL)
+			j->md5 = xstrdup(r->content_md5);
+		ul_job_end(j, st == 0);
 		return;
 	}
-	if (status == BD_EHTTP && st == 404)
+	why = ul_reason(j, r);
+	if (st == BD_ENOTFOUND)
 		ul_job_fail(j, BD_CATEGORY_USER_ERROR,
 		    "FileUploadContainerNotFound", "One of the specified Azure "
 		    "container(s) was not found while attempting to upload an "
-		    "output file");
-	else if (status == BD_EHTTP && (st == 401 || st == 403))
+		    "output file (%s)", why);
+	else if (st == BD_EDENIED)
 		ul_job_fail(j, BD_CATEGORY_USER_ERROR, "FileUploadAccessDenied",
-		    "Access denied (HTTP %ld) uploading output file", st);
-	else if (status == BD_EHTTP && st == 409)
+		    "Access denied (%s) uploading output file", why);
+	else if (st == -EEXIST || (st == BD_EHTTP && r->http_status == 409))
 		ul_job_fail(j, BD_CATEGORY_USER_ERROR, "FileUploadConflict",
-		    "Conflict (%s) uploading output file", detail);
-	else if (status == BD_ETIMEDOUT)
+		    "Conflict (%s) uploading output file", why);
+	else if (st == BD_ETIMEDOUT)
 		ul_job_fail(j, BD_CATEGORY_SERVER_ERROR, "FileUploadTimedOut",
-		    "Timed out (%s) uploading output file", detail);
+		    "Timed out (%s) uploading output file", why);
+	else if (st < 0 && st > BD_EFIRST && st != -EEXIST)
+		ul_job_fail(j, BD_CATEGORY_USER_ERROR, "FileUploadMiscError",
+		    "Cannot read output file (%s)", why);
 	else
-		ul_job_fail(j, status == BD_EHTTP && st >= 400 && st < 500 ?
-		    BD_CATEGORY_USER_ERROR : BD_CATEGORY_SERVER_ERROR,
-		    "FileUploadMiscError", "Error (%s) uploading output file",
-		    detail);
+		ul_job_fail(j, st == BD_EHTTP && r->http_status >= 400 &&
+		    r->http_status < 500 ? BD_CATEGORY_USER_ERROR :
+		    BD_CATEGORY_SERVER_ERROR, "FileUploadMiscError",
+		    "Error (%s) uploading output file", why);
+	free(why);
 	ul_job_end(j, false);
 }
 
-/* Reports progress of one PUT. */
-static void
-ul_on_progress(void *arg, int64_t done, int64_t total)
-{
-	struct ul_job *j = arg;
-
-	if (j->u->progress_cb != NULL)
-		j->u->progress_cb(j->u->progress_arg, j->blob, done, total);
-}
-
-/* Whether the uploadHeaders of of set header name (any case). */
+/*
+ * Whether an uploadHeaders entry is one that batchd sets itself for every
+ * upload (the blob type, the length and the MD5 of what it sends).
+ */
 static bool
-ul_has_header(const struct bd_output_file *of, const char *name)
+ul_own_header(const char *name)
 {
-	for (size_t i = 0; i < of->upload_headers.count; i++)
-		if (strcasecmp(of->upload_headers.items[i].name, name) == 0)
+	static const char *const own[] = {
+		"x-ms-blob-type", "Content-Length", "Content-MD5",
+		"x-ms-blob-content-md5", NULL,
+	};
+
+	for (int i = 0; own[i] != NULL; i++)
+		if (strcasecmp(name, own[i]) == 0)
 			return true;
 	return false;
 }
 
-/* Starts the PUT of job j; false if it failed at once (recorded). */
+/* Starts the upload of job j; false if it failed at once (recorded). */
 static bool
 ul_put_start(struct bd_upload *u, struct ul_job *j)
 {
-	const struct bd_output_file *of = j->p->of;
-	const struct bd_name_value_list *hl = &of->upload_headers;
-	struct bd_http_request req;
+	const struct bd_name_value_list *hl = &j->p->of->upload_headers;
 	struct stat st;
-	char **h = xcalloc(hl->count + 3, sizeof(*h));
+	char **h = xcalloc(hl->count + 1, sizeof(*h));
 	size_t n = 0;
 	int rc;
 
@@ -396,41 +447,26 @@ ul_put_start(struct bd_upload *u, struct ul_job *j)
 		return false;
 	}
 	j->size = st.st_size;
-	if (j->size > UL_MAX_PUT_BYTES) {
-		ul_job_fail(j, BD_CATEGORY_USER_ERROR, "FileUploadMiscError",
-		    "Output file of %lld bytes is larger than one Put Blob "
-		    "takes (%lld)", (long long)j->size, UL_MAX_PUT_BYTES);
-		free(h);
-		return false;
-	}
-	h[n++] = xstrdup("x-ms-blob-type: BlockBlob");
-	if (!ul_has_header(of, "x-ms-version"))
-		h[n++] = xstrdup("x-ms-version: " UL_X_MS_VERSION);
-	if (!ul_has_header(of, "Content-Type"))
-		h[n++] = xstrdup("Content-Type: application/octet-stream");
 	for (size_t i = 0; i < hl->count; i++)
-		if (strcasecmp(hl->items[i].name, "x-ms-blob-type") != 0)
+		if (!ul_own_header(hl->items[i].name))
 			h[n++] = xasprintf("%s: %s", hl->items[i].name,
-			    hl->items[i].value);
-	bd_http_request_init(&req);
-	req.method = "PUT";
-	req.url = j->url;
-	req.headers = (const char *const *)h;
-	req.n_headers = n;
-	req.body_fd = j->fd;
-	req.body_offset = 0;
-	req.body_length = j->size;
-	req.progress_cb = ul_on_progress;
-	req.progress_arg = j;
-	rc = u->http == NULL ? -ENOTSUP :
-	    bd_http_start(u->http, &req, ul_on_http, j, &j->transfer);
+			    hl->items[i].value != NULL ? hl->items[i].value :
+			    "");
+	rc = bd_blob_put_file_start(j->p->c, j->blob, j->fd, j->size,
+	    (const char *const *)h, n, ul_on_blob, j, &j->op);
 	for (size_t i = 0; i < n; i++)
 		free(h[i]);
 	free(h);
 	if (rc < 0) {
-		ul_job_fail(j, BD_CATEGORY_USER_ERROR, "FileUploadMiscError",
-		    "Cannot send (%s; check the uploadHeaders)",
-		    bd_strerror(rc));
+		if (rc == BD_ETOOBIG)
+			ul_job_fail(j, BD_CATEGORY_USER_ERROR,
+			    "FileUploadMiscError", "Output file of %lld bytes "
+			    "is larger than a block blob can be",
+			    (long long)j->size);
+		else
+			ul_job_fail(j, BD_CATEGORY_USER_ERROR,
+			    "FileUploadMiscError", "Cannot send (%s; check the "
+			    "uploadHeaders)", bd_strerror(rc));
 		close(j->fd);
 		j->fd = -1;
 		return false;
@@ -445,7 +481,7 @@ ul_job_start(struct bd_upload *u, struct ul_job *j)
 	int rc;
 
 	j->started_ms = bd_clock_mono_ms();
-	if (j->url != NULL) {
+	if (j->put) {
 		if (ul_put_start(u, j))
 			u->active++;
 		return;
@@ -531,11 +567,10 @@ ul_add_job(struct bd_upload *u, struct ul_pattern *p, size_t i,
 		return;
 	}
 	if (dir == NULL)
-		j->url = url;
-	else {
+		j->put = true;
+	else
 		j->dst = bd_path_join(dir, j->blob);
-		free(url);
-	}
+	free(url);
 	u->jobs = xreallocarray(u->jobs, u->n_jobs + 1, sizeof(*u->jobs));
 	u->jobs[u->n_jobs++] = j;
 }
@@ -548,7 +583,8 @@ ul_plan(struct bd_upload *u, struct ul_pattern *p)
 	char *dest = of->path != NULL && *of->path != '\0' ?
 	    bd_url_append_path(of->container_url, of->path) :
 	    xstrdup(of->container_url);
-	char *dir = NULL;
+	char *dir = NULL, *cause = NULL;
+	int rc;
 
 	ul_log(u, "Resolved mapping - base_path: %s, full_pattern: %s, "
 	    "original_pattern: %s, destination: %s", p->result.base ?
@@ -570,12 +606,26 @@ ul_plan(struct bd_upload *u, struct ul_pattern *p)
 		    of->container_url));
 	} else if (p->result.count == 0) {
 		ul_log(u, "No files matched pattern %s", p->full);
+	} else if (dir == NULL && u->http == NULL) {
+		ul_record(u, p, NULL, dest, bd_failure_info_new(
+		    BD_CATEGORY_SERVER_ERROR, "FileUploadMiscError",
+		    "outputFiles[%zu]: no HTTP client was started for this "
+		    "task", p->index));
+	} else if (dir == NULL && (rc = bd_blob_container_from_url(u->loop,
+	    u->http, of->container_url, &ul_blob_options, &p->c,
+	    &cause)) < 0) {
+		ul_record(u, p, NULL, dest, bd_failure_info_new(
+		    BD_CATEGORY_USER_ERROR, "FileUploadMiscError",
+		    "outputFiles[%zu]: containerUrl %s: %s", p->index,
+		    of->container_url, cause != NULL ? cause :
+		    bd_strerror(rc)));
 	} else {
 		ul_log(u, "Uploading %zu file%s matching pattern %s",
 		    p->result.count, p->result.count == 1 ? "" : "s", p->full);
 		for (size_t i = 0; i < p->result.count; i++)
 			ul_add_job(u, p, i, dir);
 	}
+	free(cause);
 	free(dir);
 	free(dest);
 }
@@ -716,8 +766,8 @@ bd_upload_cancel(struct bd_upload *u)
 		uv_cancel((uv_req_t *)&u->glob_work);
 	for (size_t i = 0; i < u->next_job; i++) {
 		struct ul_job *j = u->jobs[i];
-		if (j->transfer != NULL)
-			bd_http_cancel(j->transfer);
+		if (j->op != NULL)
+			bd_blob_cancel(j->op);
 		if (j->working)
 			uv_cancel((uv_req_t *)&j->work);
 	}
@@ -734,7 +784,7 @@ ul_on_closed(uv_handle_t *h)
 		struct ul_job *j = u->jobs[i];
 		bd_failure_info_free(j->failure);
 		free(j->blob);
-		free(j->url);
+		free(j->md5);
 		free(j->dst);
 		free(j->shown);
 		free(j);
@@ -745,6 +795,7 @@ ul_on_closed(uv_handle_t *h)
 		free(p->expanded);
 		free(p->full);
 		free(p->cause);
+		bd_blob_container_free(p->c);
 		bd_glob_result_free(&p->result);
 	}
 	free(u->patterns);

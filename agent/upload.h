@@ -7,8 +7,10 @@
  * uploadCondition holds has its filePattern expanded ($VAR from the task's
  * environment, then the glob of reference §1.3, relative to the working
  * directory) and every match uploaded to its destination container:
- * a file:// directory, or an http(s) container URL with a SAS (one PUT per
- * blob with x-ms-blob-type: BlockBlob and the uploadHeaders).  Blob names
+ * a file:// directory, or an http(s) container URL with a SAS, through the
+ * blob client (common/blob.h: one Put Blob, or Put Block and Put Block List
+ * for a big file, with Content-MD5, and the uploadHeaders on the request
+ * that creates the blob).  Blob names
  * follow §1.3/§7: without wildcards, `path` or the file name; with
  * wildcards, `path/` + the path relative to the pattern's base directory.
  *

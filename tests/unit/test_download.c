@@ -3,12 +3,19 @@
  * Resource-file downloads against a real nginx (tests/lib/nginx-harness.sh)
  * and real directories: every source form, fileMode, the failure codes that
  * can be produced for real, cancellation, and that no message carries a SAS
- * signature.
+ * signature.  Plain servers go through the blob client too: parallel
+ * ranges, a server that ignores Range, and one that refuses HEAD.  The
+ * Azure Storage forms against Azurite are in
+ * tests/integration/test_run_blob.py.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -534,7 +541,6 @@ TEST(container_errors)
 	char *wd = new_wd(), *c = make_container();
 	char *missing = xasprintf("file://%s/nothere" SAS, root);
 	char *url = xasprintf("file://%s" SAS, c), *p;
-	char *https = xstrdup("https://acct.blob.core.windows.net/c" SAS);
 	struct bd_resource_file rf[1];
 	struct outcome o;
 
@@ -545,18 +551,36 @@ TEST(container_errors)
 	    "resourceFiles[0]");
 	rf_clear(rf, 1);
 
-	rf[0] = rf_make(BD_RESOURCE_STORAGE_CONTAINER_URL, https, NULL, NULL,
-	    0770);
-	o = run(rf, 1, wd, 0, 0);
-	expect(&o, "ResourceContainerListMiscError", BD_CATEGORY_SERVER_ERROR,
-	    "Azure Storage client");
-	rf_clear(rf, 1);
+	/* No storage account configured. */
 	rf[0] = rf_make(BD_RESOURCE_AUTO_STORAGE_CONTAINER, "mycontainer",
 	    NULL, NULL, 0770);
 	o = run(rf, 1, wd, 0, 0);
 	expect(&o, "ResourceContainerListMiscError", BD_CATEGORY_SERVER_ERROR,
-	    "autoStorageContainerName");
+	    "autoStorageContainerName needs a storage account");
 	rf_clear(rf, 1);
+
+	/* http(s) containers that a plain server cannot list. */
+	if (port != 0) {
+		/* (A 5xx would be retried for seconds first.) */
+		const char *paths[] = { "nocontainer" SAS, "status/403" SAS,
+		    "a.txt" SAS };
+		const char *codes[] = { "ResourceContainerNotFound",
+		    "ResourceContainerAccessDenied",
+		    "ResourceContainerListMiscError" };
+		char *www = xasprintf("%s/www/a.txt", ngdir);
+		put_file(www, "not XML\n", 8);
+		for (int i = 0; i < 3; i++) {
+			char *u = http_url(paths[i]);
+			rf[0] = rf_make(BD_RESOURCE_STORAGE_CONTAINER_URL, u,
+			    NULL, NULL, 0770);
+			o = run(rf, 1, wd, 0, 0);
+			expect(&o, codes[i], i < 2 ? BD_CATEGORY_USER_ERROR :
+			    BD_CATEGORY_SERVER_ERROR, "resourceFiles[0] (.)");
+			rf_clear(rf, 1);
+			free(u);
+		}
+		free(www);
+	}
 
 	if (geteuid() != 0) {
 		p = xasprintf("%s/d", c);
@@ -577,10 +601,175 @@ TEST(container_errors)
 		ASSERT_INT_EQ(chmod(p, 0755), 0);
 		free(p);
 	}
-	free(https);
 	free(missing);
 	free(url);
 	free(c);
+	free(wd);
+}
+
+/* Whether nginx's access log has a line with both needles. */
+static bool
+access_logged(const char *a, const char *b)
+{
+	char *path = xasprintf("%s/logs/access.log", ngdir), *log, *line;
+	bool found = false;
+	size_t len;
+
+	ASSERT_INT_EQ(bd_read_file(path, 64 << 20, &log, &len), 0);
+	for (line = strtok(log, "\n"); line != NULL && !found;
+	    line = strtok(NULL, "\n"))
+		found = strstr(line, a) != NULL && strstr(line, b) != NULL;
+	free(log);
+	free(path);
+	return found;
+}
+
+/* Asserts that path holds len bytes of put_file's pattern. */
+static void
+check_pattern(const char *path, size_t len)
+{
+	char *data;
+	size_t got;
+
+	ASSERT_INT_EQ(bd_read_file(path, len + 1, &data, &got), 0);
+	ASSERT_INT_EQ(got, len);
+	for (size_t i = 0; i < len; i++)
+		if (data[i] != (char)(i * 7 + i / 251))
+			ASSERT_INT_EQ(i, len);	/* shows the first bad byte */
+	free(data);
+}
+
+TEST(http_ranges)
+{
+	char *wd = new_wd(), *www = xasprintf("%s/www/r40.bin", ngdir);
+	char *u1 = http_url("r40.bin" SAS), *u2 = http_url("norange/r40.bin");
+	struct bd_resource_file rf[2];
+	char *p;
+
+	/* Past the blob client's 32 MiB: 8 MiB ranges, in parallel. */
+	put_file(www, NULL, (40 << 20) + 3);
+	rf[0] = rf_make(BD_RESOURCE_HTTP_URL, u1, "ranged.bin", NULL, 0640);
+	rf[1] = rf_make(BD_RESOURCE_HTTP_URL, u2, "whole.bin", NULL, 0640);
+	struct outcome o = run(rf, 2, wd, 0, 0);
+	ASSERT_NULL(o.failure);
+	p = xasprintf("%s/ranged.bin", wd);
+	check_pattern(p, (40 << 20) + 3);
+	free(p);
+	p = xasprintf("%s/whole.bin", wd);
+	check_pattern(p, (40 << 20) + 3);
+	free(p);
+	ASSERT(access_logged("206 \"GET /r40.bin", "range=\"bytes=8388608-"));
+	ASSERT(access_logged("206 \"GET /r40.bin",
+	    "range=\"bytes=41943040-41943042\""));
+	/* The server that ignores Range sent the whole file each time. */
+	ASSERT(access_logged("200 \"GET /norange/r40.bin", "range=\"bytes="));
+	ASSERT_INT_EQ(count_named(wd, "partial"), 0);
+	rf_clear(rf, 2);
+	free(u1);
+	free(u2);
+	free(www);
+	free(wd);
+}
+
+/*
+ * A server of its own for what nginx will not do: HEAD answered with 405
+ * (mode 0), without a length (mode 1), or with a weak ETag (mode 2), and
+ * GET with "hello\n", or with 412 for an If-Match on that weak ETag, as
+ * RFC 9110 has it.  One request per connection, n connections.
+ */
+struct tiny {
+	int lfd, port, mode, n;
+	int heads, gets;
+	pthread_t th;
+};
+
+static void *
+tiny_serve(void *arg)
+{
+	struct tiny *t = arg;
+	char req[4096];
+
+	for (int i = 0; i < t->n; i++) {
+		int fd = accept(t->lfd, NULL, NULL);
+		size_t len = 0;
+		ssize_t got;
+		const char *reply;
+
+		if (fd == -1)
+			break;
+		while (len < sizeof(req) - 1 && (got = read(fd, req + len,
+		    sizeof(req) - 1 - len)) > 0) {
+			len += (size_t)got;
+			req[len] = '\0';
+			if (strstr(req, "\r\n\r\n") != NULL)
+				break;
+		}
+		req[len] = '\0';
+		if (strncmp(req, "HEAD ", 5) == 0) {
+			t->heads++;
+			reply = t->mode == 0 ? "HTTP/1.1 405 Method Not Allowed"
+			    "\r\nContent-Length: 0\r\nConnection: close\r\n"
+			    "\r\n" : t->mode == 1 ? "HTTP/1.1 200 OK\r\n"
+			    "Connection: close\r\n\r\n" : "HTTP/1.1 200 OK\r\n"
+			    "Content-Length: 6\r\nETag: W/\"weak\"\r\n"
+			    "Connection: close\r\n\r\n";
+		} else if (strcasestr(req, "\r\nIf-Match: W/") != NULL) {
+			t->gets++;
+			reply = "HTTP/1.1 412 Precondition Failed\r\n"
+			    "Content-Length: 0\r\nConnection: close\r\n\r\n";
+		} else {
+			t->gets++;
+			reply = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n"
+			    "Connection: close\r\n\r\nhello\n";
+		}
+		(void)!write(fd, reply, strlen(reply));
+		close(fd);
+	}
+	return NULL;
+}
+
+static void
+tiny_start(struct tiny *t, int mode, int n)
+{
+	struct sockaddr_in sa = { 0 };
+	socklen_t sl = sizeof(sa);
+
+	memset(t, 0, sizeof(*t));
+	t->mode = mode;
+	t->n = n;
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ASSERT((t->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) != -1);
+	ASSERT_INT_EQ(bind(t->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ASSERT_INT_EQ(listen(t->lfd, 4), 0);
+	ASSERT_INT_EQ(getsockname(t->lfd, (struct sockaddr *)&sa, &sl), 0);
+	t->port = ntohs(sa.sin_port);
+	ASSERT_INT_EQ(pthread_create(&t->th, NULL, tiny_serve, t), 0);
+}
+
+TEST(head_refused)
+{
+	char *wd = new_wd(), *u, *p;
+	struct bd_resource_file rf[1];
+	struct tiny t;
+
+	for (int mode = 0; mode < 3; mode++) {
+		tiny_start(&t, mode, mode < 2 ? 2 : 3);
+		u = xasprintf("http://127.0.0.1:%d/file?token=x", t.port);
+		rf[0] = rf_make(BD_RESOURCE_HTTP_URL, u, "got.txt", NULL, 0644);
+		struct outcome o = run(rf, 1, wd, 0, 0);
+		ASSERT_INT_EQ(pthread_join(t.th, NULL), 0);
+		close(t.lfd);
+		ASSERT_NULL(o.failure);
+		ASSERT_INT_EQ(t.heads, 1);
+		ASSERT_INT_EQ(t.gets, mode < 2 ? 1 : 2);
+		p = xasprintf("%s/got.txt", wd);
+		check_file(p, "hello\n", 0644);
+		ASSERT_INT_EQ(unlink(p), 0);
+		free(p);
+		rf_clear(rf, 1);
+		free(u);
+	}
 	free(wd);
 }
 
@@ -674,7 +863,9 @@ main(void)
 		RUN(http_errors);
 		RUN(http_first_failure_stops_rest);
 		RUN(cancel);
+		RUN(http_ranges);
 	}
+	RUN(head_refused);
 	RUN(file_url);
 	RUN(local_create_errors);
 	RUN(file_container);

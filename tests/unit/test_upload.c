@@ -444,7 +444,7 @@ TEST(http_destination)
 	check_file(landed, "run1/sub/deep/d.txt", "D\n");
 	check_file(landed, "logs/b log.txt", "B\n");
 	ASSERT_STR_CONTAINS(o.out, "Uploaded ");
-	ASSERT_STR_CONTAINS(o.out, "(2 bytes)");
+	ASSERT_STR_CONTAINS(o.out, "(2 bytes, Content-MD5 ");
 	outcome_free(&o);
 	of_clear(of, 3);
 
@@ -536,14 +536,17 @@ TEST(put_headers)
 	ASSERT_INT_EQ(pthread_create(&th, NULL, capture_serve, &c), 0);
 	url = xasprintf("http://127.0.0.1:%d/cont" SAS, ntohs(sa.sin_port));
 	of[0] = of_make("b.log", url, "run/b.log", BD_UPLOAD_TASK_COMPLETION);
-	of[0].upload_headers.count = 3;
-	of[0].upload_headers.items = xcalloc(3, sizeof(struct bd_name_value));
+	of[0].upload_headers.count = 4;
+	of[0].upload_headers.items = xcalloc(4, sizeof(struct bd_name_value));
 	of[0].upload_headers.items[0].name = xstrdup("content-type");
 	of[0].upload_headers.items[0].value = xstrdup("text/plain");
 	of[0].upload_headers.items[1].name = xstrdup("x-ms-meta-a");
 	of[0].upload_headers.items[1].value = xstrdup("b");
 	of[0].upload_headers.items[2].name = xstrdup("x-ms-blob-type");
 	of[0].upload_headers.items[2].value = xstrdup("PageBlob");
+	/* batchd sends the MD5 of what it sends, never a given one. */
+	of[0].upload_headers.items[3].name = xstrdup("Content-MD5");
+	of[0].upload_headers.items[3].value = xstrdup("Ym9ndXM=");
 	struct outcome o = run(&t, of, 1, NULL, true, false);
 	ASSERT_INT_EQ(pthread_join(th, NULL), 0);
 	close(c.lfd);
@@ -551,10 +554,16 @@ TEST(put_headers)
 	ASSERT_STR_CONTAINS(c.req, "PUT /cont/run/b.log" SAS " HTTP/1.1\r\n");
 	ASSERT_STR_CONTAINS(c.req, "\r\nx-ms-blob-type: BlockBlob\r\n");
 	ASSERT_STR_CONTAINS(c.req, "\r\nx-ms-version: 2023-11-03\r\n");
-	ASSERT_STR_CONTAINS(c.req, "\r\ncontent-type: text/plain\r\n");
+	/* The blob's own type, as a Put Block List would need it too. */
+	ASSERT_STR_CONTAINS(c.req,
+	    "\r\nx-ms-blob-content-type: text/plain\r\n");
 	ASSERT_STR_CONTAINS(c.req, "\r\nx-ms-meta-a: b\r\n");
+	/* MD5 of "B\n", computed by batchd. */
+	ASSERT_STR_CONTAINS(c.req,
+	    "\r\nContent-MD5: MM89fRM7CFQ8tsiTPCnf1w==\r\n");
 	ASSERT_STR_CONTAINS(c.req, "\r\n\r\nB\n");
 	ASSERT(strstr(c.req, "PageBlob") == NULL);
+	ASSERT(strstr(c.req, "Ym9ndXM=") == NULL);
 	ASSERT(strstr(c.req, "octet-stream") == NULL);
 	outcome_free(&o);
 	of_clear(of, 1);
