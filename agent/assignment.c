@@ -55,6 +55,13 @@ struct bd_assignment {
 	struct bd_failure_info *pending_failure;
 	/* The row a retry or requeue writes once its new message is sent. */
 	struct bd_entity *pending_row;
+	/*
+	 * A delete or hide that waits for the renewal in flight: the pop
+	 * receipt changes when that renewal lands, and a request made with
+	 * the old one would fail.
+	 */
+	void (*after_renewal)(struct bd_assignment *a);
+	int64_t later_ms;
 };
 
 static void assignment_finish(struct bd_assignment *a);
@@ -79,6 +86,11 @@ assignment_on_deleted(void *arg, int status, const char *detail)
 static void
 assignment_delete(struct bd_assignment *a)
 {
+	uv_timer_stop(&a->renew_timer);
+	if (a->renewing) {
+		a->after_renewal = assignment_delete;
+		return;
+	}
 	if (bd_source_remove(a->env.source, a->msg, assignment_on_deleted,
 	    a) < 0)
 		assignment_finish(a);
@@ -101,11 +113,23 @@ assignment_on_hidden(void *arg, int status, const char *detail)
  * may not run the job.
  */
 static void
-assignment_later(struct bd_assignment *a, int64_t delay_ms)
+assignment_hide(struct bd_assignment *a)
 {
-	if (bd_source_update(a->env.source, a->msg, delay_ms, NULL,
+	if (a->renewing) {
+		a->after_renewal = assignment_hide;
+		return;
+	}
+	if (bd_source_update(a->env.source, a->msg, a->later_ms, NULL,
 	    assignment_on_hidden, a) < 0)
 		assignment_finish(a);
+}
+
+static void
+assignment_later(struct bd_assignment *a, int64_t delay_ms)
+{
+	uv_timer_stop(&a->renew_timer);
+	a->later_ms = delay_ms;
+	assignment_hide(a);
 }
 
 static void
@@ -209,6 +233,11 @@ assignment_on_failed_row(void *arg, int status, const char *etag,
 {
 	struct bd_assignment *a = arg;
 
+	if (status == -ESTALE || status == -EEXIST || status == -ENOENT) {
+		/* Someone recorded the task meanwhile: theirs stands. */
+		assignment_delete(a);
+		return;
+	}
 	if (status < 0) {
 		log_warnx("job %s: task %s: cannot record its failure: %s",
 		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
@@ -218,24 +247,39 @@ assignment_on_failed_row(void *arg, int status, const char *etag,
 	assignment_delete(a);
 }
 
-/*
- * Completes the task, which never ran here, with a failure, then deletes
- * its message.  Without ids there is no row to write: only the delete.
- */
 static void
-assignment_complete_failed(struct bd_assignment *a, struct bd_failure_info *f)
+assignment_on_failed_read(void *arg, int status, struct bd_entity *row,
+    const char *detail)
 {
+	struct bd_assignment *a = arg;
+	struct bd_failure_info *f = a->pending_failure;
 	struct bd_execution_info info = { 0 };
+	const cJSON *state;
 	struct bd_entity *e;
 	int rc;
 
-	log_warnx("job %s: task %s: completed without running: %s: %s",
-	    A_JOB(a), A_TASK(a), f->code, f->message);
-	if (a->job_id == NULL || a->task_id == NULL) {
+	a->pending_failure = NULL;
+	if (status < 0 && status != -ENOENT) {
+		log_warnx("job %s: task %s: cannot read its record: %s",
+		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
 		bd_failure_info_free(f);
+		bd_entity_free(row);
+		assignment_finish(a);
+		return;
+	}
+	state = row != NULL ? cJSON_GetObjectItemCaseSensitive(row->props,
+	    "state") : NULL;
+	if (cJSON_IsString(state) && strcmp(state->valuestring,
+	    "completed") == 0) {
+		/* Completed already: exactly once (protocol §3). */
+		bd_failure_info_free(f);
+		bd_entity_free(row);
 		assignment_delete(a);
 		return;
 	}
+	log_warnx("job %s: task %s: completed without running: %s: %s",
+	    A_JOB(a), A_TASK(a), f->code, f->message);
+	a->row_exists = row != NULL;
 	info.end_ms = bd_clock_now_ms();
 	info.result = BD_RESULT_FAILURE;
 	if (a->tm != NULL) {
@@ -247,11 +291,42 @@ assignment_complete_failed(struct bd_assignment *a, struct bd_failure_info *f)
 	assignment_row_info(e, &info);
 	cJSON_AddStringToObject(e->props, "dependencyAction", "block");
 	bd_execution_info_clear(&info);
-	rc = bd_store_merge(a->env.store, BD_TABLE_TASKS, e, NULL,
-	    assignment_on_failed_row, a);
+	if (row != NULL)
+		rc = bd_store_merge(a->env.store, BD_TABLE_TASKS, e, row->etag,
+		    assignment_on_failed_row, a);
+	else
+		rc = bd_store_insert(a->env.store, BD_TABLE_TASKS, e,
+		    assignment_on_failed_row, a);
 	bd_entity_free(e);
+	bd_entity_free(row);
 	if (rc < 0)
 		assignment_finish(a);
+}
+
+/*
+ * Completes the task, which never ran here, with f (taken over), then
+ * deletes its message.  The row is read first and written with If-Match
+ * (or inserted), so a task some node completed is never recorded twice.
+ * Without ids there is no row to write: only the delete.
+ */
+static void
+assignment_complete_failed(struct bd_assignment *a, struct bd_failure_info *f)
+{
+	if (a->job_id == NULL || a->task_id == NULL) {
+		log_warnx("job %s: task %s: dropped: %s: %s", A_JOB(a),
+		    A_TASK(a), f->code, f->message);
+		bd_failure_info_free(f);
+		assignment_delete(a);
+		return;
+	}
+	bd_failure_info_free(a->pending_failure);
+	a->pending_failure = f;
+	if (bd_store_get(a->env.store, BD_TABLE_TASKS, a->job_id, a->task_id,
+	    assignment_on_failed_read, a) < 0) {
+		bd_failure_info_free(a->pending_failure);
+		a->pending_failure = NULL;
+		assignment_finish(a);
+	}
 }
 
 static void
@@ -455,7 +530,7 @@ assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
 	if (i->failure != NULL)
 		log_warnx("job %s: task %s: failed: %s: %s", A_JOB(a),
 		    A_TASK(a), i->failure->code, i->failure->message);
-	if (a->stopping && a->stop == BD_STOP_REQUEUE) {
+	if (a->stopping && a->stop == BD_STOP_REQUEUE && o->ended) {
 		/* Given back on drain: requeueCount, not retryCount. */
 		a->env.stats->requeues++;
 		log_info("job %s: task %s: requeued", A_JOB(a), A_TASK(a));
@@ -525,7 +600,11 @@ assignment_on_renewed(void *arg, int status, const char *detail)
 	} else if (status < 0)
 		log_warnx("job %s: task %s: cannot renew its lease: %s",
 		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
-	if (a->finishing)
+	if (a->after_renewal != NULL) {
+		void (*next)(struct bd_assignment *) = a->after_renewal;
+		a->after_renewal = NULL;
+		next(a);
+	} else if (a->finishing)
 		assignment_finish(a);
 }
 
@@ -547,7 +626,6 @@ assignment_on_claimed(void *arg, int status, const char *etag,
 {
 	struct bd_assignment *a = arg;
 	struct bd_runner_options ro;
-	uint64_t every;
 
 	if (status == -ESTALE || status == -EEXIST || status == -ENOENT) {
 		log_info("job %s: task %s: another node has it", A_JOB(a),
@@ -564,6 +642,18 @@ assignment_on_claimed(void *arg, int status, const char *etag,
 	free(a->etag);
 	a->etag = xstrdup(etag);
 	a->row_exists = true;
+	if (a->stopping) {
+		/* The drain came while the claim was on its way. */
+		if (a->stop == BD_STOP_REQUEUE) {
+			struct bd_entity *e = assignment_row(a, "active");
+			assignment_requeue(a, a->tm->retry_count,
+			    a->tm->requeue_count + 1, e);
+		} else
+			assignment_complete_failed(a, bd_failure_info_new(
+			    BD_CATEGORY_SERVER_ERROR, "TaskEnded", "the node "
+			    "left the pool before the task started"));
+		return;
+	}
 	memset(&ro, 0, sizeof(ro));
 	ro.loop = a->env.loop;
 	ro.http = *a->env.http;
@@ -581,10 +671,7 @@ assignment_on_claimed(void *arg, int status, const char *etag,
 	}
 	a->env.stats->tasks_started++;
 	log_info("job %s: task %s: running", A_JOB(a), A_TASK(a));
-	/* Renew at about half the lease, as the protocol asks. */
-	every = (uint64_t)(a->env.settings->lease_ms / 2);
-	uv_timer_start(&a->renew_timer, assignment_on_renew_timer, every,
-	    every);
+
 }
 
 /* Marks the task running here, guarded by the row's ETag. */
@@ -598,6 +685,10 @@ assignment_claim(struct bd_assignment *a)
 	if (a->stopping) {
 		/* Draining before the task started: give the message back. */
 		assignment_later(a, 0);
+		return;
+	}
+	if (a->lease_lost) {
+		assignment_finish(a);
 		return;
 	}
 	e = assignment_row(a, "running");
@@ -637,6 +728,13 @@ assignment_prepare(struct bd_assignment *a)
 	int need = a->tm->task->required_slots - a->slots;
 	int rc;
 
+	if (a->tm->task->required_slots > a->env.settings->task_slots) {
+		assignment_complete_failed(a, bd_failure_info_new(
+		    BD_CATEGORY_USER_ERROR, "InvalidTask", "requiredSlots: the "
+		    "task needs %d slots and the pool's nodes have %d",
+		    a->tm->task->required_slots, a->env.settings->task_slots));
+		return;
+	}
 	if (need > 0) {
 		if (!a->hooks.reserve(a->hooks.arg, need)) {
 			/* Not enough free slots now: back to the queue. */
@@ -762,10 +860,14 @@ assignment_on_dep_rows(void *arg, int status, struct bd_entity **rows,
 		return;
 	}
 	st = assignment_deps(&a->tm->task->depends_on, rows, n, &which);
+	/* which may point into rows, which go now. */
+	char *dep = xstrdup(which != NULL ? which : "?");
 	for (size_t i = 0; i < n; i++)
 		bd_entity_free(rows[i]);
 	free(rows);
+	which = dep;
 	if (st == DEP_MET) {
+		free(dep);
 		assignment_prepare(a);
 		return;
 	}
@@ -775,6 +877,7 @@ assignment_on_dep_rows(void *arg, int status, struct bd_entity **rows,
 		log_info("job %s: task %s: blocked: dependency %s failed with "
 		    "dependencyAction block", A_JOB(a), A_TASK(a), which);
 		cJSON_AddStringToObject(e->props, "blockedBy", which);
+		free(dep);
 		if (bd_store_merge(a->env.store, BD_TABLE_TASKS, e, NULL,
 		    assignment_on_blocked_row, a) < 0)
 			assignment_delete(a);
@@ -790,6 +893,7 @@ assignment_on_dep_rows(void *arg, int status, struct bd_entity **rows,
 		delay = a->env.settings->poll_max_ms;
 	log_debug("job %s: task %s: waiting for %s", A_JOB(a), A_TASK(a),
 	    which);
+	free(dep);
 	assignment_resend(a, a->tm->retry_count, a->tm->requeue_count,
 	    a->tm->dependency_waits + 1, delay);
 }
@@ -877,9 +981,14 @@ static void
 assignment_begin(uv_timer_t *t)
 {
 	struct bd_assignment *a = t->data;
+	uint64_t every = (uint64_t)(a->env.settings->lease_ms / 2);
 	char *cause = NULL;
 	int rc;
 
+	/* The lease is renewed at about half its length from now on, also
+	 * while the job's preparation task runs (protocol §3). */
+	uv_timer_start(&a->renew_timer, assignment_on_renew_timer, every,
+	    every);
 	rc = bd_task_message_decode(a->msg->text, strlen(a->msg->text), &a->tm,
 	    &a->job_id, &a->task_id, &cause);
 	if (rc < 0) {

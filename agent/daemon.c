@@ -394,6 +394,16 @@ daemon_run_start_task(struct bd_daemon *d)
 
 /* ---- life -------------------------------------------------------------- */
 
+/* A job check or release task ended: a drain may be waiting for it. */
+static void
+daemon_on_jobs_idle(void *arg)
+{
+	struct bd_daemon *d = arg;
+
+	if (d->draining)
+		daemon_check_drained(d);
+}
+
 int
 bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
     struct bd_source *source, struct bd_store *store, struct bd_http *http,
@@ -432,6 +442,8 @@ bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
 		.state_dir = s->state_dir,
 		.kill_grace_ms = s->kill_grace_ms,
 		.storage = s->storage,
+		.idle_cb = daemon_on_jobs_idle,
+		.idle_arg = d,
 	};
 	if ((rc = bd_jobs_new(&je, &d->jobs, cause)) < 0) {
 		free(d);
@@ -472,13 +484,15 @@ daemon_check_drained(struct bd_daemon *d)
 
 	if (cb == NULL || d->n_assignments > 0 || d->receiving ||
 	    d->giving_back > 0 ||
-	    d->start_runner != NULL || bd_jobs_running(d->jobs) > 0)
+	    d->start_runner != NULL || bd_jobs_busy(d->jobs))
 		return;
 	if (d->node_write_in_flight)
 		return; /* daemon_on_node_written comes back here */
 	if (d->last_state == NULL || strcmp(d->last_state, "offline") != 0) {
 		daemon_write_node(d, "offline");
-		return;
+		if (d->node_write_in_flight)
+			return;
+		/* The write could not start: leave without it. */
 	}
 	d->drain_cb = NULL;
 	cb(d->drain_arg);

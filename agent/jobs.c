@@ -135,6 +135,20 @@ bd_jobs_running(const struct bd_jobs *jobs)
 	return jobs->running;
 }
 
+bool
+bd_jobs_busy(const struct bd_jobs *jobs)
+{
+	return jobs->running > 0 || jobs->checking;
+}
+
+/* Tells the daemon that something it may be waiting for has ended. */
+static void
+jobs_idle(struct bd_jobs *jobs)
+{
+	if (jobs->env.idle_cb != NULL)
+		jobs->env.idle_cb(jobs->env.idle_arg);
+}
+
 static struct job_entry *
 jobs_find(struct bd_jobs *jobs, const char *id)
 {
@@ -231,6 +245,12 @@ jobs_on_row(void *arg, int status, struct bd_entity *row, const char *detail)
 	struct job_entry *e = jobs_find(req->jobs, req->id);
 
 	if (status == 0 || status == -ENOENT) {
+		if (e != NULL && e->pub.spec == NULL && row != NULL) {
+			/* Missing (or unreadable) before: read it again. */
+			LIST_REMOVE(e, link);
+			jobs_entry_free(e);
+			e = NULL;
+		}
 		if (e == NULL)
 			e = jobs_add(req->jobs, req->id, row);
 		else if (row != NULL)
@@ -318,6 +338,7 @@ jobs_on_prepared(struct bd_runner *r, const struct bd_run_outcome *o, void *arg)
 		w->cb(w->arg, e->may_run);
 		free(w);
 	}
+	jobs_idle(jobs);
 }
 
 /* Starts a runner for the job's preparation or release task. */
@@ -406,6 +427,7 @@ jobs_on_released(struct bd_runner *r, const struct bd_run_outcome *o, void *arg)
 	bd_runner_free(r);
 	e->runner = NULL;
 	e->jobs->running--;
+	jobs_idle(e->jobs);
 }
 
 static void
@@ -418,6 +440,7 @@ jobs_on_job_rows(void *arg, int status, struct bd_entity **rows, size_t n,
 	if (status < 0) {
 		log_debug("jobs: cannot read the job table: %s",
 		    detail ? detail : bd_strerror(status));
+		jobs_idle(jobs);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -438,6 +461,7 @@ jobs_on_job_rows(void *arg, int status, struct bd_entity **rows, size_t n,
 		    jobs_on_released) < 0)
 			e->releasing = false;
 	}
+	jobs_idle(jobs);
 }
 
 void

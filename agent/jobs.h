@@ -33,6 +33,9 @@ struct bd_jobs_env {
 	const char *state_dir;
 	int64_t kill_grace_ms;
 	const struct bd_storage_account *storage;
+	/* Called when a job check or a release task ends (may be NULL). */
+	void (*idle_cb)(void *arg);
+	void *idle_arg;
 };
 
 enum bd_job_state {
@@ -88,5 +91,8 @@ void bd_jobs_check(struct bd_jobs *jobs);
 
 /* Preparation or release tasks running now (they use no slot). */
 int bd_jobs_running(const struct bd_jobs *jobs);
+
+/* Whether anything is in flight: a task running or a job check. */
+bool bd_jobs_busy(const struct bd_jobs *jobs);
 
 #endif
