@@ -48,6 +48,15 @@ bd_pool_open(uv_loop_t *loop, const struct bd_config *cfg, bool need_http,
 		    cause)) < 0 ||
 		    (need_http && (rc = pool_http(loop, cfg, p, cause)) < 0))
 			goto fail;
+		/*
+		 * A lease rename or delete rolled back by a power loss only
+		 * brings a message back, and a task whose row says completed
+		 * is then dropped (protocol §3), so the queue's directory
+		 * fsyncs buy nothing the protocol needs; they were a third of
+		 * the per-task cost (docs/performance.md).  Rows stay fully
+		 * synced: they are the record.
+		 */
+		bd_source_local_set_sync(p->source, 0);
 	} else {
 		const struct bd_storage_account *q, *t;
 		p->backend = "azure";

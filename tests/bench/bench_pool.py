@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The pool on the local spool: throughput, submit-to-start latency and the
+cost of an idle node, each against its baseline, in one run.
+
+    tests/bench/bench_pool.py [BATCHD]
+    TMPDIR=/dev/shm tests/bench/bench_pool.py [BATCHD]   (spool on tmpfs)
+
+Everything lives in a temporary directory under $TMPDIR (else /tmp) that
+is removed at the end: the spoolDir, stateDir and nodeRoot of every node.
+About 4 minutes.  Needs strace.
+
+1. Throughput.  2,000 tasks of /bin/true are added to a job while no node
+   runs; then one node with taskSlotsPerNode 2 and pollMinInterval PT0.01S
+   starts.  Measured: from the first task's startTime (the daemon picked it
+   up) to `batchd wait` returning, and from the first startTime to the last
+   endTime (the rows' own times, free of wait's polling).  Baseline, in the
+   same run: `xargs -P2` running sh -c 'mkdir D; cd D; true >stdout.txt
+   2>stderr.txt' for 2,000 distinct directories.
+
+2. Submit-to-start latency.  Tasks added one at a time to an idle node:
+   the time from `task add` returning to the task's executionInfo.startTime
+   (`batchd task show --json`), median and p99.  With a short
+   pollMaxInterval (PT0.1S): 100 tasks to one node, 0.3 to 0.4 s apart.
+   With the default pollMaxInterval (PT30S) an idle node takes up to 30 s
+   per task and needs ~51 s of idleness to back off fully, so 100 tasks in
+   a row would take an hour: instead 100 nodes, each in its own pool, sit
+   idle for the minute of part 3 and then get one task each, added one at
+   a time, spread evenly over one 30 s poll period.
+
+3. Idle node (default configuration).  Node 0 of those 100: VmRSS after
+   60 s (/proc/PID/status) and utime+stime over those 60 s (/proc/PID/
+   stat).  Node 1 runs under `strace -f -y` for the same minute to count
+   the storage operations: every local-spool operation is one job on
+   libuv's thread pool that ends with a write to the loop's eventfd; one
+   that touched a file under tables/ is a table write (heartbeat), every
+   other one is a queue receive (a receive that finds an unchanged, empty
+   view does no I/O at all, so counting directory reads would miss it).
+   Extrapolated per hour from the steady poll interval.
+"""
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+batchd = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+                         os.path.join(here, "../../build/agent/batchd"))
+NTASKS = 2000
+NLAT = 100
+IDLE_S = 60
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+tmp = tempfile.mkdtemp(prefix="batchd-bench-pool-")
+procs = []
+
+
+def config(name, **queue):
+    """Writes the configuration of node NAME (its own pool) and returns its path."""
+    d = os.path.join(tmp, name)
+    os.makedirs(d, exist_ok=True)
+    c = {"poolId": "p" + name, "nodeId": name, "taskSlotsPerNode": 2,
+         "spoolDir": d + "/spool", "stateDir": d + "/state",
+         "nodeRoot": d + "/root", "log": {"level": "warning"}}
+    if queue:
+        c["queue"] = queue
+    path = d + "/config.json"
+    with open(path, "w") as f:
+        json.dump(c, f)
+    return path
+
+
+def bd(*args, check=True):
+    r = subprocess.run([batchd] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if check and r.returncode != 0:
+        sys.exit("batchd %s: status %d: %s" % (" ".join(args[:2]),
+                                               r.returncode, r.stderr.strip()))
+    return r
+
+
+def daemon(cfg):
+    p = subprocess.Popen([batchd, "daemon", "--config", cfg],
+                         stdout=subprocess.DEVNULL,
+                         stderr=open(cfg + ".log", "w"))
+    procs.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def iso(s):
+    """Seconds since the epoch of an ISO 8601 UTC time with milliseconds."""
+    t = time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")
+    frac = float("0" + s[19:].rstrip("Z")) if len(s) > 20 else 0.0
+    return float(__import__("calendar").timegm(t)) + frac
+
+
+def add_job(cfg, job):
+    path = os.path.join(tmp, job + ".json")
+    with open(path, "w") as f:
+        json.dump({"id": job}, f)
+    bd("job", "add", "--config", cfg, path)
+
+
+def add_task(cfg, job, tid):
+    """Adds one task; returns (time before, time after) the command."""
+    path = os.path.join(tmp, "task-%s.json" % tid)
+    with open(path, "w") as f:
+        json.dump({"id": tid, "commandLine": "/bin/true"}, f)
+    t0 = time.time()
+    bd("task", "add", "--config", cfg, job, path)
+    return t0, time.time()
+
+
+def start_time(cfg, job, tid, timeout=60):
+    """The task's executionInfo.startTime, waiting until it has one."""
+    end = time.time() + timeout
+    while True:
+        t = json.loads(bd("task", "show", "--json", "--config", cfg, job,
+                          tid).stdout)
+        st = t.get("executionInfo", {}).get("startTime")
+        if st:
+            return iso(st)
+        if time.time() > end:
+            sys.exit("task %s of %s did not start in %d s" % (tid, cfg, timeout))
+        time.sleep(0.2)
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+def cpu_s(pid):
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / CLK_TCK	# utime, stime
+
+
+def run_ns(pid):
+    """CPU time of all the process's threads in ns (schedstat, finer than ticks)."""
+    tot = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+            tot += int(f.read().split()[0])
+    return tot
+
+
+def rss_kb(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def throughput():
+    cfg = config("tp", pollMinInterval="PT0.01S", pollMaxInterval="PT1S")
+    add_job(cfg, "j")
+    path = os.path.join(tmp, "tasks.json")
+    with open(path, "w") as f:
+        json.dump([{"id": "t%d" % i, "commandLine": "/bin/true"}
+                   for i in range(NTASKS)], f)
+    t0 = time.time()
+    bd("task", "add", "--config", cfg, "j", path)
+    add_s = time.time() - t0
+    p = daemon(cfg)
+    r = bd("wait", "--config", cfg, "j", check=False)
+    waited = time.time()
+    stop(p)
+    if r.returncode != 0:
+        sys.exit("batchd wait: status %d: %s" % (r.returncode, r.stderr))
+    starts, ends = [], []
+    rows = os.path.join(tmp, "tp/spool/tables/batchdtasks/j")
+    for name in os.listdir(rows):
+        with open(os.path.join(rows, name)) as f:
+            props = json.load(f)["props"]
+        starts.append(iso(props["startTime"]))
+        ends.append(iso(props["endTime"]))
+    first = min(starts)
+
+    xd = os.path.join(tmp, "xargs")
+    os.makedirs(xd)
+    names = "".join("d%d\n" % i for i in range(NTASKS))
+    t0 = time.time()
+    subprocess.run(["xargs", "-P2", "-n1", "sh", "-c",
+                    'mkdir "$1"; cd "$1"; true >stdout.txt 2>stderr.txt', "sh"],
+                   input=names, text=True, cwd=xd, check=True)
+    x_s = time.time() - t0
+
+    w_s, e_s = waited - first, max(ends) - first
+    print("== throughput: %d tasks of /bin/true, 1 node, 2 slots" % NTASKS)
+    print("task add (%d tasks, no node running): %.2f s" % (NTASKS, add_s))
+    print("xargs -P2 (mkdir, cd, true >stdout.txt):       %7.1f tasks/s (%.2f s)"
+          % (NTASKS / x_s, x_s))
+    print("batchd, first startTime to wait returning:     %7.1f tasks/s (%.2f s)"
+          % (NTASKS / w_s, w_s))
+    print("batchd, first startTime to last endTime:       %7.1f tasks/s (%.2f s)"
+          % (NTASKS / e_s, e_s))
+    print("ratio batchd/xargs: %.2fx (to wait returning), %.2fx (to last end)"
+          % (x_s / w_s, x_s / e_s))
+    print()
+
+
+def report_latency(title, lat):
+    ms = [x * 1e3 for x in lat]
+    print("%s: %d tasks: median %.0f ms, p99 %.0f ms, min %.0f ms, max %.0f ms"
+          % (title, len(ms), statistics.median(ms), pct(ms, 99), min(ms), max(ms)))
+
+
+def latency_short():
+    cfg = config("lat", pollMinInterval="PT0.01S", pollMaxInterval="PT0.1S")
+    p = daemon(cfg)
+    add_job(cfg, "j")
+    time.sleep(0.5)
+    times = []
+    for i in range(NLAT):
+        times.append(add_task(cfg, "j", "t%d" % i))
+        time.sleep(0.3 + random.random() * 0.1)
+    lat = [start_time(cfg, "j", "t%d" % i) - times[i][1] for i in range(NLAT)]
+    adds = [b - a for a, b in times]
+    stop(p)
+    print("== submit-to-start latency (from task add returning to startTime)")
+    print("task add itself: median %.0f ms" % (statistics.median(adds) * 1e3))
+    report_latency("pollMaxInterval PT0.1S", lat)
+
+
+def idle_and_latency_default():
+    cfgs = [config("idle%d" % i) for i in range(NLAT)]
+    ps = [daemon(c) for c in cfgs[:2]]
+    born = time.time()	# node 1 started
+    ps += [daemon(c) for c in cfgs[2:]]
+    for c in cfgs:
+        add_job(c, "j")
+    time.sleep(1)	# the daemons have joined
+    p0, p1 = ps[0], ps[1]
+    trace = os.path.join(tmp, "strace.txt")
+    traced = time.time() - born
+    st = subprocess.Popen(["strace", "-f", "-y", "-ttt", "-qq", "-o", trace,
+                           "-e", "trace=openat,renameat,renameat2,unlinkat,"
+                           "fsync,fdatasync,write,read,getdents64",
+                           "-p", str(p1.pid)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    c0, n0 = cpu_s(p0.pid), run_ns(p0.pid)
+    time.sleep(IDLE_S)
+    cpu, ns = cpu_s(p0.pid) - c0, run_ns(p0.pid) - n0
+    rss = rss_kb(p0.pid)
+    st.send_signal(signal.SIGINT)
+    st.wait()
+
+    # One thread-pool job = the syscalls of a worker thread up to its
+    # write of 8 bytes to the loop's eventfd.
+    pending, polls, writes = {}, [], []
+    ev = re.compile(r'^(\d+)\s+(\S+) write\(\d+<anon_inode:\[eventfd\]>, "\\1\\0')
+    for line in open(trace):
+        m = ev.match(line)
+        if m:
+            tid, ts = m.group(1), m.group(2)
+            body = pending.pop(tid, "")
+            (writes if "/tables/" in body else polls).append(ts)
+            continue
+        tid = line.split(None, 1)[0]
+        pending[tid] = pending.get(tid, "") + line
+
+    at = ", ".join("%.1f" % (float(t) - born) for t in polls) or "-"
+    wat = ", ".join("%.1f" % (float(t) - born) for t in writes) or "-"
+    print("== idle node, default configuration (pollMaxInterval PT30S)")
+    print("VmRSS after %d s: %.1f MiB" % (IDLE_S + 1, rss / 1024.0))
+    print("CPU over %d s: utime+stime %.2f s; schedstat %.1f ms (%.4f%% of one CPU)"
+          % (IDLE_S, cpu, ns / 1e6, 100.0 * ns / 1e9 / IDLE_S))
+    print("queue receives in %d s (strace of a twin node from %.1f s after its "
+          "start): %d, at s %s" % (IDLE_S, traced, len(polls), at))
+    print("table operations (heartbeat) in %d s: %d, at s %s" % (IDLE_S, len(writes), wat))
+    print("per idle hour once backed off (a receive and a heartbeat every 30 s): "
+          "%d storage transactions" % (3600 / 30 * 2))
+    print()
+
+    order = list(range(NLAT))
+    random.shuffle(order)
+    # The nodes started together, so they poll in step, every 30 s by now:
+    # the adds are spread evenly over one 30 s period, so that the moment of
+    # an add is uniform in the nodes' poll cycle.
+    added = {}
+    t0 = time.time()
+    for k, i in enumerate(order):
+        delay = t0 + (k + random.random()) * 30.0 / NLAT - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        added[i] = add_task(cfgs[i], "j", "t")
+    lat = [start_time(cfgs[i], "j", "t") - added[i][1] for i in order]
+    for p in ps:
+        p.send_signal(signal.SIGTERM)
+    for p in ps:
+        stop(p)
+    return lat
+
+
+def main():
+    if shutil.which("strace") is None:
+        sys.exit("strace is not installed (apt-get install strace)")
+    print("batchd: %s (%s)" % (batchd, bd("version").stdout.strip()))
+    print("machine: %d CPUs, %s" % (os.cpu_count(), next(
+        (l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+         if l.startswith("model name")), "?")))
+    print("date: %s" % time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+    print()
+    throughput()
+    lat_default = idle_and_latency_default()
+    latency_short()
+    report_latency("pollMaxInterval PT30S (default), 1 task to each of %d idle nodes"
+                   % NLAT, lat_default)
+
+
+try:
+    main()
+finally:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
