@@ -142,7 +142,20 @@ node_settings(const struct bd_config *c, struct bd_daemon_settings *s)
 	s->heartbeat_ms = c->heartbeat_interval_ms;
 	s->job_check_ms = c->job_check_interval_ms;
 	s->kill_grace_ms = c->tasks.kill_grace_period_ms;
-	s->deallocation = (enum bd_deallocation)c->node_deallocation_option;
+	switch (c->node_deallocation_option) {
+	case BD_CONFIG_DEALLOCATE_TERMINATE:
+		s->deallocation = BD_DEALLOCATE_TERMINATE;
+		break;
+	case BD_CONFIG_DEALLOCATE_TASK_COMPLETION:
+		s->deallocation = BD_DEALLOCATE_TASK_COMPLETION;
+		break;
+	case BD_CONFIG_DEALLOCATE_RETAINED_DATA:
+		s->deallocation = BD_DEALLOCATE_RETAINED_DATA;
+		break;
+	default:
+		s->deallocation = BD_DEALLOCATE_REQUEUE;
+		break;
+	}
 	s->start_task = c->start_task;
 	s->storage = bd_config_storage_account(c, BD_STORAGE_BLOB);
 }
