@@ -8,7 +8,7 @@
 #include "message.h"
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
+#include "crypto_api.h"
 #include <stdlib.h>
 #include <string.h>
 

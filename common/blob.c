@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include "crypto_api.h"
 
 #include "blob_op.h"
 #include "error.h"

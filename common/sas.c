@@ -18,7 +18,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
+#include "crypto_api.h"
 
 #include "error.h"
 #include "storage_auth.h"

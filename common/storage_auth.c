@@ -23,8 +23,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "crypto_api.h"
 
 #include "error.h"
 #include "xmalloc.h"
