@@ -15,10 +15,21 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
 
 struct bd_process;
+struct bd_cgroup;
+
+/* Who a task's processes run as. */
+struct bd_process_identity {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;	/* supplementary groups, borrowed */
+	size_t ngroups;
+};
 
 typedef void (*bd_process_exit_cb)(struct bd_process *proc, int exit_code,
     int term_signal, void *arg);
@@ -30,6 +41,14 @@ struct bd_process_options {
 	const char *cwd;
 	const char *stdout_path; /* created/truncated, appended to */
 	const char *stderr_path;
+	/* Run as this user (batchd must be root); NULL: as batchd itself. */
+	const struct bd_process_identity *identity;
+	/* The task's cgroup (cgroup.h), joined before the command starts;
+	   NULL: none (process groups and a sweep of descendants instead). */
+	const struct bd_cgroup *cgroup;
+	/* Most bytes kept in each of stdout_path and stderr_path, with a
+	   note at the cap; 0: no cap. */
+	int64_t output_cap;
 };
 
 /*

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BD_CGROUP_H
+#define BD_CGROUP_H
+
+/*
+ * Task cgroups.  Each task attempt runs in a cgroup of its own under
+ * batchd's delegated subtree, with memory, pids and CPU weight limits;
+ * the cgroup is how batchd finds, kills and measures the task's whole
+ * tree, whatever its processes did to their session or parent.
+ *
+ * bd_cgroup_setup() decides once per process where task cgroups live: a
+ * delegated cgroup v2 subtree; on a hybrid host, the v2 hierarchy for
+ * membership and kill plus the v1 controllers for the limits; or none, when
+ * neither can be used, in which case every function below accepts a NULL
+ * cgroup and does nothing, and callers fall back to process groups and a
+ * sweep of descendants.
+ *
+ * A cgroup is named by the caller (unique per task attempt on the node) so
+ * that a process started later (the task's supervisor, or batchd after a
+ * restart) can open it again by name.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct bd_cgroup;
+
+struct bd_cgroup_limits {
+	int64_t memory_max;	/* bytes; 0: no limit */
+	int64_t pids_max;	/* processes; 0: no limit */
+	int cpu_weight;		/* 1..10000 (v2's scale); 0: the default */
+};
+
+struct bd_cgroup_stats {
+	int64_t memory_peak;	/* bytes; -1 when unknown */
+	int64_t cpu_user_usec;	/* -1 when unknown */
+	int64_t cpu_system_usec;
+	int64_t oom_kills;	/* processes the OOM killer ended in it */
+};
+
+/*
+ * Finds where task cgroups can live and says once in the log which mode it
+ * chose and why.  Idempotent.  Returns 0 (no cgroups is a mode, not an
+ * error) or a negative errno for a broken invariant.
+ */
+int bd_cgroup_setup(void);
+
+/* Whether bd_cgroup_setup() found somewhere to put task cgroups. */
+bool bd_cgroup_available(void);
+
+/*
+ * Creates the cgroup called name (a file-name-safe word) with lim.  Sets
+ * *out to NULL and returns 0 when cgroups are not available.  Else 0 or a
+ * negative errno.  Caller frees with bd_cgroup_free().
+ */
+int bd_cgroup_create(const char *name, const struct bd_cgroup_limits *lim,
+    struct bd_cgroup **out);
+
+/* Opens the existing cgroup called name (after a restart); -ENOENT if gone. */
+int bd_cgroup_open(const char *name, struct bd_cgroup **out);
+
+/* The name cg was created with; borrowed. */
+const char *bd_cgroup_name(const struct bd_cgroup *cg);
+
+/* Moves process pid (0: the caller) into cg in every hierarchy. */
+int bd_cgroup_join(const struct bd_cgroup *cg, pid_t pid);
+
+/*
+ * Sends sig to every process in cg; with SIGKILL, uses cgroup.kill where
+ * the kernel has it.  Returns the number signalled or a negative errno.
+ */
+int bd_cgroup_signal(const struct bd_cgroup *cg, int sig);
+
+/* Whether no process is left in cg. */
+bool bd_cgroup_empty(const struct bd_cgroup *cg);
+
+/* Peak memory, CPU time and OOM kills so far.  0 or a negative errno. */
+int bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out);
+
+/* Removes cg's directories (it must be empty) and frees it; NULL is fine. */
+void bd_cgroup_destroy(struct bd_cgroup *cg);
+
+/* Frees the handle, leaving the cgroup in place; NULL is fine. */
+void bd_cgroup_free(struct bd_cgroup *cg);
+
+#endif
