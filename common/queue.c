@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "storage_request.h"
 #include "url.h"
 #include "xmalloc.h"
 #include "xml_list.h"
@@ -719,29 +720,16 @@ queue_start(struct bd_queue_client *c, struct queue_op *op,
     const char *queue, const char *suffix, const char *method,
     const char *query, const char *body, size_t max_body)
 {
-	const struct bd_storage_account *a = c->acct;
+	static const char *const xml_body[] = {
+		"Content-Type: application/xml; charset=utf-8", "Expect:",
+	};
 	struct bd_http_request req;
-	const char *extra[2];
-	char **lines = NULL, *url, *cause = NULL;
-	const char *sep;
-	size_t n_extra = 0, n = 0;
-	bool sign = a->sas == NULL && a->key != NULL && a->name != NULL;
+	char *path, *url;
 	int rc;
 
-	if (a->sas != NULL) {
-		sep = query != NULL ? "&" : "";
-		url = xasprintf("%s/%s%s?%s%s%s", c->endpoint, queue, suffix,
-		    query != NULL ? query : "", sep, a->sas);
-	} else if (query != NULL)
-		url = xasprintf("%s/%s%s?%s", c->endpoint, queue, suffix,
-		    query);
-	else
-		url = xasprintf("%s/%s%s", c->endpoint, queue, suffix);
-	if (body != NULL) {
-		extra[n_extra++] = "Content-Type: application/xml; "
-		    "charset=utf-8";
-		extra[n_extra++] = "Expect:";
-	}
+	path = xasprintf("/%s%s", queue, suffix);
+	url = bd_storage_url(c->acct, c->endpoint, path, query);
+	free(path);
 	bd_http_request_init(&req);
 	req.method = method;
 	req.url = url;
@@ -752,16 +740,8 @@ queue_start(struct bd_queue_client *c, struct queue_op *op,
 		req.body_mem = body;
 		req.body_mem_len = strlen(body);
 	}
-	rc = bd_storage_headers(a, BD_STORAGE_QUEUE, sign, method, url,
-	    (int64_t)req.body_mem_len, -1, -1, extra, n_extra, time(NULL),
-	    &lines, &n, &cause);
-	if (rc == 0) {
-		req.headers = (const char *const *)lines;
-		req.n_headers = n;
-		rc = bd_http_start(c->http, &req, queue_on_http, op, NULL);
-		bd_storage_headers_free(lines, n);
-	}
-	free(cause);
+	rc = bd_storage_request_start(c->http, c->acct, BD_STORAGE_QUEUE, &req,
+	    xml_body, body != NULL ? 2 : 0, queue_on_http, op);
 	free(url);
 	if (rc != 0)
 		queue_op_free(op);

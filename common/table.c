@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "storage_request.h"
 #include "url.h"
 #include "xmalloc.h"
 
@@ -810,23 +811,14 @@ table_start(struct table_op *op, const char *method, const char *path,
     const char *query, const char *body, const char *if_match)
 {
 	struct bd_table_client *c = op->c;
-	const struct bd_storage_account *a = c->acct;
 	struct bd_http_request req;
 	const char *extra[8];
-	char **lines = NULL, *url, *im = NULL, *cause = NULL;
-	size_t n_extra = 0, n = 0;
-	bool sign = a->sas == NULL && a->key != NULL && a->name != NULL;
+	char *url, *im = NULL;
+	size_t n_extra = 0;
 	bool read = op->kind == T_GET || op->kind == T_QUERY;
 	int rc;
 
-	if (a->sas != NULL)
-		url = xasprintf("%s%s?%s%s%s", c->endpoint, path,
-		    query != NULL ? query : "", query != NULL ? "&" : "",
-		    a->sas);
-	else if (query != NULL)
-		url = xasprintf("%s%s?%s", c->endpoint, path, query);
-	else
-		url = xasprintf("%s%s", c->endpoint, path);
+	url = bd_storage_url(c->acct, c->endpoint, path, query);
 	extra[n_extra++] = read ? TABLE_ACCEPT_READ : TABLE_ACCEPT_WRITE;
 	extra[n_extra++] = "DataServiceVersion: 3.0;NetFx";
 	extra[n_extra++] = "MaxDataServiceVersion: 3.0;NetFx";
@@ -850,16 +842,8 @@ table_start(struct table_op *op, const char *method, const char *path,
 		req.body_mem = body;
 		req.body_mem_len = strlen(body);
 	}
-	rc = bd_storage_headers(a, BD_STORAGE_TABLE, sign, method, url,
-	    (int64_t)req.body_mem_len, -1, -1, extra, n_extra, time(NULL),
-	    &lines, &n, &cause);
-	if (rc == 0) {
-		req.headers = (const char *const *)lines;
-		req.n_headers = n;
-		rc = bd_http_start(c->http, &req, table_on_http, op, NULL);
-		bd_storage_headers_free(lines, n);
-	}
-	free(cause);
+	rc = bd_storage_request_start(c->http, c->acct, BD_STORAGE_TABLE, &req,
+	    extra, n_extra, table_on_http, op);
 	free(im);
 	free(url);
 	return rc;
