@@ -215,12 +215,12 @@ blob_send(struct bd_blob_op *op, struct blob_part *p)
 		return bd_blob_op_request(op, p, "HEAD", NULL, NULL, 0);
 	case PH_PARTS:
 		if (op->kind == K_GET) {
-			snprintf(line, sizeof(line), "If-Match: %s",
-			    op->p_etag != NULL ? op->p_etag : "*");
+			snprintf(line, sizeof(line), "If-Match: %.100s",
+			    op->if_match != NULL ? op->if_match : "*");
 			h[0] = line;
 			p->self_resume = op->shared_key;
 			return bd_blob_op_request(op, p, "GET", NULL, h,
-			    op->p_etag != NULL ? 1 : 0);
+			    op->if_match != NULL ? 1 : 0);
 		}
 		b64 = bd_storage_base64(p->md5, 16);
 		snprintf(md5h, sizeof(md5h), "Content-MD5: %s", b64);
@@ -405,7 +405,7 @@ blob_keep_props(struct bd_blob_op *op, const struct bd_http_response *r)
 {
 	size_t i;
 
-	op->size = r->content_length >= 0 ? r->content_length : 0;
+	op->size = r->content_length;
 	if (r->content_md5 != NULL && *r->content_md5 != '\0')
 		op->p_md5 = xstrndup(r->content_md5, 64);
 	if (r->etag != NULL)
@@ -427,6 +427,71 @@ blob_keep_props(struct bd_blob_op *op, const struct bd_http_response *r)
 	op->props.content_type = op->p_type;
 	op->props.headers = op->p_headers;
 	op->props.n_headers = op->p_n_headers;
+}
+
+/*
+ * Whether etag is strong: a weak one (W/"...") only says two bodies are
+ * equivalent, not byte for byte the same, so it can guard neither If-Match
+ * on a range nor the joining of ranges (RFC 9110 8.8.3, 13.1.1).
+ */
+static bool
+blob_etag_strong(const char *etag)
+{
+	return etag != NULL && *etag != '\0' && strncmp(etag, "W/", 2) != 0;
+}
+
+/*
+ * Plans the GET of op once its size (-1: unknown), ETag and whether the
+ * server serves ranges are known: parallel ranges, each with If-Match, for
+ * a big blob that allows them; one ranged GET with If-Match for a small
+ * one; otherwise one streamed GET.  Sizes the file.
+ */
+static void
+blob_plan_get(struct bd_blob_op *op, int64_t size, bool ranges)
+{
+	const struct bd_blob_options *o = &op->c->o;
+	size_t i;
+
+	free(op->parts);
+	op->parts = NULL;
+	op->n_done = 0;
+	op->ranges_refused = false;
+	free(op->if_match);
+	op->if_match = NULL;
+	op->size = size;
+	op->streamed = size < 0 || !ranges || !blob_etag_strong(op->p_etag);
+	if (!op->streamed)
+		op->if_match = xstrdup(op->p_etag);
+	if (ftruncate(op->fd, size > 0 ? size : 0) != 0)
+		bd_blob_op_fail(op, -errno, "%s %s: sizing the file: %s",
+		    op->what, op->url, strerror(errno));
+	if (op->streamed || size <= o->get_single_max) {
+		op->parts = xcalloc(1, sizeof(*op->parts));
+		op->n_parts = 1;
+		op->parts[0].op = op;
+		op->parts[0].length = size;
+		if (size == 0)
+			op->parts[0].state = P_DONE;
+	} else
+		blob_make_parts(op, o->get_chunk_size);
+	for (i = 0; i < op->n_parts; i++)
+		op->parts[i].op = op;
+	op->phase = PH_PARTS;
+}
+
+/*
+ * After a HEAD: plans the GET from the response.  Without a Content-Length
+ * the size is unknown (not 0); ranges are used only where the server says
+ * it serves them (Accept-Ranges: bytes, which blob storage always sends).
+ */
+static void
+blob_plan_from_head(struct bd_blob_op *op, const struct bd_http_response *r)
+{
+	const char *ar = bd_http_response_header(r, "Accept-Ranges");
+
+	op->props.size = r->content_length;
+	blob_plan_get(op, r->content_length, ar != NULL &&
+	    strcasecmp(ar, "bytes") == 0);
 }
 
 /* The query of a List Blobs page after marker (NULL: the first). */
@@ -485,16 +550,12 @@ blob_part_done(struct bd_blob_op *op, struct blob_part *p,
 {
 	if (op->phase == PH_HEAD) {
 		blob_keep_props(op, resp);
-		if (op->kind != K_GET)
-			return;
-		if (ftruncate(op->fd, op->size) != 0)
-			bd_blob_op_fail(op, -errno, "%s %s: sizing the file: %s",
-			    op->what, op->url, strerror(errno));
-		blob_make_parts(op, op->size > op->c->o.get_single_max ?
-		    op->c->o.get_chunk_size : op->size);
-		if (op->size == 0)
-			op->parts[0].state = P_DONE;
-		op->phase = PH_PARTS;
+		if (op->kind == K_GET)
+			blob_plan_from_head(op, resp);
+	} else if (op->kind == K_GET && op->streamed && p->index == 0 &&
+	    op->size < 0) {
+		/* The streamed GET of a blob of unknown size: now known. */
+		op->size = op->props.size = p->length;
 	} else if (op->kind == K_LIST) {
 		blob_list_page(op, resp);
 	} else if (op->phase == PH_COMMIT) {
@@ -517,9 +578,15 @@ blob_next_phase(struct bd_blob_op *op)
 	for (i = 0; i < op->n_parts; i++)
 		if (op->parts[i].state != P_DONE)
 			return;
+	if (op->kind == K_GET && op->ranges_refused) {
+		/* The server ignored Range: one GET of the whole blob. */
+		blob_plan_get(op, op->size, false);
+		bd_blob_op_pump(op);
+		return;
+	}
+	if (op->progress_cb != NULL)
+		op->progress_cb(op->progress_arg, op->size, op->size);
 	if (op->kind == K_GET) {
-		if (op->progress_cb != NULL)
-			op->progress_cb(op->progress_arg, op->size, op->size);
 		if (op->p_md5 == NULL) {
 			bd_blob_op_finish(op);
 			return;
@@ -614,6 +681,56 @@ bd_blob_get_start(struct bd_blob_container *c, const char *name, int fd,
 	return blob_begin(op, out);
 }
 
+/*
+ * The ETag of a listing as an HTTP entity tag: List Blobs gives it bare
+ * (0x8D...), headers and If-Match want it quoted.  Caller frees.
+ */
+static char *
+blob_quote_etag(const char *etag)
+{
+	size_t n = strlen(etag);
+
+	if (n >= 2 && etag[n - 1] == '"' && (etag[0] == '"' ||
+	    strncmp(etag, "W/\"", 3) == 0))
+		return xstrndup(etag, 256);
+	return xasprintf("\"%.254s\"", etag);
+}
+
+int
+bd_blob_get_listed_start(struct bd_blob_container *c,
+    const struct bd_xml_blob *b, int fd,
+    void (*progress_cb)(void *arg, int64_t done, int64_t total),
+    bd_blob_done_cb cb, void *arg, struct bd_blob_op **out)
+{
+	struct bd_blob_op *op;
+
+	if (b->size < 0 || b->etag == NULL || *b->etag == '\0')
+		return bd_blob_get_start(c, b->name, fd, progress_cb, cb, arg,
+		    out);
+	if (fd < 0)
+		return -EBADF;
+	op = blob_new(c, K_GET, b->name, cb, arg);
+	op->what = "download of";
+	op->perms = "r";
+	op->fd = fd;
+	op->parallel = c->o.get_parallel;
+	op->progress_cb = progress_cb;
+	op->progress_arg = arg;
+	op->p_etag = blob_quote_etag(b->etag);
+	if (b->content_md5 != NULL && *b->content_md5 != '\0')
+		op->p_md5 = xstrndup(b->content_md5, 64);
+	if (b->last_modified != NULL)
+		op->p_modified = xstrndup(b->last_modified, 64);
+	op->props.size = b->size;
+	op->props.content_md5 = op->p_md5;
+	op->props.etag = op->p_etag;
+	op->props.last_modified = op->p_modified;
+	/* A container that lists is blob storage: it serves ranges. */
+	blob_plan_get(op, b->size, true);
+	bd_blob_op_pump(op);
+	return bd_blob_op_started(op, 0, out);
+}
+
 int
 bd_blob_list_start(struct bd_blob_container *c, const char *prefix,
     const char *delimiter, bd_blob_done_cb cb, void *arg,
@@ -672,6 +789,7 @@ blob_upload_headers(struct bd_blob_op *op, const char *const *headers,
 int
 bd_blob_put_file_start(struct bd_blob_container *c, const char *name,
     int fd, int64_t size, const char *const *headers, size_t n_headers,
+    void (*progress_cb)(void *arg, int64_t done, int64_t total),
     bd_blob_done_cb cb, void *arg, struct bd_blob_op **out)
 {
 	struct bd_blob_op *op = NULL;
@@ -691,6 +809,8 @@ bd_blob_put_file_start(struct bd_blob_container *c, const char *name,
 	op->fd = fd;
 	op->size = size;
 	op->parallel = c->o.put_parallel;
+	op->progress_cb = progress_cb;
+	op->progress_arg = arg;
 	if ((rc = blob_upload_headers(op, headers, n_headers)) != 0) {
 		return bd_blob_op_started(op, rc, NULL);
 	}

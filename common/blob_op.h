@@ -37,7 +37,7 @@ struct blob_part {
 	struct bd_blob_op *op;
 	int index;
 	int64_t offset;
-	int64_t length;
+	int64_t length;			/* -1: to the end, length unknown */
 	int64_t done;			/* bytes kept from earlier attempts */
 	int64_t now;			/* bytes of the current attempt */
 	int tries;			/* our own retries without progress */
@@ -77,6 +77,18 @@ struct bd_blob_op {
 	int active;
 	int parallel;
 	bool shared_key;
+
+	/*
+	 * How a download reads (blob.c decides after the HEAD or from a
+	 * listing): in ranges, each with If-Match on the strong ETag
+	 * if_match; or streamed, one GET without Range (and no If-Match)
+	 * because the size is unknown, the server does not serve ranges or
+	 * only a weak ETag could guard them.  ranges_refused: a ranged GET
+	 * got a 200, so the parts are dropped for one streamed GET.
+	 */
+	bool streamed;
+	bool ranges_refused;
+	char *if_match;
 
 	/* What the operation does at each step (blob.c). */
 	int (*send)(struct bd_blob_op *, struct blob_part *);

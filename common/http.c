@@ -140,6 +140,7 @@ struct bd_http_transfer {
 	size_t max_memory;
 	int64_t range_start;
 	int64_t range_end;
+	bool require_partial;
 	long connect_timeout_ms;
 	long stall_timeout_s;
 	long total_timeout_ms;
@@ -168,6 +169,7 @@ struct bd_http_transfer {
 	int64_t limit;		/* range bytes to keep at most, or -1 */
 	bool range_complete;	/* stopped reading: the range is whole */
 	bool range_mismatch;
+	bool range_ignored;	/* 2xx but not 206 with require_partial */
 	bool too_big;
 	int sink_err;
 	int read_err;
@@ -706,6 +708,11 @@ transfer_on_headers_end(struct bd_http_transfer *t)
 		return true;
 	}
 
+	if (t->require_partial && (t->range_start >= 0 || t->written > 0)) {
+		t->range_ignored = true;
+		return false;
+	}
+
 	/*
 	 * A whole representation: the server ignored the Range, or If-Range
 	 * found the resource changed.  Start the range again from its first
@@ -957,6 +964,7 @@ transfer_attempt(struct bd_http_transfer *t)
 	t->skip = 0;
 	t->limit = -1;
 	t->range_complete = t->range_mismatch = t->too_big = false;
+	t->range_ignored = false;
 	t->sink_err = t->read_err = 0;
 	t->content_length = t->entity_length = -1;
 	t->last_done = t->last_total = -2;
@@ -1186,6 +1194,11 @@ transfer_attempt_done(struct bd_http_transfer *t, CURLcode rc)
 		transient = false;
 		detail = xasprintf("reading the request body: %s",
 		    strerror(-err));
+	} else if (t->range_ignored) {
+		err = BD_EUNSUPPORTED;
+		transient = false;
+		detail = xasprintf("HTTP %ld to a request for a range: the "
+		    "server does not serve ranges", t->status);
 	} else if (t->range_mismatch) {
 		/* Start the range again rather than trust the server. */
 		err = BD_ENET;
@@ -1403,6 +1416,7 @@ bd_http_start(struct bd_http *h, const struct bd_http_request *req,
 	    HTTP_DEFAULT_MAX_MEMORY;
 	t->range_start = req->range_start;
 	t->range_end = req->range_end;
+	t->require_partial = req->require_partial;
 	t->connect_timeout_ms = req->connect_timeout_ms ?
 	    req->connect_timeout_ms : HTTP_DEFAULT_CONNECT_MS;
 	t->stall_timeout_s = req->stall_timeout_s ? req->stall_timeout_s :
