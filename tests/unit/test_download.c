@@ -23,6 +23,7 @@
 
 #include "download.h"
 #include "fsutil.h"
+#include "nginx_support.h"
 #include "xmalloc.h"
 #include "unit.h"
 
@@ -32,44 +33,6 @@ static int port;		/* 0 when nginx is not available */
 static int wd_serial;
 
 #define SAS "?sv=x&sig=SECRET"
-
-/* Starts nginx through the harness; leaves port 0 if it cannot. */
-static void
-nginx_start(void)
-{
-	const char *lib = getenv("BATCHD_TEST_LIB");
-	char *cmd;
-	FILE *p;
-
-	if (lib == NULL)
-		return;
-	ngdir = xasprintf("%s/nginx", root);
-	cmd = xasprintf("'%s/nginx-harness.sh' start '%s'", lib, ngdir);
-	if ((p = popen(cmd, "r")) != NULL) {
-		if (fscanf(p, "%d", &port) != 1)
-			port = 0;
-		if (pclose(p) != 0)
-			port = 0;
-	}
-	free(cmd);
-	if (port == 0)
-		fprintf(stderr, "nginx not available: skipping HTTP cases\n");
-}
-
-static void
-nginx_stop(void)
-{
-	char *cmd;
-
-	if (port == 0)
-		return;
-	cmd = xasprintf("'%s/nginx-harness.sh' stop '%s'",
-	    getenv("BATCHD_TEST_LIB"), ngdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "nginx-harness.sh stop failed\n");
-	free(cmd);
-	port = 0;
-}
 
 /* Writes len bytes of data (or a pattern when data is NULL) to path. */
 static void
@@ -607,49 +570,6 @@ TEST(container_errors)
 	free(wd);
 }
 
-/* Whether nginx's access log has a line with both needles. */
-static bool
-access_logged(const char *a, const char *b)
-{
-	char *path = xasprintf("%s/logs/access.log", ngdir), *log, *line;
-	bool found = false;
-	size_t len;
-
-	ASSERT_INT_EQ(bd_read_file(path, 64 << 20, &log, &len), 0);
-	for (line = strtok(log, "\n"); line != NULL && !found;
-	    line = strtok(NULL, "\n"))
-		found = strstr(line, a) != NULL && strstr(line, b) != NULL;
-	free(log);
-	free(path);
-	return found;
-}
-
-/*
- * How many lines of nginx's access log hold both needles; *sent (may be
- * NULL) gets the sum of their body bytes sent.
- */
-static int
-access_count(const char *a, const char *b, long long *sent)
-{
-	char *path = xasprintf("%s/logs/access.log", ngdir), *log, *line;
-	const char *s;
-	size_t len;
-	int n = 0;
-
-	if (sent != NULL)
-		*sent = 0;
-	ASSERT_INT_EQ(bd_read_file(path, 64 << 20, &log, &len), 0);
-	for (line = strtok(log, "\n"); line != NULL; line = strtok(NULL, "\n"))
-		if (strstr(line, a) != NULL && strstr(line, b) != NULL) {
-			n++;
-			if (sent != NULL && (s = strstr(line, " sent=")) != NULL)
-				*sent += atoll(s + 6);
-		}
-	free(log);
-	free(path);
-	return n;
-}
-
 /* Asserts that path holds len bytes of put_file's pattern. */
 static void
 check_pattern(const char *path, size_t len)
@@ -690,21 +610,23 @@ TEST(http_ranges)
 	p = xasprintf("%s/liar.bin", wd);
 	check_pattern(p, (40 << 20) + 3);
 	free(p);
-	ASSERT(access_logged("206 \"GET /r40.bin", "range=\"bytes=8388608-"));
-	ASSERT(access_logged("206 \"GET /r40.bin",
-	    "range=\"bytes=41943040-41943042\""));
+	ASSERT(ng_access_count("206 \"GET /r40.bin",
+	    "range=\"bytes=8388608-", NULL) > 0);
+	ASSERT(ng_access_count("206 \"GET /r40.bin",
+	    "range=\"bytes=41943040-41943042\"", NULL) > 0);
 	/*
 	 * A server without Accept-Ranges gets one GET without a Range; one
 	 * that says it serves ranges but answers 200 has its parts ended at
 	 * the headers, then one GET: far less than a whole body per part.
 	 */
-	ASSERT_INT_EQ(access_count("\"GET /norange/r40.bin", "", NULL), 1);
-	ASSERT(access_logged("200 \"GET /norange/r40.bin", "range=\"-\""));
-	ASSERT_INT_EQ(access_count("\"GET /liar/r40.bin", "range=\"-\"",
+	ASSERT_INT_EQ(ng_access_count("\"GET /norange/r40.bin", "", NULL), 1);
+	ASSERT(ng_access_count("200 \"GET /norange/r40.bin", "range=\"-\"",
+	    NULL) > 0);
+	ASSERT_INT_EQ(ng_access_count("\"GET /liar/r40.bin", "range=\"-\"",
 	    NULL), 1);
-	ASSERT(access_count("\"GET /liar/r40.bin", "range=\"bytes=", NULL) >=
+	ASSERT(ng_access_count("\"GET /liar/r40.bin", "range=\"bytes=", NULL) >=
 	    1);
-	(void)access_count("\"GET /liar/r40.bin", "", &sent);
+	(void)ng_access_count("\"GET /liar/r40.bin", "", &sent);
 	ASSERT(sent < 2LL * ((40 << 20) + 3));
 	ASSERT_INT_EQ(count_named(wd, "partial"), 0);
 	rf_clear(rf, 3);
@@ -905,8 +827,8 @@ main(void)
 
 	ASSERT_NOT_NULL(mkdtemp(tmpl));
 	root = tmpl;
-	nginx_start();
-	atexit(nginx_stop);	/* also when an assertion ends the program */
+	ngdir = xasprintf("%s/nginx", root);
+	port = ng_start(ngdir, false);
 	if (port != 0) {
 		RUN(http_ok);
 		RUN(http_errors);
@@ -922,7 +844,7 @@ main(void)
 	RUN(many_in_parallel);
 	RUN(disk_full);
 	RUN(nothing_to_do);
-	nginx_stop();
+	ng_stop();
 	free(ngdir);
 	ASSERT_INT_EQ(bd_rm_rf(root), 0);
 	return 0;
