@@ -21,7 +21,7 @@
  *
  * Jobs made from a listing go to the end of the queue.  At most
  * max_parallel jobs are active at once; copies, local listings and the
- * fsync-and-rename of a finished download run in uv_queue_work so the loop
+ * rename of a finished download run in uv_queue_work so the loop
  * never blocks on the disk.  Blob names are kept whole below filePath, and
  * a name that would leave the working directory fails the set.
  *
@@ -267,7 +267,13 @@ dl_on_progress(void *arg, int64_t done, int64_t total)
 		j->d->progress_cb(j->d->progress_arg, j->name, done, total);
 }
 
-/* Worker: makes a finished download durable and gives it its name. */
+/*
+ * Worker: gives a finished download its mode and its name.  No fsync: a
+ * resource file needs to outlive the task's process, not a crash of the
+ * node, after which the task runs again in a clean directory and
+ * downloads afresh; and flushing a big file would double its download
+ * time (docs/performance.md).  The rename still makes it appear whole.
+ */
 static void
 dl_commit_work(uv_work_t *w)
 {
@@ -275,7 +281,7 @@ dl_commit_work(uv_work_t *w)
 	int fd = j->fd;
 
 	j->fd = -1;
-	if (fsync(fd) == -1 || fchmod(fd, j->rf->file_mode) == -1) {
+	if (fchmod(fd, j->rf->file_mode) == -1) {
 		j->failure = dl_local_failure(j, errno, false);
 		close(fd);
 		return;

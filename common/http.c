@@ -69,6 +69,9 @@
 #define HTTP_MAX_URL		(64 * 1024)
 #define HTTP_MAX_METHOD		16
 #define HTTP_BUFFER_SIZE	(128L * 1024)
+/* Bytes of a file sink gathered before one pwrite: libcurl hands the body
+   over in 16 KiB pieces, and a pwrite each cost more than the receiving. */
+#define HTTP_SINK_BUF		(128 * 1024)
 #define HTTP_DEFAULT_CONNECT_MS	30000L
 #define HTTP_DEFAULT_STALL_S	60L
 #define HTTP_DEFAULT_ATTEMPTS	5
@@ -173,6 +176,9 @@ struct bd_http_transfer {
 	bool too_big;
 	int sink_err;
 	int read_err;
+	char *wbuf;		/* body bytes not yet written to sink_fd: the
+				   last wlen of the written ones */
+	size_t wlen;
 	int64_t last_done;
 	int64_t last_total;
 
@@ -478,6 +484,7 @@ transfer_on_closed(uv_handle_t *handle)
 	free(t->if_range);
 	free(t->detail);
 	free(t->mem);
+	free(t->wbuf);
 	transfer_clear_headers(t);
 	free(t);
 	h->n_handles--;
@@ -725,6 +732,7 @@ transfer_on_headers_end(struct bd_http_transfer *t)
 	t->expect_len = t->content_length;
 	if (t->range_start >= 0 || t->written > 0) {
 		t->written = 0;
+		t->wlen = 0;
 		t->skip = base;
 		if (t->range_end >= 0)
 			t->limit = t->range_end - base + 1;
@@ -791,12 +799,49 @@ transfer_on_header(char *buf, size_t size, size_t nitems, void *arg)
 	return len;
 }
 
+/* Writes n bytes at off of the sink; 0, or sets and returns sink_err. */
+static int
+transfer_pwrite(struct bd_http_transfer *t, const char *data, size_t n,
+    int64_t off)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = pwrite(t->sink_fd, data, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			t->sink_err = w < 0 ? -errno : -EIO;
+			return t->sink_err;
+		}
+		data += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/*
+ * Writes the gathered body bytes to the sink; 0, or sets and returns
+ * sink_err.  Called when the buffer is full and when an attempt ends, so
+ * that written counts bytes in the file wherever it is read.
+ */
+static int
+transfer_sink_flush(struct bd_http_transfer *t)
+{
+	size_t n = t->wlen;
+
+	if (n == 0)
+		return 0;
+	t->wlen = 0;
+	return transfer_pwrite(t, t->wbuf, n, t->sink_offset + t->written -
+	    (int64_t)n);
+}
+
 /* Writes n bytes of the range at its current end.  0 or a negative errno. */
 static int
 transfer_sink_write(struct bd_http_transfer *t, const char *data, size_t n)
 {
-	ssize_t w;
-
 	if (t->sink_fd < 0) {
 		if ((uint64_t)t->written + n > t->max_memory) {
 			t->too_big = true;
@@ -806,18 +851,19 @@ transfer_sink_write(struct bd_http_transfer *t, const char *data, size_t n)
 		t->written += (int64_t)n;
 		return 0;
 	}
-	while (n > 0) {
-		w = pwrite(t->sink_fd, data, n, t->sink_offset + t->written);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			t->sink_err = w < 0 ? -errno : -EIO;
+	if (t->wlen + n > HTTP_SINK_BUF && transfer_sink_flush(t) != 0)
+		return t->sink_err;
+	if (n >= HTTP_SINK_BUF) {
+		if (transfer_pwrite(t, data, n, t->sink_offset +
+		    t->written) != 0)
 			return t->sink_err;
-		}
-		data += w;
-		n -= (size_t)w;
-		t->written += w;
+	} else {
+		if (t->wbuf == NULL)
+			t->wbuf = xmalloc(HTTP_SINK_BUF);
+		memcpy(t->wbuf + t->wlen, data, n);
+		t->wlen += n;
 	}
+	t->written += (int64_t)n;
 	return 0;
 }
 
@@ -1167,6 +1213,12 @@ transfer_attempt_done(struct bd_http_transfer *t, CURLcode rc)
 	long delay;
 
 	transfer_detach(t);
+	if (t->sink_fd >= 0 && transfer_sink_flush(t) != 0) {
+		/* The bytes held back could not be written: the sink's
+		   error decides, even after a whole response. */
+		rc = CURLE_WRITE_ERROR;
+		t->range_complete = false;
+	}
 	if (t->cancel_requested) {
 		transfer_finish(t, -ECANCELED, xstrdup("cancelled"));
 		return;
