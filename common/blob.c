@@ -275,11 +275,13 @@ blob_make_parts(struct bd_blob_op *op, int64_t size)
 
 /*
  * MD5 of bytes [0, size) of fd, and with block > 0 of each block into
- * parts.  Returns 0 or a negative errno.
+ * parts; with notify, each block's is published to notify's loop as soon
+ * as it is known (see hashed in blob_op.h).  Returns 0 or a negative
+ * errno.
  */
 static int
 blob_hash(int fd, int64_t size, int64_t block, struct blob_part *parts,
-    unsigned char md5[16])
+    unsigned char md5[16], struct bd_blob_op *notify)
 {
 	EVP_MD_CTX *all = EVP_MD_CTX_new(), *one = EVP_MD_CTX_new();
 	unsigned char *buf = xmalloc(BLOB_HASH_BUF);
@@ -312,6 +314,11 @@ blob_hash(int fd, int64_t size, int64_t block, struct blob_part *parts,
 		if (block > 0 && (off % block == 0 || off == size)) {
 			EVP_DigestFinal_ex(one, parts[bi++].md5, NULL);
 			EVP_DigestInit_ex(one, EVP_md5(), NULL);
+			if (notify != NULL) {
+				atomic_store_explicit(&notify->hashed, bi,
+				    memory_order_release);
+				uv_async_send(&notify->hash_async);
+			}
 		}
 	}
 	if (block > 0 && size == 0)
@@ -331,7 +338,25 @@ blob_work(uv_work_t *w)
 	bool blocks = op->kind == K_PUT;
 
 	op->work_err = blob_hash(op->fd, op->size, blocks ?
-	    op->parts[0].length : 0, blocks ? op->parts : NULL, op->md5);
+	    op->parts[0].length : 0, blocks ? op->parts : NULL, op->md5,
+	    op->async_open ? op : NULL);
+}
+
+/* Loop: the worker hashed more blocks; send them. */
+static void
+blob_on_block_hashed(uv_async_t *a)
+{
+	bd_blob_op_pump(a->data);
+}
+
+/* Closes hash_async once the worker can no longer use it. */
+static void
+blob_close_async(struct bd_blob_op *op)
+{
+	if (!op->async_open)
+		return;
+	op->async_open = false;
+	uv_close((uv_handle_t *)&op->hash_async, bd_blob_op_handle_closed);
 }
 
 /* After hashing: compare (get) or upload (put). */
@@ -372,6 +397,7 @@ blob_after_work(uv_work_t *w, int status)
 	struct bd_blob_op *op = w->data;
 
 	op->working = false;
+	blob_close_async(op);
 	if (status == UV_ECANCELED || op->cancelled) {
 		op->cancelled = true;
 		bd_blob_op_pump(op);
@@ -380,20 +406,33 @@ blob_after_work(uv_work_t *w, int status)
 	blob_hashed(op);
 }
 
-/* Hashes the file, in the thread pool when it is big. */
+/*
+ * Hashes the file, in the thread pool when it is big.  An upload in
+ * blocks sends each block as soon as its MD5 is known (PH_PARTS while the
+ * worker runs) rather than after a first pass over the whole file.
+ */
 static void
 blob_start_hash(struct bd_blob_op *op)
 {
-	int rc;
+	bool pipe = op->kind == K_PUT && op->n_parts > 1;
 
 	op->phase = PH_HASH;
 	op->work.data = op;
 	if (op->size >= op->c->o.md5_off_loop_min) {
-		if ((rc = uv_queue_work(op->c->loop, &op->work, blob_work,
-		    blob_after_work)) == 0) {
+		if (pipe && uv_async_init(op->c->loop, &op->hash_async,
+		    blob_on_block_hashed) == 0) {
+			op->hash_async.data = op;
+			op->async_open = true;
+			op->handles++;
+		}
+		if (uv_queue_work(op->c->loop, &op->work, blob_work,
+		    blob_after_work) == 0) {
 			op->working = true;
+			if (op->async_open)
+				op->phase = PH_PARTS;
 			return;
 		}
+		blob_close_async(op);
 	}
 	blob_work(&op->work);
 	blob_hashed(op);
@@ -574,7 +613,9 @@ blob_next_phase(struct bd_blob_op *op)
 		bd_blob_op_finish(op);
 		return;
 	}
-	/* PH_PARTS is complete. */
+	/* PH_PARTS is complete, once the blocks' hashing is too. */
+	if (op->working)
+		return;
 	for (i = 0; i < op->n_parts; i++)
 		if (op->parts[i].state != P_DONE)
 			return;

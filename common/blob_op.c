@@ -42,13 +42,15 @@
 static void blob_on_http(struct bd_http_transfer *, int,
     const struct bd_http_response *, void *);
 
-/* Frees the op once its timer is closed. */
-static void
-blob_on_closed(uv_handle_t *h)
+/* Frees the op once its timer (and its hash_async, if opened) is closed. */
+void
+bd_blob_op_handle_closed(uv_handle_t *h)
 {
 	struct bd_blob_op *op = h->data;
 	size_t i;
 
+	if (--op->handles > 0)
+		return;
 	free(op->url);
 	free(op->query);
 	free(op->mem);
@@ -100,7 +102,7 @@ blob_on_timer(uv_timer_t *timer)
 		r.list = op->list;
 	}
 	op->cb(op, &r, op->arg);
-	uv_close((uv_handle_t *)&op->timer, blob_on_closed);
+	uv_close((uv_handle_t *)&op->timer, bd_blob_op_handle_closed);
 }
 
 /* Ends op with its status: the callback runs from the timer. */
@@ -402,7 +404,7 @@ bd_blob_op_pump(struct bd_blob_op *op)
 {
 	uint64_t now, wake = 0;
 	struct blob_part *p;
-	size_t i;
+	size_t i, n;
 
 	if (op->finishing)
 		return;
@@ -418,7 +420,7 @@ bd_blob_op_pump(struct bd_blob_op *op)
 			bd_blob_op_finish(op);
 		return;
 	}
-	if (op->phase == PH_HASH || op->working)
+	if (op->phase == PH_HASH || (op->working && op->phase != PH_PARTS))
 		return;
 	if (op->phase != PH_PARTS) {
 		if (op->one.state == P_IDLE) {
@@ -429,7 +431,10 @@ bd_blob_op_pump(struct bd_blob_op *op)
 		return;
 	}
 	now = uv_now(op->c->loop);
-	for (i = 0; i < op->n_parts && op->active < op->parallel; i++) {
+	/* While an upload's blocks are hashed, only hashed ones may go. */
+	n = op->working ? atomic_load_explicit(&op->hashed,
+	    memory_order_acquire) : op->n_parts;
+	for (i = 0; i < n && op->active < op->parallel; i++) {
 		p = &op->parts[i];
 		if (p->state == P_WAIT && p->not_before > now) {
 			if (wake == 0 || p->not_before < wake)
@@ -473,6 +478,7 @@ bd_blob_op_new(struct bd_blob_container *c, enum blob_kind kind,
 	op->one.index = -1;
 	op->parallel = 1;
 	op->shared_key = c->acct != NULL && c->sas == NULL;
+	op->handles = 1;
 	uv_timer_init(c->loop, &op->timer);
 	op->timer.data = op;
 	return op;
@@ -488,7 +494,7 @@ bd_blob_op_started(struct bd_blob_op *op, int rc, struct bd_blob_op **out)
 		if (out != NULL)
 			*out = NULL;
 		op->finishing = true;
-		uv_close((uv_handle_t *)&op->timer, blob_on_closed);
+		uv_close((uv_handle_t *)&op->timer, bd_blob_op_handle_closed);
 	}
 	return rc;
 }

@@ -11,6 +11,7 @@
  * struct bd_blob_op: send, part_done and phase_done.
  */
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -100,6 +101,16 @@ struct bd_blob_op {
 	bool working;
 	int work_err;
 	unsigned char md5[16];
+	/*
+	 * An upload in blocks hashes while it sends: the worker publishes
+	 * how many blocks have their MD5 (release; the loop reads it with
+	 * acquire before it starts those blocks) and wakes the loop through
+	 * hash_async, open while the worker runs.
+	 */
+	_Atomic size_t hashed;
+	uv_async_t hash_async;
+	bool async_open;
+	int handles;			/* open libuv handles; freed at 0 */
 
 	char *prefix;
 	char *delimiter;
@@ -151,6 +162,9 @@ int bd_blob_op_request(struct bd_blob_op *op, struct blob_part *p,
  * and ends op once nothing is.
  */
 void bd_blob_op_pump(struct bd_blob_op *op);
+
+/* Close callback of op's handles: frees op once the last is closed. */
+void bd_blob_op_handle_closed(uv_handle_t *h);
 
 /* Ends op with its status; the callback runs from op's timer. */
 void bd_blob_op_finish(struct bd_blob_op *op);
