@@ -406,6 +406,97 @@ blob_after_work(uv_work_t *w, int status)
 	blob_hashed(op);
 }
 
+/* Worker: adds bytes [md_off, md_to) of the download to its MD5. */
+static void
+blob_md_work(uv_work_t *w)
+{
+	struct bd_blob_op *op = w->data;
+	unsigned char *buf = xmalloc(BLOB_HASH_BUF);
+	int64_t off = op->md_off;
+	ssize_t got;
+	size_t want;
+
+	op->work_err = 0;
+	while (off < op->md_to) {
+		want = op->md_to - off < BLOB_HASH_BUF ?
+		    (size_t)(op->md_to - off) : BLOB_HASH_BUF;
+		got = pread(op->fd, buf, want, off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			op->work_err = got < 0 ? -errno : -EIO;
+			break;
+		}
+		EVP_DigestUpdate(op->md_ctx, buf, (size_t)got);
+		off += got;
+	}
+	free(buf);
+}
+
+static void blob_md_more(struct bd_blob_op *);
+
+/* Loop: a piece of the download's MD5 is done. */
+static void
+blob_after_md_work(uv_work_t *w, int status)
+{
+	struct bd_blob_op *op = w->data;
+
+	op->working = false;
+	if (status == UV_ECANCELED || op->cancelled || op->status != 0 ||
+	    op->work_err != 0) {
+		if (status == UV_ECANCELED)
+			op->cancelled = true;
+		else if (op->work_err != 0)
+			bd_blob_op_fail(op, op->work_err, "%s %s: reading the "
+			    "file: %s", op->what, op->url,
+			    strerror(-op->work_err));
+		bd_blob_op_pump(op);
+		return;
+	}
+	op->md_off = op->md_to;
+	blob_md_more(op);
+	bd_blob_op_pump(op);
+}
+
+/*
+ * Hashes the downloaded bytes that have become contiguous from the start
+ * (parts complete mostly in order, so the hash trails the download by the
+ * parts in flight), in the thread pool; after the last part, finishes the
+ * MD5 and compares it (PH_HASH).  Not while ranges were refused: the parts
+ * are then replanned and the hash begun again.
+ */
+static void
+blob_md_more(struct bd_blob_op *op)
+{
+	int64_t to;
+	int rc;
+
+	if (op->md_ctx == NULL || op->working || op->status != 0 ||
+	    op->cancelled || op->ranges_refused)
+		return;
+	while (op->md_part < op->n_parts &&
+	    op->parts[op->md_part].state == P_DONE)
+		op->md_part++;
+	to = op->md_part == op->n_parts ? op->size :
+	    op->parts[op->md_part].offset;
+	if (to > op->md_off) {
+		op->md_to = to;
+		op->work.data = op;
+		if ((rc = uv_queue_work(op->c->loop, &op->work, blob_md_work,
+		    blob_after_md_work)) == 0) {
+			op->working = true;
+			return;
+		}
+		bd_blob_op_fail(op, rc, "%s %s: hashing: %s", op->what,
+		    op->url, uv_strerror(rc));
+		return;
+	}
+	if (op->phase == PH_HASH && op->md_off == op->size) {
+		EVP_DigestFinal_ex(op->md_ctx, op->md5, NULL);
+		blob_hashed(op);
+	}
+}
+
 /*
  * Hashes the file, in the thread pool when it is big.  An upload in
  * blocks sends each block as soon as its MD5 is known (PH_PARTS while the
@@ -516,6 +607,20 @@ blob_plan_get(struct bd_blob_op *op, int64_t size, bool ranges)
 	for (i = 0; i < op->n_parts; i++)
 		op->parts[i].op = op;
 	op->phase = PH_PARTS;
+	/* Big downloads with an MD5 are hashed as they arrive. */
+	op->md_off = op->md_to = 0;
+	op->md_part = 0;
+	if (op->md_ctx != NULL) {
+		EVP_MD_CTX_free(op->md_ctx);
+		op->md_ctx = NULL;
+	}
+	if (op->p_md5 != NULL && size >= o->md5_off_loop_min) {
+		if ((op->md_ctx = EVP_MD_CTX_new()) == NULL) {
+			fprintf(stderr, "batchd: EVP_MD_CTX_new failed\n");
+			abort();
+		}
+		EVP_DigestInit_ex(op->md_ctx, EVP_md5(), NULL);
+	}
 }
 
 /*
@@ -595,6 +700,8 @@ blob_part_done(struct bd_blob_op *op, struct blob_part *p,
 	    op->size < 0) {
 		/* The streamed GET of a blob of unknown size: now known. */
 		op->size = op->props.size = p->length;
+	} else if (op->kind == K_GET && op->phase == PH_PARTS) {
+		blob_md_more(op);
 	} else if (op->kind == K_LIST) {
 		blob_list_page(op, resp);
 	} else if (op->phase == PH_COMMIT) {
@@ -630,6 +737,13 @@ blob_next_phase(struct bd_blob_op *op)
 	if (op->kind == K_GET) {
 		if (op->p_md5 == NULL) {
 			bd_blob_op_finish(op);
+			return;
+		}
+		if (op->md_ctx != NULL) {
+			/* The rest of the MD5 begun during the download. */
+			op->phase = PH_HASH;
+			blob_md_more(op);
+			bd_blob_op_pump(op);
 			return;
 		}
 		blob_start_hash(op);

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto_api.h"
 #include "error.h"
 #include "url.h"
 #include "xml_list.h"
@@ -51,6 +52,8 @@ bd_blob_op_handle_closed(uv_handle_t *h)
 
 	if (--op->handles > 0)
 		return;
+	if (op->md_ctx != NULL)
+		EVP_MD_CTX_free(op->md_ctx);
 	free(op->url);
 	free(op->query);
 	free(op->mem);
@@ -432,8 +435,9 @@ bd_blob_op_pump(struct bd_blob_op *op)
 	}
 	now = uv_now(op->c->loop);
 	/* While an upload's blocks are hashed, only hashed ones may go. */
-	n = op->working ? atomic_load_explicit(&op->hashed,
-	    memory_order_acquire) : op->n_parts;
+	n = op->working && op->kind == K_PUT ?
+	    atomic_load_explicit(&op->hashed, memory_order_acquire) :
+	    op->n_parts;
 	for (i = 0; i < n && op->active < op->parallel; i++) {
 		p = &op->parts[i];
 		if (p->state == P_WAIT && p->not_before > now) {

@@ -110,6 +110,15 @@ struct bd_blob_op {
 	_Atomic size_t hashed;
 	uv_async_t hash_async;
 	bool async_open;
+	/*
+	 * A download with a Content-MD5 hashes the file while it arrives:
+	 * md_ctx has taken bytes [0, md_off) (parts up to md_part are done),
+	 * and a worker adds [md_off, md_to) at a time.
+	 */
+	void *md_ctx;			/* EVP_MD_CTX *, or NULL */
+	int64_t md_off;
+	int64_t md_to;
+	size_t md_part;
 	int handles;			/* open libuv handles; freed at 0 */
 
 	char *prefix;

@@ -370,6 +370,8 @@ TEST(get_large)
 
 TEST(get_bad_md5)
 {
+	struct bd_blob_options o = { 0 };
+	struct bd_blob_container *c;
 	struct done d = { 0 };
 	char *dst = xasprintf("%s/bad.dst", az_work_dir());
 
@@ -383,6 +385,19 @@ TEST(get_bad_md5)
 	ASSERT_STR_CONTAINS(d.detail, "badmd5.bin");
 	ASSERT(!d.md5_checked);
 	done_clear(&d);
+
+	/* The same in small ranges, hashed as they arrive (get_large has
+	   a good MD5 checked that way). */
+	o.get_single_max = 512;
+	o.get_chunk_size = 300;
+	o.get_parallel = 3;
+	o.md5_off_loop_min = 1;
+	c = container("test", &o);
+	get(c, "badmd5.bin", dst, &d);
+	ASSERT_INT_EQ(d.status, BD_ECHECKSUM);
+	ASSERT(!d.md5_checked);
+	done_clear(&d);
+	bd_blob_container_free(c);
 	free(dst);
 }
 
