@@ -5,7 +5,8 @@
  * failures and delivery; see blob_op.h).  The steps (phases):
  *
  *	properties  PH_HEAD -> done
- *	get         PH_HEAD -> PH_PARTS (ranged GETs) -> PH_HASH -> done
+ *	get         PH_HEAD (or a listing's entry) -> PH_PARTS (ranged GETs
+ *	            with If-Match, or one streamed GET) -> PH_HASH -> done
  *	put file    PH_HASH (MD5s) -> PH_PARTS (Put Blob, or Put Blocks)
  *	            -> PH_COMMIT (Put Block List) -> done
  *	list        PH_ONE per page, until no NextMarker
@@ -13,7 +14,9 @@
  *
  * The MD5 of a file of md5_off_loop_min bytes or more is computed in
  * uv_queue_work: the whole file's, and for an upload in blocks each
- * block's in the same pass.  Block ids are base64 of "batchd" and eight
+ * block's in the same pass, each block leaving as soon as its MD5 is
+ * known (PH_PARTS while the worker runs); a download's as its bytes
+ * become contiguous from the start, so PH_HASH has only the tail left.  Block ids are base64 of "batchd" and eight
  * digits, so all have the same length as Put Block List requires.
  */
 #include "blob.h"
