@@ -72,6 +72,9 @@
 /* Bytes of a file sink gathered before one pwrite: libcurl hands the body
    over in 16 KiB pieces, and a pwrite each cost more than the receiving. */
 #define HTTP_SINK_BUF		(128 * 1024)
+/* Sink buffers kept for reuse: a download in many ranges would otherwise
+   allocate one per range, and the heap grows with the churn. */
+#define HTTP_SPARE_BUFS		16
 #define HTTP_DEFAULT_CONNECT_MS	30000L
 #define HTTP_DEFAULT_STALL_S	60L
 #define HTTP_DEFAULT_ATTEMPTS	5
@@ -104,6 +107,8 @@ struct bd_http {
 	void (*closed_cb)(void *);
 	void *closed_arg;
 	uint64_t rng;
+	char *spare[HTTP_SPARE_BUFS];	/* sink buffers for the next transfers */
+	int n_spare;
 	TAILQ_HEAD(, bd_http_transfer) queue;	/* QUEUED, in order */
 	TAILQ_HEAD(, bd_http_transfer) all;	/* not yet delivered */
 	LIST_HEAD(, http_sock) socks;		/* polls not yet closing */
@@ -217,6 +222,8 @@ http_maybe_free(struct bd_http *h)
 
 	if (!h->closing || h->n_handles > 0 || h->multi != NULL)
 		return;
+	while (h->n_spare > 0)
+		free(h->spare[--h->n_spare]);
 	free(h->ca_file);
 	free(h);
 	if (cb != NULL)
@@ -484,7 +491,10 @@ transfer_on_closed(uv_handle_t *handle)
 	free(t->if_range);
 	free(t->detail);
 	free(t->mem);
-	free(t->wbuf);
+	if (t->wbuf != NULL && h->n_spare < HTTP_SPARE_BUFS)
+		h->spare[h->n_spare++] = t->wbuf;
+	else
+		free(t->wbuf);
 	transfer_clear_headers(t);
 	free(t);
 	h->n_handles--;
@@ -859,7 +869,9 @@ transfer_sink_write(struct bd_http_transfer *t, const char *data, size_t n)
 			return t->sink_err;
 	} else {
 		if (t->wbuf == NULL)
-			t->wbuf = xmalloc(HTTP_SINK_BUF);
+			t->wbuf = t->h->n_spare > 0 ?
+			    t->h->spare[--t->h->n_spare] :
+			    xmalloc(HTTP_SINK_BUF);
 		memcpy(t->wbuf + t->wlen, data, n);
 		t->wlen += n;
 	}
