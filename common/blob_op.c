@@ -210,10 +210,11 @@ blob_request_url(struct bd_blob_op *op, const char *query)
 }
 
 /*
- * The Range of GET part p: none for a streamed read not yet begun, else
- * from the first byte still missing to the part's end (or the blob's end
- * when the length is unknown).  With several parts a 200 instead of a 206
- * must stop at the headers: see ranges_refused.
+ * The Range of GET part p: none for a read of the whole blob not yet
+ * begun (streamed, or a single part), else from the first byte still
+ * missing to the part's end (or the blob's end when the length is
+ * unknown).  With several parts a 200 instead of a 206 must stop at the
+ * headers: see ranges_refused.
  */
 static void
 blob_get_range(const struct bd_blob_op *op, const struct blob_part *p,
@@ -221,7 +222,7 @@ blob_get_range(const struct bd_blob_op *op, const struct blob_part *p,
 {
 	req->sink_fd = op->fd;
 	req->sink_offset = p->offset + p->done;
-	if (op->streamed && p->done == 0)
+	if ((op->streamed || op->n_parts == 1) && p->done == 0)
 		return;
 	req->range_start = p->offset + p->done;
 	req->range_end = p->length >= 0 ? p->offset + p->length - 1 : -1;
