@@ -43,7 +43,7 @@
 #define MiB			(1024 * 1024)
 #define BLOB_MAX_BLOCKS		50000
 #define BLOB_MAX_BLOCK		(4000LL * MiB)
-#define BLOB_HASH_BUF		(1024 * 1024)
+#define BLOB_HASH_BUF		(128 * 1024)
 #define BLOB_MAX_PARALLEL	64
 #define BLOB_BLOCK_ID_FMT	"batchd%08d"	/* 14 bytes: equal lengths */
 
