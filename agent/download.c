@@ -9,6 +9,8 @@
  *				checked) into a partial file; any HTTP server
  *				serves, and one that refuses the HEAD gets a
  *				plain GET instead (DL_HTTP)
+ *	listed blob		DL_BLOB without the HEAD: size, ETag and
+ *				Content-MD5 come from the listing
  *	httpUrl file://		DL_COPY
  *	container http(s)	DL_LIST_BLOB: List Blobs, then one DL_BLOB job
  *				per blob (storageContainerUrl with its SAS,
@@ -19,7 +21,7 @@
  *
  * Jobs made from a listing go to the end of the queue.  At most
  * max_parallel jobs are active at once; copies, local listings and the
- * fsync-and-rename of a finished download run in uv_queue_work so the loop
+ * rename of a finished download run in uv_queue_work so the loop
  * never blocks on the disk.  Blob names are kept whole below filePath, and
  * a name that would leave the working directory fails the set.
  *
@@ -74,6 +76,8 @@ struct dl_job {
 	const struct bd_resource_file *rf;
 	struct bd_blob_container *c; /* borrowed from the set */
 	char *blob;		/* the name in c; NULL for c's own URL */
+	struct bd_xml_blob listed; /* what c's listing said of blob (name
+				   NULL when it was not listed) */
 	char *src;		/* URL (http) or local path (copy, list) */
 	char *shown;		/* the source for messages, redacted */
 	char *name;		/* path relative to wd, for messages */
@@ -154,6 +158,9 @@ dl_job_free(struct dl_job *j)
 	free(j->blobs);
 	bd_failure_info_free(j->failure);
 	free(j->blob);
+	free(j->listed.content_md5);
+	free(j->listed.etag);
+	free(j->listed.last_modified);
 	free(j->src);
 	free(j->shown);
 	free(j->name);
@@ -260,7 +267,13 @@ dl_on_progress(void *arg, int64_t done, int64_t total)
 		j->d->progress_cb(j->d->progress_arg, j->name, done, total);
 }
 
-/* Worker: makes a finished download durable and gives it its name. */
+/*
+ * Worker: gives a finished download its mode and its name.  No fsync: a
+ * resource file needs to outlive the task's process, not a crash of the
+ * node, after which the task runs again in a clean directory and
+ * downloads afresh; and flushing a big file would double its download
+ * time (docs/performance.md).  The rename still makes it appear whole.
+ */
 static void
 dl_commit_work(uv_work_t *w)
 {
@@ -268,7 +281,7 @@ dl_commit_work(uv_work_t *w)
 	int fd = j->fd;
 
 	j->fd = -1;
-	if (fsync(fd) == -1 || fchmod(fd, j->rf->file_mode) == -1) {
+	if (fchmod(fd, j->rf->file_mode) == -1) {
 		j->failure = dl_local_failure(j, errno, false);
 		close(fd);
 		return;
@@ -328,10 +341,13 @@ dl_blob_name_ok(const char *name)
 /*
  * Adds the job that fetches blob (or file) name of listing job j: a
  * download from j's container, or with j->src a copy from that directory.
- * A name that would leave the working directory becomes a failure.
+ * b (NULL for a file) is the listing's entry, kept so the download needs
+ * no HEAD.  A name that would leave the working directory becomes a
+ * failure.
  */
 static void
-dl_add_listed(struct bd_download *d, const struct dl_job *j, const char *name)
+dl_add_listed(struct bd_download *d, const struct dl_job *j, const char *name,
+    const struct bd_xml_blob *b)
 {
 	const struct bd_resource_file *rf = j->rf;
 	struct dl_job *c = dl_add(d, j->kind == DL_LIST_BLOB ? DL_BLOB :
@@ -344,6 +360,15 @@ dl_add_listed(struct bd_download *d, const struct dl_job *j, const char *name)
 		c->c = j->c;
 		c->blob = xstrdup(name);
 		c->shown = bd_blob_url(j->c, name);
+		if (b != NULL) {
+			c->listed.name = c->blob;
+			c->listed.size = b->size;
+			c->listed.etag = b->etag ? xstrdup(b->etag) : NULL;
+			c->listed.content_md5 = b->content_md5 ?
+			    xstrdup(b->content_md5) : NULL;
+			c->listed.last_modified = b->last_modified ?
+			    xstrdup(b->last_modified) : NULL;
+		}
 	} else {
 		char *u = bd_url_append_path(rf->url, name);
 		c->shown = bd_url_redact(u);
@@ -383,7 +408,7 @@ dl_after_work(uv_work_t *w, int status)
 	}
 	if (j->kind == DL_LIST_LOCAL && !d->stopping) {
 		for (size_t i = 0; i < j->n_blobs && !d->stopping; i++)
-			dl_add_listed(d, j, j->blobs[i]);
+			dl_add_listed(d, j, j->blobs[i], NULL);
 	} else if (j->kind == DL_COPY && d->progress_cb != NULL) {
 		struct stat st;
 		if (stat(j->dst, &st) == 0)
@@ -548,22 +573,12 @@ dl_blob_failure(const struct dl_job *j, const struct bd_blob_result *r)
 	return f;
 }
 
-/* Whether the headers of a HEAD response carried a Content-Length. */
-static bool
-dl_has_length(const struct bd_blob_props *p)
-{
-	for (size_t i = 0; p != NULL && i < p->n_headers; i++)
-		if (strcasecmp(p->headers[i].name, "Content-Length") == 0)
-			return true;
-	return false;
-}
-
 /*
  * Whether httpUrl job j should try once more with a plain GET after the
- * blob client's result r.  Some servers cannot be served through the blob
- * client: one that refuses HEAD (405, 501, or 403 for a URL signed for GET
- * alone, which an Azure SAS never is), answers it without a length, or
- * gives a weak ETag that the If-Match of every GET then fails (412).
+ * blob client's result r: a server that refuses HEAD (405, 501, or 403 for
+ * a URL signed for GET alone, which an Azure SAS never is).  The blob
+ * client itself copes with a HEAD without a length, a weak ETag and a
+ * server without ranges.
  */
 static bool
 dl_should_fall_back(const struct dl_job *j, const struct bd_blob_result *r)
@@ -574,13 +589,10 @@ dl_should_fall_back(const struct dl_job *j, const struct bd_blob_result *r)
 	if (j->blob != NULL || j->fell_back || j->rf->source !=
 	    BD_RESOURCE_HTTP_URL)
 		return false;
-	if (r->status == 0)
-		return r->bytes == 0 && !dl_has_length(r->props);
 	if (r->status == BD_EHTTP && (r->http_status == 405 ||
 	    r->http_status == 501))
 		return true;
-	if (!(r->status == BD_EDENIED && r->http_status == 403) &&
-	    !(r->status == BD_EHTTP && r->http_status == 412))
+	if (!(r->status == BD_EDENIED && r->http_status == 403))
 		return false;
 	azure_sas = bd_sas_parse(j->src, &sas, NULL) == 0 && sas->has_sig;
 	bd_sas_free(sas);
@@ -618,7 +630,7 @@ dl_on_blob(struct bd_blob_op *op, const struct bd_blob_result *r, void *arg)
 			/* A "directory" placeholder is not a file. */
 			if (n > 0 && b->name[n - 1] == '/' && b->size <= 0)
 				continue;
-			dl_add_listed(d, j, b->name);
+			dl_add_listed(d, j, b->name, b);
 		}
 	} else if (dl_commit(d, j))
 		return;
@@ -765,7 +777,10 @@ dl_net_start(struct bd_download *d, struct dl_job *j)
 		return -1;
 	if (j->kind == DL_HTTP)
 		rc = dl_get_start(d, j);
-	else if ((rc = bd_blob_get_start(j->c, j->blob, j->fd, dl_on_progress,
+	else if ((rc = j->listed.name != NULL ?
+	    bd_blob_get_listed_start(j->c, &j->listed, j->fd, dl_on_progress,
+	    dl_on_blob, j, &j->op) :
+	    bd_blob_get_start(j->c, j->blob, j->fd, dl_on_progress,
 	    dl_on_blob, j, &j->op)) < 0) {
 		j->failure = dl_failure(j, BD_CATEGORY_USER_ERROR,
 		    "BlobDownloadMiscError", "%s", bd_strerror(rc));

@@ -363,6 +363,16 @@ ul_reason(const struct ul_job *j, const struct bd_blob_result *r)
 	return out;
 }
 
+/* Inside libcurl: the bytes of job j's upload sent so far. */
+static void
+ul_on_progress(void *arg, int64_t done, int64_t total)
+{
+	struct ul_job *j = arg;
+
+	if (j->u->progress_cb != NULL)
+		j->u->progress_cb(j->u->progress_arg, j->blob, done, total);
+}
+
 /* Loop: the upload of job j ended. */
 static void
 ul_on_blob(struct bd_blob_op *op, const struct bd_blob_result *r, void *arg)
@@ -453,7 +463,7 @@ ul_put_start(struct bd_upload *u, struct ul_job *j)
 			    hl->items[i].value != NULL ? hl->items[i].value :
 			    "");
 	rc = bd_blob_put_file_start(j->p->c, j->blob, j->fd, j->size,
-	    (const char *const *)h, n, ul_on_blob, j, &j->op);
+	    (const char *const *)h, n, ul_on_progress, ul_on_blob, j, &j->op);
 	for (size_t i = 0; i < n; i++)
 		free(h[i]);
 	free(h);

@@ -5,7 +5,8 @@
  * failures and delivery; see blob_op.h).  The steps (phases):
  *
  *	properties  PH_HEAD -> done
- *	get         PH_HEAD -> PH_PARTS (ranged GETs) -> PH_HASH -> done
+ *	get         PH_HEAD (or a listing's entry) -> PH_PARTS (ranged GETs
+ *	            with If-Match, or one streamed GET) -> PH_HASH -> done
  *	put file    PH_HASH (MD5s) -> PH_PARTS (Put Blob, or Put Blocks)
  *	            -> PH_COMMIT (Put Block List) -> done
  *	list        PH_ONE per page, until no NextMarker
@@ -13,7 +14,9 @@
  *
  * The MD5 of a file of md5_off_loop_min bytes or more is computed in
  * uv_queue_work: the whole file's, and for an upload in blocks each
- * block's in the same pass.  Block ids are base64 of "batchd" and eight
+ * block's in the same pass, each block leaving as soon as its MD5 is
+ * known (PH_PARTS while the worker runs); a download's as its bytes
+ * become contiguous from the start, so PH_HASH has only the tail left.  Block ids are base64 of "batchd" and eight
  * digits, so all have the same length as Put Block List requires.
  */
 #include "blob.h"
@@ -40,7 +43,7 @@
 #define MiB			(1024 * 1024)
 #define BLOB_MAX_BLOCKS		50000
 #define BLOB_MAX_BLOCK		(4000LL * MiB)
-#define BLOB_HASH_BUF		(1024 * 1024)
+#define BLOB_HASH_BUF		(128 * 1024)
 #define BLOB_MAX_PARALLEL	64
 #define BLOB_BLOCK_ID_FMT	"batchd%08d"	/* 14 bytes: equal lengths */
 
@@ -215,12 +218,12 @@ blob_send(struct bd_blob_op *op, struct blob_part *p)
 		return bd_blob_op_request(op, p, "HEAD", NULL, NULL, 0);
 	case PH_PARTS:
 		if (op->kind == K_GET) {
-			snprintf(line, sizeof(line), "If-Match: %s",
-			    op->p_etag != NULL ? op->p_etag : "*");
+			snprintf(line, sizeof(line), "If-Match: %.100s",
+			    op->if_match != NULL ? op->if_match : "*");
 			h[0] = line;
 			p->self_resume = op->shared_key;
 			return bd_blob_op_request(op, p, "GET", NULL, h,
-			    op->p_etag != NULL ? 1 : 0);
+			    op->if_match != NULL ? 1 : 0);
 		}
 		b64 = bd_storage_base64(p->md5, 16);
 		snprintf(md5h, sizeof(md5h), "Content-MD5: %s", b64);
@@ -275,11 +278,13 @@ blob_make_parts(struct bd_blob_op *op, int64_t size)
 
 /*
  * MD5 of bytes [0, size) of fd, and with block > 0 of each block into
- * parts.  Returns 0 or a negative errno.
+ * parts; with notify, each block's is published to notify's loop as soon
+ * as it is known (see hashed in blob_op.h).  Returns 0 or a negative
+ * errno.
  */
 static int
 blob_hash(int fd, int64_t size, int64_t block, struct blob_part *parts,
-    unsigned char md5[16])
+    unsigned char md5[16], struct bd_blob_op *notify)
 {
 	EVP_MD_CTX *all = EVP_MD_CTX_new(), *one = EVP_MD_CTX_new();
 	unsigned char *buf = xmalloc(BLOB_HASH_BUF);
@@ -312,6 +317,11 @@ blob_hash(int fd, int64_t size, int64_t block, struct blob_part *parts,
 		if (block > 0 && (off % block == 0 || off == size)) {
 			EVP_DigestFinal_ex(one, parts[bi++].md5, NULL);
 			EVP_DigestInit_ex(one, EVP_md5(), NULL);
+			if (notify != NULL) {
+				atomic_store_explicit(&notify->hashed, bi,
+				    memory_order_release);
+				uv_async_send(&notify->hash_async);
+			}
 		}
 	}
 	if (block > 0 && size == 0)
@@ -331,7 +341,25 @@ blob_work(uv_work_t *w)
 	bool blocks = op->kind == K_PUT;
 
 	op->work_err = blob_hash(op->fd, op->size, blocks ?
-	    op->parts[0].length : 0, blocks ? op->parts : NULL, op->md5);
+	    op->parts[0].length : 0, blocks ? op->parts : NULL, op->md5,
+	    op->async_open ? op : NULL);
+}
+
+/* Loop: the worker hashed more blocks; send them. */
+static void
+blob_on_block_hashed(uv_async_t *a)
+{
+	bd_blob_op_pump(a->data);
+}
+
+/* Closes hash_async once the worker can no longer use it. */
+static void
+blob_close_async(struct bd_blob_op *op)
+{
+	if (!op->async_open)
+		return;
+	op->async_open = false;
+	uv_close((uv_handle_t *)&op->hash_async, bd_blob_op_handle_closed);
 }
 
 /* After hashing: compare (get) or upload (put). */
@@ -372,6 +400,7 @@ blob_after_work(uv_work_t *w, int status)
 	struct bd_blob_op *op = w->data;
 
 	op->working = false;
+	blob_close_async(op);
 	if (status == UV_ECANCELED || op->cancelled) {
 		op->cancelled = true;
 		bd_blob_op_pump(op);
@@ -380,20 +409,124 @@ blob_after_work(uv_work_t *w, int status)
 	blob_hashed(op);
 }
 
-/* Hashes the file, in the thread pool when it is big. */
+/* Worker: adds bytes [md_off, md_to) of the download to its MD5. */
+static void
+blob_md_work(uv_work_t *w)
+{
+	struct bd_blob_op *op = w->data;
+	unsigned char *buf = xmalloc(BLOB_HASH_BUF);
+	int64_t off = op->md_off;
+	ssize_t got;
+	size_t want;
+
+	op->work_err = 0;
+	while (off < op->md_to) {
+		want = op->md_to - off < BLOB_HASH_BUF ?
+		    (size_t)(op->md_to - off) : BLOB_HASH_BUF;
+		got = pread(op->fd, buf, want, off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			op->work_err = got < 0 ? -errno : -EIO;
+			break;
+		}
+		EVP_DigestUpdate(op->md_ctx, buf, (size_t)got);
+		off += got;
+	}
+	free(buf);
+}
+
+static void blob_md_more(struct bd_blob_op *);
+
+/* Loop: a piece of the download's MD5 is done. */
+static void
+blob_after_md_work(uv_work_t *w, int status)
+{
+	struct bd_blob_op *op = w->data;
+
+	op->working = false;
+	if (status == UV_ECANCELED || op->cancelled || op->status != 0 ||
+	    op->work_err != 0) {
+		if (status == UV_ECANCELED)
+			op->cancelled = true;
+		else if (op->work_err != 0)
+			bd_blob_op_fail(op, op->work_err, "%s %s: reading the "
+			    "file: %s", op->what, op->url,
+			    strerror(-op->work_err));
+		bd_blob_op_pump(op);
+		return;
+	}
+	op->md_off = op->md_to;
+	blob_md_more(op);
+	bd_blob_op_pump(op);
+}
+
+/*
+ * Hashes the downloaded bytes that have become contiguous from the start
+ * (parts complete mostly in order, so the hash trails the download by the
+ * parts in flight), in the thread pool; after the last part, finishes the
+ * MD5 and compares it (PH_HASH).  Not while ranges were refused: the parts
+ * are then replanned and the hash begun again.
+ */
+static void
+blob_md_more(struct bd_blob_op *op)
+{
+	int64_t to;
+	int rc;
+
+	if (op->md_ctx == NULL || op->working || op->status != 0 ||
+	    op->cancelled || op->ranges_refused)
+		return;
+	while (op->md_part < op->n_parts &&
+	    op->parts[op->md_part].state == P_DONE)
+		op->md_part++;
+	to = op->md_part == op->n_parts ? op->size :
+	    op->parts[op->md_part].offset;
+	if (to > op->md_off) {
+		op->md_to = to;
+		op->work.data = op;
+		if ((rc = uv_queue_work(op->c->loop, &op->work, blob_md_work,
+		    blob_after_md_work)) == 0) {
+			op->working = true;
+			return;
+		}
+		bd_blob_op_fail(op, rc, "%s %s: hashing: %s", op->what,
+		    op->url, uv_strerror(rc));
+		return;
+	}
+	if (op->phase == PH_HASH && op->md_off == op->size) {
+		EVP_DigestFinal_ex(op->md_ctx, op->md5, NULL);
+		blob_hashed(op);
+	}
+}
+
+/*
+ * Hashes the file, in the thread pool when it is big.  An upload in
+ * blocks sends each block as soon as its MD5 is known (PH_PARTS while the
+ * worker runs) rather than after a first pass over the whole file.
+ */
 static void
 blob_start_hash(struct bd_blob_op *op)
 {
-	int rc;
+	bool pipe = op->kind == K_PUT && op->n_parts > 1;
 
 	op->phase = PH_HASH;
 	op->work.data = op;
 	if (op->size >= op->c->o.md5_off_loop_min) {
-		if ((rc = uv_queue_work(op->c->loop, &op->work, blob_work,
-		    blob_after_work)) == 0) {
+		if (pipe && uv_async_init(op->c->loop, &op->hash_async,
+		    blob_on_block_hashed) == 0) {
+			op->hash_async.data = op;
+			op->async_open = true;
+			op->handles++;
+		}
+		if (uv_queue_work(op->c->loop, &op->work, blob_work,
+		    blob_after_work) == 0) {
 			op->working = true;
+			if (op->async_open)
+				op->phase = PH_PARTS;
 			return;
 		}
+		blob_close_async(op);
 	}
 	blob_work(&op->work);
 	blob_hashed(op);
@@ -405,7 +538,7 @@ blob_keep_props(struct bd_blob_op *op, const struct bd_http_response *r)
 {
 	size_t i;
 
-	op->size = r->content_length >= 0 ? r->content_length : 0;
+	op->size = r->content_length;
 	if (r->content_md5 != NULL && *r->content_md5 != '\0')
 		op->p_md5 = xstrndup(r->content_md5, 64);
 	if (r->etag != NULL)
@@ -427,6 +560,85 @@ blob_keep_props(struct bd_blob_op *op, const struct bd_http_response *r)
 	op->props.content_type = op->p_type;
 	op->props.headers = op->p_headers;
 	op->props.n_headers = op->p_n_headers;
+}
+
+/*
+ * Whether etag is strong: a weak one (W/"...") only says two bodies are
+ * equivalent, not byte for byte the same, so it can guard neither If-Match
+ * on a range nor the joining of ranges (RFC 9110 8.8.3, 13.1.1).
+ */
+static bool
+blob_etag_strong(const char *etag)
+{
+	return etag != NULL && *etag != '\0' && strncmp(etag, "W/", 2) != 0;
+}
+
+/*
+ * Plans the GET of op once its size (-1: unknown), ETag and whether the
+ * server serves ranges are known: parallel ranges, each with If-Match, for
+ * a big blob that allows them; one ranged GET with If-Match for a small
+ * one; otherwise one streamed GET.  Sizes the file.
+ */
+static void
+blob_plan_get(struct bd_blob_op *op, int64_t size, bool ranges)
+{
+	const struct bd_blob_options *o = &op->c->o;
+	size_t i;
+
+	free(op->parts);
+	op->parts = NULL;
+	op->n_done = 0;
+	op->ranges_refused = false;
+	free(op->if_match);
+	op->if_match = NULL;
+	op->size = size;
+	op->streamed = size < 0 || !ranges || !blob_etag_strong(op->p_etag);
+	if (!op->streamed)
+		op->if_match = xstrdup(op->p_etag);
+	if (ftruncate(op->fd, size > 0 ? size : 0) != 0)
+		bd_blob_op_fail(op, -errno, "%s %s: sizing the file: %s",
+		    op->what, op->url, strerror(errno));
+	if (op->streamed || size <= o->get_single_max) {
+		op->parts = xcalloc(1, sizeof(*op->parts));
+		op->n_parts = 1;
+		op->parts[0].op = op;
+		op->parts[0].length = size;
+		if (size == 0)
+			op->parts[0].state = P_DONE;
+	} else
+		blob_make_parts(op, o->get_chunk_size);
+	for (i = 0; i < op->n_parts; i++)
+		op->parts[i].op = op;
+	op->phase = PH_PARTS;
+	/* Big downloads with an MD5 are hashed as they arrive. */
+	op->md_off = op->md_to = 0;
+	op->md_part = 0;
+	if (op->md_ctx != NULL) {
+		EVP_MD_CTX_free(op->md_ctx);
+		op->md_ctx = NULL;
+	}
+	if (op->p_md5 != NULL && size >= o->md5_off_loop_min) {
+		if ((op->md_ctx = EVP_MD_CTX_new()) == NULL) {
+			fprintf(stderr, "batchd: EVP_MD_CTX_new failed\n");
+			abort();
+		}
+		EVP_DigestInit_ex(op->md_ctx, EVP_md5(), NULL);
+	}
+}
+
+/*
+ * After a HEAD: plans the GET from the response.  Without a Content-Length
+ * the size is unknown (not 0); ranges are used only where the server says
+ * it serves them (Accept-Ranges: bytes, which blob storage always sends).
+ */
+static void
+blob_plan_from_head(struct bd_blob_op *op, const struct bd_http_response *r)
+{
+	const char *ar = bd_http_response_header(r, "Accept-Ranges");
+
+	op->props.size = r->content_length;
+	blob_plan_get(op, r->content_length, ar != NULL &&
+	    strcasecmp(ar, "bytes") == 0);
 }
 
 /* The query of a List Blobs page after marker (NULL: the first). */
@@ -485,16 +697,14 @@ blob_part_done(struct bd_blob_op *op, struct blob_part *p,
 {
 	if (op->phase == PH_HEAD) {
 		blob_keep_props(op, resp);
-		if (op->kind != K_GET)
-			return;
-		if (ftruncate(op->fd, op->size) != 0)
-			bd_blob_op_fail(op, -errno, "%s %s: sizing the file: %s",
-			    op->what, op->url, strerror(errno));
-		blob_make_parts(op, op->size > op->c->o.get_single_max ?
-		    op->c->o.get_chunk_size : op->size);
-		if (op->size == 0)
-			op->parts[0].state = P_DONE;
-		op->phase = PH_PARTS;
+		if (op->kind == K_GET)
+			blob_plan_from_head(op, resp);
+	} else if (op->kind == K_GET && op->streamed && p->index == 0 &&
+	    op->size < 0) {
+		/* The streamed GET of a blob of unknown size: now known. */
+		op->size = op->props.size = p->length;
+	} else if (op->kind == K_GET && op->phase == PH_PARTS) {
+		blob_md_more(op);
 	} else if (op->kind == K_LIST) {
 		blob_list_page(op, resp);
 	} else if (op->phase == PH_COMMIT) {
@@ -513,15 +723,30 @@ blob_next_phase(struct bd_blob_op *op)
 		bd_blob_op_finish(op);
 		return;
 	}
-	/* PH_PARTS is complete. */
+	/* PH_PARTS is complete, once the blocks' hashing is too. */
+	if (op->working)
+		return;
 	for (i = 0; i < op->n_parts; i++)
 		if (op->parts[i].state != P_DONE)
 			return;
+	if (op->kind == K_GET && op->ranges_refused) {
+		/* The server ignored Range: one GET of the whole blob. */
+		blob_plan_get(op, op->size, false);
+		bd_blob_op_pump(op);
+		return;
+	}
+	if (op->progress_cb != NULL)
+		op->progress_cb(op->progress_arg, op->size, op->size);
 	if (op->kind == K_GET) {
-		if (op->progress_cb != NULL)
-			op->progress_cb(op->progress_arg, op->size, op->size);
 		if (op->p_md5 == NULL) {
 			bd_blob_op_finish(op);
+			return;
+		}
+		if (op->md_ctx != NULL) {
+			/* The rest of the MD5 begun during the download. */
+			op->phase = PH_HASH;
+			blob_md_more(op);
+			bd_blob_op_pump(op);
 			return;
 		}
 		blob_start_hash(op);
@@ -614,6 +839,56 @@ bd_blob_get_start(struct bd_blob_container *c, const char *name, int fd,
 	return blob_begin(op, out);
 }
 
+/*
+ * The ETag of a listing as an HTTP entity tag: List Blobs gives it bare
+ * (0x8D...), headers and If-Match want it quoted.  Caller frees.
+ */
+static char *
+blob_quote_etag(const char *etag)
+{
+	size_t n = strlen(etag);
+
+	if (n >= 2 && etag[n - 1] == '"' && (etag[0] == '"' ||
+	    strncmp(etag, "W/\"", 3) == 0))
+		return xstrndup(etag, 256);
+	return xasprintf("\"%.254s\"", etag);
+}
+
+int
+bd_blob_get_listed_start(struct bd_blob_container *c,
+    const struct bd_xml_blob *b, int fd,
+    void (*progress_cb)(void *arg, int64_t done, int64_t total),
+    bd_blob_done_cb cb, void *arg, struct bd_blob_op **out)
+{
+	struct bd_blob_op *op;
+
+	if (b->size < 0 || b->etag == NULL || *b->etag == '\0')
+		return bd_blob_get_start(c, b->name, fd, progress_cb, cb, arg,
+		    out);
+	if (fd < 0)
+		return -EBADF;
+	op = blob_new(c, K_GET, b->name, cb, arg);
+	op->what = "download of";
+	op->perms = "r";
+	op->fd = fd;
+	op->parallel = c->o.get_parallel;
+	op->progress_cb = progress_cb;
+	op->progress_arg = arg;
+	op->p_etag = blob_quote_etag(b->etag);
+	if (b->content_md5 != NULL && *b->content_md5 != '\0')
+		op->p_md5 = xstrndup(b->content_md5, 64);
+	if (b->last_modified != NULL)
+		op->p_modified = xstrndup(b->last_modified, 64);
+	op->props.size = b->size;
+	op->props.content_md5 = op->p_md5;
+	op->props.etag = op->p_etag;
+	op->props.last_modified = op->p_modified;
+	/* A container that lists is blob storage: it serves ranges. */
+	blob_plan_get(op, b->size, true);
+	bd_blob_op_pump(op);
+	return bd_blob_op_started(op, 0, out);
+}
+
 int
 bd_blob_list_start(struct bd_blob_container *c, const char *prefix,
     const char *delimiter, bd_blob_done_cb cb, void *arg,
@@ -672,6 +947,7 @@ blob_upload_headers(struct bd_blob_op *op, const char *const *headers,
 int
 bd_blob_put_file_start(struct bd_blob_container *c, const char *name,
     int fd, int64_t size, const char *const *headers, size_t n_headers,
+    void (*progress_cb)(void *arg, int64_t done, int64_t total),
     bd_blob_done_cb cb, void *arg, struct bd_blob_op **out)
 {
 	struct bd_blob_op *op = NULL;
@@ -691,6 +967,8 @@ bd_blob_put_file_start(struct bd_blob_container *c, const char *name,
 	op->fd = fd;
 	op->size = size;
 	op->parallel = c->o.put_parallel;
+	op->progress_cb = progress_cb;
+	op->progress_arg = arg;
 	if ((rc = blob_upload_headers(op, headers, n_headers)) != 0) {
 		return bd_blob_op_started(op, rc, NULL);
 	}

@@ -90,7 +90,7 @@ void bd_blob_container_free(struct bd_blob_container *c);
 
 /* Properties of a blob, from Get Blob Properties (owned by the module). */
 struct bd_blob_props {
-	int64_t size;
+	int64_t size;			/* -1 when the server did not say */
 	const char *content_md5;	/* base64, or NULL */
 	const char *etag;
 	const char *last_modified;
@@ -139,16 +139,32 @@ int bd_blob_get_props_start(struct bd_blob_container *c, const char *name,
  * Downloads blob name into fd, a regular file, from offset 0 (fd must stay
  * open until the callback; it is sized with ftruncate to the blob's length
  * first, then written with pwrite).  The blob's properties come first
- * (HEAD) and every range asks for the same ETag, so a blob replaced
- * meanwhile fails (HTTP 412) rather than mixing two versions.  Blobs up to get_single_max come
- * in one GET, bigger ones in get_chunk_size ranges, get_parallel at once,
- * each resuming by itself after a broken connection.  When the blob has a
+ * (HEAD).  With a strong ETag, a Content-Length and Accept-Ranges: bytes
+ * (as blob storage always sends), every range asks for that ETag
+ * (If-Match), so a blob replaced meanwhile fails (HTTP 412) rather than
+ * mixing two versions: blobs up to get_single_max come in one GET, bigger
+ * ones in get_chunk_size ranges, get_parallel at once, each resuming by
+ * itself after a broken connection.  Otherwise (a weak or no ETag, no
+ * length, no ranges), and when a ranged GET is answered 200, the blob
+ * comes in one streamed GET without If-Match.  When the blob has a
  * Content-MD5 the file is hashed afterwards (off the loop thread for big
  * files) and a mismatch gives BD_ECHECKSUM.  r->bytes, r->md5_checked and
  * r->props on success.  progress_cb (may be NULL) is called with arg,
- * the bytes so far and the total, from inside libcurl (see http.h).
+ * the bytes so far and the total (-1 if unknown), from inside libcurl
+ * (see http.h).
  */
 int bd_blob_get_start(struct bd_blob_container *c, const char *name, int fd,
+    void (*progress_cb)(void *arg, int64_t done, int64_t total),
+    bd_blob_done_cb cb, void *arg, struct bd_blob_op **out);
+
+/*
+ * As bd_blob_get_start() for blob b of a listing of c (borrowed until
+ * this returns), without the HEAD: the size, ETag and Content-MD5 come
+ * from the listing.  A listing entry without a size or ETag gets the
+ * HEAD after all.  r->props has only those fields.
+ */
+int bd_blob_get_listed_start(struct bd_blob_container *c,
+    const struct bd_xml_blob *b, int fd,
     void (*progress_cb)(void *arg, int64_t done, int64_t total),
     bd_blob_done_cb cb, void *arg, struct bd_blob_op **out);
 
@@ -171,9 +187,11 @@ int bd_blob_list_start(struct bd_blob_container *c, const char *prefix,
  * creates the blob; Content-Type, Content-Encoding, Content-Language,
  * Content-Disposition and Cache-Control given plainly become their
  * x-ms-blob-* form for block lists.  r->bytes and r->content_md5.
+ * progress_cb (may be NULL) as for bd_blob_get_start(): the bytes sent.
  */
 int bd_blob_put_file_start(struct bd_blob_container *c, const char *name,
     int fd, int64_t size, const char *const *headers, size_t n_headers,
+    void (*progress_cb)(void *arg, int64_t done, int64_t total),
     bd_blob_done_cb cb, void *arg, struct bd_blob_op **out);
 
 /*

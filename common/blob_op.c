@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto_api.h"
 #include "error.h"
 #include "url.h"
 #include "xml_list.h"
@@ -42,13 +43,17 @@
 static void blob_on_http(struct bd_http_transfer *, int,
     const struct bd_http_response *, void *);
 
-/* Frees the op once its timer is closed. */
-static void
-blob_on_closed(uv_handle_t *h)
+/* Frees the op once its timer (and its hash_async, if opened) is closed. */
+void
+bd_blob_op_handle_closed(uv_handle_t *h)
 {
 	struct bd_blob_op *op = h->data;
 	size_t i;
 
+	if (--op->handles > 0)
+		return;
+	if (op->md_ctx != NULL)
+		EVP_MD_CTX_free(op->md_ctx);
 	free(op->url);
 	free(op->query);
 	free(op->mem);
@@ -61,6 +66,7 @@ blob_on_closed(uv_handle_t *h)
 	bd_xml_list_free(op->list);
 	free(op->p_md5);
 	free(op->p_etag);
+	free(op->if_match);
 	free(op->p_modified);
 	free(op->p_type);
 	for (i = 0; i < op->p_n_headers; i++) {
@@ -99,7 +105,7 @@ blob_on_timer(uv_timer_t *timer)
 		r.list = op->list;
 	}
 	op->cb(op, &r, op->arg);
-	uv_close((uv_handle_t *)&op->timer, blob_on_closed);
+	uv_close((uv_handle_t *)&op->timer, bd_blob_op_handle_closed);
 }
 
 /* Ends op with its status: the callback runs from the timer. */
@@ -203,7 +209,27 @@ blob_request_url(struct bd_blob_op *op, const char *query)
 	return xstrdup(op->url);
 }
 
-/* The request of part p (see blob_op.h). */
+/*
+ * The Range of GET part p: none for a read of the whole blob not yet
+ * begun (streamed, or a single part), else from the first byte still
+ * missing to the part's end (or the blob's end when the length is
+ * unknown).  With several parts a 200 instead of a 206 must stop at the
+ * headers: see ranges_refused.
+ */
+static void
+blob_get_range(const struct bd_blob_op *op, const struct blob_part *p,
+    struct bd_http_request *req)
+{
+	req->sink_fd = op->fd;
+	req->sink_offset = p->offset + p->done;
+	if ((op->streamed || op->n_parts == 1) && p->done == 0)
+		return;
+	req->range_start = p->offset + p->done;
+	req->range_end = p->length >= 0 ? p->offset + p->length - 1 : -1;
+	req->require_partial = op->n_parts > 1;
+}
+
+/* libcurl's progress of part p: the op's bytes so far, to its callback. */
 static void
 blob_on_progress(void *arg, int64_t done, int64_t total)
 {
@@ -212,9 +238,11 @@ blob_on_progress(void *arg, int64_t done, int64_t total)
 	int64_t sum = 0;
 	size_t i;
 
+	(void)total;
 	p->now = done;
 	for (i = 0; i < op->n_parts; i++)
-		sum += op->parts[i].state == P_DONE ? op->parts[i].length :
+		sum += op->parts[i].state == P_DONE &&
+		    op->parts[i].length >= 0 ? op->parts[i].length :
 		    op->parts[i].done + op->parts[i].now;
 	if (op->progress_cb != NULL)
 		op->progress_cb(op->progress_arg, sum, op->size);
@@ -249,16 +277,9 @@ bd_blob_op_request(struct bd_blob_op *op, struct blob_part *p,
 		n_extra += op->n_headers;
 	}
 	if (op->phase == PH_PARTS && op->kind == K_GET) {
-		req.range_start = p->offset + p->done;
-		req.range_end = p->offset + p->length - 1;
-		req.sink_fd = op->fd;
-		req.sink_offset = p->offset + p->done;
+		blob_get_range(op, p, &req);
 		if (p->self_resume)
 			req.retry.max_attempts = 1;
-		if (op->progress_cb != NULL) {
-			req.progress_cb = blob_on_progress;
-			req.progress_arg = p;
-		}
 	} else if (op->phase == PH_PARTS && op->kind == K_PUT) {
 		req.body_fd = op->fd;
 		req.body_offset = p->offset;
@@ -266,6 +287,10 @@ bd_blob_op_request(struct bd_blob_op *op, struct blob_part *p,
 	} else if (op->mem != NULL) {
 		req.body_mem = op->mem;
 		req.body_mem_len = op->mem_len;
+	}
+	if (op->phase == PH_PARTS && op->progress_cb != NULL) {
+		req.progress_cb = blob_on_progress;
+		req.progress_arg = p;
 	}
 	if (op->kind == K_LIST)
 		req.max_memory_body = op->c->o.list_limits.max_doc != 0 ?
@@ -341,6 +366,14 @@ blob_on_http(struct bd_http_transfer *t, int status,
 	p->state = P_DONE;
 	if (status == -ECANCELED || op->cancelled) {
 		op->cancelled = true;
+	} else if (status == BD_EUNSUPPORTED && op->kind == K_GET &&
+	    op->phase == PH_PARTS && op->n_parts > 1) {
+		/* A 200 to a Range: end the parts, then read it whole. */
+		op->ranges_refused = true;
+		for (size_t i = 0; i < op->n_parts; i++)
+			if (op->parts[i].state == P_IDLE ||
+			    op->parts[i].state == P_WAIT)
+				op->parts[i].state = P_DONE;
 	} else if (status != 0 && p->self_resume && op->status == 0 &&
 	    blob_transient(status, resp->status)) {
 		/* Resume with a freshly signed Range (see the top). */
@@ -356,6 +389,8 @@ blob_on_http(struct bd_http_transfer *t, int status,
 	} else {
 		if (op->phase == PH_PARTS) {
 			op->n_done++;
+			if (p->length < 0)
+				p->length = p->done + resp->bytes_received;
 			p->now = 0;
 			p->done = p->length;
 		}
@@ -373,7 +408,7 @@ bd_blob_op_pump(struct bd_blob_op *op)
 {
 	uint64_t now, wake = 0;
 	struct blob_part *p;
-	size_t i;
+	size_t i, n;
 
 	if (op->finishing)
 		return;
@@ -389,7 +424,7 @@ bd_blob_op_pump(struct bd_blob_op *op)
 			bd_blob_op_finish(op);
 		return;
 	}
-	if (op->phase == PH_HASH || op->working)
+	if (op->phase == PH_HASH || (op->working && op->phase != PH_PARTS))
 		return;
 	if (op->phase != PH_PARTS) {
 		if (op->one.state == P_IDLE) {
@@ -400,7 +435,11 @@ bd_blob_op_pump(struct bd_blob_op *op)
 		return;
 	}
 	now = uv_now(op->c->loop);
-	for (i = 0; i < op->n_parts && op->active < op->parallel; i++) {
+	/* While an upload's blocks are hashed, only hashed ones may go. */
+	n = op->working && op->kind == K_PUT ?
+	    atomic_load_explicit(&op->hashed, memory_order_acquire) :
+	    op->n_parts;
+	for (i = 0; i < n && op->active < op->parallel; i++) {
 		p = &op->parts[i];
 		if (p->state == P_WAIT && p->not_before > now) {
 			if (wake == 0 || p->not_before < wake)
@@ -444,6 +483,7 @@ bd_blob_op_new(struct bd_blob_container *c, enum blob_kind kind,
 	op->one.index = -1;
 	op->parallel = 1;
 	op->shared_key = c->acct != NULL && c->sas == NULL;
+	op->handles = 1;
 	uv_timer_init(c->loop, &op->timer);
 	op->timer.data = op;
 	return op;
@@ -459,7 +499,7 @@ bd_blob_op_started(struct bd_blob_op *op, int rc, struct bd_blob_op **out)
 		if (out != NULL)
 			*out = NULL;
 		op->finishing = true;
-		uv_close((uv_handle_t *)&op->timer, blob_on_closed);
+		uv_close((uv_handle_t *)&op->timer, bd_blob_op_handle_closed);
 	}
 	return rc;
 }

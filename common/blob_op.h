@@ -11,6 +11,7 @@
  * struct bd_blob_op: send, part_done and phase_done.
  */
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -37,7 +38,7 @@ struct blob_part {
 	struct bd_blob_op *op;
 	int index;
 	int64_t offset;
-	int64_t length;
+	int64_t length;			/* -1: to the end, length unknown */
 	int64_t done;			/* bytes kept from earlier attempts */
 	int64_t now;			/* bytes of the current attempt */
 	int tries;			/* our own retries without progress */
@@ -78,6 +79,18 @@ struct bd_blob_op {
 	int parallel;
 	bool shared_key;
 
+	/*
+	 * How a download reads (blob.c decides after the HEAD or from a
+	 * listing): in ranges, each with If-Match on the strong ETag
+	 * if_match; or streamed, one GET without Range (and no If-Match)
+	 * because the size is unknown, the server does not serve ranges or
+	 * only a weak ETag could guard them.  ranges_refused: a ranged GET
+	 * got a 200, so the parts are dropped for one streamed GET.
+	 */
+	bool streamed;
+	bool ranges_refused;
+	char *if_match;
+
 	/* What the operation does at each step (blob.c). */
 	int (*send)(struct bd_blob_op *, struct blob_part *);
 	void (*part_done)(struct bd_blob_op *, struct blob_part *,
@@ -88,6 +101,25 @@ struct bd_blob_op {
 	bool working;
 	int work_err;
 	unsigned char md5[16];
+	/*
+	 * An upload in blocks hashes while it sends: the worker publishes
+	 * how many blocks have their MD5 (release; the loop reads it with
+	 * acquire before it starts those blocks) and wakes the loop through
+	 * hash_async, open while the worker runs.
+	 */
+	_Atomic size_t hashed;
+	uv_async_t hash_async;
+	bool async_open;
+	/*
+	 * A download with a Content-MD5 hashes the file while it arrives:
+	 * md_ctx has taken bytes [0, md_off) (parts up to md_part are done),
+	 * and a worker adds [md_off, md_to) at a time.
+	 */
+	void *md_ctx;			/* EVP_MD_CTX *, or NULL */
+	int64_t md_off;
+	int64_t md_to;
+	size_t md_part;
+	int handles;			/* open libuv handles; freed at 0 */
 
 	char *prefix;
 	char *delimiter;
@@ -139,6 +171,9 @@ int bd_blob_op_request(struct bd_blob_op *op, struct blob_part *p,
  * and ends op once nothing is.
  */
 void bd_blob_op_pump(struct bd_blob_op *op);
+
+/* Close callback of op's handles: frees op once the last is closed. */
+void bd_blob_op_handle_closed(uv_handle_t *h);
 
 /* Ends op with its status; the callback runs from op's timer. */
 void bd_blob_op_finish(struct bd_blob_op *op);

@@ -69,6 +69,12 @@
 #define HTTP_MAX_URL		(64 * 1024)
 #define HTTP_MAX_METHOD		16
 #define HTTP_BUFFER_SIZE	(128L * 1024)
+/* Bytes of a file sink gathered before one pwrite: libcurl hands the body
+   over in 16 KiB pieces, and a pwrite each cost more than the receiving. */
+#define HTTP_SINK_BUF		(128 * 1024)
+/* Sink buffers kept for reuse: a download in many ranges would otherwise
+   allocate one per range, and the heap grows with the churn. */
+#define HTTP_SPARE_BUFS		16
 #define HTTP_DEFAULT_CONNECT_MS	30000L
 #define HTTP_DEFAULT_STALL_S	60L
 #define HTTP_DEFAULT_ATTEMPTS	5
@@ -101,6 +107,8 @@ struct bd_http {
 	void (*closed_cb)(void *);
 	void *closed_arg;
 	uint64_t rng;
+	char *spare[HTTP_SPARE_BUFS];	/* sink buffers for the next transfers */
+	int n_spare;
 	TAILQ_HEAD(, bd_http_transfer) queue;	/* QUEUED, in order */
 	TAILQ_HEAD(, bd_http_transfer) all;	/* not yet delivered */
 	LIST_HEAD(, http_sock) socks;		/* polls not yet closing */
@@ -140,6 +148,7 @@ struct bd_http_transfer {
 	size_t max_memory;
 	int64_t range_start;
 	int64_t range_end;
+	bool require_partial;
 	long connect_timeout_ms;
 	long stall_timeout_s;
 	long total_timeout_ms;
@@ -168,9 +177,13 @@ struct bd_http_transfer {
 	int64_t limit;		/* range bytes to keep at most, or -1 */
 	bool range_complete;	/* stopped reading: the range is whole */
 	bool range_mismatch;
+	bool range_ignored;	/* 2xx but not 206 with require_partial */
 	bool too_big;
 	int sink_err;
 	int read_err;
+	char *wbuf;		/* body bytes not yet written to sink_fd: the
+				   last wlen of the written ones */
+	size_t wlen;
 	int64_t last_done;
 	int64_t last_total;
 
@@ -209,6 +222,8 @@ http_maybe_free(struct bd_http *h)
 
 	if (!h->closing || h->n_handles > 0 || h->multi != NULL)
 		return;
+	while (h->n_spare > 0)
+		free(h->spare[--h->n_spare]);
 	free(h->ca_file);
 	free(h);
 	if (cb != NULL)
@@ -476,6 +491,10 @@ transfer_on_closed(uv_handle_t *handle)
 	free(t->if_range);
 	free(t->detail);
 	free(t->mem);
+	if (t->wbuf != NULL && h->n_spare < HTTP_SPARE_BUFS)
+		h->spare[h->n_spare++] = t->wbuf;
+	else
+		free(t->wbuf);
 	transfer_clear_headers(t);
 	free(t);
 	h->n_handles--;
@@ -706,6 +725,11 @@ transfer_on_headers_end(struct bd_http_transfer *t)
 		return true;
 	}
 
+	if (t->require_partial && (t->range_start >= 0 || t->written > 0)) {
+		t->range_ignored = true;
+		return false;
+	}
+
 	/*
 	 * A whole representation: the server ignored the Range, or If-Range
 	 * found the resource changed.  Start the range again from its first
@@ -718,6 +742,7 @@ transfer_on_headers_end(struct bd_http_transfer *t)
 	t->expect_len = t->content_length;
 	if (t->range_start >= 0 || t->written > 0) {
 		t->written = 0;
+		t->wlen = 0;
 		t->skip = base;
 		if (t->range_end >= 0)
 			t->limit = t->range_end - base + 1;
@@ -784,12 +809,49 @@ transfer_on_header(char *buf, size_t size, size_t nitems, void *arg)
 	return len;
 }
 
+/* Writes n bytes at off of the sink; 0, or sets and returns sink_err. */
+static int
+transfer_pwrite(struct bd_http_transfer *t, const char *data, size_t n,
+    int64_t off)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = pwrite(t->sink_fd, data, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			t->sink_err = w < 0 ? -errno : -EIO;
+			return t->sink_err;
+		}
+		data += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/*
+ * Writes the gathered body bytes to the sink; 0, or sets and returns
+ * sink_err.  Called when the buffer is full and when an attempt ends, so
+ * that written counts bytes in the file wherever it is read.
+ */
+static int
+transfer_sink_flush(struct bd_http_transfer *t)
+{
+	size_t n = t->wlen;
+
+	if (n == 0)
+		return 0;
+	t->wlen = 0;
+	return transfer_pwrite(t, t->wbuf, n, t->sink_offset + t->written -
+	    (int64_t)n);
+}
+
 /* Writes n bytes of the range at its current end.  0 or a negative errno. */
 static int
 transfer_sink_write(struct bd_http_transfer *t, const char *data, size_t n)
 {
-	ssize_t w;
-
 	if (t->sink_fd < 0) {
 		if ((uint64_t)t->written + n > t->max_memory) {
 			t->too_big = true;
@@ -799,18 +861,21 @@ transfer_sink_write(struct bd_http_transfer *t, const char *data, size_t n)
 		t->written += (int64_t)n;
 		return 0;
 	}
-	while (n > 0) {
-		w = pwrite(t->sink_fd, data, n, t->sink_offset + t->written);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			t->sink_err = w < 0 ? -errno : -EIO;
+	if (t->wlen + n > HTTP_SINK_BUF && transfer_sink_flush(t) != 0)
+		return t->sink_err;
+	if (n >= HTTP_SINK_BUF) {
+		if (transfer_pwrite(t, data, n, t->sink_offset +
+		    t->written) != 0)
 			return t->sink_err;
-		}
-		data += w;
-		n -= (size_t)w;
-		t->written += w;
+	} else {
+		if (t->wbuf == NULL)
+			t->wbuf = t->h->n_spare > 0 ?
+			    t->h->spare[--t->h->n_spare] :
+			    xmalloc(HTTP_SINK_BUF);
+		memcpy(t->wbuf + t->wlen, data, n);
+		t->wlen += n;
 	}
+	t->written += (int64_t)n;
 	return 0;
 }
 
@@ -957,6 +1022,7 @@ transfer_attempt(struct bd_http_transfer *t)
 	t->skip = 0;
 	t->limit = -1;
 	t->range_complete = t->range_mismatch = t->too_big = false;
+	t->range_ignored = false;
 	t->sink_err = t->read_err = 0;
 	t->content_length = t->entity_length = -1;
 	t->last_done = t->last_total = -2;
@@ -1159,6 +1225,12 @@ transfer_attempt_done(struct bd_http_transfer *t, CURLcode rc)
 	long delay;
 
 	transfer_detach(t);
+	if (t->sink_fd >= 0 && transfer_sink_flush(t) != 0) {
+		/* The bytes held back could not be written: the sink's
+		   error decides, even after a whole response. */
+		rc = CURLE_WRITE_ERROR;
+		t->range_complete = false;
+	}
 	if (t->cancel_requested) {
 		transfer_finish(t, -ECANCELED, xstrdup("cancelled"));
 		return;
@@ -1186,6 +1258,11 @@ transfer_attempt_done(struct bd_http_transfer *t, CURLcode rc)
 		transient = false;
 		detail = xasprintf("reading the request body: %s",
 		    strerror(-err));
+	} else if (t->range_ignored) {
+		err = BD_EUNSUPPORTED;
+		transient = false;
+		detail = xasprintf("HTTP %ld to a request for a range: the "
+		    "server does not serve ranges", t->status);
 	} else if (t->range_mismatch) {
 		/* Start the range again rather than trust the server. */
 		err = BD_ENET;
@@ -1403,6 +1480,7 @@ bd_http_start(struct bd_http *h, const struct bd_http_request *req,
 	    HTTP_DEFAULT_MAX_MEMORY;
 	t->range_start = req->range_start;
 	t->range_end = req->range_end;
+	t->require_partial = req->require_partial;
 	t->connect_timeout_ms = req->connect_timeout_ms ?
 	    req->connect_timeout_ms : HTTP_DEFAULT_CONNECT_MS;
 	t->stall_timeout_s = req->stall_timeout_s ? req->stall_timeout_s :

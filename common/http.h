@@ -99,6 +99,13 @@ struct bd_http_request {
 	int64_t range_end;
 
 	/*
+	 * With a range: a 2xx other than 206 (the server ignored the Range,
+	 * so every part would bring the whole resource) ends the transfer at
+	 * its headers, before any body, with BD_EUNSUPPORTED.
+	 */
+	bool require_partial;
+
+	/*
 	 * Limits of one attempt: connect [30 s], a stall below 1 byte/s for
 	 * stall_timeout_s [60 s], and the whole attempt [no limit].  0 takes
 	 * the default.

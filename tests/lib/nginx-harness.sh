@@ -14,6 +14,7 @@
 #   /upload/...   also PUT and DELETE (dav), creating missing directories
 #   /slow/...     the same files as /, at most 50 MB/s per connection
 #   /norange/...  the same files as /, ignoring Range (always 200)
+#   /liar/...     the same, but saying Accept-Ranges: bytes all the same
 #   /status/NNN[/...] answers with status NNN (404 with x-ms-error-code
 #                 BlobNotFound, 429 with Retry-After: 1)
 #
@@ -149,6 +150,11 @@ http {
 		location /norange/ {
 			alias $dir/www/;
 			max_ranges 0;
+		}
+		location /liar/ {
+			alias $dir/www/;
+			max_ranges 0;
+			add_header Accept-Ranges bytes;
 		}
 EOF
 		for code in $STATUSES; do

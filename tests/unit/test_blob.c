@@ -370,6 +370,8 @@ TEST(get_large)
 
 TEST(get_bad_md5)
 {
+	struct bd_blob_options o = { 0 };
+	struct bd_blob_container *c;
 	struct done d = { 0 };
 	char *dst = xasprintf("%s/bad.dst", az_work_dir());
 
@@ -383,6 +385,19 @@ TEST(get_bad_md5)
 	ASSERT_STR_CONTAINS(d.detail, "badmd5.bin");
 	ASSERT(!d.md5_checked);
 	done_clear(&d);
+
+	/* The same in small ranges, hashed as they arrive (get_large has
+	   a good MD5 checked that way). */
+	o.get_single_max = 512;
+	o.get_chunk_size = 300;
+	o.get_parallel = 3;
+	o.md5_off_loop_min = 1;
+	c = container("test", &o);
+	get(c, "badmd5.bin", dst, &d);
+	ASSERT_INT_EQ(d.status, BD_ECHECKSUM);
+	ASSERT(!d.md5_checked);
+	done_clear(&d);
+	bd_blob_container_free(c);
 	free(dst);
 }
 
@@ -440,6 +455,108 @@ TEST(list_pages)
 	bd_blob_container_free(c);
 }
 
+/* The bytes of Azurite's debug log from offset on; caller frees. */
+static char *
+debug_log(size_t offset, size_t *len)
+{
+	char *path = xasprintf("%s/azurite/debug.log", az_work_dir());
+	unsigned char *all = read_path(path, 1 << 30, len);
+	char *tail;
+
+	ASSERT(*len >= offset);
+	tail = xstrndup((char *)all + offset, *len - offset);
+	*len -= offset;
+	free(all);
+	free(path);
+	return tail;
+}
+
+/* How many lines of text hold both needles. */
+static size_t
+count_lines(const char *text, const char *a, const char *b)
+{
+	size_t n = 0;
+	const char *line = text, *end;
+
+	for (; *line != '\0'; line = *end ? end + 1 : end) {
+		char *one;
+		end = strchr(line, '\n');
+		if (end == NULL)
+			end = line + strlen(line);
+		one = xstrndup(line, (size_t)(end - line));
+		n += strstr(one, a) != NULL && strstr(one, b) != NULL;
+		free(one);
+	}
+	return n;
+}
+
+/*
+ * Blobs taken from a listing download without a HEAD: size, ETag (bare in
+ * the listing, quoted for If-Match) and Content-MD5 come from List Blobs;
+ * a big listed blob still comes in parallel ranges.
+ */
+TEST(get_listed)
+{
+	struct bd_blob_options o = { 0 };
+	struct bd_blob_container *c;
+	struct done d = { 0 }, l = { 0 };
+	size_t mark, len, i;
+	char *dst = xasprintf("%s/listed.dst", az_work_dir()), *log, want[64];
+	int fd;
+
+	free(debug_log(0, &mark));
+	ASSERT_INT_EQ(bd_blob_list_start(shared, "many/000", NULL, on_done, &l,
+	    NULL), 0);
+	wait_done(&l);
+	ASSERT_INT_EQ(l.status, 0);
+	ASSERT_INT_EQ(l.list->n_blobs, 100);
+	for (i = 0; i < l.list->n_blobs; i++) {
+		fd = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		ASSERT(fd >= 0);
+		ASSERT_INT_EQ(bd_blob_get_listed_start(shared,
+		    &l.list->blobs[i], fd, on_progress, on_done, &d, NULL), 0);
+		wait_done(&d);
+		close(fd);
+		ASSERT_INT_EQ(d.status, 0);
+		ASSERT(d.md5_checked);
+		snprintf(want, sizeof(want), "blob %zu\n", i);
+		assert_file(dst, want, strlen(want));
+		done_clear(&d);
+	}
+	done_clear(&l);
+
+	/* big.bin in 4 MiB ranges from its listing, If-Match on each. */
+	o.get_single_max = 1 * MiB;
+	o.get_chunk_size = 4 * MiB;
+	c = container("test", &o);
+	ASSERT_INT_EQ(bd_blob_list_start(c, "big.bin", NULL, on_done, &l,
+	    NULL), 0);
+	wait_done(&l);
+	ASSERT_INT_EQ(l.list->n_blobs, 1);
+	ASSERT(l.list->blobs[0].etag[0] != '"');
+	fd = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	ASSERT_INT_EQ(bd_blob_get_listed_start(c, &l.list->blobs[0], fd,
+	    on_progress, on_done, &d, NULL), 0);
+	wait_done(&d);
+	close(fd);
+	ASSERT_INT_EQ(d.status, 0);
+	ASSERT(d.md5_checked);
+	ASSERT_INT_EQ(d.progress, LARGE);
+	assert_file(dst, large, LARGE);
+	done_clear(&d);
+	done_clear(&l);
+	bd_blob_container_free(c);
+
+	log = debug_log(mark, &len);
+	ASSERT_INT_EQ(count_lines(log, "RequestMethod=HEAD", "/test/"), 0);
+	ASSERT_INT_EQ(count_lines(log, "RequestMethod=GET", "/test/many/000"),
+	    100);
+	ASSERT_INT_EQ(count_lines(log, "NormalizedDownloadRange=bytes=",
+	    "RequiredContentLength=4194304"), LARGE / (4 * MiB));
+	free(log);
+	free(dst);
+}
+
 /* Uploads n bytes of data as name with the output-file headers. */
 static void
 put_and_check(struct bd_blob_container *c, const char *name,
@@ -458,11 +575,14 @@ put_and_check(struct bd_blob_container *c, const char *name,
 	fd = open(src, O_RDONLY);
 	ASSERT(fd >= 0);
 	ASSERT_INT_EQ(bd_blob_put_file_start(c, name, fd, -1, headers, 3,
-	    on_done, &d, NULL), 0);
+	    on_progress, on_done, &d, NULL), 0);
 	wait_done(&d);
 	close(fd);
 	ASSERT_INT_EQ(d.status, 0);
 	ASSERT_INT_EQ(d.bytes, n);
+	/* Upload progress: the bytes sent, ending with all of them. */
+	ASSERT(d.progress_calls > 0);
+	ASSERT_INT_EQ(d.progress, n);
 	md5 = md5_b64(data, n);
 	ASSERT_STR_EQ(d.content_md5, md5);
 	done_clear(&d);
@@ -832,6 +952,7 @@ main(void)
 	RUN(get_large);
 	RUN(get_bad_md5);
 	RUN(list_pages);
+	RUN(get_listed);
 	RUN(put);
 	RUN(sas);
 	RUN(not_found);

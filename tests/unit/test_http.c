@@ -27,20 +27,18 @@
 #include "version.h"
 #include "error.h"
 #include "http.h"
+#include "nginx_support.h"
 #include "unit.h"
 #include "xmalloc.h"
 
-#define NGINX_BIN	"/usr/sbin/nginx"
 #define MiB		(1024 * 1024)
 #define BIG_SIZE	(64 * MiB)
 #define MID_SIZE	(4 * MiB)
 
 static uv_loop_t loop;
-static char *lib_dir;		/* tests/lib */
 static char *work_dir;		/* scratch: nginx, files, mounts */
 static char *nginx_dir;		/* nginx's prefix; www/ inside */
 static char *full_dir;		/* tmpfs mount point, when mounted */
-static bool nginx_running;
 static int port;
 static unsigned char *big;	/* the contents of www/big.bin */
 static unsigned char *mid;	/* the contents of www/mid.bin */
@@ -97,49 +95,13 @@ read_path(const char *path, size_t max, size_t *len)
 	return buf;
 }
 
-/*
- * Runs the harness with verb and an optional argument; returns the port it
- * prints (start) or 0.  A missing nginx ends the test with 77 (skip).
- */
-static int
-harness(const char *verb, const char *arg)
-{
-	char *cmd, line[64] = "";
-	FILE *f;
-	int rc;
-
-	cmd = xasprintf("bash '%s/nginx-harness.sh' %s '%s' %s", lib_dir, verb,
-	    nginx_dir, arg != NULL ? arg : "");
-	if ((f = popen(cmd, "r")) == NULL)
-		UNIT_FAIL("popen %s: %s", cmd, strerror(errno));
-	if (fgets(line, sizeof(line), f) == NULL)
-		line[0] = '\0';
-	rc = pclose(f);
-	if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
-		fprintf(stderr, "nginx not usable: skipping\n");
-		exit(77);
-	}
-	if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
-		UNIT_FAIL("%s: failed (%d)", cmd, rc);
-	free(cmd);
-	return atoi(line);
-}
-
 /* atexit: stops nginx and removes everything the test made. */
 static void
 cleanup(void)
 {
 	char *cmd;
 
-	if (nginx_running) {
-		nginx_running = false;
-		cmd = xasprintf("bash '%s/nginx-harness.sh' stop '%s'", lib_dir,
-		    nginx_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not stop nginx in %s\n",
-			    nginx_dir);
-		free(cmd);
-	}
+	ng_stop();
 	if (full_dir != NULL) {
 		umount2(full_dir, MNT_DETACH);
 		full_dir = NULL;
@@ -334,24 +296,11 @@ check_fd(int fd, off_t off, const unsigned char *want, size_t n)
 	free(buf);
 }
 
-/* The access log of nginx; caller frees. */
-static char *
-access_log(void)
-{
-	char *path = xasprintf("%s/logs/access.log", nginx_dir);
-	size_t len;
-	char *log = (char *)read_path(path, 16 * MiB, &len);
-
-	log[len] = '\0';
-	free(path);
-	return log;
-}
-
 /* Counts lines of the access log containing needle. */
 static int
 log_count(const char *needle)
 {
-	char *log = access_log(), *p = log;
+	char *log = ng_access_log(), *p = log;
 	int n = 0;
 
 	while ((p = strstr(p, needle)) != NULL) {
@@ -847,7 +796,7 @@ on_kill(uv_timer_t *timer)
 	char *path;
 	struct timespec ts[2];
 
-	harness("kill", NULL);
+	ng_harness("kill", NULL);
 	if (r->change) {
 		write_www("big.bin", r->changed, BIG_SIZE);
 		/* A new mtime, so a new ETag, even within the same second. */
@@ -859,7 +808,7 @@ on_kill(uv_timer_t *timer)
 		free(path);
 	}
 	snprintf(portarg, sizeof(portarg), "%d", port);
-	ASSERT_INT_EQ(harness("start", portarg), port);
+	ASSERT_INT_EQ(ng_harness("start", portarg), port);
 }
 
 static void
@@ -1182,7 +1131,7 @@ TEST(concurrency)
 
 	/* nginx saw at most 4 connections, each reused. */
 	run_for(100);
-	log = access_log();
+	log = ng_access_log();
 	for (line = strtok(log, "\n"); line != NULL;
 	    line = strtok(NULL, "\n")) {
 		if (strstr(line, "GET /slow/mid.bin") == NULL)
@@ -1250,17 +1199,9 @@ int
 main(void)
 {
 	char tmpl[] = "/tmp/test_http.XXXXXX";
-	const char *lib = getenv("BATCHD_TEST_LIB");
 	const char *tmp = getenv("TMPDIR");
 	char *t;
 
-	if (access(NGINX_BIN, X_OK) != 0) {
-		fprintf(stderr, "%s not installed: skipping\n", NGINX_BIN);
-		return 77;
-	}
-	if (lib == NULL)
-		UNIT_FAIL("BATCHD_TEST_LIB is not set");
-	lib_dir = xstrdup(lib);
 	t = tmp != NULL && tmp[0] != '\0' ?
 	    xasprintf("%s/test_http.XXXXXX", tmp) : xstrdup(tmpl);
 	if (mkdtemp(t) == NULL)
@@ -1270,10 +1211,7 @@ main(void)
 	ASSERT_INT_EQ(chmod(work_dir, 0755), 0);
 	nginx_dir = xasprintf("%s/nginx", work_dir);
 	atexit(cleanup);
-
-	port = harness("start", NULL);
-	nginx_running = true;
-	ASSERT(port > 0);
+	port = ng_start(nginx_dir, true);
 	big = xmalloc(BIG_SIZE);
 	fill(big, BIG_SIZE, 1);
 	write_www("big.bin", big, BIG_SIZE);
@@ -1307,7 +1245,6 @@ main(void)
 	cleanup();
 	free(big);
 	free(mid);
-	free(lib_dir);
 	free(nginx_dir);
 	free(work_dir);
 	work_dir = NULL;

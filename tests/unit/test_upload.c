@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "fsutil.h"
+#include "nginx_support.h"
 #include "upload.h"
 #include "xmalloc.h"
 #include "unit.h"
@@ -27,44 +28,6 @@ static int port;
 static int serial;
 
 #define SAS "?sv=x&sig=SECRET"
-
-/* Starts nginx through the harness; leaves port 0 if it cannot. */
-static void
-nginx_start(void)
-{
-	const char *lib = getenv("BATCHD_TEST_LIB");
-	char *cmd;
-	FILE *p;
-
-	if (lib == NULL)
-		return;
-	ngdir = xasprintf("%s/nginx", root);
-	cmd = xasprintf("'%s/nginx-harness.sh' start '%s'", lib, ngdir);
-	if ((p = popen(cmd, "r")) != NULL) {
-		if (fscanf(p, "%d", &port) != 1)
-			port = 0;
-		if (pclose(p) != 0)
-			port = 0;
-	}
-	free(cmd);
-	if (port == 0)
-		fprintf(stderr, "nginx not available: skipping HTTP cases\n");
-}
-
-static void
-nginx_stop(void)
-{
-	char *cmd;
-
-	if (port == 0)
-		return;
-	cmd = xasprintf("'%s/nginx-harness.sh' stop '%s'",
-	    getenv("BATCHD_TEST_LIB"), ngdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "nginx-harness.sh stop failed\n");
-	free(cmd);
-	port = 0;
-}
 
 static void
 put_file(const char *dir, const char *name, const char *text)
@@ -611,8 +574,8 @@ main(void)
 
 	ASSERT_NOT_NULL(mkdtemp(tmpl));
 	root = tmpl;
-	nginx_start();
-	atexit(nginx_stop);	/* also when an assertion ends the program */
+	ngdir = xasprintf("%s/nginx", root);
+	port = ng_start(ngdir, false);
 	RUN(blob_names);
 	RUN(file_destination_naming);
 	RUN(conditions_and_zero_matches);
@@ -622,7 +585,7 @@ main(void)
 	RUN(put_headers);
 	RUN(cancel);
 	RUN(bad_task_dir);
-	nginx_stop();
+	ng_stop();
 	free(ngdir);
 	ASSERT_INT_EQ(bd_rm_rf(root), 0);
 	return 0;
