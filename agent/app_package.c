@@ -569,8 +569,7 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 	in->sop = NULL;
 	if (status < 0) {
 		char *why = status == -ECANCELED ? xstrdup("cancelled") :
-		    xasprintf("%s (store: %s)", detail != NULL ? detail :
-		    bd_strerror(status), bd_app_store_describe(m->store));
+		    xstrdup(detail != NULL ? detail : bd_strerror(status));
 		pkg_install_failed(in, status, why);
 		free(why);
 		return;

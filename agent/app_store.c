@@ -178,6 +178,13 @@ bd_app_store_pick(const char *const *names, size_t n, const char *version,
 	return -1;
 }
 
+/* The store's description, for messages. */
+static const char *
+store_desc(const struct bd_app_store_op *op)
+{
+	return op->s->desc;
+}
+
 /* Strips white space around the default's text, in place. */
 static char *
 store_trim(char *s)
@@ -211,7 +218,8 @@ store_pick_into(struct bd_app_store_op *op, const char *def)
 	if (i < 0) {
 		op->status = op->version_ref == NULL && def != NULL &&
 		    !store_version_valid(def) ? BD_EINVALID : BD_ENOTFOUND;
-		op->detail = cause;
+		op->detail = xasprintf("%s (store: %s)", cause, store_desc(op));
+		free(cause);
 		return;
 	}
 	struct bd_app_object *o = xcalloc(1, sizeof(*o));
@@ -450,8 +458,8 @@ store_blob_failed(struct bd_app_store_op *op, const struct bd_blob_result *r,
     const char *what)
 {
 	op->status = r->status;
-	op->detail = xasprintf("%s: %s", what, r->detail != NULL ? r->detail :
-	    bd_strerror(r->status));
+	op->detail = xasprintf("%s (%s): %s", what, store_desc(op),
+	    r->detail != NULL ? r->detail : bd_strerror(r->status));
 }
 
 static void
@@ -499,7 +507,8 @@ store_blob_on_list(struct bd_blob_op *bop, const struct bd_blob_result *r,
 		if (op->app == NULL) {
 			op->status = BD_ENOTFOUND;
 			op->detail = xasprintf("the application is not in the "
-			    "store (no blobs named %s/...)", op->app_ref);
+			    "store %s (no blobs named %s/...)", store_desc(op),
+			    op->app_ref);
 			store_deliver(op);
 			return;
 		}
@@ -589,8 +598,8 @@ store_blob_step(struct bd_app_store_op *op)
 	}
 	if (rc < 0) {
 		op->status = rc;
-		op->detail = xasprintf("cannot ask the store: %s",
-		    bd_strerror(rc));
+		op->detail = xasprintf("cannot ask the store %s: %s",
+		    store_desc(op), bd_strerror(rc));
 		/* Deferred, so that the callback never runs in the caller. */
 		uv_queue_work(s->loop, &op->work, store_noop_work,
 		    store_after_work);
