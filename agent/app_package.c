@@ -91,6 +91,7 @@ struct bd_app_request {
 	size_t n, pending;
 	struct bd_app_package *pkgs;
 	char **names, **ids, **versions, **dirs; /* owned strings of pkgs */
+	char **store_ids, **store_versions;
 	struct waiter *w;
 	bool answered;
 	bool cancelled;
@@ -248,7 +249,8 @@ pkg_answer(struct bd_app_request *req, int status, const char *message)
 
 /* One waiter's package is ready in directory name of the index. */
 static void
-pkg_waiter_ready(struct waiter *w, struct pkg_dir *d, const char *version)
+pkg_waiter_ready(struct waiter *w, struct pkg_dir *d,
+    const struct bd_app_object *obj)
 {
 	struct bd_app_request *req = w->req;
 	struct bd_app_packages *m = req->m;
@@ -259,8 +261,12 @@ pkg_waiter_ready(struct waiter *w, struct pkg_dir *d, const char *version)
 	req->names[i] = xstrdup(d->name);
 	req->dirs[i] = bd_path_join(m->apps_dir, d->name);
 	if (req->versions[i] == NULL)
-		req->versions[i] = xstrdup(version);
+		req->versions[i] = xstrdup(obj->version);
+	req->store_ids[i] = xstrdup(obj->application_id);
+	req->store_versions[i] = xstrdup(obj->version);
 	req->pkgs[i].version = req->versions[i];
+	req->pkgs[i].store_application_id = req->store_ids[i];
+	req->pkgs[i].store_version = req->store_versions[i];
 	req->pkgs[i].dir = req->dirs[i];
 	if (--req->pending == 0)
 		pkg_answer(req, 0, NULL);
@@ -324,7 +330,11 @@ bd_app_request_free(struct bd_app_request *req)
 		free(req->ids[i]);
 		free(req->versions[i]);
 		free(req->dirs[i]);
+		free(req->store_ids[i]);
+		free(req->store_versions[i]);
 	}
+	free(req->store_ids);
+	free(req->store_versions);
 	free(req->names);
 	free(req->ids);
 	free(req->versions);
@@ -406,7 +416,7 @@ pkg_install_done(struct install *in)
 	while (in->waiters != NULL) {
 		if ((d = pkg_find_dir(m, name)) == NULL)
 			d = pkg_add_dir(m, name, 0, bd_clock_now_ms());
-		pkg_waiter_ready(in->waiters, d, in->obj->version);
+		pkg_waiter_ready(in->waiters, d, in->obj);
 	}
 	m->handing_out--;
 	pkg_install_free(in);
@@ -510,9 +520,10 @@ pkg_on_fetched(void *arg, int status, const char *archive, const char *etag,
 	if (status < 0) {
 		if (in->own_archive)
 			(void)unlink(in->tmp_archive);
-		char *why = xasprintf("cannot fetch %s from the store %s: %s",
+		char *why = detail != NULL ? xstrdup(detail) :
+		    xasprintf("cannot fetch %s from the store %s: %s",
 		    in->obj->name, bd_app_store_describe(m->store),
-		    detail != NULL ? detail : bd_strerror(status));
+		    bd_strerror(status));
 		pkg_install_failed(in, status, why);
 		free(why);
 		return;
@@ -688,6 +699,8 @@ bd_app_packages_acquire(struct bd_app_packages *m,
 	req->ids = xcalloc(n, sizeof(char *));
 	req->versions = xcalloc(n, sizeof(char *));
 	req->dirs = xcalloc(n, sizeof(char *));
+	req->store_ids = xcalloc(n, sizeof(char *));
+	req->store_versions = xcalloc(n, sizeof(char *));
 	req->w = xcalloc(n, sizeof(*req->w));
 	m->busy++;
 	for (size_t i = 0; i < n; i++) {

@@ -70,6 +70,8 @@ void bd_app_packages_close(struct bd_app_packages *m);
 struct bd_app_package {
 	const char *application_id;	/* as the reference spells it */
 	const char *version;		/* the reference's, else the store's */
+	const char *store_application_id; /* as the store spells them */
+	const char *store_version;
 	const char *dir;		/* absolute */
 	bool default_version;		/* the reference named no version */
 };

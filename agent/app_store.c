@@ -458,8 +458,11 @@ store_blob_failed(struct bd_app_store_op *op, const struct bd_blob_result *r,
     const char *what)
 {
 	op->status = r->status;
-	op->detail = xasprintf("%s (%s): %s", what, store_desc(op),
-	    r->detail != NULL ? r->detail : bd_strerror(r->status));
+	if (r->detail != NULL)
+		op->detail = xstrdup(r->detail);
+	else
+		op->detail = xasprintf("%s (%s): %s", what, store_desc(op),
+		    bd_strerror(r->status));
 }
 
 static void
@@ -693,7 +696,8 @@ bd_app_store_fetch(struct bd_app_store *s, const struct bd_app_object *obj,
 		return 0;
 	}
 	op->archive = xstrdup(tmp_path);
-	op->fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* Read back too: the download checks the blob's Content-MD5. */
+	op->fd = open(tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (op->fd < 0) {
 		rc = -errno;
 		store_op_free(op);
