@@ -125,9 +125,11 @@ archive_clean_path(struct archive_extract *x, const char *raw,
 		return archive_fail(x, BD_EINVALID, "%s is empty", what);
 	if (len >= PATH_MAX)
 		return archive_fail(x, BD_EINVALID, "%s is too long", what);
+	/* The entry's own name is in the cause already; a link's is not. */
+	q = strcmp(what, "path") == 0 ? xstrdup("") : archive_quote(raw);
 	if (raw[0] == '/') {
-		q = archive_quote(raw);
-		archive_fail(x, BD_EESCAPE, "%s %s is absolute", what, q);
+		archive_fail(x, BD_EESCAPE, "%s%s%s is absolute", what,
+		    q[0] != '\0' ? " " : "", q);
 		free(q);
 		return BD_EESCAPE;
 	}
@@ -145,9 +147,8 @@ archive_clean_path(struct archive_extract *x, const char *raw,
 			continue;
 		if (n == 2 && s[0] == '.' && s[1] == '.') {
 			free(clean);
-			q = archive_quote(raw);
-			archive_fail(x, BD_EESCAPE, "%s %s leaves the package",
-			    what, q);
+			archive_fail(x, BD_EESCAPE, "%s%s%s leaves the package",
+			    what, q[0] != '\0' ? " " : "", q);
 			free(q);
 			return BD_EESCAPE;
 		}
@@ -157,6 +158,7 @@ archive_clean_path(struct archive_extract *x, const char *raw,
 		o += n;
 	}
 	clean[o] = '\0';
+	free(q);
 	*out = clean;
 	return 0;
 }
@@ -221,10 +223,14 @@ archive_walk(struct archive_extract *x, int start, const char *full,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0) {
 			int err = errno;
+			struct stat st;
+			bool link = (err == ELOOP || err == ENOTDIR) &&
+			    fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode);
 
 			if (fd != start)
 				close(fd);
-			if (err == ELOOP)
+			if (link)
 				return archive_fail(x, BD_EESCAPE,
 				    "path goes through a symlink");
 			if (err == ENOTDIR)
@@ -748,10 +754,11 @@ archive_run(struct archive_extract *x)
 			    archive_quote(x->name) : NULL;
 
 			x->name = NULL;
-			archive_fail(x, BD_EINVALID, "%s%s%s%s",
-			    last != NULL ? "after entry " : "",
-			    last != NULL ? last : "", last != NULL ? ": " : "",
-			    msg != NULL ? msg : "cannot read the archive");
+			archive_fail(x, BD_EINVALID,
+			    "cannot read the archive%s%s: %s",
+			    last != NULL ? " after entry " : "",
+			    last != NULL ? last : "",
+			    msg != NULL ? msg : "unknown error");
 			free(last);
 			return BD_EINVALID;
 		}
@@ -805,8 +812,9 @@ bd_archive_extract(const char *path, const char *dest,
 	if (archive_read_open_fd(x.a, fd, ARCHIVE_READ_BLOCK) != ARCHIVE_OK) {
 		const char *msg = archive_error_string(x.a);
 
-		rc = archive_fail(&x, BD_EINVALID, "%s",
-		    msg != NULL ? msg : "not an archive");
+		rc = archive_fail(&x, BD_EINVALID,
+		    "cannot read the archive: %s",
+		    msg != NULL ? msg : "unknown error");
 		goto out;
 	}
 	rc = archive_run(&x);
