@@ -65,7 +65,8 @@ struct archive_extract {
 	uint64_t max_entries;
 	uint64_t entries;
 	uint64_t bytes;
-	const char *name;	/* entry being unpacked, as in the archive */
+	const char *name;	/* entry being unpacked, for causes */
+	char *name_copy;	/* the entry's name, which outlives it */
 	char **cause;
 	/* The directory of the last entry, kept open: archives list the
 	 * files of one directory together. */
@@ -608,12 +609,13 @@ archive_entry(struct archive_extract *x, struct archive_entry *e)
 	char *path;
 	int rc;
 
-	x->name = raw;
-	if (raw == NULL) {
-		x->name = "?";
-		return archive_fail(x, BD_EINVALID,
-		    "name cannot be read");
-	}
+	/* libarchive frees the name with the next header; causes may name
+	 * it after that. */
+	free(x->name_copy);
+	x->name_copy = xstrdup(raw != NULL ? raw : "?");
+	x->name = x->name_copy;
+	if (raw == NULL)
+		return archive_fail(x, BD_EINVALID, "name cannot be read");
 	if (x->entries >= x->max_entries)
 		return archive_fail(x, BD_ETOOBIG,
 		    "the package has more than %" PRIu64 " entries",
@@ -826,6 +828,7 @@ out:
 	if (x.cache_path != NULL)
 		close(x.cache_fd);
 	free(x.cache_path);
+	free(x.name_copy);
 	for (size_t i = 0; i < x.ndirs; i++)
 		free(x.dirs[i].path);
 	free(x.dirs);

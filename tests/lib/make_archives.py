@@ -324,6 +324,12 @@ def make_corpus(out):
     write(os.path.join(out, "empty.bin"), b"")
 
 
+def tar_trim(data):
+    """A tar without the padding to tarfile's 10 KiB record."""
+    data = data.rstrip(b"\0")
+    return data + bytes(-len(data) % 512 + 1024)
+
+
 def make_seeds(out):
     """A few tiny archives of each format for the fuzzer to start from."""
     members = [
@@ -334,14 +340,13 @@ def make_seeds(out):
     ]
     tar = tar_bytes(members + [
         {"name": "h", "type": "hardlink", "target": "d/f"}])
-    write(os.path.join(out, "plain.tar"), tar)
+    write(os.path.join(out, "plain.tar"), tar_trim(tar))
     for kind in ("gz", "xz", "bz2", "zst"):
         write(os.path.join(out, "small.tar." + kind), compress(tar, kind))
     zip_write(os.path.join(out, "small.zip"), zip_entries(members))
-    write(os.path.join(out, "slip.tar"), tar_bytes(hostile_tar()["slip"]))
-    write(os.path.join(out, "via-link.tar"),
-          tar_bytes(hostile_tar()["symlink-via-link"]))
-    write(os.path.join(out, "fifo.tar"), tar_bytes(hostile_tar()["fifo"]))
+    for name in ("slip", "symlink-via-link", "fifo", "hardlink-symlink"):
+        write(os.path.join(out, name + ".tar"),
+              tar_trim(tar_bytes(hostile_tar()[name])))
 
 
 def main():
