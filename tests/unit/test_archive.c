@@ -10,7 +10,9 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +336,60 @@ TEST(entry_limit)
 	ASSERT(exists(at("f099999")));
 }
 
+TEST(implied_directories_count)
+{
+	struct bd_archive_result res;
+	char *cause = NULL;
+
+	/* good.zip: 17 entries, and app/lib, app/a, app/a/b, app/a/b/c and
+	 * app/a/b/c/d that no entry lists. */
+	ASSERT_INT_EQ(extract("good.zip", 0, 22, &res, &cause), 0);
+	ASSERT_NULL(cause);
+	ASSERT_INT_EQ(res.entries, 17);
+	ASSERT_INT_EQ(extract("good.zip", 0, 21, &res, &cause), BD_ETOOBIG);
+	ASSERT_STR_CONTAINS(cause, "the package has more than 21 entries and "
+	    "directories its paths imply");
+	free(cause);
+}
+
+/* One extraction of good.tar.xz on a thread of its own. */
+static void *
+extract_thread(void *arg)
+{
+	const char *into = arg;
+	char *path = xasprintf("%s/good.tar.xz", corpus), *cause = NULL;
+	struct bd_archive_result res;
+	intptr_t rc;
+
+	rc = bd_archive_extract(path, into, NULL, &res, &cause);
+	if (rc == 0 && res.entries != 18)
+		rc = -1;
+	free(cause);
+	free(path);
+	return (void *)rc;
+}
+
+TEST(threads)
+{
+	pthread_t t[4];
+	char *into[4];
+	void *rc;
+
+	/* Extraction runs on the thread pool; the first use loads
+	 * libarchive from whichever thread comes first. */
+	for (int i = 0; i < 4; i++) {
+		into[i] = xasprintf("%s/thread%d", scratch, i);
+		ASSERT_INT_EQ(bd_mkdir_p(into[i], 0755), 0);
+		ASSERT_INT_EQ(pthread_create(&t[i], NULL, extract_thread,
+		    into[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		ASSERT_INT_EQ(pthread_join(t[i], &rc), 0);
+		ASSERT_INT_EQ((intptr_t)rc, 0);
+		free(into[i]);
+	}
+}
+
 TEST(truncated_and_corrupt)
 {
 	check_refused("truncated.tar.gz", BD_EINVALID,
@@ -399,6 +455,8 @@ int
 main(void)
 {
 	setup();
+	/* First, so that libarchive is loaded by racing threads. */
+	RUN(threads);
 	RUN(good_zip);
 	RUN(good_tar_gz);
 	RUN(good_tar_xz);
@@ -409,6 +467,7 @@ main(void)
 	RUN(zip_fifo_is_not_made);
 	RUN(bombs);
 	RUN(entry_limit);
+	RUN(implied_directories_count);
 	RUN(truncated_and_corrupt);
 	RUN(replaced_link_is_not_followed);
 	RUN(bad_arguments);
