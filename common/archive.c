@@ -18,7 +18,8 @@
  *   starts empty, so whatever it holds came from this archive);
  * - the entry count and the bytes written stay within the limits, checked
  *   against the declared size first and again block by block, so a bomb
- *   stops at max_bytes.
+ *   stops at max_bytes; directories that paths imply count as entries,
+ *   or a few deep paths could make millions of them.
  * Modes lose set-uid, set-gid and sticky; owners are not restored.
  * Directories are made 0700 while unpacking and get their own modes and
  * times at the end, so that a read-only directory can still be filled.
@@ -64,8 +65,10 @@ struct archive_extract {
 	uint64_t max_bytes;	/* UINT64_MAX for none */
 	uint64_t max_entries;
 	uint64_t entries;
+	uint64_t implied;	/* directories made for paths, not listed */
 	uint64_t bytes;
-	const char *name;	/* entry being unpacked, as in the archive */
+	const char *name;	/* entry being unpacked, for causes */
+	char *name_copy;	/* the entry's name, which outlives it */
 	char **cause;
 	/* The directory of the last entry, kept open: archives list the
 	 * files of one directory together. */
@@ -100,6 +103,15 @@ archive_fail(struct archive_extract *x, int err, const char *fmt, ...)
 	return err;
 }
 
+/* Fails for one entry too many. */
+static int
+archive_too_many(struct archive_extract *x)
+{
+	return archive_fail(x, BD_ETOOBIG,
+	    "the package has more than %" PRIu64 " entries%s", x->max_entries,
+	    x->implied > 0 ? " and directories its paths imply" : "");
+}
+
 /* s quoted for a message; caller frees. */
 static char *
 archive_quote(const char *s)
@@ -125,9 +137,11 @@ archive_clean_path(struct archive_extract *x, const char *raw,
 		return archive_fail(x, BD_EINVALID, "%s is empty", what);
 	if (len >= PATH_MAX)
 		return archive_fail(x, BD_EINVALID, "%s is too long", what);
+	/* The entry's own name is in the cause already; a link's is not. */
+	q = strcmp(what, "path") == 0 ? xstrdup("") : archive_quote(raw);
 	if (raw[0] == '/') {
-		q = archive_quote(raw);
-		archive_fail(x, BD_EESCAPE, "%s %s is absolute", what, q);
+		archive_fail(x, BD_EESCAPE, "%s%s%s is absolute", what,
+		    q[0] != '\0' ? " " : "", q);
 		free(q);
 		return BD_EESCAPE;
 	}
@@ -145,9 +159,8 @@ archive_clean_path(struct archive_extract *x, const char *raw,
 			continue;
 		if (n == 2 && s[0] == '.' && s[1] == '.') {
 			free(clean);
-			q = archive_quote(raw);
-			archive_fail(x, BD_EESCAPE, "%s %s leaves the package",
-			    what, q);
+			archive_fail(x, BD_EESCAPE, "%s%s%s leaves the package",
+			    what, q[0] != '\0' ? " " : "", q);
 			free(q);
 			return BD_EESCAPE;
 		}
@@ -157,8 +170,32 @@ archive_clean_path(struct archive_extract *x, const char *raw,
 		o += n;
 	}
 	clean[o] = '\0';
+	free(q);
 	*out = clean;
 	return 0;
+}
+
+/*
+ * Remembers the directory path (taken over) for archive_fix_dirs(); the
+ * last mode noted for a path wins.
+ */
+static void
+archive_note_dir(struct archive_extract *x, char *path, mode_t mode,
+    const struct timespec *mtime)
+{
+	struct archive_dirfix *d;
+
+	if (x->ndirs == x->dirs_cap) {
+		x->dirs_cap = x->dirs_cap ? x->dirs_cap * 2 : 16;
+		x->dirs = xreallocarray(x->dirs, x->dirs_cap,
+		    sizeof(*x->dirs));
+	}
+	d = &x->dirs[x->ndirs++];
+	d->path = path;
+	d->mode = mode;
+	d->has_time = mtime != NULL;
+	if (mtime != NULL)
+		d->mtime = *mtime;
 }
 
 /*
@@ -195,18 +232,16 @@ archive_walk(struct archive_extract *x, int start, const char *full,
 		comp[n] = '\0';
 		if (create) {
 			if (mkdirat(fd, comp, 0700) == 0) {
-				struct archive_dirfix *d;
-
-				if (x->ndirs == x->dirs_cap) {
-					x->dirs_cap = x->dirs_cap ?
-					    x->dirs_cap * 2 : 16;
-					x->dirs = xreallocarray(x->dirs,
-					    x->dirs_cap, sizeof(*x->dirs));
+				x->implied++;
+				archive_note_dir(x, xstrndup(full,
+				    (size_t)(p - full)), ARCHIVE_IMPLIED_DIR_MODE,
+				    NULL);
+				/* Room for the entry that implies it? */
+				if (x->entries + x->implied >= x->max_entries) {
+					if (fd != start)
+						close(fd);
+					return archive_too_many(x);
 				}
-				d = &x->dirs[x->ndirs++];
-				d->path = xstrndup(full, (size_t)(p - full));
-				d->mode = ARCHIVE_IMPLIED_DIR_MODE;
-				d->has_time = false;
 			} else if (errno != EEXIST) {
 				int err = -errno;
 
@@ -221,10 +256,14 @@ archive_walk(struct archive_extract *x, int start, const char *full,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0) {
 			int err = errno;
+			struct stat st;
+			bool link = (err == ELOOP || err == ENOTDIR) &&
+			    fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode);
 
 			if (fd != start)
 				close(fd);
-			if (err == ELOOP)
+			if (link)
 				return archive_fail(x, BD_EESCAPE,
 				    "path goes through a symlink");
 			if (err == ENOTDIR)
@@ -286,9 +325,10 @@ archive_parent(struct archive_extract *x, const char *path, const char **leaf)
 }
 
 /*
- * Makes room for a new entry called leaf in dirfd: an earlier entry of the
- * same name that is not a directory is removed (tar lets later entries
- * replace earlier ones).  Returns 0 or a negative error.
+ * Makes room for a new entry called leaf in dirfd, after EEXIST: an
+ * earlier entry of the same name that is not a directory is removed (tar
+ * lets later entries replace earlier ones).  Returns 0 or a negative
+ * error.
  */
 static int
 archive_replace(struct archive_extract *x, int dirfd, const char *leaf)
@@ -403,13 +443,14 @@ archive_file(struct archive_extract *x, struct archive_entry *e,
 		    x->max_bytes);
 	if ((dirfd = archive_parent(x, path, &leaf)) < 0)
 		return dirfd;
-	if ((rc = archive_replace(x, dirfd, leaf)) < 0)
-		return rc;
-	fd = openat(dirfd, leaf,
-	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return archive_fail(x, -errno, "cannot create: %s",
-		    strerror(errno));
+	while ((fd = openat(dirfd, leaf,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
+		if (errno != EEXIST)
+			return archive_fail(x, -errno, "cannot create: %s",
+			    strerror(errno));
+		if ((rc = archive_replace(x, dirfd, leaf)) < 0)
+			return rc;
+	}
 	rc = archive_copy_data(x, e, fd);
 	if (rc == 0 && fchmod(fd, archive_entry_perm(e) & 0777) < 0)
 		rc = archive_fail(x, -errno, "cannot set mode: %s",
@@ -429,7 +470,7 @@ static int
 archive_dir(struct archive_extract *x, struct archive_entry *e,
     const char *path)
 {
-	struct archive_dirfix *d;
+	struct timespec mtime;
 	const char *leaf;
 	struct stat st;
 	int dirfd;
@@ -452,15 +493,8 @@ archive_dir(struct archive_extract *x, struct archive_entry *e,
 			return archive_fail(x, BD_EINVALID,
 			    "a file of that name is already unpacked");
 	}
-	if (x->ndirs == x->dirs_cap) {
-		x->dirs_cap = x->dirs_cap ? x->dirs_cap * 2 : 16;
-		x->dirs = xreallocarray(x->dirs, x->dirs_cap,
-		    sizeof(*x->dirs));
-	}
-	d = &x->dirs[x->ndirs++];
-	d->path = xstrdup(path);
-	d->mode = archive_entry_perm(e) & 0777;
-	d->has_time = archive_mtime(e, &d->mtime);
+	archive_note_dir(x, xstrdup(path), archive_entry_perm(e) & 0777,
+	    archive_mtime(e, &mtime) ? &mtime : NULL);
 	return 0;
 }
 
@@ -529,11 +563,13 @@ archive_symlink(struct archive_extract *x, const char *path,
 		return rc;
 	if ((dirfd = archive_parent(x, path, &leaf)) < 0)
 		return dirfd;
-	if ((rc = archive_replace(x, dirfd, leaf)) < 0)
-		return rc;
-	if (symlinkat(target, dirfd, leaf) < 0)
-		return archive_fail(x, -errno, "cannot make symlink: %s",
-		    strerror(errno));
+	while (symlinkat(target, dirfd, leaf) < 0) {
+		if (errno != EEXIST)
+			return archive_fail(x, -errno,
+			    "cannot make symlink: %s", strerror(errno));
+		if ((rc = archive_replace(x, dirfd, leaf)) < 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -580,11 +616,15 @@ archive_hardlink(struct archive_extract *x, const char *path,
 		rc = dirfd;
 		goto out;
 	}
-	if ((rc = archive_replace(x, dirfd, leaf)) < 0)
-		goto out;
-	if (linkat(tdirfd, tleaf, dirfd, leaf, 0) < 0)
-		rc = archive_fail(x, -errno, "cannot make hard link: %s",
-		    strerror(errno));
+	while (linkat(tdirfd, tleaf, dirfd, leaf, 0) < 0) {
+		if (errno != EEXIST) {
+			rc = archive_fail(x, -errno,
+			    "cannot make hard link: %s", strerror(errno));
+			break;
+		}
+		if ((rc = archive_replace(x, dirfd, leaf)) < 0)
+			break;
+	}
 out:
 	if (tdirfd >= 0)
 		close(tdirfd);
@@ -602,16 +642,15 @@ archive_entry(struct archive_extract *x, struct archive_entry *e)
 	char *path;
 	int rc;
 
-	x->name = raw;
-	if (raw == NULL) {
-		x->name = "?";
-		return archive_fail(x, BD_EINVALID,
-		    "name cannot be read");
-	}
-	if (x->entries >= x->max_entries)
-		return archive_fail(x, BD_ETOOBIG,
-		    "the package has more than %" PRIu64 " entries",
-		    x->max_entries);
+	/* libarchive frees the name with the next header; causes may name
+	 * it after that. */
+	free(x->name_copy);
+	x->name_copy = xstrdup(raw != NULL ? raw : "?");
+	x->name = x->name_copy;
+	if (raw == NULL)
+		return archive_fail(x, BD_EINVALID, "name cannot be read");
+	if (x->entries + x->implied >= x->max_entries)
+		return archive_too_many(x);
 	if ((rc = archive_clean_path(x, raw, "path", &path)) < 0)
 		return rc;
 	if (archive_entry_hardlink(e) != NULL)
@@ -748,10 +787,11 @@ archive_run(struct archive_extract *x)
 			    archive_quote(x->name) : NULL;
 
 			x->name = NULL;
-			archive_fail(x, BD_EINVALID, "%s%s%s%s",
-			    last != NULL ? "after entry " : "",
-			    last != NULL ? last : "", last != NULL ? ": " : "",
-			    msg != NULL ? msg : "cannot read the archive");
+			archive_fail(x, BD_EINVALID,
+			    "cannot read the archive%s%s: %s",
+			    last != NULL ? " after entry " : "",
+			    last != NULL ? last : "",
+			    msg != NULL ? msg : "unknown error");
 			free(last);
 			return BD_EINVALID;
 		}
@@ -805,8 +845,9 @@ bd_archive_extract(const char *path, const char *dest,
 	if (archive_read_open_fd(x.a, fd, ARCHIVE_READ_BLOCK) != ARCHIVE_OK) {
 		const char *msg = archive_error_string(x.a);
 
-		rc = archive_fail(&x, BD_EINVALID, "%s",
-		    msg != NULL ? msg : "not an archive");
+		rc = archive_fail(&x, BD_EINVALID,
+		    "cannot read the archive: %s",
+		    msg != NULL ? msg : "unknown error");
 		goto out;
 	}
 	rc = archive_run(&x);
@@ -818,6 +859,7 @@ out:
 	if (x.cache_path != NULL)
 		close(x.cache_fd);
 	free(x.cache_path);
+	free(x.name_copy);
 	for (size_t i = 0; i < x.ndirs; i++)
 		free(x.dirs[i].path);
 	free(x.dirs);
