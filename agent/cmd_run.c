@@ -11,6 +11,11 @@
  * its command ran, 125 when batchd failed or the task failed before its
  * command could run.
  *
+ * Application packages come from the configuration's applicationStore
+ * (the default store when the configuration names none), the pool's
+ * applicationPackages first, as a node installs them before anything
+ * runs; they are installed under <root>/applications.
+ *
  * The storage account that autoStorageContainerName resource files come
  * from is the node configuration's storage section (--config FILE, else
  * $BATCHD_CONFIG or /etc/batchd/batchd.json), else the Azure CLI's
