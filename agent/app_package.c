@@ -19,8 +19,8 @@
  *
  * On disk, under <nodeRoot>/applications:
  *   <id>-<version>-<hash>          installed packages (read by tasks)
- *   .install-<pid>-<n>[.archive]   an install in progress
- *   .remove-<pid>-<n>              a package being removed
+ *   .install-<pid>-<token>-<n>[.archive]   an install in progress
+ *   .remove-<pid>-<token>-<n>              a package being removed
  * Temporaries whose process is gone are removed by the start-up scan.
  *
  * The last use of a package is its directory's mtime, set at each use, so
@@ -112,6 +112,8 @@ struct bd_app_packages {
 	struct bd_app_request *pool;
 	struct bd_app_packages_stats stats;
 	uint64_t seq;
+	unsigned token;			/* tells this process from an earlier
+					   one with the same pid */
 	int busy;			/* installs, works and live requests */
 	int handing_out;		/* no collection while > 0 */
 	bool scanned;
@@ -624,8 +626,8 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 	in->state = I_FETCH;
 	in->started_ms = bd_clock_now_ms();
 	m->seq++;
-	in->tmp_dir = xasprintf("%s/" PKG_INSTALL_PREFIX "%ld-%" PRIu64,
-	    m->apps_dir, (long)getpid(), m->seq);
+	in->tmp_dir = xasprintf("%s/" PKG_INSTALL_PREFIX "%ld-%08x-%" PRIu64,
+	    m->apps_dir, (long)getpid(), m->token, m->seq);
 	in->tmp_archive = xasprintf("%s.archive", in->tmp_dir);
 	log_info("app_package: application package '%s' version '%s': "
 	    "fetching %s (%" PRId64 " bytes) from the store %s",
@@ -792,8 +794,8 @@ pkg_gc(struct bd_app_packages *m)
 		}
 		from = bd_path_join(m->apps_dir, d->name);
 		m->seq++;
-		to = xasprintf("%s/" PKG_REMOVE_PREFIX "%ld-%" PRIu64,
-		    m->apps_dir, (long)getpid(), m->seq);
+		to = xasprintf("%s/" PKG_REMOVE_PREFIX "%ld-%08x-%" PRIu64,
+		    m->apps_dir, (long)getpid(), m->token, m->seq);
 		if (rename(from, to) < 0 && errno != ENOENT) {
 			log_warn("app_package: cannot remove %s", from);
 			free(from);
@@ -829,6 +831,7 @@ pkg_gc(struct bd_app_packages *m)
 
 struct scan {
 	struct bd_app_packages *m;
+	unsigned token;
 	char *apps_dir;
 	struct pkg_dir *found;
 	size_t n_found;
@@ -867,11 +870,16 @@ pkg_du(int fd, int depth)
 	return total;
 }
 
-/* Whether a temporary's name says its process is gone. */
+/*
+ * Whether a temporary's name (.install-<pid>-<token>-<n>) says its process
+ * is gone: no such pid, or our pid with another token (a process before
+ * us, in a container where pids repeat).
+ */
 static bool
-pkg_temp_orphaned(const char *name)
+pkg_temp_orphaned(const char *name, unsigned token)
 {
 	const char *p = name;
+	char *end;
 	long pid;
 
 	if (strncmp(p, PKG_INSTALL_PREFIX, strlen(PKG_INSTALL_PREFIX)) == 0)
@@ -880,11 +888,11 @@ pkg_temp_orphaned(const char *name)
 		p += strlen(PKG_REMOVE_PREFIX);
 	else
 		return false;
-	pid = strtol(p, NULL, 10);
-	if (pid <= 0)
+	pid = strtol(p, &end, 10);
+	if (pid <= 0 || *end != '-')
 		return true;
 	if (pid == (long)getpid())
-		return false;
+		return strtoul(end + 1, NULL, 16) != token;
 	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
@@ -905,7 +913,7 @@ pkg_scan_work(uv_work_t *w)
 			continue;
 		path = bd_path_join(s->apps_dir, e->d_name);
 		if (e->d_name[0] == '.') {
-			if (pkg_temp_orphaned(e->d_name) &&
+			if (pkg_temp_orphaned(e->d_name, s->token) &&
 			    bd_rm_rf(path) == 0)
 				s->cleaned++;
 		} else if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -969,10 +977,13 @@ bd_app_packages_new(const struct bd_app_packages_options *o)
 	m->apps_dir = bd_path_join(o->node_root, "applications");
 	m->limits = o->limits;
 	m->cache_max = o->cache_max_bytes;
+	m->token = (unsigned)(uv_hrtime() ^ ((uint64_t)getpid() << 20)) |
+	    1u;
 	(void)bd_mkdir_p(m->apps_dir, 0755);
 
 	s = xcalloc(1, sizeof(*s));
 	s->m = m;
+	s->token = m->token;
 	s->apps_dir = xstrdup(m->apps_dir);
 	s->work.data = s;
 	m->busy++;

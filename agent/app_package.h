@@ -11,7 +11,7 @@
  * gets, for each, the directory of the installed package.  Requests for
  * the same package while it is being installed wait for that one install.
  * An install downloads into a temporary file, unpacks off the loop into a
- * temporary directory (.install-<pid>-<n>), and renames that directory
+ * temporary directory (.install-<pid>-...), and renames that directory
  * into place: a crash leaves only temporaries, which the next start
  * removes, never a half-unpacked package under a final name.  The final
  * name carries a hash of the store object's ETag, so a package whose store

@@ -360,8 +360,9 @@ TEST(leftovers_and_lru)
 	if ((pid = fork()) == 0)
 		_exit(0);
 	waitpid(pid, NULL, 0);
-	sh("mkdir -p %s/.install-%ld-1/x %s/.install-1-1", apps, (long)pid,
-	    apps);
+	sh("mkdir -p %s/.install-%ld-1234abcd-1/x %s/.install-1-1234abcd-1 "
+	    "%s/.remove-%ld-00000002-3", apps, (long)pid, apps, apps,
+	    (long)getpid());
 	sh("rm -rf %s/*", apps);
 	for (int i = 0; i < 3; i++) {
 		char app[16];
@@ -390,10 +391,15 @@ TEST(leftovers_and_lru)
 	answer_clear(&b);
 	answer_clear(&c);
 
-	/* The dead process's temporary went; the live one's stayed. */
-	char *dead = xasprintf("%s/.install-%ld-1", apps, (long)pid);
-	char *live = xasprintf("%s/.install-1-1", apps);
+	/* The dead processes' temporaries went; the live one's stayed. */
+	char *dead = xasprintf("%s/.install-%ld-1234abcd-1", apps, (long)pid);
+	char *live = xasprintf("%s/.install-1-1234abcd-1", apps);
+	char *mine = xasprintf("%s/.remove-%ld-00000002-3", apps,
+	    (long)getpid());
 	ASSERT(stat(dead, &sb) < 0 && errno == ENOENT);
+	/* Our own pid, but an earlier process's token: gone too. */
+	ASSERT(stat(mine, &sb) < 0 && errno == ENOENT);
+	free(mine);
 	ASSERT_INT_EQ(stat(live, &sb), 0);
 	free(dead);
 	free(live);
