@@ -3,8 +3,9 @@
 """Application packages with `batchd run` and a local directory store:
 each format (zip, tar.gz, tar.xz, tar.zst), explicit and default versions,
 the AZ_BATCH_APP_PACKAGE_* variables of reference section 5, a task seeing
-only the packages it referenced, a hostile package failing the task with ApplicationPackageError naming the
-entry, and batchd killed with SIGKILL in the middle of unpacking a big
+only the packages it referenced, hostile packages (zip-slip, symlink
+escape, a bomb, too many entries, a truncated archive) failing the task
+with ApplicationPackageError naming the entry, and batchd killed with SIGKILL in the middle of unpacking a big
 package: nothing usable is left and the next task installs cleanly.
 Archives are made here, at test time."""
 import io
@@ -69,6 +70,7 @@ with Workspace() as ws:
         "spoolDir": os.path.join(ws.dir, "spool"),
         "applicationStore": {"directory": store},
         "applicationPackageMaxEntries": 100000,
+        "applicationPackageMaxBytes": 64 << 20,
     })
     conf = ["--config", cfg]
     apps_dir = os.path.join(ws.root, "applications")
@@ -160,8 +162,33 @@ with Workspace() as ws:
     check(not os.path.exists(os.path.join(ws.dir, "escaped.txt")) and
           not os.path.exists(os.path.join(ws.root, "escaped.txt")),
           "hostile package: nothing written outside")
+    # A bomb: 256 MiB of zeros in a small zip, over the 64 MiB limit.
+    d = os.path.join(store, "evil")
+    with zipfile.ZipFile(os.path.join(d, "3.zip.tmp"), "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("zeros.bin", "w", force_zip64=True) as f:
+            chunk = bytes(1 << 20)
+            for _ in range(256):
+                f.write(chunk)
+    os.rename(os.path.join(d, "3.zip.tmp"), os.path.join(d, "3.zip"))
+    # Too many entries, and a truncated archive.
+    with open(os.path.join(d, "4.tar.gz"), "wb") as f:
+        f.write(tar_bytes([("f%06d" % i, b"") for i in range(100001)], "w:gz"))
+    whole = tar_bytes([("a.bin", os.urandom(200000))], "w:gz")
+    with open(os.path.join(d, "5.tar.gz"), "wb") as f:
+        f.write(whole[:len(whole) // 2])
+    for version, entry, why in (("3", "zeros.bin", "more than 67108864 bytes"),
+                                ("4", "f", "more than 100000 entries"),
+                                ("5", "a.bin", "")):
+        task = {"id": "evil" + version, "commandLine": "/bin/true",
+                "applicationPackageReferences": [{"applicationId": "evil", "version": version}]}
+        status, out, err, res = ws.run(task, extra=conf)
+        fi = (res or {}).get("executionInfo", {}).get("failureInfo", {})
+        msg = fi.get("message", "")
+        check(status == 125 and fi.get("code") == "ApplicationPackageError" and
+              "'evil' version '%s'" % version in msg and entry in msg and why in msg,
+              "hostile package %s: refused with its reason" % version, fi)
     check(not [n for n in os.listdir(apps_dir) if n.startswith("evil") or n.startswith(".")],
-          "hostile package: nothing left under applications/", os.listdir(apps_dir))
+          "hostile packages: nothing left under applications/", os.listdir(apps_dir))
 
     # ---- SIGKILL in the middle of unpacking ----------------------------
     files = [("000-first.txt", b"first\n"), ("hello.txt", b"big\n")]
