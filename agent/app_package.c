@@ -1025,9 +1025,13 @@ bd_app_packages_from_config(uv_loop_t *loop, struct bd_http *http,
 		if ((rc = bd_app_store_blob_new(loop, http, a,
 		    c->application_store.container, &o.store, cause)) < 0)
 			return rc;
-	} else
+	} else if (c->application_store.directory != NULL)
 		o.store = bd_app_store_local_new(loop,
 		    c->application_store.directory);
+	else {
+		*cause = xstrdup("no applicationStore is configured");
+		return BD_EINVALID;
+	}
 	*out = bd_app_packages_new(&o);
 	return 0;
 }
