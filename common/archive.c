@@ -434,6 +434,9 @@ archive_file(struct archive_extract *x, struct archive_entry *e,
 	struct timespec times[2];
 	int dirfd, fd, rc;
 
+	if (path[0] == '\0')
+		return archive_fail(x, BD_EINVALID,
+		    "a file in place of the package");
 	/* Fail before writing anything when the size alone is too much. */
 	if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
 	    ((uint64_t)archive_entry_size(e) > x->max_bytes ||
