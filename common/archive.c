@@ -372,7 +372,23 @@ archive_mtime(struct archive_entry *e, struct timespec *ts)
 	return true;
 }
 
-/* The data of the current entry into the new file fd. */
+/* Whether the entry's declared size still fits under max_bytes. */
+static int
+archive_check_size(struct archive_extract *x, struct archive_entry *e)
+{
+	if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
+	    ((uint64_t)archive_entry_size(e) > x->max_bytes ||
+	    x->bytes > x->max_bytes - (uint64_t)archive_entry_size(e)))
+		return archive_fail(x, BD_ETOOBIG,
+		    "the package unpacks to more than %" PRIu64 " bytes",
+		    x->max_bytes);
+	return 0;
+}
+
+/*
+ * The data of the current entry into fd, a new or emptied file, counted
+ * against max_bytes as it goes: declared sizes can lie.
+ */
 static int
 archive_copy_data(struct archive_extract *x, struct archive_entry *e, int fd)
 {
@@ -382,6 +398,8 @@ archive_copy_data(struct archive_extract *x, struct archive_entry *e, int fd)
 	uint64_t extent = 0;
 	int r, rc;
 
+	if ((rc = archive_check_size(x, e)) < 0)
+		return rc;
 	for (;;) {
 		r = archive_read_data_block(x->a, &buf, &len, &off);
 		if (r == ARCHIVE_EOF)
@@ -437,13 +455,9 @@ archive_file(struct archive_extract *x, struct archive_entry *e,
 	if (path[0] == '\0')
 		return archive_fail(x, BD_EINVALID,
 		    "a file in place of the package");
-	/* Fail before writing anything when the size alone is too much. */
-	if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
-	    ((uint64_t)archive_entry_size(e) > x->max_bytes ||
-	    x->bytes > x->max_bytes - (uint64_t)archive_entry_size(e)))
-		return archive_fail(x, BD_ETOOBIG,
-		    "the package unpacks to more than %" PRIu64 " bytes",
-		    x->max_bytes);
+	/* Fail before making anything when the size alone is too much. */
+	if ((rc = archive_check_size(x, e)) < 0)
+		return rc;
 	if ((dirfd = archive_parent(x, path, &leaf)) < 0)
 		return dirfd;
 	while ((fd = openat(dirfd, leaf,
@@ -576,10 +590,14 @@ archive_symlink(struct archive_extract *x, const char *path,
 	return 0;
 }
 
-/* A hard link at path to the earlier entry raw_target. */
+/*
+ * A hard link at path to the earlier entry raw_target.  A link may carry
+ * the file's data (cpio puts it on the last link, pax may too): then it
+ * is written through the new link.
+ */
 static int
-archive_hardlink(struct archive_extract *x, const char *path,
-    const char *raw_target)
+archive_hardlink(struct archive_extract *x, struct archive_entry *e,
+    const char *path, const char *raw_target)
 {
 	const char *leaf, *tleaf, *slash;
 	char *target = NULL, *tdir = NULL, *q = NULL;
@@ -628,6 +646,21 @@ archive_hardlink(struct archive_extract *x, const char *path,
 		if ((rc = archive_replace(x, dirfd, leaf)) < 0)
 			break;
 	}
+	if (rc == 0 && archive_entry_size_is_set(e) &&
+	    archive_entry_size(e) > 0) {
+		int fd = openat(dirfd, leaf,
+		    O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd < 0)
+			rc = archive_fail(x, -errno, "cannot write: %s",
+			    strerror(errno));
+		else {
+			rc = archive_copy_data(x, e, fd);
+			if (close(fd) < 0 && rc == 0)
+				rc = archive_fail(x, -errno,
+				    "cannot write: %s", strerror(errno));
+		}
+	}
 out:
 	if (tdirfd >= 0)
 		close(tdirfd);
@@ -657,7 +690,7 @@ archive_entry(struct archive_extract *x, struct archive_entry *e)
 	if ((rc = archive_clean_path(x, raw, "path", &path)) < 0)
 		return rc;
 	if (archive_entry_hardlink(e) != NULL)
-		rc = archive_hardlink(x, path, archive_entry_hardlink(e));
+		rc = archive_hardlink(x, e, path, archive_entry_hardlink(e));
 	else {
 		switch (archive_entry_filetype(e)) {
 		case AE_IFREG:

@@ -418,6 +418,32 @@ TEST(replaced_link_is_not_followed)
 	free(s);
 }
 
+TEST(hardlink_with_data)
+{
+	struct bd_archive_result res;
+	char *cause = NULL, *s;
+	struct stat st, st2;
+
+	/* cpio puts a file's data on its last link. */
+	ASSERT_INT_EQ(extract("hardlink-data.cpio", 0, 0, &res, &cause), 0);
+	ASSERT_NULL(cause);
+	s = contents("first");
+	ASSERT_STR_EQ(s, "shared data\n");
+	free(s);
+	ASSERT_INT_EQ(lstat(at("first"), &st), 0);
+	ASSERT_INT_EQ(lstat(at("dir/second"), &st2), 0);
+	ASSERT_INT_EQ(st.st_ino, st2.st_ino);
+	ASSERT_INT_EQ(st.st_mode & 07777, 0640);
+	ASSERT_INT_EQ(res.bytes, 12);
+
+	/* And that data counts against the limit. */
+	ASSERT_INT_EQ(extract("hardlink-data.cpio", 5, 0, &res, &cause),
+	    BD_ETOOBIG);
+	ASSERT_STR_CONTAINS(cause, "entry \"dir/second\": the package unpacks "
+	    "to more than 5 bytes");
+	free(cause);
+}
+
 TEST(bad_arguments)
 {
 	struct bd_archive_limits lim = { 0, 0 };
@@ -470,6 +496,7 @@ main(void)
 	RUN(implied_directories_count);
 	RUN(truncated_and_corrupt);
 	RUN(replaced_link_is_not_followed);
+	RUN(hardlink_with_data);
 	RUN(bad_arguments);
 	ASSERT_INT_EQ(bd_rm_rf(scratch), 0);
 	return 0;
