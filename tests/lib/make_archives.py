@@ -374,6 +374,9 @@ def make_seeds(out):
     for kind in ("gz", "xz", "bz2", "zst"):
         write(os.path.join(out, "small.tar." + kind), compress(tar, kind))
     zip_write(os.path.join(out, "small.zip"), zip_entries(members))
+    cpio_newc(os.path.join(out, "links.cpio"), [
+        ("a", 0o100644, 7, 2, b""), ("d/b", 0o100755, 7, 2, b"data\n"),
+        ("d/l", 0o120777, 8, 1, b"b")])
     for name in ("slip", "symlink-via-link", "fifo", "hardlink-symlink"):
         write(os.path.join(out, name + ".tar"),
               tar_trim(tar_bytes(hostile_tar()[name])))

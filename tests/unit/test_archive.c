@@ -352,6 +352,21 @@ TEST(implied_directories_count)
 	free(cause);
 }
 
+/* Whether libarchive is mapped into this process. */
+static bool
+libarchive_mapped(void)
+{
+	char *maps;
+	size_t len;
+	bool mapped;
+
+	ASSERT_INT_EQ(bd_read_file("/proc/self/maps", 16 << 20, &maps, &len),
+	    0);
+	mapped = strstr(maps, "libarchive.so") != NULL;
+	free(maps);
+	return mapped;
+}
+
 /* One extraction of good.tar.xz on a thread of its own. */
 static void *
 extract_thread(void *arg)
@@ -375,6 +390,8 @@ TEST(threads)
 	char *into[4];
 	void *rc;
 
+	/* Not linked: loaded by the first extraction, below. */
+	ASSERT(!libarchive_mapped());
 	/* Extraction runs on the thread pool; the first use loads
 	 * libarchive from whichever thread comes first. */
 	for (int i = 0; i < 4; i++) {
@@ -388,6 +405,7 @@ TEST(threads)
 		ASSERT_INT_EQ((intptr_t)rc, 0);
 		free(into[i]);
 	}
+	ASSERT(libarchive_mapped());
 }
 
 TEST(truncated_and_corrupt)
