@@ -15,7 +15,11 @@
  *   an in-tree link can make dest itself) and they climb no higher than
  *   dest from the link's own directory;
  * - a hard link names a regular file that an earlier entry unpacked (dest
- *   starts empty, so whatever it holds came from this archive);
+ *   starts empty, so whatever it holds came from this archive), never a
+ *   symlink, whose target would mean something else in its new place;
+ *   data that the link carries (cpio) is written through it;
+ * - an entry never goes through a symlink: an earlier entry of the same
+ *   name that is not a directory is replaced, not followed;
  * - the entry count and the bytes written stay within the limits, checked
  *   against the declared size first and again block by block, so a bomb
  *   stops at max_bytes; directories that paths imply count as entries,
@@ -23,6 +27,8 @@
  * Modes lose set-uid, set-gid and sticky; owners are not restored.
  * Directories are made 0700 while unpacking and get their own modes and
  * times at the end, so that a read-only directory can still be filled.
+ * Nothing is fsynced: the caller syncs before it moves the tree into
+ * place, if it must survive a power cut.
  */
 #include "archive.h"
 
