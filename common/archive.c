@@ -15,7 +15,11 @@
  *   an in-tree link can make dest itself) and they climb no higher than
  *   dest from the link's own directory;
  * - a hard link names a regular file that an earlier entry unpacked (dest
- *   starts empty, so whatever it holds came from this archive);
+ *   starts empty, so whatever it holds came from this archive), never a
+ *   symlink, whose target would mean something else in its new place;
+ *   data that the link carries (cpio) is written through it;
+ * - an entry never goes through a symlink: an earlier entry of the same
+ *   name that is not a directory is replaced, not followed;
  * - the entry count and the bytes written stay within the limits, checked
  *   against the declared size first and again block by block, so a bomb
  *   stops at max_bytes; directories that paths imply count as entries,
@@ -23,6 +27,8 @@
  * Modes lose set-uid, set-gid and sticky; owners are not restored.
  * Directories are made 0700 while unpacking and get their own modes and
  * times at the end, so that a read-only directory can still be filled.
+ * Nothing is fsynced: the caller syncs before it moves the tree into
+ * place, if it must survive a power cut.
  */
 #include "archive.h"
 
@@ -372,7 +378,23 @@ archive_mtime(struct archive_entry *e, struct timespec *ts)
 	return true;
 }
 
-/* The data of the current entry into the new file fd. */
+/* Whether the entry's declared size still fits under max_bytes. */
+static int
+archive_check_size(struct archive_extract *x, struct archive_entry *e)
+{
+	if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
+	    ((uint64_t)archive_entry_size(e) > x->max_bytes ||
+	    x->bytes > x->max_bytes - (uint64_t)archive_entry_size(e)))
+		return archive_fail(x, BD_ETOOBIG,
+		    "the package unpacks to more than %" PRIu64 " bytes",
+		    x->max_bytes);
+	return 0;
+}
+
+/*
+ * The data of the current entry into fd, a new or emptied file, counted
+ * against max_bytes as it goes: declared sizes can lie.
+ */
 static int
 archive_copy_data(struct archive_extract *x, struct archive_entry *e, int fd)
 {
@@ -382,6 +404,8 @@ archive_copy_data(struct archive_extract *x, struct archive_entry *e, int fd)
 	uint64_t extent = 0;
 	int r, rc;
 
+	if ((rc = archive_check_size(x, e)) < 0)
+		return rc;
 	for (;;) {
 		r = archive_read_data_block(x->a, &buf, &len, &off);
 		if (r == ARCHIVE_EOF)
@@ -434,13 +458,12 @@ archive_file(struct archive_extract *x, struct archive_entry *e,
 	struct timespec times[2];
 	int dirfd, fd, rc;
 
-	/* Fail before writing anything when the size alone is too much. */
-	if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
-	    ((uint64_t)archive_entry_size(e) > x->max_bytes ||
-	    x->bytes > x->max_bytes - (uint64_t)archive_entry_size(e)))
-		return archive_fail(x, BD_ETOOBIG,
-		    "the package unpacks to more than %" PRIu64 " bytes",
-		    x->max_bytes);
+	if (path[0] == '\0')
+		return archive_fail(x, BD_EINVALID,
+		    "a file in place of the package");
+	/* Fail before making anything when the size alone is too much. */
+	if ((rc = archive_check_size(x, e)) < 0)
+		return rc;
 	if ((dirfd = archive_parent(x, path, &leaf)) < 0)
 		return dirfd;
 	while ((fd = openat(dirfd, leaf,
@@ -573,10 +596,14 @@ archive_symlink(struct archive_extract *x, const char *path,
 	return 0;
 }
 
-/* A hard link at path to the earlier entry raw_target. */
+/*
+ * A hard link at path to the earlier entry raw_target.  A link may carry
+ * the file's data (cpio puts it on the last link, pax may too): then it
+ * is written through the new link.
+ */
 static int
-archive_hardlink(struct archive_extract *x, const char *path,
-    const char *raw_target)
+archive_hardlink(struct archive_extract *x, struct archive_entry *e,
+    const char *path, const char *raw_target)
 {
 	const char *leaf, *tleaf, *slash;
 	char *target = NULL, *tdir = NULL, *q = NULL;
@@ -625,6 +652,21 @@ archive_hardlink(struct archive_extract *x, const char *path,
 		if ((rc = archive_replace(x, dirfd, leaf)) < 0)
 			break;
 	}
+	if (rc == 0 && archive_entry_size_is_set(e) &&
+	    archive_entry_size(e) > 0) {
+		int fd = openat(dirfd, leaf,
+		    O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd < 0)
+			rc = archive_fail(x, -errno, "cannot write: %s",
+			    strerror(errno));
+		else {
+			rc = archive_copy_data(x, e, fd);
+			if (close(fd) < 0 && rc == 0)
+				rc = archive_fail(x, -errno,
+				    "cannot write: %s", strerror(errno));
+		}
+	}
 out:
 	if (tdirfd >= 0)
 		close(tdirfd);
@@ -654,7 +696,7 @@ archive_entry(struct archive_extract *x, struct archive_entry *e)
 	if ((rc = archive_clean_path(x, raw, "path", &path)) < 0)
 		return rc;
 	if (archive_entry_hardlink(e) != NULL)
-		rc = archive_hardlink(x, path, archive_entry_hardlink(e));
+		rc = archive_hardlink(x, e, path, archive_entry_hardlink(e));
 	else {
 		switch (archive_entry_filetype(e)) {
 		case AE_IFREG:

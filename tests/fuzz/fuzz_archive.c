@@ -35,11 +35,24 @@ static char root[PATH_MAX];	/* holds "in" and "d"; d holds "dest" */
 static char input[PATH_MAX], box[PATH_MAX], dest[PATH_MAX];
 static size_t dest_len;
 
-/* Makes the scratch directory once; its real path, for the checks. */
+/* Removes the scratch directory when libFuzzer exits. */
+static void
+fuzz_cleanup(void)
+{
+	(void)bd_rm_rf(root);
+}
+
+/*
+ * Makes the scratch directory once, in memory when /dev/shm is there (a
+ * run is mostly creating and removing files); its real path, for the
+ * checks.
+ */
 static void
 fuzz_setup(void)
 {
-	char tmpl[] = "/tmp/batchd-fuzz-archive.XXXXXX";
+	char shm[] = "/dev/shm/batchd-fuzz-archive.XXXXXX";
+	char tmp[] = "/tmp/batchd-fuzz-archive.XXXXXX";
+	char *tmpl = access("/dev/shm", W_OK) == 0 ? shm : tmp;
 
 	if (root[0] != '\0')
 		return;
@@ -49,6 +62,7 @@ fuzz_setup(void)
 	snprintf(box, sizeof(box), "%s/d", root);
 	snprintf(dest, sizeof(dest), "%s/d/dest", root);
 	dest_len = strlen(dest);
+	atexit(fuzz_cleanup);
 }
 
 /* Whether the directory path holds exactly the one name only. */

@@ -94,6 +94,31 @@ def zeros_deflate(n):
     return piece * (n // MIB) + end, crc
 
 
+# --- cpio ----------------------------------------------------------------
+
+def cpio_newc(path, members):
+    """
+    Writes a cpio (newc) of members: (name, st_mode, ino, nlink, data).
+    Links of one file share ino; cpio puts the data on the last of them.
+    """
+    out = io.BytesIO()
+
+    def pad(n):
+        out.write(bytes(-n % 4))
+
+    for name, mode, ino, nlink, data in members + [
+            ("TRAILER!!!", 0, 0, 1, b"")]:
+        name = name.encode() + b"\0"
+        fields = (ino, mode, 0, 0, nlink, 1700000000, len(data), 0, 0, 0, 0,
+                  len(name), 0)
+        out.write(b"070701" + b"".join(b"%08X" % f for f in fields) + name)
+        pad(110 + len(name))
+        out.write(data)
+        pad(len(data))
+    with open(path, "wb") as f:
+        f.write(out.getvalue())
+
+
 # --- tar -----------------------------------------------------------------
 
 def tar_bytes(members):
@@ -282,6 +307,11 @@ def make_corpus(out):
         write(os.path.join(out, "good.tar." + kind), compress(tar, kind))
     zip_write(os.path.join(out, "good.zip"), zip_entries(members))
 
+    # Two links to one file, its data on the second.
+    cpio_newc(os.path.join(out, "hardlink-data.cpio"), [
+        ("first", 0o100640, 7, 2, b""),
+        ("dir/second", 0o100640, 7, 2, b"shared data\n")])
+
     # Entries that a later entry replaces, through no link.
     write(os.path.join(out, "replace-link.tar.gz"), compress(tar_bytes([
         {"name": "target", "data": b"keep\n"},
@@ -344,6 +374,9 @@ def make_seeds(out):
     for kind in ("gz", "xz", "bz2", "zst"):
         write(os.path.join(out, "small.tar." + kind), compress(tar, kind))
     zip_write(os.path.join(out, "small.zip"), zip_entries(members))
+    cpio_newc(os.path.join(out, "links.cpio"), [
+        ("a", 0o100644, 7, 2, b""), ("d/b", 0o100755, 7, 2, b"data\n"),
+        ("d/l", 0o120777, 8, 1, b"b")])
     for name in ("slip", "symlink-via-link", "fifo", "hardlink-symlink"):
         write(os.path.join(out, name + ".tar"),
               tar_trim(tar_bytes(hostile_tar()[name])))
