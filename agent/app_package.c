@@ -1054,6 +1054,33 @@ bd_app_packages_pool(const struct bd_app_packages *m, size_t *n)
 	return bd_app_request_packages(m->pool, n);
 }
 
+/* The variables of one package, in the store's and the reference's words. */
+static void
+pkg_add_vars(struct bd_env *env, const struct bd_app_package *p)
+{
+	bd_env_add_app_package(env, p->store_application_id, p->store_version,
+	    p->dir, p->default_version);
+	bd_env_add_app_package(env, p->application_id, p->version, p->dir,
+	    p->default_version);
+}
+
+void
+bd_app_packages_add_env(const struct bd_app_packages *m,
+    const struct bd_app_request *req, struct bd_env *env)
+{
+	const struct bd_app_package *p;
+	size_t n = 0;
+
+	if (req != NULL) {
+		p = bd_app_request_packages(req, &n);
+		for (size_t i = 0; i < n; i++)
+			pkg_add_vars(env, &p[i]);
+	}
+	p = bd_app_packages_pool(m, &n);
+	for (size_t i = 0; i < n; i++)
+		pkg_add_vars(env, &p[i]);
+}
+
 void
 bd_app_packages_stats(const struct bd_app_packages *m,
     struct bd_app_packages_stats *out)

@@ -27,6 +27,7 @@
 
 #include "app_store.h"
 #include "archive.h"
+#include "environment.h"
 #include "task_spec.h"
 
 struct bd_app_packages;
@@ -114,6 +115,15 @@ void bd_app_packages_set_pool(struct bd_app_packages *m,
 /* The pool's packages (none before set_pool); borrowed. */
 const struct bd_app_package *bd_app_packages_pool(
     const struct bd_app_packages *m, size_t *n);
+
+/*
+ * Adds to env the variables (bd_env_add_app_package()) of the packages of
+ * req (may be NULL) and then of the pool's of m (may be NULL): each named
+ * as the store spells the application and, when it differs, as the
+ * reference does.
+ */
+void bd_app_packages_add_env(const struct bd_app_packages *m,
+    const struct bd_app_request *req, struct bd_env *env);
 
 /* Counters, for logs, metrics and tests. */
 struct bd_app_packages_stats {

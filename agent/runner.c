@@ -322,34 +322,11 @@ runner_launch(struct bd_runner *r)
 		o->launched(o->arg, r->stdout_path, r->stderr_path);
 }
 
-/*
- * The variables of one package: named as the store spells the application
- * (its own case), and as the reference does when that differs.
- */
-static void
-runner_package_vars(struct bd_runner *r, const struct bd_app_package *p)
-{
-	bd_env_add_app_package(r->env, p->store_application_id,
-	    p->store_version, p->dir, p->default_version);
-	bd_env_add_app_package(r->env, p->application_id, p->version, p->dir,
-	    p->default_version);
-}
-
-/* Adds the variables of the task's packages, then the pool's. */
+/* Adds the variables of the task's packages and the pool's. */
 static void
 runner_package_env(struct bd_runner *r)
 {
-	const struct bd_app_package *p;
-	size_t n = 0;
-
-	if (r->packages != NULL) {
-		p = bd_app_request_packages(r->packages, &n);
-		for (size_t i = 0; i < n; i++)
-			runner_package_vars(r, &p[i]);
-	}
-	p = bd_app_packages_pool(r->opts.node->packages, &n);
-	for (size_t i = 0; i < n; i++)
-		runner_package_vars(r, &p[i]);
+	bd_app_packages_add_env(r->opts.node->packages, r->packages, r->env);
 	bd_env_envp_free(r->envp);
 	r->envp = bd_env_envp(r->env);
 }
