@@ -232,6 +232,8 @@ TEST(refuses_escapes)
 {
 	check_refused("slip.zip", BD_EESCAPE,
 	    "entry \"../../evil\": path leaves the package");
+	check_refused("slip-backslash.zip", BD_EESCAPE,
+	    "entry \"../../evil\": path leaves the package");
 	check_refused("slip.tar.gz", BD_EESCAPE,
 	    "entry \"a/../../../evil\": path leaves the package");
 	check_refused("absolute.zip", BD_EESCAPE,
