@@ -323,7 +323,8 @@ def make_corpus(out):
               compress(tar_bytes(ms), "gz"))
     zip_write(os.path.join(out, "slip.zip"),
               [{"name": "../../evil", "data": b"x"}])
-    # Windows tools write a backslash as the separator; libarchive reads it as "/".
+    # Windows tools write a backslash as the separator; libarchive reads
+    # it as "/".
     zip_write(os.path.join(out, "slip-backslash.zip"),
               [{"name": "..\\..\\evil", "data": b"x"}])
     zip_write(os.path.join(out, "absolute.zip"),
