@@ -772,7 +772,9 @@ archive_dirfix_order(const void *a, const void *b)
 static int
 archive_fix_dirs(struct archive_extract *x)
 {
-	qsort(x->dirs, x->ndirs, sizeof(*x->dirs), archive_dirfix_order);
+	if (x->ndirs > 1) /* dirs is NULL when there are none */
+		qsort(x->dirs, x->ndirs, sizeof(*x->dirs),
+		    archive_dirfix_order);
 	for (size_t i = 0; i < x->ndirs; i++) {
 		struct archive_dirfix *d = &x->dirs[i];
 		int fd;
