@@ -53,12 +53,20 @@
 #define ARCHIVE_READ_BLOCK (1024 * 1024)
 /* At most this much of an entry's name in a message. */
 #define ARCHIVE_NAME_SHOWN 200
+/*
+ * At most this many components in an entry's path: finding an entry's
+ * directory costs a system call per component, so deep paths times many
+ * entries would take long, and no real package nests so deep.
+ */
+#define ARCHIVE_MAX_DEPTH 128
 /* Mode of a directory that the archive implies but does not list. */
 #define ARCHIVE_IMPLIED_DIR_MODE 0755
 
 /* A directory whose mode and time are set once everything is unpacked. */
 struct archive_dirfix {
 	char *path;		/* relative to dest */
+	size_t depth;		/* components of path */
+	size_t seq;		/* order noted: the last note of a path wins */
 	mode_t mode;
 	bool has_time;
 	struct timespec mtime;
@@ -134,7 +142,7 @@ static int
 archive_clean_path(struct archive_extract *x, const char *raw,
     const char *what, char **out)
 {
-	size_t len = strlen(raw), o = 0;
+	size_t len = strlen(raw), o = 0, depth = 0;
 	const char *p = raw;
 	char *q, *clean;
 
@@ -170,6 +178,13 @@ archive_clean_path(struct archive_extract *x, const char *raw,
 			free(q);
 			return BD_EESCAPE;
 		}
+		if (++depth > ARCHIVE_MAX_DEPTH) {
+			free(clean);
+			free(q);
+			return archive_fail(x, BD_EINVALID,
+			    "%s has more than %d components", what,
+			    ARCHIVE_MAX_DEPTH);
+		}
 		if (o > 0)
 			clean[o++] = '/';
 		memcpy(clean + o, s, n);
@@ -196,8 +211,13 @@ archive_note_dir(struct archive_extract *x, char *path, mode_t mode,
 		x->dirs = xreallocarray(x->dirs, x->dirs_cap,
 		    sizeof(*x->dirs));
 	}
-	d = &x->dirs[x->ndirs++];
+	d = &x->dirs[x->ndirs];
 	d->path = path;
+	d->depth = 1;
+	for (const char *p = path; *p != '\0'; p++)
+		if (*p == '/')
+			d->depth++;
+	d->seq = x->ndirs++;
 	d->mode = mode;
 	d->has_time = mtime != NULL;
 	if (mtime != NULL)
@@ -730,14 +750,37 @@ archive_entry(struct archive_extract *x, struct archive_entry *e)
 	return rc;
 }
 
-/* Gives the directories their modes and times, now that all is unpacked. */
+/* Deepest first; one path's notes together, the last of them first. */
+static int
+archive_dirfix_order(const void *a, const void *b)
+{
+	const struct archive_dirfix *da = a, *db = b;
+	int c;
+
+	if (da->depth != db->depth)
+		return da->depth > db->depth ? -1 : 1;
+	if ((c = strcmp(da->path, db->path)) != 0)
+		return c;
+	return da->seq > db->seq ? -1 : da->seq < db->seq;
+}
+
+/*
+ * Gives the directories their modes and times, now that all is unpacked:
+ * children before their parents, so that a parent's mode (0500, say) never
+ * keeps a process that is not root from reaching them.
+ */
 static int
 archive_fix_dirs(struct archive_extract *x)
 {
+	if (x->ndirs > 1) /* dirs is NULL when there are none */
+		qsort(x->dirs, x->ndirs, sizeof(*x->dirs),
+		    archive_dirfix_order);
 	for (size_t i = 0; i < x->ndirs; i++) {
 		struct archive_dirfix *d = &x->dirs[i];
 		int fd;
 
+		if (i > 0 && strcmp(d->path, x->dirs[i - 1].path) == 0)
+			continue; /* an earlier note of the same path */
 		x->name = d->path;
 		if ((fd = archive_walk(x, x->destfd, d->path, 0, false)) < 0)
 			return fd;

@@ -240,6 +240,8 @@ def good_members():
         {"name": "app/top", "type": "symlink", "target": "../app/./bin"},
         {"name": "app/ro/", "type": "dir", "mode": 0o555},
         {"name": "app/ro/file", "data": b"read-only dir\n", "mode": 0o444},
+        {"name": "app/shut/", "type": "dir", "mode": 0o600},
+        {"name": "app/shut/sub/", "type": "dir", "mode": 0o755},
         {"name": "./app/a/b/c/d/deep.txt", "data": b"deep\n"},
         {"name": "app/big", "data": os.urandom(300 * 1024)},
         {"name": "app/dup", "data": b"first\n"},
@@ -293,6 +295,7 @@ def hostile_tar():
             {"name": "a/b/", "type": "dir"},
             {"name": "a/b/l", "type": "symlink", "target": "../../x"},
             {"name": "top", "type": "hardlink", "target": "a/b/l"}],
+        "deep": [{"name": "d/" * 128 + "f", "data": b"x"}],
         "device": [{"name": "null", "type": "chr"}],
         "block": [{"name": "sda", "type": "blk"}],
         "fifo": [{"name": "pipe", "type": "fifo"}],
@@ -323,6 +326,10 @@ def make_corpus(out):
               compress(tar_bytes(ms), "gz"))
     zip_write(os.path.join(out, "slip.zip"),
               [{"name": "../../evil", "data": b"x"}])
+    # Windows tools write a backslash as the separator; libarchive reads
+    # it as "/".
+    zip_write(os.path.join(out, "slip-backslash.zip"),
+              [{"name": "..\\..\\evil", "data": b"x"}])
     zip_write(os.path.join(out, "absolute.zip"),
               [{"name": "/tmp/batchd-archive-evil", "data": b"x"}])
     zip_write(os.path.join(out, "symlink-up.zip"),

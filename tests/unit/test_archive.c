@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "archive.h"
@@ -145,7 +146,7 @@ check_good(const char *name, bool tar)
 
 	ASSERT_INT_EQ(extract(name, 0, 0, &res, &cause), 0);
 	ASSERT_NULL(cause);
-	ASSERT_INT_EQ(res.entries, tar ? 18 : 17);
+	ASSERT_INT_EQ(res.entries, tar ? 20 : 19);
 	ASSERT_INT_EQ(res.bytes, 21 + 1 + 1 + 4000 + 14 + 5 + 300 * 1024 + 6 +
 	    7);
 
@@ -166,6 +167,8 @@ check_good(const char *name, bool tar)
 	ASSERT_INT_EQ(mode_of("app/empty"), 0600);
 	ASSERT_INT_EQ(mode_of("app/ro"), 0555);
 	ASSERT_INT_EQ(mode_of("app/ro/file"), 0444);
+	ASSERT_INT_EQ(mode_of("app/shut"), 0600);
+	ASSERT_INT_EQ(mode_of("app/shut/sub"), 0755);
 	/* In-tree symlinks, followed here by the kernel to check them. */
 	ASSERT_STR_EQ(link_of("app/lib/libx.so"), "libx.so.1");
 	ASSERT_STR_EQ(link_of("app/bin/lib"), "../lib");
@@ -231,6 +234,8 @@ check_refused(const char *name, int err, const char *because)
 TEST(refuses_escapes)
 {
 	check_refused("slip.zip", BD_EESCAPE,
+	    "entry \"../../evil\": path leaves the package");
+	check_refused("slip-backslash.zip", BD_EESCAPE,
 	    "entry \"../../evil\": path leaves the package");
 	check_refused("slip.tar.gz", BD_EESCAPE,
 	    "entry \"a/../../../evil\": path leaves the package");
@@ -336,13 +341,13 @@ TEST(implied_directories_count)
 	struct bd_archive_result res;
 	char *cause = NULL;
 
-	/* good.zip: 17 entries, and app/lib, app/a, app/a/b, app/a/b/c and
+	/* good.zip: 19 entries, and app/lib, app/a, app/a/b, app/a/b/c and
 	 * app/a/b/c/d that no entry lists. */
-	ASSERT_INT_EQ(extract("good.zip", 0, 22, &res, &cause), 0);
+	ASSERT_INT_EQ(extract("good.zip", 0, 24, &res, &cause), 0);
 	ASSERT_NULL(cause);
-	ASSERT_INT_EQ(res.entries, 17);
-	ASSERT_INT_EQ(extract("good.zip", 0, 21, &res, &cause), BD_ETOOBIG);
-	ASSERT_STR_CONTAINS(cause, "the package has more than 21 entries and "
+	ASSERT_INT_EQ(res.entries, 19);
+	ASSERT_INT_EQ(extract("good.zip", 0, 23, &res, &cause), BD_ETOOBIG);
+	ASSERT_STR_CONTAINS(cause, "the package has more than 23 entries and "
 	    "directories its paths imply");
 	free(cause);
 }
@@ -372,7 +377,7 @@ extract_thread(void *arg)
 	intptr_t rc;
 
 	rc = bd_archive_extract(path, into, NULL, &res, &cause);
-	if (rc == 0 && res.entries != 18)
+	if (rc == 0 && res.entries != 20)
 		rc = -1;
 	free(cause);
 	free(path);
@@ -409,6 +414,8 @@ TEST(truncated_and_corrupt)
 	    "entry \"app/big\": truncated gzip input");
 	check_refused("truncated.tar.xz", BD_EINVALID, "entry \"app/big\": ");
 	check_refused("truncated.zip", BD_EINVALID, "entry \"app/big\": ");
+	check_refused("deep.tar.gz", BD_EINVALID,
+	    "path has more than 128 components");
 	check_refused("garbage.bin", BD_EINVALID,
 	    "cannot read the archive: Unrecognized archive format");
 	check_refused("empty.bin", BD_EINVALID, "cannot read the archive: ");
@@ -455,6 +462,39 @@ TEST(hardlink_with_data)
 	ASSERT_STR_CONTAINS(cause, "entry \"dir/second\": the package unpacks "
 	    "to more than 5 bytes");
 	free(cause);
+}
+
+TEST(unprivileged)
+{
+	struct bd_archive_result res;
+	int status;
+	pid_t pid;
+
+	/* Not root, a directory that shuts its owner out (app/shut, 0600)
+	 * must get its mode after its subdirectory got its own. */
+	ASSERT_INT_EQ(chmod(scratch, 0755), 0);
+	snprintf(dest, sizeof(dest), "%s/nobody", scratch);
+	ASSERT_INT_EQ(bd_mkdir_p(dest, 0755), 0);
+	ASSERT_INT_EQ(chown(dest, 65534, 65534), 0);
+	if ((pid = fork()) == 0) {
+		char *path = xasprintf("%s/good.tar.gz", corpus), *cause = NULL;
+
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		if (bd_archive_extract(path, dest, NULL, &res, &cause) < 0) {
+			fprintf(stderr, "as nobody: %s\n", cause);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	ASSERT(pid > 0);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status));
+	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+	ASSERT_INT_EQ(mode_of("app/shut"), 0600);
+	ASSERT_INT_EQ(mode_of("app/shut/sub"), 0755);
+	ASSERT_INT_EQ(mode_of("app/ro"), 0555);
+	ASSERT_INT_EQ(mode_of("app/bin/setuid"), 0755);
 }
 
 TEST(bad_arguments)
@@ -510,6 +550,8 @@ main(void)
 	RUN(truncated_and_corrupt);
 	RUN(replaced_link_is_not_followed);
 	RUN(hardlink_with_data);
+	if (geteuid() == 0)
+		RUN(unprivileged);
 	RUN(bad_arguments);
 	ASSERT_INT_EQ(bd_rm_rf(scratch), 0);
 	return 0;
