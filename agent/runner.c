@@ -150,7 +150,8 @@ runner_end_early(struct bd_runner *r, char *reason)
 	uv_timer_stop(&r->wall_timer);
 	switch (r->state) {
 	case RUNNER_INSTALLING:
-		bd_app_request_cancel(r->packages);
+		if (r->packages != NULL)
+			bd_app_request_cancel(r->packages);
 		break;
 	case RUNNER_DOWNLOADING:
 		bd_download_cancel(r->download);
