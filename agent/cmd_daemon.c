@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app_package.h"
 #include "config.h"
 #include "daemon.h"
 #include "error.h"
@@ -31,6 +32,7 @@ struct node {
 	const char *config_path;
 	struct bd_pool *pool;
 	struct bd_daemon *daemon;
+	struct bd_app_packages *packages;
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t watchdog;
 	int stops;
@@ -51,6 +53,8 @@ node_on_drained(void *arg)
 	log_info("node %s: stopped", n->cfg->node_id);
 	bd_daemon_free(n->daemon);
 	n->daemon = NULL;
+	bd_app_packages_close(n->packages);
+	n->packages = NULL;
 	/* The daemon owned the source and store. */
 	n->pool->source = NULL;
 	n->pool->store = NULL;
@@ -205,7 +209,15 @@ bd_cmd_daemon(int argc, char **argv)
 		log_warnx("pool %s: %s", n.cfg->pool_id, cause);
 		goto fail;
 	}
+	if ((rc = bd_app_packages_from_config(&n.loop, n.pool->http, n.cfg,
+	    n.cfg->node_root, &n.packages, &cause)) < 0) {
+		log_warnx("node %s: %s", n.cfg->node_id, cause);
+		goto fail;
+	}
 	node_settings(n.cfg, &settings);
+	settings.packages = n.packages;
+	settings.pool_packages = n.cfg->application_packages.items;
+	settings.n_pool_packages = n.cfg->application_packages.n;
 	if ((rc = bd_daemon_new(&n.loop, &settings, n.pool->source,
 	    n.pool->store, n.pool->http, &n.daemon, &cause)) < 0) {
 		log_warnx("node %s: %s", n.cfg->node_id, cause);
@@ -232,6 +244,7 @@ bd_cmd_daemon(int argc, char **argv)
 	return n.status;
 fail:
 	free(cause);
+	bd_app_packages_close(n.packages);
 	if (n.pool != NULL)
 		bd_pool_close(n.pool, NULL, NULL);
 	bd_process_shutdown();

@@ -11,6 +11,11 @@
  * its command ran, 125 when batchd failed or the task failed before its
  * command could run.
  *
+ * Application packages come from the configuration's applicationStore
+ * (the default store when the configuration names none), the pool's
+ * applicationPackages first, as a node installs them before anything
+ * runs; they are installed under <root>/applications.
+ *
  * The storage account that autoStorageContainerName resource files come
  * from is the node configuration's storage section (--config FILE, else
  * $BATCHD_CONFIG or /etc/batchd/batchd.json), else the Azure CLI's
@@ -28,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app_package.h"
 #include "config.h"
 #include "error.h"
 #include "follow.h"
@@ -47,7 +53,9 @@
 /* The Azure CLI's variable for a storage account. */
 #define RUN_STORAGE_ENV "AZURE_STORAGE_CONNECTION_STRING"
 
-enum run_stage { STAGE_PREP, STAGE_TASK, STAGE_RELEASE, STAGE_END };
+enum run_stage {
+	STAGE_POOL, STAGE_PREP, STAGE_TASK, STAGE_RELEASE, STAGE_END
+};
 
 struct run {
 	uv_loop_t loop;
@@ -66,6 +74,8 @@ struct run {
 
 	enum run_stage stage;
 	struct bd_runner *runner;
+	struct bd_app_packages *packages;	/* or NULL */
+	bool pool_ok;
 	struct bd_follow *out_follow, *err_follow;
 	int interrupts;
 
@@ -260,6 +270,7 @@ run_on_done(struct bd_runner *r, const struct bd_run_outcome *o, void *arg)
 	case STAGE_RELEASE:
 		run_report(run, run->job->job_release_task, o);
 		break;
+	case STAGE_POOL:
 	case STAGE_END:
 		break;
 	}
@@ -302,10 +313,60 @@ run_on_http_closed(void *arg)
 }
 
 static void
+run_on_pool_packages(struct bd_app_request *req, int status,
+    const char *message, void *arg)
+{
+	struct run *run = arg;
+
+	if (status < 0) {
+		log_warnx("the pool's application packages: %s", message);
+		bd_app_request_free(req);
+	} else {
+		bd_app_packages_set_pool(run->packages, req);
+		run->pool_ok = true;
+	}
+	run->stage = run->pool_ok ? STAGE_PREP : STAGE_END;
+	run_next_stage(run);
+}
+
+/*
+ * The pool's packages of the configuration, as a node installs them
+ * before its start task; true when run_on_pool_packages() goes on.
+ */
+static bool
+run_install_pool_packages(struct run *run)
+{
+	struct bd_app_request *req;
+	int rc;
+
+	run->pool_ok = true;
+	if (run->packages == NULL || run->config->application_packages.n == 0)
+		return false;
+	run->pool_ok = false;
+	if (!run->quiet)
+		log_info("installing the pool's application packages");
+	if ((rc = bd_app_packages_acquire(run->packages,
+	    run->config->application_packages.items,
+	    run->config->application_packages.n, run_on_pool_packages, run,
+	    &req)) < 0) {
+		log_warnx("the pool's application packages: %s",
+		    bd_strerror(rc));
+		return false;
+	}
+	return true;
+}
+
+static void
 run_next_stage(struct run *run)
 {
 	for (;;) {
 		switch (run->stage) {
+		case STAGE_POOL:
+			if (run_install_pool_packages(run))
+				return;
+			if (!run->pool_ok)
+				run->stage = STAGE_END - 1;
+			break;
 		case STAGE_PREP:
 			if (run->job->job_preparation_task != NULL &&
 			    run_start(run, run->job->job_preparation_task))
@@ -328,6 +389,8 @@ run_next_stage(struct run *run)
 			uv_close((uv_handle_t *)&run->sigint, NULL);
 			uv_close((uv_handle_t *)&run->sigterm, NULL);
 			bd_process_shutdown();
+			bd_app_packages_close(run->packages);
+			run->packages = NULL;
 			if (run->http != NULL)
 				bd_http_close(run->http, run_on_http_closed,
 				    NULL);
@@ -439,12 +502,14 @@ run_check_supported(const char *file, const struct bd_task_spec *t)
 		    t->multi_instance->number_of_instances);
 		return -1;
 	}
-	if (t->n_application_packages > 0) {
-		log_warnx("%s: applicationPackageReferences: no application "
-		    "package store is configured on this node", file);
-		return -1;
-	}
 	return 0;
+}
+
+/* True when t references application packages. */
+static bool
+run_task_needs_packages(const struct bd_task_spec *t)
+{
+	return t != NULL && t->n_application_packages > 0;
 }
 
 /* The default node root: the node's when root, else the user's own. */
@@ -554,11 +619,20 @@ bd_cmd_run(int argc, char **argv)
 	    run_check_supported(job_path, run.job->job_preparation_task) < 0 ||
 	    run_check_supported(job_path, run.job->job_release_task) < 0)
 		goto out;
+	bool needs_packages = run_task_needs_packages(run.task) ||
+	    run_task_needs_packages(run.job->job_preparation_task) ||
+	    run_task_needs_packages(run.job->job_release_task);
 	if (run_find_storage(&run, config_path,
 	    run_task_needs_storage(run.task) ||
 	    run_task_needs_storage(run.job->job_preparation_task) ||
 	    run_task_needs_storage(run.job->job_release_task)) < 0)
 		goto out;
+	/* Packages come from the configured store, else the default one. */
+	if (needs_packages && run.config == NULL &&
+	    (rc = bd_config_load(config_path, &run.config, &cause)) < 0) {
+		log_warnx("%s", cause != NULL ? cause : bd_strerror(rc));
+		goto out;
+	}
 
 	if (root == NULL)
 		root = run_default_root();
@@ -590,9 +664,11 @@ bd_cmd_run(int argc, char **argv)
 		uv_loop_close(&run.loop);
 		goto out;
 	}
+	bool store_blob = run.config != NULL &&
+	    run.config->application_store.container != NULL;
 	if (run_task_needs_http(run.task) ||
 	    run_task_needs_http(run.job->job_preparation_task) ||
-	    run_task_needs_http(run.job->job_release_task)) {
+	    run_task_needs_http(run.job->job_release_task) || store_blob) {
 		struct bd_http_options ho = { .max_active = 16 };
 		if (run.config != NULL)
 			ho.ca_file = run.config->http.ca_file;
@@ -605,6 +681,10 @@ bd_cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (run.config != NULL && (rc = bd_app_packages_from_config(&run.loop,
+	    run.http, run.config, root, &run.packages, &cause)) < 0)
+		log_warnx("application packages: %s", cause);
+	run.node.packages = run.packages;
 	uv_signal_init(&run.loop, &run.sigint);
 	uv_signal_init(&run.loop, &run.sigterm);
 	run.sigint.data = run.sigterm.data = &run;
@@ -613,7 +693,7 @@ bd_cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	run.exit_status = 125;
-	run.stage = STAGE_PREP;
+	run.stage = STAGE_POOL;
 	run_next_stage(&run);
 	uv_run(&run.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&run.loop) != 0)

@@ -343,6 +343,8 @@ static const struct bd_config_option config_table[] = {
 	  .offset = OFF(application_store.container),
 	  .help = "A blob container of the storage account." },
 	{ .name = "applicationStore.directory", .type = BD_CONFIG_PATH,
+	  .flags = BD_CONFIG_DERIVED,
+	  .default_value = "<spoolDir>/applications, without container",
 	  .offset = OFF(application_store.directory),
 	  .help = "A local directory." },
 	{ .name = "applicationCacheMaxBytes", .type = BD_CONFIG_SIZE,
@@ -350,6 +352,15 @@ static const struct bd_config_option config_table[] = {
 	  .offset = OFF(application_cache_max_bytes),
 	  .help = "Extracted packages kept under nodeRoot/applications; 0: no "
 	    "limit." },
+	{ .name = "applicationPackageMaxBytes", .type = BD_CONFIG_SIZE,
+	  .default_value = "8589934592", .min = 0, .max = CONFIG_MAX_SIZE,
+	  .offset = OFF(application_package_max_bytes),
+	  .help = "Unpacked size of one application package; 0: no limit." },
+	{ .name = "applicationPackageMaxEntries", .type = BD_CONFIG_INT,
+	  .default_value = "50000", .min = 0, .max = 100000000,
+	  .offset = OFF(application_package_max_entries),
+	  .help = "Files, directories and links in one application package; "
+	    "0: no limit." },
 
 	{ .name = "tasks", .type = BD_CONFIG_SECTION,
 	  .help = "How tasks run on this node." },
@@ -1160,6 +1171,10 @@ config_derive(struct config_ctx *ctx)
 
 	if (c->node_id == NULL)
 		c->node_id = config_host_node_id();
+	if (c->application_store.container == NULL &&
+	    c->application_store.directory == NULL && c->spool_dir != NULL)
+		c->application_store.directory = bd_path_join(c->spool_dir,
+		    "applications");
 	if (c->queue.name == NULL && c->pool_id != NULL) {
 		name = xasprintf("%s-tasks", c->pool_id);
 		for (p = name; *p != '\0'; p++)
@@ -1427,12 +1442,6 @@ config_check_rules(struct config_ctx *ctx)
 	    c->storage.blob_sas_url == NULL)
 		config_errorf(ctx, "applicationStore.container", NULL, "needs "
 		    "storage.blobSasUrl");
-	if (c->application_packages.n > 0 &&
-	    c->application_store.container == NULL &&
-	    c->application_store.directory == NULL)
-		config_errorf(ctx, "applicationPackages", NULL, "needs "
-		    "applicationStore.container or "
-		    "applicationStore.directory");
 }
 
 /* Frees the storage accounts, each once. */

@@ -153,9 +153,12 @@ struct bd_config {
 	} application_packages;
 	struct {
 		char *container;	/* or NULL */
-		char *directory;	/* or NULL */
+		char *directory;	/* <spoolDir>/applications without
+					   a container */
 	} application_store;
 	int64_t application_cache_max_bytes;	/* 0 = no limit */
+	int64_t application_package_max_bytes;	/* unpacked; 0 = no limit */
+	int64_t application_package_max_entries; /* 0 = no limit */
 
 	struct {
 		int64_t kill_grace_period_ms;

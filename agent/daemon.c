@@ -25,6 +25,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "app_package.h"
 #include "assignment.h"
 #include "clock.h"
 #include "version.h"
@@ -62,6 +63,8 @@ struct bd_daemon {
 	bool node_write_in_flight;
 	int giving_back;	/* messages being made visible again */
 	struct bd_runner *start_runner;
+	struct bd_app_request *pool_packages;	/* while they install */
+	char *unusable;		/* why the node cannot run tasks, or NULL */
 	void (*drain_cb)(void *arg);
 	void *drain_arg;
 	const char *last_state;
@@ -76,6 +79,8 @@ daemon_state(const struct bd_daemon *d)
 {
 	if (d->draining)
 		return "leavingpool";
+	if (d->unusable != NULL)
+		return "unusable";
 	if (d->start_failed)
 		return "starttaskfailed";
 	if (!d->accepting)
@@ -124,6 +129,12 @@ daemon_write_node(struct bd_daemon *d, const char *state)
 	cJSON_AddNumberToObject(e->props, "freeSlots", d->free_slots);
 	cJSON_AddNumberToObject(e->props, "totalSlots", d->s.task_slots);
 	cJSON_AddStringToObject(e->props, "agentVersion", BATCHD_VERSION);
+	if (d->unusable != NULL) {
+		/* ComputeNode.errors[0], flat as a table row must be. */
+		cJSON_AddStringToObject(e->props, "errorCode",
+		    "ApplicationPackageError");
+		cJSON_AddStringToObject(e->props, "errorMessage", d->unusable);
+	}
 	cJSON_AddNumberToObject(e->props, "cpus",
 	    (double)sysconf(_SC_NPROCESSORS_ONLN));
 	if (pages > 0 && psize > 0)
@@ -392,6 +403,76 @@ daemon_run_start_task(struct bd_daemon *d)
 		d->accepting = true;
 }
 
+/* ---- pool application packages ------------------------------------------ */
+
+/* The start task, or taking tasks at once. */
+static void
+daemon_begin(struct bd_daemon *d)
+{
+	if (d->s.start_task != NULL)
+		daemon_run_start_task(d);
+	else
+		d->accepting = true;
+}
+
+static void
+daemon_on_pool_packages(struct bd_app_request *req, int status,
+    const char *message, void *arg)
+{
+	struct bd_daemon *d = arg;
+
+	d->pool_packages = NULL;
+	if (status < 0) {
+		bd_app_request_free(req);
+		if (!d->draining) {
+			log_warnx("node %s: unusable: %s", d->s.node_id,
+			    message);
+			d->unusable = xstrdup(message);
+		}
+	} else {
+		log_info("node %s: the pool's application packages are "
+		    "installed", d->s.node_id);
+		bd_app_packages_set_pool(d->s.packages, req);
+		if (!d->draining) {
+			daemon_begin(d);
+			if (d->accepting)
+				daemon_poll_soon(d, 0);
+		}
+	}
+	daemon_state_changed(d);
+	if (d->draining)
+		daemon_check_drained(d);
+}
+
+/*
+ * Installs the pool's packages before anything runs (reference §5).  True
+ * when daemon_on_pool_packages() goes on.
+ */
+static bool
+daemon_install_pool_packages(struct bd_daemon *d)
+{
+	int rc;
+
+	if (d->s.n_pool_packages == 0)
+		return false;
+	if (d->s.packages == NULL) {
+		d->unusable = xstrdup("applicationPackages: this node has no "
+		    "application package store");
+		return true;
+	}
+	log_info("node %s: installing the pool's %zu application "
+	    "package%s", d->s.node_id, d->s.n_pool_packages,
+	    d->s.n_pool_packages == 1 ? "" : "s");
+	if ((rc = bd_app_packages_acquire(d->s.packages, d->s.pool_packages,
+	    d->s.n_pool_packages, daemon_on_pool_packages, d,
+	    &d->pool_packages)) < 0) {
+		d->pool_packages = NULL;
+		d->unusable = xasprintf("cannot install the pool's "
+		    "application packages: %s", bd_strerror(rc));
+	}
+	return true;
+}
+
 /* ---- life -------------------------------------------------------------- */
 
 /* A job check or release task ended: a drain may be waiting for it. */
@@ -423,6 +504,7 @@ bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
 	d->node.pool_id = s->pool_id;
 	d->node.node_id = s->node_id;
 	d->node.is_dedicated = s->is_dedicated;
+	d->node.packages = s->packages;
 	/* Until task users come (isolation), tasks run as batchd's user. */
 	d->user.name = getenv("USER") != NULL ? getenv("USER") : "root";
 	d->user.identity = "PoolNonAdmin";
@@ -464,10 +546,10 @@ bd_daemon_start(struct bd_daemon *d)
 	log_info("node %s: joining pool %s with %d slot%s (%s backend)",
 	    d->s.node_id, d->s.pool_id, d->s.task_slots,
 	    d->s.task_slots == 1 ? "" : "s", d->source->ops->name);
-	if (d->s.start_task != NULL)
-		daemon_run_start_task(d);
-	else
-		d->accepting = true;
+	if (!daemon_install_pool_packages(d))
+		daemon_begin(d);
+	if (d->unusable != NULL)
+		log_warnx("node %s: unusable: %s", d->s.node_id, d->unusable);
 	daemon_write_node(d, NULL);
 	uv_timer_start(&d->heartbeat_timer, daemon_on_heartbeat,
 	    (uint64_t)d->s.heartbeat_ms, (uint64_t)d->s.heartbeat_ms);
@@ -484,7 +566,8 @@ daemon_check_drained(struct bd_daemon *d)
 
 	if (cb == NULL || d->n_assignments > 0 || d->receiving ||
 	    d->giving_back > 0 ||
-	    d->start_runner != NULL || bd_jobs_busy(d->jobs))
+	    d->start_runner != NULL || d->pool_packages != NULL ||
+	    bd_jobs_busy(d->jobs))
 		return;
 	if (d->node_write_in_flight)
 		return; /* daemon_on_node_written comes back here */
@@ -519,6 +602,8 @@ bd_daemon_drain(struct bd_daemon *d, void (*done_cb)(void *arg), void *arg)
 	uv_timer_stop(&d->job_timer);
 	if (d->start_runner != NULL)
 		bd_runner_terminate(d->start_runner, "the node is stopping");
+	if (d->pool_packages != NULL)
+		bd_app_request_cancel(d->pool_packages);
 	for (size_t i = 0; i < d->n_assignments; i++) {
 		if (d->s.deallocation == BD_DEALLOCATE_REQUEUE)
 			bd_assignment_stop(d->assignments[i], BD_STOP_REQUEUE);
@@ -550,6 +635,7 @@ daemon_on_close(uv_handle_t *h)
 	bd_source_free(d->source);
 	bd_store_free(d->store);
 	free(d->assignments);
+	free(d->unusable);
 	free(d);
 }
 

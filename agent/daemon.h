@@ -8,7 +8,8 @@
  * describes.  States of the node follow Azure's ComputeNodeState:
  *
  *   starting -> waitingforstarttask -> idle <-> running
- *                     \-> starttaskfailed        \-> leavingpool (drain)
+ *      |              \-> starttaskfailed        \-> leavingpool (drain)
+ *      \-> unusable (the pool's application packages failed)
  *
  * The daemon owns the loop's long-lived parts: the poll and heartbeat
  * timers, the list of assignments (one per message being worked on), the
@@ -55,6 +56,11 @@ struct bd_daemon_settings {
 	enum bd_deallocation deallocation;
 	const struct bd_task_spec *start_task; /* or NULL */
 	const struct bd_storage_account *storage; /* for autoStorageContainer */
+	/* Application packages (NULL: none) and the pool's, installed
+	   before the start task; a failure makes the node unusable. */
+	struct bd_app_packages *packages;
+	const struct bd_application_package_reference *pool_packages;
+	size_t n_pool_packages;
 };
 
 /*

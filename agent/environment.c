@@ -194,3 +194,41 @@ bd_env_for_task(const struct bd_node_info *node, const struct bd_job_spec *job,
 	env_apply(env, &task->environment_settings);
 	return env;
 }
+
+/* Sets name=value unless it is set, so that settings of the task win. */
+static void
+env_set_new(struct bd_env *env, const char *name, const char *value)
+{
+	if (bd_env_get(env, name) == NULL)
+		bd_env_set(env, name, value);
+}
+
+/* Sets the package variable prefix+suffix, as given and lower-cased. */
+static void
+env_set_app_var(struct bd_env *env, const char *suffix, const char *dir)
+{
+	char *name = xasprintf("AZ_BATCH_APP_PACKAGE_%s", suffix);
+	char *p = name + strlen("AZ_BATCH_APP_PACKAGE_");
+
+	for (char *q = p; *q != '\0'; q++)
+		if (*q == '.' || *q == '-' || *q == '#')
+			*q = '_';
+	env_set_new(env, name, dir);
+	for (char *q = p; *q != '\0'; q++)
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q - 'A' + 'a');
+	env_set_new(env, name, dir);
+	free(name);
+}
+
+void
+bd_env_add_app_package(struct bd_env *env, const char *application_id,
+    const char *version, const char *dir, bool default_version)
+{
+	char *suffix = xasprintf("%s_%s", application_id, version);
+
+	env_set_app_var(env, suffix, dir);
+	if (default_version)
+		env_set_app_var(env, application_id, dir);
+	free(suffix);
+}

@@ -17,6 +17,8 @@
 #include "job_spec.h"
 #include "layout.h"
 
+struct bd_app_packages;
+
 /* An ordered set of NAME=value; setting a name again replaces its value. */
 struct bd_env;
 
@@ -39,6 +41,9 @@ struct bd_node_info {
 	const char *account_url;
 	bool is_dedicated;
 	int64_t reserved_disk_bytes;
+	/* The node's application packages (app_package.h), or NULL when
+	   none can be installed; borrowed. */
+	struct bd_app_packages *packages;
 };
 
 /* Who the task runs as. */
@@ -54,6 +59,16 @@ struct bd_task_user {
 struct bd_env *bd_env_for_task(const struct bd_node_info *node,
     const struct bd_job_spec *job, const struct bd_task_spec *task,
     const struct bd_task_dirs *dirs, const struct bd_task_user *user);
+
+/*
+ * Sets the variables of one application package (reference §5, Linux):
+ * AZ_BATCH_APP_PACKAGE_<id>_<version> in the case given and lower-cased,
+ * with '.', '-' and '#' flattened to '_', both naming dir; with
+ * default_version also AZ_BATCH_APP_PACKAGE_<id> in both cases.  A name
+ * the task's or job's environmentSettings already set is left alone.
+ */
+void bd_env_add_app_package(struct bd_env *env, const char *application_id,
+    const char *version, const char *dir, bool default_version);
 
 /* The default PATH a task gets before shared dir and wd are appended. */
 #define BD_ENV_DEFAULT_PATH \

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app_package.h"
 #include "clock.h"
 #include "cmdline.h"
 #include "download.h"
@@ -33,6 +34,7 @@
 
 enum runner_state {
 	RUNNER_STARTING,
+	RUNNER_INSTALLING,
 	RUNNER_DOWNLOADING,
 	RUNNER_RUNNING,
 	RUNNER_UPLOADING,
@@ -54,6 +56,8 @@ struct bd_runner {
 	char *stdout_path, *stderr_path;
 	int max_retries; /* -1 = unlimited */
 
+	struct bd_app_request *packages; /* held until the task is done */
+	bool packages_ready;
 	struct bd_download *download;
 	struct bd_process *proc;
 	struct bd_upload *upload;
@@ -66,6 +70,7 @@ struct bd_runner {
 };
 
 static void runner_begin_attempt(struct bd_runner *r);
+static void runner_download(struct bd_runner *r);
 static void runner_launch(struct bd_runner *r);
 static void runner_upload(struct bd_runner *r);
 static void runner_finish(struct bd_runner *r);
@@ -144,6 +149,10 @@ runner_end_early(struct bd_runner *r, char *reason)
 	r->end_reason = reason;
 	uv_timer_stop(&r->wall_timer);
 	switch (r->state) {
+	case RUNNER_INSTALLING:
+		if (r->packages != NULL)
+			bd_app_request_cancel(r->packages);
+		break;
 	case RUNNER_DOWNLOADING:
 		bd_download_cancel(r->download);
 		break;
@@ -314,6 +323,75 @@ runner_launch(struct bd_runner *r)
 		o->launched(o->arg, r->stdout_path, r->stderr_path);
 }
 
+/* Adds the variables of the task's packages and the pool's. */
+static void
+runner_package_env(struct bd_runner *r)
+{
+	bd_app_packages_add_env(r->opts.node->packages, r->packages, r->env);
+	bd_env_envp_free(r->envp);
+	r->envp = bd_env_envp(r->env);
+}
+
+static void
+runner_on_installed(struct bd_app_request *req, int status,
+    const char *message, void *arg)
+{
+	struct bd_runner *r = arg;
+
+	if (r->end_reason != NULL) {
+		r->out.ended = true;
+		runner_fail_pre(r, runner_ended_failure(r));
+		return;
+	}
+	if (status < 0) {
+		runner_fail_pre(r, bd_failure_info_new(
+		    bd_app_packages_user_error(status) ?
+		    BD_CATEGORY_USER_ERROR : BD_CATEGORY_SERVER_ERROR,
+		    "ApplicationPackageError", "%s", message));
+		return;
+	}
+	runner_package_env(r);
+	runner_download(r);
+}
+
+/*
+ * Application packages, before the resource files of the first attempt
+ * (reference §5).  True when the runner goes on from a callback.
+ */
+static bool
+runner_install_packages(struct bd_runner *r)
+{
+	const struct bd_task_spec *t = r->opts.task;
+	struct bd_app_packages *m = r->opts.node->packages;
+	int rc;
+
+	if (r->packages_ready)
+		return false;
+	r->packages_ready = true;
+	if (t->n_application_packages == 0) {
+		if (m != NULL)
+			runner_package_env(r);
+		return false;
+	}
+	if (m == NULL) {
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+		    "ApplicationPackageError", "applicationPackageReferences: "
+		    "this node has no application package store"));
+		return true;
+	}
+	r->state = RUNNER_INSTALLING;
+	runner_phase(r, "installing application packages");
+	if ((rc = bd_app_packages_acquire(m, t->application_packages,
+	    t->n_application_packages, runner_on_installed, r,
+	    &r->packages)) < 0) {
+		r->packages = NULL;
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+		    "ApplicationPackageError", "cannot install application "
+		    "packages: %s", bd_strerror(rc)));
+	}
+	return true;
+}
+
 /* One attempt: clean wd (after the first), downloads, launch. */
 static void
 runner_begin_attempt(struct bd_runner *r)
@@ -333,6 +411,18 @@ runner_begin_attempt(struct bd_runner *r)
 	if (t->constraints.max_wall_clock_ms != BD_DURATION_INFINITE)
 		uv_timer_start(&r->wall_timer, runner_on_wall_clock,
 		    (uint64_t)t->constraints.max_wall_clock_ms, 0);
+	if (runner_install_packages(r))
+		return; /* runner_on_installed() goes on */
+	runner_download(r);
+}
+
+/* Resource files, then the launch. */
+static void
+runner_download(struct bd_runner *r)
+{
+	const struct bd_task_spec *t = r->opts.task;
+	int rc;
+
 	if (t->n_resource_files == 0) {
 		runner_launch(r);
 		return;
@@ -416,6 +506,9 @@ runner_upload(struct bd_runner *r)
 static void
 runner_finish(struct bd_runner *r)
 {
+	/* The task is done with its packages. */
+	bd_app_request_free(r->packages);
+	r->packages = NULL;
 	uv_timer_stop(&r->wall_timer);
 	uv_timer_stop(&r->grace_timer);
 	r->state = RUNNER_DONE;
@@ -592,6 +685,7 @@ runner_on_close(uv_handle_t *h)
 		return;
 	bd_execution_info_clear(&r->out.info);
 	bd_layout_dirs_free(&r->out.dirs);
+	bd_app_request_free(r->packages);
 	bd_env_free(r->env);
 	bd_env_envp_free(r->envp);
 	if (r->argv != NULL)

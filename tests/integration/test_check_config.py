@@ -29,7 +29,7 @@ DOCS = os.path.join(SOURCE_ROOT, "docs", "configuration.md")
 EXAMPLE = os.path.join(SOURCE_ROOT, "examples", "batchd.json")
 SECRET = "SECRETSECRET"
 # Options whose default is computed from other things.
-DERIVED = {"nodeId", "queue.name"}
+DERIVED = {"nodeId", "queue.name", "applicationStore.directory"}
 
 
 def run(*args, env_extra=None):

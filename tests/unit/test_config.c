@@ -204,8 +204,11 @@ TEST(defaults)
 	ASSERT_NULL(c->start_task);
 	ASSERT_INT_EQ(c->application_packages.n, 0);
 	ASSERT_NULL(c->application_store.container);
-	ASSERT_NULL(c->application_store.directory);
+	ASSERT_STR_EQ(c->application_store.directory,
+	    "/var/lib/batchd/spool/applications");
 	ASSERT_INT_EQ(c->application_cache_max_bytes, (int64_t)10 << 30);
+	ASSERT_INT_EQ(c->application_package_max_bytes, (int64_t)8 << 30);
+	ASSERT_INT_EQ(c->application_package_max_entries, 50000);
 	ASSERT_INT_EQ(c->tasks.kill_grace_period_ms, 5000);
 	ASSERT_INT_EQ(c->tasks.stdout_max_bytes, (int64_t)1 << 30);
 	ASSERT_INT_EQ(c->tasks.stderr_max_bytes, (int64_t)1 << 30);
@@ -511,9 +514,6 @@ TEST(rules)
 	expect_error("{'queue': {'pollMinInterval': 'PT31S'}}",
 	    "queue.pollMinInterval: must not be longer than "
 	    "queue.pollMaxInterval (PT30S)");
-	expect_error("{'applicationPackages': [{'applicationId': 'a'}]}",
-	    "applicationPackages: needs applicationStore.container or "
-	    "applicationStore.directory");
 	expect_error("{'applicationStore': {'container': 'apps'}}",
 	    "applicationStore.container: needs storage (with the local "
 	    "spool, use applicationStore.directory)");

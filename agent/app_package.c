@@ -1,0 +1,1121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Application packages on the node (see app_package.h).
+ *
+ * Three kinds of object:
+ *
+ *   - an install: one reference being resolved and, when no installed
+ *     directory matches, fetched and unpacked.  States:
+ *       RESOLVE -> (installed: done) | FETCH -> UNPACK -> done
+ *     Installs of the same reference are shared: a request that finds one
+ *     in flight waits for it (a waiter in its list); an install that
+ *     resolves to a package another install is already fetching hands its
+ *     waiters over and ends.  The manager owns installs.
+ *   - a request: the references of one task, one waiter each, answered
+ *     once when all are done or one failed.  The caller owns it.
+ *   - a package directory of the index: name, size, last use and how many
+ *     requests hold it.  Only the loop thread touches the index; the
+ *     workers (scan, unpack, removal) get copies of what they need.
+ *
+ * On disk, under <nodeRoot>/applications:
+ *   <id>-<version>-<hash>          installed packages (read by tasks)
+ *   .install-<pid>-<token>-<n>[.archive]   an install in progress
+ *   .remove-<pid>-<token>-<n>              a package being removed
+ * Temporaries whose process is gone are removed by the start-up scan.
+ *
+ * The last use of a package is its directory's mtime, set at each use, so
+ * that the order of removal survives a restart.
+ */
+#include "app_package.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "error.h"
+#include "fsutil.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define PKG_INSTALL_PREFIX ".install-"
+#define PKG_REMOVE_PREFIX ".remove-"
+
+struct waiter {
+	struct bd_app_request *req;
+	size_t index;
+	struct install *in;
+	struct waiter *prev, *next;
+};
+
+enum install_state { I_RESOLVE, I_FETCH, I_UNPACK };
+
+struct install {
+	struct bd_app_packages *m;
+	enum install_state state;
+	char *app_ref, *version_ref;	/* the reference */
+	struct bd_app_store_op *sop;
+	struct bd_app_object *obj;
+	char *dir_name;
+	char *tmp_dir, *tmp_archive, *archive;
+	bool own_archive;		/* downloaded: removed after unpack */
+	uv_work_t work;
+	int status;
+	char *cause;
+	struct bd_archive_result res;
+	uint64_t started_ms;
+	struct waiter *waiters;
+	struct install *next;
+};
+
+struct pkg_dir {
+	char *name;
+	uint64_t bytes;
+	int64_t last_used_ms;
+	int users;
+};
+
+struct bd_app_request {
+	struct bd_app_packages *m;
+	bd_app_request_cb cb;
+	void *arg;
+	size_t n, pending;
+	struct bd_app_package *pkgs;
+	char **names, **ids, **versions, **dirs; /* owned strings of pkgs */
+	char **store_ids, **store_versions;
+	struct waiter *w;
+	bool answered;
+	bool cancelled;
+	int status;
+	char *message;
+	uv_work_t work;			/* a deferred cancel's answer */
+};
+
+struct bd_app_packages {
+	uv_loop_t *loop;
+	struct bd_app_store *store;
+	char *apps_dir;
+	struct bd_archive_limits limits;
+	uint64_t cache_max;
+	struct install *installs;
+	struct pkg_dir *dirs;
+	size_t n_dirs;
+	struct bd_app_request *pool;
+	struct bd_app_packages_stats stats;
+	uint64_t seq;
+	unsigned token;			/* tells this process from an earlier
+					   one with the same pid */
+	int busy;			/* installs, works and live requests */
+	int handing_out;		/* no collection while > 0 */
+	bool scanned;
+	bool closing;
+};
+
+static void pkg_maybe_free(struct bd_app_packages *m);
+static void pkg_gc(struct bd_app_packages *m);
+
+/* ---- names ---------------------------------------------------------------- */
+
+char *
+bd_app_package_dir_name(const char *application_id, const char *version,
+    const char *etag)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, 64 bits */
+	char *name, *p;
+	const char *parts[3] = { application_id, version, etag };
+
+	name = xasprintf("%s-%s-", application_id, version);
+	for (p = name; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	for (int i = 0; i < 3; i++) {
+		for (const char *q = parts[i]; *q != '\0'; q++) {
+			char c = i < 2 && *q >= 'A' && *q <= 'Z' ?
+			    (char)(*q - 'A' + 'a') : *q;
+			h ^= (unsigned char)c;
+			h *= 0x100000001b3ull;
+		}
+		h ^= 0xff;
+		h *= 0x100000001b3ull;
+	}
+	p = xasprintf("%s%012" PRIx64, name, h >> 16);
+	free(name);
+	return p;
+}
+
+/* "MyApp version 1.0" or "MyApp (default version 1.0)". */
+static char *
+pkg_describe(const char *app, const char *version_ref, const char *resolved)
+{
+	if (version_ref != NULL)
+		return xasprintf("'%s' version '%s'", app, version_ref);
+	if (resolved != NULL)
+		return xasprintf("'%s' (default version '%s')", app, resolved);
+	return xasprintf("'%s' (default version)", app);
+}
+
+bool
+bd_app_packages_user_error(int status)
+{
+	return status == BD_EESCAPE || status == BD_ETOOBIG ||
+	    status == BD_EINVALID || status == BD_ENOTFOUND ||
+	    status == BD_EDENIED;
+}
+
+/* ---- the index ---------------------------------------------------------- */
+
+static struct pkg_dir *
+pkg_find_dir(struct bd_app_packages *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_dirs; i++)
+		if (strcmp(m->dirs[i].name, name) == 0)
+			return &m->dirs[i];
+	return NULL;
+}
+
+static struct pkg_dir *
+pkg_add_dir(struct bd_app_packages *m, const char *name, uint64_t bytes,
+    int64_t last_used_ms)
+{
+	struct pkg_dir *d = pkg_find_dir(m, name);
+
+	if (d != NULL)
+		return d;
+	m->dirs = xreallocarray(m->dirs, m->n_dirs + 1, sizeof(*m->dirs));
+	d = &m->dirs[m->n_dirs++];
+	d->name = xstrdup(name);
+	d->bytes = bytes;
+	d->last_used_ms = last_used_ms;
+	d->users = 0;
+	m->stats.bytes += bytes;
+	return d;
+}
+
+static void
+pkg_drop_dir(struct bd_app_packages *m, struct pkg_dir *d)
+{
+	m->stats.bytes -= d->bytes;
+	free(d->name);
+	*d = m->dirs[--m->n_dirs];
+}
+
+/* Marks a package used now, on disk too (its mtime orders removals). */
+static void
+pkg_touch(struct bd_app_packages *m, struct pkg_dir *d)
+{
+	char *path = bd_path_join(m->apps_dir, d->name);
+
+	d->last_used_ms = bd_clock_now_ms();
+	(void)utimensat(AT_FDCWD, path, NULL, 0);
+	free(path);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void
+pkg_unlink_waiter(struct waiter *w)
+{
+	if (w->in == NULL)
+		return;
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		w->in->waiters = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	w->in = NULL;
+	w->prev = w->next = NULL;
+}
+
+/* Answers req once: its callback, with its other waiters withdrawn. */
+static void
+pkg_answer(struct bd_app_request *req, int status, const char *message)
+{
+	if (req->answered)
+		return;
+	req->answered = true;
+	req->status = status;
+	for (size_t i = 0; i < req->n; i++)
+		pkg_unlink_waiter(&req->w[i]);
+	req->cb(req, status, message, req->arg);
+}
+
+/* One waiter's package is ready in directory name of the index. */
+static void
+pkg_waiter_ready(struct waiter *w, struct pkg_dir *d,
+    const struct bd_app_object *obj)
+{
+	struct bd_app_request *req = w->req;
+	struct bd_app_packages *m = req->m;
+	size_t i = w->index;
+
+	pkg_unlink_waiter(w);
+	d->users++;
+	req->names[i] = xstrdup(d->name);
+	req->dirs[i] = bd_path_join(m->apps_dir, d->name);
+	if (req->versions[i] == NULL)
+		req->versions[i] = xstrdup(obj->version);
+	req->store_ids[i] = xstrdup(obj->application_id);
+	req->store_versions[i] = xstrdup(obj->version);
+	req->pkgs[i].version = req->versions[i];
+	req->pkgs[i].store_application_id = req->store_ids[i];
+	req->pkgs[i].store_version = req->store_versions[i];
+	req->pkgs[i].dir = req->dirs[i];
+	if (--req->pending == 0)
+		pkg_answer(req, 0, NULL);
+}
+
+static void
+pkg_request_on_cancelled(uv_work_t *w, int status)
+{
+	struct bd_app_request *req = w->data;
+
+	req->m->busy--;
+	pkg_answer(req, -ECANCELED, "the request was cancelled");
+}
+
+static void
+pkg_noop_work(uv_work_t *w)
+{
+}
+
+void
+bd_app_request_cancel(struct bd_app_request *req)
+{
+	if (req->answered || req->cancelled)
+		return;
+	req->cancelled = true;
+	for (size_t i = 0; i < req->n; i++)
+		pkg_unlink_waiter(&req->w[i]);
+	/* The answer comes on a later turn of the loop, never from here. */
+	req->work.data = req;
+	req->m->busy++;
+	if (uv_queue_work(req->m->loop, &req->work, pkg_noop_work,
+	    pkg_request_on_cancelled) < 0) {
+		req->m->busy--;
+		pkg_answer(req, -ECANCELED, "the request was cancelled");
+	}
+}
+
+const struct bd_app_package *
+bd_app_request_packages(const struct bd_app_request *req, size_t *n)
+{
+	*n = req->status == 0 && req->answered ? req->n : 0;
+	return req->pkgs;
+}
+
+void
+bd_app_request_free(struct bd_app_request *req)
+{
+	struct bd_app_packages *m;
+
+	if (req == NULL)
+		return;
+	m = req->m;
+	for (size_t i = 0; i < req->n; i++) {
+		struct pkg_dir *d;
+
+		pkg_unlink_waiter(&req->w[i]);
+		if (req->names[i] != NULL &&
+		    (d = pkg_find_dir(m, req->names[i])) != NULL && d->users > 0)
+			d->users--;
+		free(req->names[i]);
+		free(req->ids[i]);
+		free(req->versions[i]);
+		free(req->dirs[i]);
+		free(req->store_ids[i]);
+		free(req->store_versions[i]);
+	}
+	free(req->store_ids);
+	free(req->store_versions);
+	free(req->names);
+	free(req->ids);
+	free(req->versions);
+	free(req->dirs);
+	free(req->pkgs);
+	free(req->w);
+	free(req->message);
+	free(req);
+	m->busy--;
+	if (!m->closing)
+		pkg_gc(m);
+	pkg_maybe_free(m);
+}
+
+/* ---- installs ------------------------------------------------------------- */
+
+static void
+pkg_install_free(struct install *in)
+{
+	struct bd_app_packages *m = in->m;
+	struct install **pp;
+
+	for (pp = &m->installs; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == in) {
+			*pp = in->next;
+			break;
+		}
+	}
+	free(in->app_ref);
+	free(in->version_ref);
+	bd_app_object_free(in->obj);
+	free(in->dir_name);
+	free(in->tmp_dir);
+	free(in->tmp_archive);
+	free(in->archive);
+	free(in->cause);
+	free(in);
+	m->busy--;
+	pkg_maybe_free(m);
+}
+
+/* Fails every waiter of in with a message naming the package. */
+static void
+pkg_install_failed(struct install *in, int status, const char *why)
+{
+	struct bd_app_packages *m = in->m;
+	char *what = pkg_describe(in->app_ref, in->version_ref,
+	    in->obj != NULL ? in->obj->version : NULL);
+	char *msg = xasprintf("application package %s: %s", what, why);
+
+	m->stats.failures++;
+	if (status != -ECANCELED)
+		log_warnx("app_package: %s", msg);
+	while (in->waiters != NULL) {
+		struct bd_app_request *req = in->waiters->req;
+
+		pkg_unlink_waiter(in->waiters);
+		pkg_answer(req, status, msg);
+	}
+	free(what);
+	free(msg);
+	pkg_install_free(in);
+}
+
+/*
+ * Every waiter of in gets its directory (in->dir_name, in the index).  Callbacks may
+ * free requests, which may collect: the collection waits until the end,
+ * and the entry is found again for each waiter (the index may move).
+ */
+static void
+pkg_install_done(struct install *in)
+{
+	struct bd_app_packages *m = in->m;
+	const char *name = in->dir_name;
+	struct pkg_dir *d = pkg_find_dir(m, name);
+
+	pkg_touch(m, d);
+	m->handing_out++;
+	while (in->waiters != NULL) {
+		if ((d = pkg_find_dir(m, name)) == NULL)
+			d = pkg_add_dir(m, name, 0, bd_clock_now_ms());
+		pkg_waiter_ready(in->waiters, d, in->obj);
+	}
+	m->handing_out--;
+	pkg_install_free(in);
+	if (!m->closing)
+		pkg_gc(m);
+}
+
+/* Removes what an unpack left behind; runs in a worker. */
+static void
+pkg_remove_temporaries(struct install *in)
+{
+	if (in->tmp_dir != NULL)
+		(void)bd_rm_rf(in->tmp_dir);
+	if (in->own_archive)
+		(void)unlink(in->tmp_archive);
+}
+
+/* The unpack, in a worker: temporary directory, extract, sync, rename. */
+static void
+pkg_unpack_work(uv_work_t *w)
+{
+	struct install *in = w->data;
+	char *final = bd_path_join(in->m->apps_dir, in->dir_name);
+	int fd, rc;
+
+	if (mkdir(in->tmp_dir, 0755) < 0) {
+		in->status = -errno;
+		in->cause = xasprintf("cannot create %s: %s", in->tmp_dir,
+		    strerror(errno));
+		goto out;
+	}
+	rc = bd_archive_extract(in->archive, in->tmp_dir, &in->m->limits,
+	    &in->res, &in->cause);
+	if (rc < 0) {
+		in->status = rc;
+		if (in->cause == NULL)
+			in->cause = xstrdup(bd_strerror(rc));
+		goto out;
+	}
+	/* Everything on disk before the name says it is there. */
+	if ((fd = open(in->tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)syncfs(fd);
+		close(fd);
+	}
+	(void)chmod(in->tmp_dir, 0755);
+	if (rename(in->tmp_dir, final) < 0) {
+		if (errno == EEXIST || errno == ENOTEMPTY) {
+			/* Another process installed it first: use theirs. */
+			(void)bd_rm_rf(in->tmp_dir);
+		} else {
+			in->status = -errno;
+			in->cause = xasprintf("cannot move the package into "
+			    "place at %s: %s", final, strerror(errno));
+			goto out;
+		}
+	}
+	if ((fd = open(in->m->apps_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(in->tmp_dir);
+	in->tmp_dir = NULL;
+out:
+	pkg_remove_temporaries(in);
+	free(final);
+}
+
+static void
+pkg_on_unpacked(uv_work_t *w, int status)
+{
+	struct install *in = w->data;
+	struct bd_app_packages *m = in->m;
+
+	if (in->status < 0) {
+		char *why = xasprintf("the archive %s cannot be installed: %s",
+		    in->obj->name, in->cause);
+		pkg_install_failed(in, in->status, why);
+		free(why);
+		return;
+	}
+	m->stats.installs++;
+	log_info("app_package: application package '%s' version '%s' "
+	    "installed in %s/%s: %" PRIu64 " entries, %" PRIu64 " bytes in "
+	    "%.3f s", in->obj->application_id, in->obj->version, m->apps_dir,
+	    in->dir_name, in->res.entries, in->res.bytes,
+	    (double)(bd_clock_now_ms() - in->started_ms) / 1000.0);
+	pkg_add_dir(m, in->dir_name, in->res.bytes, bd_clock_now_ms());
+	pkg_install_done(in);
+}
+
+static void
+pkg_on_fetched(void *arg, int status, const char *archive, const char *etag,
+    const char *detail)
+{
+	struct install *in = arg;
+	struct bd_app_packages *m = in->m;
+	int rc;
+
+	in->sop = NULL;
+	if (status < 0) {
+		if (in->own_archive)
+			(void)unlink(in->tmp_archive);
+		char *why = detail != NULL ? xstrdup(detail) :
+		    xasprintf("cannot fetch %s from the store %s: %s",
+		    in->obj->name, bd_app_store_describe(m->store),
+		    bd_strerror(status));
+		pkg_install_failed(in, status, why);
+		free(why);
+		return;
+	}
+	in->own_archive = strcmp(archive, in->tmp_archive) == 0;
+	if (in->own_archive)
+		m->stats.downloads++;
+	in->archive = xstrdup(archive);
+	if (etag != NULL && strcmp(etag, in->obj->etag) != 0) {
+		/* Replaced since the listing: name what was fetched. */
+		free(in->obj->etag);
+		in->obj->etag = xstrdup(etag);
+		free(in->dir_name);
+		in->dir_name = bd_app_package_dir_name(in->obj->application_id,
+		    in->obj->version, etag);
+	}
+	if (m->closing) {
+		pkg_remove_temporaries(in);
+		pkg_install_failed(in, -ECANCELED, "the node is stopping");
+		return;
+	}
+	in->state = I_UNPACK;
+	in->work.data = in;
+	if ((rc = uv_queue_work(m->loop, &in->work, pkg_unpack_work,
+	    pkg_on_unpacked)) < 0) {
+		pkg_remove_temporaries(in);
+		pkg_install_failed(in, rc, "cannot start unpacking");
+	}
+}
+
+/* The install fetching or unpacking dir_name, other than in, or NULL. */
+static struct install *
+pkg_find_installing(struct bd_app_packages *m, struct install *in)
+{
+	for (struct install *o = m->installs; o != NULL; o = o->next)
+		if (o != in && o->state != I_RESOLVE && o->dir_name != NULL &&
+		    strcmp(o->dir_name, in->dir_name) == 0)
+			return o;
+	return NULL;
+}
+
+static void
+pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
+    const char *detail)
+{
+	struct install *in = arg;
+	struct bd_app_packages *m = in->m;
+	struct install *other;
+	struct pkg_dir *d;
+	struct stat st;
+	char *path;
+	int rc;
+
+	in->sop = NULL;
+	if (status < 0) {
+		char *why = status == -ECANCELED ? xstrdup("cancelled") :
+		    xstrdup(detail != NULL ? detail : bd_strerror(status));
+		pkg_install_failed(in, status, why);
+		free(why);
+		return;
+	}
+	in->obj = obj;
+	in->dir_name = bd_app_package_dir_name(obj->application_id,
+	    obj->version, obj->etag);
+	path = bd_path_join(m->apps_dir, in->dir_name);
+	d = pkg_find_dir(m, in->dir_name);
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		/* Installed already (perhaps by another process). */
+		free(path);
+		if (d == NULL)
+			d = pkg_add_dir(m, in->dir_name, 0,
+			    bd_clock_now_ms());
+		m->stats.reuses++;
+		pkg_install_done(in);
+		return;
+	}
+	free(path);
+	if (d != NULL)
+		pkg_drop_dir(m, d);	/* removed behind our back */
+	if ((other = pkg_find_installing(m, in)) != NULL) {
+		/* The same package by another reference: wait for that. */
+		while (in->waiters != NULL) {
+			struct waiter *w = in->waiters;
+			pkg_unlink_waiter(w);
+			w->in = other;
+			w->next = other->waiters;
+			if (other->waiters != NULL)
+				other->waiters->prev = w;
+			other->waiters = w;
+		}
+		pkg_install_free(in);
+		return;
+	}
+	if (m->closing) {
+		pkg_install_failed(in, -ECANCELED, "the node is stopping");
+		return;
+	}
+	in->state = I_FETCH;
+	in->started_ms = bd_clock_now_ms();
+	m->seq++;
+	in->tmp_dir = xasprintf("%s/" PKG_INSTALL_PREFIX "%ld-%08x-%" PRIu64,
+	    m->apps_dir, (long)getpid(), m->token, m->seq);
+	in->tmp_archive = xasprintf("%s.archive", in->tmp_dir);
+	log_info("app_package: application package '%s' version '%s': "
+	    "fetching %s (%" PRId64 " bytes) from the store %s",
+	    obj->application_id, obj->version, obj->name, obj->size,
+	    bd_app_store_describe(m->store));
+	if ((rc = bd_app_store_fetch(m->store, obj, in->tmp_archive,
+	    pkg_on_fetched, in, &in->sop)) < 0) {
+		char *why = xasprintf("cannot fetch %s: %s", obj->name,
+		    bd_strerror(rc));
+		pkg_install_failed(in, rc, why);
+		free(why);
+	}
+}
+
+/* The install of reference (app, version) in flight, or NULL. */
+static struct install *
+pkg_find_install(struct bd_app_packages *m, const char *app,
+    const char *version)
+{
+	for (struct install *in = m->installs; in != NULL; in = in->next) {
+		if (strcasecmp(in->app_ref, app) != 0)
+			continue;
+		if (version == NULL ? in->version_ref == NULL :
+		    in->version_ref != NULL &&
+		    strcasecmp(in->version_ref, version) == 0)
+			return in;
+	}
+	return NULL;
+}
+
+/* A new install of one reference, resolving. */
+static struct install *
+pkg_install_new(struct bd_app_packages *m, const char *app,
+    const char *version)
+{
+	struct install *in = xcalloc(1, sizeof(*in));
+	int rc;
+
+	in->m = m;
+	in->app_ref = xstrdup(app);
+	in->version_ref = version != NULL ? xstrdup(version) : NULL;
+	if ((rc = bd_app_store_resolve(m->store, app, version,
+	    pkg_on_resolved, in, &in->sop)) < 0) {
+		free(in->app_ref);
+		free(in->version_ref);
+		free(in);
+		return NULL;
+	}
+	in->next = m->installs;
+	m->installs = in;
+	m->busy++;
+	return in;
+}
+
+int
+bd_app_packages_acquire(struct bd_app_packages *m,
+    const struct bd_application_package_reference *refs, size_t n,
+    bd_app_request_cb cb, void *arg, struct bd_app_request **out)
+{
+	struct bd_app_request *req;
+
+	if (n == 0 || m->closing)
+		return -EINVAL;
+	req = xcalloc(1, sizeof(*req));
+	req->m = m;
+	req->cb = cb;
+	req->arg = arg;
+	req->n = req->pending = n;
+	req->pkgs = xcalloc(n, sizeof(*req->pkgs));
+	req->names = xcalloc(n, sizeof(char *));
+	req->ids = xcalloc(n, sizeof(char *));
+	req->versions = xcalloc(n, sizeof(char *));
+	req->dirs = xcalloc(n, sizeof(char *));
+	req->store_ids = xcalloc(n, sizeof(char *));
+	req->store_versions = xcalloc(n, sizeof(char *));
+	req->w = xcalloc(n, sizeof(*req->w));
+	m->busy++;
+	for (size_t i = 0; i < n; i++) {
+		const struct bd_application_package_reference *r = &refs[i];
+		struct install *in = pkg_find_install(m, r->application_id,
+		    r->version);
+		struct waiter *w = &req->w[i];
+
+		req->ids[i] = xstrdup(r->application_id);
+		req->versions[i] = r->version != NULL ? xstrdup(r->version) :
+		    NULL;
+		req->pkgs[i].application_id = req->ids[i];
+		req->pkgs[i].default_version = r->version == NULL;
+		if (in == NULL &&
+		    (in = pkg_install_new(m, r->application_id,
+		    r->version)) == NULL) {
+			bd_app_request_free(req);
+			return -ENOMEM;
+		}
+		w->req = req;
+		w->index = i;
+		w->in = in;
+		w->next = in->waiters;
+		if (in->waiters != NULL)
+			in->waiters->prev = w;
+		in->waiters = w;
+	}
+	*out = req;
+	return 0;
+}
+
+/* ---- removal ------------------------------------------------------------- */
+
+struct removal {
+	struct bd_app_packages *m;
+	char *path;
+	uv_work_t work;
+};
+
+static void
+pkg_remove_work(uv_work_t *w)
+{
+	struct removal *r = w->data;
+
+	(void)bd_rm_rf(r->path);
+}
+
+static void
+pkg_on_removed(uv_work_t *w, int status)
+{
+	struct removal *r = w->data;
+	struct bd_app_packages *m = r->m;
+
+	free(r->path);
+	free(r);
+	m->busy--;
+	pkg_maybe_free(m);
+}
+
+static int
+pkg_cmp_last_used(const void *a, const void *b)
+{
+	const struct pkg_dir *x = a, *y = b;
+
+	return x->last_used_ms < y->last_used_ms ? -1 :
+	    x->last_used_ms > y->last_used_ms;
+}
+
+/*
+ * Removes packages no request holds, least recently used first, until the
+ * directory is within its limit.  The rename takes a package out of sight
+ * at once; the worker removes the tree.
+ */
+static void
+pkg_gc(struct bd_app_packages *m)
+{
+	if (m->cache_max == 0 || m->stats.bytes <= m->cache_max ||
+	    !m->scanned || m->handing_out > 0)
+		return;
+	qsort(m->dirs, m->n_dirs, sizeof(*m->dirs), pkg_cmp_last_used);
+	for (size_t i = 0; i < m->n_dirs && m->stats.bytes > m->cache_max;) {
+		struct pkg_dir *d = &m->dirs[i];
+		char *from, *to;
+		struct removal *r;
+
+		if (d->users > 0) {
+			i++;
+			continue;
+		}
+		from = bd_path_join(m->apps_dir, d->name);
+		m->seq++;
+		to = xasprintf("%s/" PKG_REMOVE_PREFIX "%ld-%08x-%" PRIu64,
+		    m->apps_dir, (long)getpid(), m->token, m->seq);
+		if (rename(from, to) < 0 && errno != ENOENT) {
+			log_warn("app_package: cannot remove %s", from);
+			free(from);
+			free(to);
+			i++;
+			continue;
+		}
+		log_info("app_package: removing %s (%" PRIu64 " bytes, least "
+		    "recently used) to stay under %" PRIu64 " bytes", from,
+		    d->bytes, m->cache_max);
+		free(from);
+		m->stats.removed++;
+		/* Keep the order: move the tail down rather than swap. */
+		m->stats.bytes -= d->bytes;
+		free(d->name);
+		memmove(d, d + 1, (m->n_dirs - i - 1) * sizeof(*d));
+		m->n_dirs--;
+		r = xcalloc(1, sizeof(*r));
+		r->m = m;
+		r->path = to;
+		r->work.data = r;
+		m->busy++;
+		if (uv_queue_work(m->loop, &r->work, pkg_remove_work,
+		    pkg_on_removed) < 0) {
+			m->busy--;
+			free(r->path);
+			free(r);
+		}
+	}
+}
+
+/* ---- the start-up scan ---------------------------------------------------- */
+
+struct scan {
+	struct bd_app_packages *m;
+	unsigned token;
+	char *apps_dir;
+	struct pkg_dir *found;
+	size_t n_found;
+	uint64_t cleaned;
+	uv_work_t work;
+};
+
+/* Bytes of regular files under the directory fd (closed); no symlinks. */
+static uint64_t
+pkg_du(int fd, int depth)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *e;
+	struct stat st;
+	uint64_t total = 0;
+
+	if (d == NULL) {
+		close(fd);
+		return 0;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+		else if (S_ISDIR(st.st_mode) && depth < 256) {
+			int sub = openat(dirfd(d), e->d_name, O_RDONLY |
+			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				total += pkg_du(sub, depth + 1);
+		}
+	}
+	closedir(d);
+	return total;
+}
+
+/*
+ * Whether a temporary's name (.install-<pid>-<token>-<n>) says its process
+ * is gone: no such pid, or our pid with another token (a process before
+ * us, in a container where pids repeat).
+ */
+static bool
+pkg_temp_orphaned(const char *name, unsigned token)
+{
+	const char *p = name;
+	char *end;
+	long pid;
+
+	if (strncmp(p, PKG_INSTALL_PREFIX, strlen(PKG_INSTALL_PREFIX)) == 0)
+		p += strlen(PKG_INSTALL_PREFIX);
+	else if (strncmp(p, PKG_REMOVE_PREFIX, strlen(PKG_REMOVE_PREFIX)) == 0)
+		p += strlen(PKG_REMOVE_PREFIX);
+	else
+		return false;
+	pid = strtol(p, &end, 10);
+	if (pid <= 0 || *end != '-')
+		return true;
+	if (pid == (long)getpid())
+		return strtoul(end + 1, NULL, 16) != token;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+static void
+pkg_scan_work(uv_work_t *w)
+{
+	struct scan *s = w->data;
+	DIR *d = opendir(s->apps_dir);
+	struct dirent *e;
+	struct stat st;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *path;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		path = bd_path_join(s->apps_dir, e->d_name);
+		if (e->d_name[0] == '.') {
+			if (pkg_temp_orphaned(e->d_name, s->token) &&
+			    bd_rm_rf(path) == 0)
+				s->cleaned++;
+		} else if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			int fd = open(path, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+			s->found = xreallocarray(s->found, s->n_found + 1,
+			    sizeof(*s->found));
+			s->found[s->n_found].name = xstrdup(e->d_name);
+			s->found[s->n_found].bytes = fd >= 0 ? pkg_du(fd, 0) : 0;
+			s->found[s->n_found].last_used_ms =
+			    (int64_t)st.st_mtim.tv_sec * 1000 +
+			    st.st_mtim.tv_nsec / 1000000;
+			s->n_found++;
+		}
+		free(path);
+	}
+	closedir(d);
+}
+
+static void
+pkg_on_scanned(uv_work_t *w, int status)
+{
+	struct scan *s = w->data;
+	struct bd_app_packages *m = s->m;
+
+	if (s->cleaned > 0)
+		log_info("app_package: removed %" PRIu64 " leftover%s of "
+		    "interrupted installs in %s", s->cleaned,
+		    s->cleaned == 1 ? "" : "s", m->apps_dir);
+	for (size_t i = 0; i < s->n_found; i++) {
+		struct pkg_dir *d = pkg_find_dir(m, s->found[i].name);
+		if (d == NULL)
+			pkg_add_dir(m, s->found[i].name, s->found[i].bytes,
+			    s->found[i].last_used_ms);
+		else if (d->bytes == 0) {
+			d->bytes = s->found[i].bytes;
+			m->stats.bytes += d->bytes;
+		}
+		free(s->found[i].name);
+	}
+	free(s->found);
+	free(s->apps_dir);
+	free(s);
+	m->scanned = true;
+	m->busy--;
+	if (!m->closing)
+		pkg_gc(m);
+	pkg_maybe_free(m);
+}
+
+/* ---- life ------------------------------------------------------------------ */
+
+struct bd_app_packages *
+bd_app_packages_new(const struct bd_app_packages_options *o)
+{
+	struct bd_app_packages *m = xcalloc(1, sizeof(*m));
+	struct scan *s;
+
+	m->loop = o->loop;
+	m->store = o->store;
+	m->apps_dir = bd_path_join(o->node_root, "applications");
+	m->limits = o->limits;
+	m->cache_max = o->cache_max_bytes;
+	m->token = (unsigned)(uv_hrtime() ^ ((uint64_t)getpid() << 20)) |
+	    1u;
+	(void)bd_mkdir_p(m->apps_dir, 0755);
+
+	s = xcalloc(1, sizeof(*s));
+	s->m = m;
+	s->token = m->token;
+	s->apps_dir = xstrdup(m->apps_dir);
+	s->work.data = s;
+	m->busy++;
+	if (uv_queue_work(m->loop, &s->work, pkg_scan_work,
+	    pkg_on_scanned) < 0) {
+		m->busy--;
+		free(s->apps_dir);
+		free(s);
+		m->scanned = true;
+	}
+	return m;
+}
+
+int
+bd_app_packages_from_config(uv_loop_t *loop, struct bd_http *http,
+    const struct bd_config *c, const char *node_root,
+    struct bd_app_packages **out, char **cause)
+{
+	struct bd_app_packages_options o = {
+		.loop = loop,
+		.node_root = node_root,
+		.limits = {
+			.max_bytes = (uint64_t)c->application_package_max_bytes,
+			.max_entries =
+			    (uint64_t)c->application_package_max_entries,
+		},
+		.cache_max_bytes = (uint64_t)c->application_cache_max_bytes,
+	};
+	int rc;
+
+	if (c->application_store.container != NULL) {
+		const struct bd_storage_account *a =
+		    bd_config_storage_account(c, BD_STORAGE_BLOB);
+		if (a == NULL || http == NULL) {
+			*cause = xstrdup("applicationStore.container needs "
+			    "the storage account's blob service");
+			return BD_EINVALID;
+		}
+		if ((rc = bd_app_store_blob_new(loop, http, a,
+		    c->application_store.container, &o.store, cause)) < 0)
+			return rc;
+	} else if (c->application_store.directory != NULL)
+		o.store = bd_app_store_local_new(loop,
+		    c->application_store.directory);
+	else {
+		*cause = xstrdup("no applicationStore is configured");
+		return BD_EINVALID;
+	}
+	*out = bd_app_packages_new(&o);
+	return 0;
+}
+
+void
+bd_app_packages_set_pool(struct bd_app_packages *m,
+    struct bd_app_request *req)
+{
+	bd_app_request_free(m->pool);
+	m->pool = req;
+}
+
+const struct bd_app_package *
+bd_app_packages_pool(const struct bd_app_packages *m, size_t *n)
+{
+	if (m == NULL || m->pool == NULL) {
+		*n = 0;
+		return NULL;
+	}
+	return bd_app_request_packages(m->pool, n);
+}
+
+/* The variables of one package, in the store's and the reference's words. */
+static void
+pkg_add_vars(struct bd_env *env, const struct bd_app_package *p)
+{
+	bd_env_add_app_package(env, p->store_application_id, p->store_version,
+	    p->dir, p->default_version);
+	bd_env_add_app_package(env, p->application_id, p->version, p->dir,
+	    p->default_version);
+}
+
+void
+bd_app_packages_add_env(const struct bd_app_packages *m,
+    const struct bd_app_request *req, struct bd_env *env)
+{
+	const struct bd_app_package *p;
+	size_t n = 0;
+
+	if (req != NULL) {
+		p = bd_app_request_packages(req, &n);
+		for (size_t i = 0; i < n; i++)
+			pkg_add_vars(env, &p[i]);
+	}
+	p = bd_app_packages_pool(m, &n);
+	for (size_t i = 0; i < n; i++)
+		pkg_add_vars(env, &p[i]);
+}
+
+void
+bd_app_packages_stats(const struct bd_app_packages *m,
+    struct bd_app_packages_stats *out)
+{
+	*out = m->stats;
+}
+
+static void
+pkg_maybe_free(struct bd_app_packages *m)
+{
+	if (!m->closing || m->busy > 0)
+		return;
+	for (size_t i = 0; i < m->n_dirs; i++)
+		free(m->dirs[i].name);
+	free(m->dirs);
+	bd_app_store_free(m->store);
+	free(m->apps_dir);
+	free(m);
+}
+
+void
+bd_app_packages_close(struct bd_app_packages *m)
+{
+	struct bd_app_request *pool;
+
+	if (m == NULL || m->closing)
+		return;
+	m->closing = true;
+	m->busy++;	/* until the end of this function */
+	pool = m->pool;
+	m->pool = NULL;
+	bd_app_request_free(pool);
+	for (struct install *in = m->installs; in != NULL; in = in->next)
+		if (in->sop != NULL)
+			bd_app_store_cancel(in->sop);
+	m->busy--;
+	pkg_maybe_free(m);
+}

@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Application packages on a real local store: the pick rule, directory
+ * names, the task variables, and the manager end to end (concurrent
+ * requests share one install, an ETag change installs again beside the
+ * held copy, a hostile archive fails naming its entry, leftovers of a
+ * crashed install are removed, least recently used packages go first).
+ * Archives are made at test time with tar(1) and python3's zipfile.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "app_package.h"
+#include "app_store.h"
+#include "environment.h"
+#include "error.h"
+#include "fsutil.h"
+#include "xmalloc.h"
+#include "unit.h"
+
+static char tmp[] = "/tmp/batchd-test-app-XXXXXX";
+static char *store_dir, *root;
+
+static void
+sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+sh(const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd;
+	int rc;
+
+	va_start(ap, fmt);
+	cmd = xvasprintf(fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	if (rc != 0)
+		UNIT_FAIL("command failed (%d): %s", rc, cmd);
+	free(cmd);
+}
+
+/* A tar.gz package app/version holding one file "marker" with text. */
+static void
+make_targz(const char *app, const char *version, const char *text)
+{
+	sh("set -e; d=%s/src; rm -rf $d; mkdir -p $d/bin; printf '%%s' '%s' "
+	    "> $d/marker; printf '#!/bin/sh\\necho hi\\n' > $d/bin/run; "
+	    "chmod 4755 $d/bin/run; mkdir -p %s/%s; "
+	    "tar -C $d -czf %s/%s/%s.tar.gz.tmp . && "
+	    "mv %s/%s/%s.tar.gz.tmp %s/%s/%s.tar.gz", tmp, text, store_dir, app,
+	    store_dir, app, version, store_dir, app, version, store_dir, app,
+	    version);
+}
+
+/* ---- pure parts --------------------------------------------------------- */
+
+TEST(pick)
+{
+	const char *names[] = { "1.0.tar.gz", "1.0.ZIP", "2.0.tar.zst",
+	    "notes.txt", "3.tar.xz" };
+	char *cause = NULL;
+
+	ASSERT_INT_EQ(bd_app_store_pick(names, 5, "1.0", NULL, &cause), 1);
+	ASSERT_INT_EQ(bd_app_store_pick(names, 5, "2.0", NULL, &cause), 2);
+	ASSERT_INT_EQ(bd_app_store_pick(names, 5, "3", NULL, &cause), 4);
+	ASSERT_INT_EQ(bd_app_store_pick(names, 5, NULL, "2.0", &cause), 2);
+	ASSERT_INT_EQ(bd_app_store_pick(names, 5, "4.0", NULL, &cause), -1);
+	ASSERT_STR_CONTAINS(cause, "version 4.0 is not in the store");
+	ASSERT_STR_CONTAINS(cause, "versions there: 1.0, 1.0, 2.0, 3");
+	free(cause);
+	ASSERT_INT_EQ(bd_app_store_pick(names, 5, NULL, NULL, &cause), -1);
+	ASSERT_STR_CONTAINS(cause, "no default version");
+	free(cause);
+	ASSERT_INT_EQ(bd_app_store_pick(names, 5, NULL, "../x", &cause), -1);
+	ASSERT_STR_CONTAINS(cause, "does not hold a version");
+	free(cause);
+}
+
+TEST(dir_name)
+{
+	char *a = bd_app_package_dir_name("MyApp", "1.5", "\"0x1\"");
+	char *b = bd_app_package_dir_name("myapp", "1.5", "\"0x1\"");
+	char *c = bd_app_package_dir_name("myapp", "1.5", "\"0x2\"");
+
+	ASSERT_STR_EQ(a, b);
+	ASSERT(strncmp(a, "myapp-1.5-", 10) == 0);
+	ASSERT_INT_EQ(strlen(a), 10 + 12);
+	ASSERT(strcmp(a, c) != 0);
+	free(a);
+	free(b);
+	free(c);
+}
+
+TEST(environment)
+{
+	struct bd_env *env = bd_env_new();
+
+	bd_env_set(env, "AZ_BATCH_APP_PACKAGE_keep_1", "mine");
+	bd_env_add_app_package(env, "Agent-linux-x64", "1.1.46#0", "/a", false);
+	ASSERT_STR_EQ(bd_env_get(env,
+	    "AZ_BATCH_APP_PACKAGE_Agent_linux_x64_1_1_46_0"), "/a");
+	ASSERT_STR_EQ(bd_env_get(env,
+	    "AZ_BATCH_APP_PACKAGE_agent_linux_x64_1_1_46_0"), "/a");
+	ASSERT_NULL(bd_env_get(env, "AZ_BATCH_APP_PACKAGE_agent_linux_x64"));
+	bd_env_add_app_package(env, "blender", "2.80-daily", "/b", true);
+	ASSERT_STR_EQ(bd_env_get(env, "AZ_BATCH_APP_PACKAGE_blender"), "/b");
+	ASSERT_STR_EQ(bd_env_get(env,
+	    "AZ_BATCH_APP_PACKAGE_blender_2_80_daily"), "/b");
+	bd_env_add_app_package(env, "keep", "1", "/k", false);
+	ASSERT_STR_EQ(bd_env_get(env, "AZ_BATCH_APP_PACKAGE_keep_1"), "mine");
+	bd_env_free(env);
+}
+
+/* ---- the manager on a local store ----------------------------------------- */
+
+struct answer {
+	bool done;
+	int status;
+	char *message;
+	char *dir;
+	bool default_version;
+};
+
+static void
+on_answer(struct bd_app_request *req, int status, const char *message,
+    void *arg)
+{
+	struct answer *a = arg;
+	const struct bd_app_package *p;
+	size_t n;
+
+	a->done = true;
+	a->status = status;
+	a->message = message != NULL ? xstrdup(message) : NULL;
+	p = bd_app_request_packages(req, &n);
+	if (n > 0) {
+		a->dir = xstrdup(p[0].dir);
+		a->default_version = p[0].default_version;
+	}
+}
+
+static struct bd_app_packages *
+manager(uv_loop_t *loop, uint64_t cache_max)
+{
+	struct bd_app_packages_options o = {
+		.loop = loop,
+		.store = bd_app_store_local_new(loop, store_dir),
+		.node_root = root,
+		.limits = { .max_bytes = 1 << 20, .max_entries = 100 },
+		.cache_max_bytes = cache_max,
+	};
+
+	return bd_app_packages_new(&o);
+}
+
+/* Acquires one reference and runs the loop until it is answered. */
+static struct bd_app_request *
+get(uv_loop_t *loop, struct bd_app_packages *m, const char *app,
+    const char *version, struct answer *a)
+{
+	struct bd_application_package_reference ref = {
+		.application_id = (char *)(uintptr_t)app,
+		.version = (char *)(uintptr_t)version,
+	};
+	struct bd_app_request *req;
+
+	memset(a, 0, sizeof(*a));
+	ASSERT_INT_EQ(bd_app_packages_acquire(m, &ref, 1, on_answer, a, &req),
+	    0);
+	while (!a->done)
+		uv_run(loop, UV_RUN_ONCE);
+	return req;
+}
+
+static void
+answer_clear(struct answer *a)
+{
+	free(a->message);
+	free(a->dir);
+}
+
+static char *
+read_text(const char *dir, const char *name)
+{
+	char *path = bd_path_join(dir, name), *text = NULL;
+	size_t len;
+
+	ASSERT_INT_EQ(bd_read_file(path, 4096, &text, &len), 0);
+	free(path);
+	return text;
+}
+
+TEST(install_once_and_again_on_change)
+{
+	uv_loop_t loop;
+	struct bd_app_packages *m;
+	struct bd_app_packages_stats st;
+	struct bd_application_package_reference ref = {
+		.application_id = (char *)(uintptr_t)"Tool",
+		.version = (char *)(uintptr_t)"1.0",
+	};
+	struct bd_app_request *reqs[5], *held, *again;
+	struct answer ans[5], a, b;
+	struct stat sb;
+	char *text, *path;
+
+	make_targz("tool", "1.0", "first");
+	uv_loop_init(&loop);
+	m = manager(&loop, 0);
+	for (int i = 0; i < 5; i++) {
+		memset(&ans[i], 0, sizeof(ans[i]));
+		ASSERT_INT_EQ(bd_app_packages_acquire(m, &ref, 1, on_answer,
+		    &ans[i], &reqs[i]), 0);
+	}
+	for (int i = 0; i < 5; i++)
+		while (!ans[i].done)
+			uv_run(&loop, UV_RUN_ONCE);
+	bd_app_packages_stats(m, &st);
+	ASSERT_INT_EQ(st.installs, 1);
+	for (int i = 0; i < 5; i++) {
+		ASSERT_INT_EQ(ans[i].status, 0);
+		ASSERT_STR_EQ(ans[i].dir, ans[0].dir);
+	}
+	text = read_text(ans[0].dir, "marker");
+	ASSERT_STR_EQ(text, "first");
+	free(text);
+	/* Modes kept, set-uid dropped. */
+	path = bd_path_join(ans[0].dir, "bin/run");
+	ASSERT_INT_EQ(stat(path, &sb), 0);
+	ASSERT_INT_EQ(sb.st_mode & 07777, 0755);
+	free(path);
+	for (int i = 1; i < 5; i++) {
+		bd_app_request_free(reqs[i]);
+		answer_clear(&ans[i]);
+	}
+	held = reqs[0];
+
+	/* Installed: found again, no new install. */
+	again = get(&loop, m, "TOOL", "1.0", &a);
+	ASSERT_INT_EQ(a.status, 0);
+	ASSERT_STR_EQ(a.dir, ans[0].dir);
+	bd_app_packages_stats(m, &st);
+	ASSERT_INT_EQ(st.installs, 1);
+	ASSERT_INT_EQ(st.reuses, 1);
+	bd_app_request_free(again);
+	answer_clear(&a);
+
+	/* The store's copy changes: a new directory; the held one stays. */
+	make_targz("tool", "1.0", "second");
+	again = get(&loop, m, "tool", "1.0", &b);
+	ASSERT_INT_EQ(b.status, 0);
+	ASSERT(strcmp(b.dir, ans[0].dir) != 0);
+	text = read_text(b.dir, "marker");
+	ASSERT_STR_EQ(text, "second");
+	free(text);
+	text = read_text(ans[0].dir, "marker");
+	ASSERT_STR_EQ(text, "first");
+	free(text);
+	bd_app_request_free(again);
+	answer_clear(&b);
+	bd_app_request_free(held);
+	answer_clear(&ans[0]);
+
+	bd_app_packages_close(m);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+}
+
+TEST(default_version_and_missing)
+{
+	uv_loop_t loop;
+	struct bd_app_packages *m;
+	struct bd_app_request *req;
+	struct answer a;
+
+	make_targz("deftool", "2.1", "two");
+	uv_loop_init(&loop);
+	m = manager(&loop, 0);
+
+	req = get(&loop, m, "deftool", NULL, &a);
+	ASSERT_INT_EQ(a.status, BD_ENOTFOUND);
+	ASSERT_STR_CONTAINS(a.message, "application package 'deftool' "
+	    "(default version)");
+	ASSERT_STR_CONTAINS(a.message, "no default version");
+	ASSERT(bd_app_packages_user_error(a.status));
+	bd_app_request_free(req);
+	answer_clear(&a);
+
+	sh("echo ' 2.1 ' > %s/deftool/default", store_dir);
+	req = get(&loop, m, "DefTool", NULL, &a);
+	ASSERT_INT_EQ(a.status, 0);
+	ASSERT(a.default_version);
+	ASSERT_STR_CONTAINS(a.dir, "/applications/deftool-2.1-");
+	bd_app_request_free(req);
+	answer_clear(&a);
+
+	req = get(&loop, m, "deftool", "9", &a);
+	ASSERT_INT_EQ(a.status, BD_ENOTFOUND);
+	ASSERT_STR_CONTAINS(a.message, "version 9 is not in the store");
+	bd_app_request_free(req);
+	answer_clear(&a);
+
+	bd_app_packages_close(m);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+}
+
+TEST(hostile_package_names_entry)
+{
+	uv_loop_t loop;
+	struct bd_app_packages *m;
+	struct bd_app_request *req;
+	struct answer a;
+	char *apps;
+
+	sh("mkdir -p %s/evil && python3 -c \"import zipfile; "
+	    "z = zipfile.ZipFile('%s/evil/1.zip', 'w'); "
+	    "z.writestr('ok.txt', 'x'); z.writestr('../../escape.txt', 'x'); "
+	    "z.close()\"", store_dir, store_dir);
+	uv_loop_init(&loop);
+	m = manager(&loop, 0);
+	req = get(&loop, m, "evil", "1", &a);
+	ASSERT_INT_EQ(a.status, BD_EESCAPE);
+	ASSERT_STR_CONTAINS(a.message, "application package 'evil' version "
+	    "'1'");
+	ASSERT_STR_CONTAINS(a.message, "escape.txt");
+	bd_app_request_free(req);
+	answer_clear(&a);
+	bd_app_packages_close(m);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+
+	/* Nothing of it is left, under a final name or a temporary one. */
+	apps = bd_path_join(root, "applications");
+	sh("! ls -a %s | grep -q -e evil -e '^\\.install'", apps);
+	free(apps);
+}
+
+TEST(leftovers_and_lru)
+{
+	uv_loop_t loop;
+	struct bd_app_packages *m;
+	struct bd_app_packages_stats st;
+	struct bd_app_request *req;
+	struct answer a, b, c;
+	char *apps = bd_path_join(root, "applications");
+	pid_t pid;
+	struct stat sb;
+
+	/* A leftover of a process that is gone, and one of a live one. */
+	if ((pid = fork()) == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	sh("mkdir -p %s/.install-%ld-1234abcd-1/x %s/.install-1-1234abcd-1 "
+	    "%s/.remove-%ld-00000002-3", apps, (long)pid, apps, apps,
+	    (long)getpid());
+	sh("rm -rf %s/*", apps);
+	for (int i = 0; i < 3; i++) {
+		char app[16];
+		snprintf(app, sizeof(app), "lru%d", i);
+		make_targz(app, "1", "some bytes");
+	}
+	uv_loop_init(&loop);
+	m = manager(&loop, 1);	/* one byte: only held packages stay */
+	req = get(&loop, m, "lru0", "1", &a);
+	bd_app_request_free(req);
+	req = get(&loop, m, "lru1", "1", &b);
+	/* lru0 is unheld and over the limit: gone. */
+	ASSERT(stat(a.dir, &sb) < 0 && errno == ENOENT);
+	ASSERT_INT_EQ(stat(b.dir, &sb), 0);
+	bd_app_request_free(req);
+	req = get(&loop, m, "lru2", "1", &c);
+	ASSERT(stat(b.dir, &sb) < 0 && errno == ENOENT);
+	ASSERT_INT_EQ(stat(c.dir, &sb), 0);
+	bd_app_packages_stats(m, &st);
+	ASSERT_INT_EQ(st.removed, 2);
+	bd_app_request_free(req);
+	bd_app_packages_close(m);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+	answer_clear(&a);
+	answer_clear(&b);
+	answer_clear(&c);
+
+	/* The dead processes' temporaries went; the live one's stayed. */
+	char *dead = xasprintf("%s/.install-%ld-1234abcd-1", apps, (long)pid);
+	char *live = xasprintf("%s/.install-1-1234abcd-1", apps);
+	char *mine = xasprintf("%s/.remove-%ld-00000002-3", apps,
+	    (long)getpid());
+	ASSERT(stat(dead, &sb) < 0 && errno == ENOENT);
+	/* Our own pid, but an earlier process's token: gone too. */
+	ASSERT(stat(mine, &sb) < 0 && errno == ENOENT);
+	free(mine);
+	ASSERT_INT_EQ(stat(live, &sb), 0);
+	free(dead);
+	free(live);
+	free(apps);
+}
+
+int
+main(void)
+{
+	if (mkdtemp(tmp) == NULL)
+		UNIT_FAIL("mkdtemp: %s", strerror(errno));
+	store_dir = bd_path_join(tmp, "store");
+	root = bd_path_join(tmp, "root");
+	ASSERT_INT_EQ(bd_mkdir_p(store_dir, 0755), 0);
+	ASSERT_INT_EQ(bd_mkdir_p(root, 0755), 0);
+	RUN(pick);
+	RUN(dir_name);
+	RUN(environment);
+	RUN(install_once_and_again_on_change);
+	RUN(default_version_and_missing);
+	RUN(hostile_package_names_entry);
+	RUN(leftovers_and_lru);
+	bd_rm_rf(tmp);
+	free(store_dir);
+	free(root);
+	return 0;
+}
