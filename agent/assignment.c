@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "layout.h"
 #include "log.h"
 #include "message.h"
 #include "runner.h"
@@ -44,6 +45,7 @@ struct bd_assignment {
 	bool row_exists;
 	int slots;
 	struct bd_runner *runner;
+	bool started;		/* a task process was started here */
 	uv_timer_t renew_timer;
 	bool renewing;		/* an update is in flight */
 	bool lease_lost;
@@ -670,6 +672,7 @@ assignment_on_claimed(void *arg, int status, const char *etag,
 		return;
 	}
 	a->env.stats->tasks_started++;
+	a->started = true;
 	log_info("job %s: task %s: running", A_JOB(a), A_TASK(a));
 
 }
@@ -1058,6 +1061,23 @@ assignment_on_close(uv_handle_t *h)
 	free(a->task_id);
 	free(a->etag);
 	free(a);
+}
+
+char *
+bd_assignment_task_dir(const struct bd_assignment *a, int64_t *retention_ms)
+{
+	struct bd_task_dirs dirs;
+	char *dir;
+
+	if (!a->started)
+		return NULL;
+	bd_layout_task_dirs(a->env.node->root, a->tm->job_id, a->tm->task,
+	    &dirs);
+	dir = dirs.task_dir;
+	dirs.task_dir = NULL;
+	bd_layout_dirs_free(&dirs);
+	*retention_ms = a->tm->task->constraints.retention_ms;
+	return dir;
 }
 
 void

@@ -156,6 +156,8 @@ node_settings(const struct bd_config *c, struct bd_daemon_settings *s)
 		s->deallocation = BD_DEALLOCATE_REQUEUE;
 		break;
 	}
+	s->default_retention_ms = c->tasks.default_retention_time_ms;
+	s->free_space_reserve_bytes = (uint64_t)c->tasks.free_space_reserve_bytes;
 	s->start_task = c->start_task;
 	s->storage = bd_config_storage_account(c, BD_STORAGE_BLOB);
 }

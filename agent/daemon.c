@@ -30,6 +30,7 @@
 #include "version.h"
 #include "error.h"
 #include "fsutil.h"
+#include "housekeeping.h"
 #include "jobs.h"
 #include "layout.h"
 #include "log.h"
@@ -44,6 +45,7 @@ struct bd_daemon {
 	struct bd_store *store;
 	struct bd_http *http;
 	struct bd_jobs *jobs;
+	struct bd_housekeeping *hk;
 	struct bd_node_info node;
 	struct bd_task_user user;
 	struct bd_daemon_stats stats;
@@ -58,6 +60,7 @@ struct bd_daemon {
 	bool receiving;
 	bool accepting;		/* start task done (or not waited for) */
 	bool start_failed;
+	char *start_failure;	/* why, for the node's row */
 	bool draining;
 	bool node_write_in_flight;
 	int giving_back;	/* messages being made visible again */
@@ -78,6 +81,8 @@ daemon_state(const struct bd_daemon *d)
 		return "leavingpool";
 	if (d->start_failed)
 		return "starttaskfailed";
+	if (bd_housekeeping_problem(d->hk) != NULL)
+		return "unusable";
 	if (!d->accepting)
 		return d->start_runner != NULL ? "waitingforstarttask" :
 		    "starting";
@@ -124,6 +129,17 @@ daemon_write_node(struct bd_daemon *d, const char *state)
 	cJSON_AddNumberToObject(e->props, "freeSlots", d->free_slots);
 	cJSON_AddNumberToObject(e->props, "totalSlots", d->s.task_slots);
 	cJSON_AddStringToObject(e->props, "agentVersion", BATCHD_VERSION);
+	/* Why the node is unusable (or starttaskfailed); empty otherwise. */
+	cJSON_AddStringToObject(e->props, "stateReason",
+	    strcmp(state, "unusable") == 0 && bd_housekeeping_problem(d->hk) ?
+	    bd_housekeeping_problem(d->hk) : strcmp(state,
+	    "starttaskfailed") == 0 && d->start_failure ? d->start_failure :
+	    "");
+	cJSON_AddNumberToObject(e->props, "retainedTaskDirs",
+	    (double)bd_housekeeping_retained(d->hk));
+	if (bd_housekeeping_free_bytes(d->hk) >= 0)
+		cJSON_AddNumberToObject(e->props, "freeBytes",
+		    (double)bd_housekeeping_free_bytes(d->hk));
 	cJSON_AddNumberToObject(e->props, "cpus",
 	    (double)sysconf(_SC_NPROCESSORS_ONLN));
 	if (pages > 0 && psize > 0)
@@ -191,12 +207,22 @@ static void
 daemon_assignment_done(void *arg, struct bd_assignment *a)
 {
 	struct bd_daemon *d = arg;
+	int64_t retention_ms;
+	char *dir;
 
 	for (size_t i = 0; i < d->n_assignments; i++) {
 		if (d->assignments[i] == a) {
 			d->assignments[i] = d->assignments[--d->n_assignments];
 			break;
 		}
+	}
+	/* Its directory stays for the task's retentionTime (spec §4.4); a
+	 * task that set none (Azure's default, 7 days) gets the node's. */
+	if ((dir = bd_assignment_task_dir(a, &retention_ms)) != NULL) {
+		if (retention_ms == BD_TASK_RETENTION_DEFAULT_MS)
+			retention_ms = d->s.default_retention_ms;
+		bd_housekeeping_retain(d->hk, dir, retention_ms);
+		free(dir);
 	}
 	bd_assignment_free(a);
 	daemon_state_changed(d);
@@ -317,7 +343,8 @@ daemon_on_poll_timer(uv_timer_t *t)
 	struct bd_daemon *d = t->data;
 	int want;
 
-	if (!d->accepting || d->draining || d->receiving || d->free_slots <= 0)
+	if (!d->accepting || d->draining || d->receiving ||
+	    d->free_slots <= 0 || bd_housekeeping_problem(d->hk) != NULL)
 		return;
 	want = d->free_slots < 32 ? d->free_slots : 32;
 	d->stats.polls++;
@@ -357,8 +384,13 @@ daemon_on_start_task(struct bd_runner *r, const struct bd_run_outcome *o,
 		log_warnx("node %s: start task failed: %s: %s", d->s.node_id,
 		    i->failure ? i->failure->code : "?",
 		    i->failure ? i->failure->message : "?");
-	if (i->result != BD_RESULT_SUCCESS && d->s.start_task->wait_for_success)
+	if (i->result != BD_RESULT_SUCCESS && d->s.start_task->wait_for_success) {
 		d->start_failed = true;
+		free(d->start_failure);
+		d->start_failure = xasprintf("the start task failed: %s: %s",
+		    i->failure ? i->failure->code : "?",
+		    i->failure ? i->failure->message : "?");
+	}
 	else if (!d->accepting) {
 		d->accepting = true;
 		daemon_poll_soon(d, 0);
@@ -390,6 +422,38 @@ daemon_run_start_task(struct bd_daemon *d)
 	}
 	if (!d->s.start_task->wait_for_success)
 		d->accepting = true;
+}
+
+/* ---- housekeeping ------------------------------------------------------ */
+
+/* Whether a running task uses dir (the housekeeper must leave it). */
+static bool
+daemon_dir_in_use(void *arg, const char *dir)
+{
+	struct bd_daemon *d = arg;
+	int64_t retention_ms;
+	bool used = false;
+
+	for (size_t i = 0; i < d->n_assignments && !used; i++) {
+		char *own = bd_assignment_task_dir(d->assignments[i],
+		    &retention_ms);
+		used = own != NULL && strcmp(own, dir) == 0;
+		free(own);
+	}
+	return used;
+}
+
+/* Free space or retained directories changed. */
+static void
+daemon_on_housekeeping(void *arg)
+{
+	struct bd_daemon *d = arg;
+
+	daemon_state_changed(d);
+	if (d->draining)
+		daemon_check_drained(d);
+	else if (bd_housekeeping_problem(d->hk) == NULL)
+		daemon_poll_soon(d, 0);
 }
 
 /* ---- life -------------------------------------------------------------- */
@@ -449,6 +513,21 @@ bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
 		free(d);
 		return rc;
 	}
+	struct bd_housekeeping_env he = {
+		.loop = loop,
+		.node_root = s->node_root,
+		.state_dir = s->state_dir,
+		.interval_ms = s->heartbeat_ms < 60000 ? s->heartbeat_ms : 60000,
+		.reserve_bytes = s->free_space_reserve_bytes,
+		.in_use = daemon_dir_in_use,
+		.changed = daemon_on_housekeeping,
+		.arg = d,
+	};
+	if ((rc = bd_housekeeping_new(&he, &d->hk, cause)) < 0) {
+		bd_jobs_free(d->jobs);
+		free(d);
+		return rc;
+	}
 	uv_timer_init(loop, &d->poll_timer);
 	uv_timer_init(loop, &d->heartbeat_timer);
 	uv_timer_init(loop, &d->job_timer);
@@ -464,6 +543,7 @@ bd_daemon_start(struct bd_daemon *d)
 	log_info("node %s: joining pool %s with %d slot%s (%s backend)",
 	    d->s.node_id, d->s.pool_id, d->s.task_slots,
 	    d->s.task_slots == 1 ? "" : "s", d->source->ops->name);
+	bd_housekeeping_start(d->hk);
 	if (d->s.start_task != NULL)
 		daemon_run_start_task(d);
 	else
@@ -484,7 +564,13 @@ daemon_check_drained(struct bd_daemon *d)
 
 	if (cb == NULL || d->n_assignments > 0 || d->receiving ||
 	    d->giving_back > 0 ||
-	    d->start_runner != NULL || bd_jobs_busy(d->jobs))
+	    d->start_runner != NULL || bd_jobs_busy(d->jobs) ||
+	    bd_housekeeping_busy(d->hk))
+		return;
+	/* retaineddata: every task directory's retention must pass first
+	 * (spec §6.3); the housekeeper's timer goes on sweeping. */
+	if (d->s.deallocation == BD_DEALLOCATE_RETAINED_DATA &&
+	    bd_housekeeping_retained(d->hk) > 0)
 		return;
 	if (d->node_write_in_flight)
 		return; /* daemon_on_node_written comes back here */
@@ -547,6 +633,8 @@ daemon_on_close(uv_handle_t *h)
 	if (--d->open_handles > 0)
 		return;
 	bd_jobs_free(d->jobs);
+	bd_housekeeping_free(d->hk);
+	free(d->start_failure);
 	bd_source_free(d->source);
 	bd_store_free(d->store);
 	free(d->assignments);

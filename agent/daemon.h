@@ -53,6 +53,8 @@ struct bd_daemon_settings {
 	int64_t job_check_ms;	/* how often jobs are checked for termination */
 	int64_t kill_grace_ms;
 	enum bd_deallocation deallocation;
+	int64_t default_retention_ms;	/* tasks that set no retentionTime */
+	uint64_t free_space_reserve_bytes; /* under node_root; 0: none */
 	const struct bd_task_spec *start_task; /* or NULL */
 	const struct bd_storage_account *storage; /* for autoStorageContainer */
 };
