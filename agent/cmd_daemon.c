@@ -81,11 +81,15 @@ node_on_stop(uv_signal_t *h, int signum)
 		    n->cfg->node_id, strsignal(signum));
 }
 
+static void node_settings(const struct bd_config *c,
+    struct bd_daemon_settings *s);
+
 static void
 node_on_hup(uv_signal_t *h, int signum)
 {
 	struct node *n = h->data;
 	struct bd_config *fresh = NULL;
+	struct bd_daemon_settings s;
 	char *cause = NULL;
 
 	if (bd_config_load(n->config_path, &fresh, &cause) < 0) {
@@ -95,8 +99,12 @@ node_on_hup(uv_signal_t *h, int signum)
 	}
 	log_init((enum bd_log_level)fresh->log.level,
 	    (enum bd_log_format)fresh->log.format);
-	log_info("node %s: configuration reloaded (log settings; other "
-	    "changes take effect at the next start)", n->cfg->node_id);
+	if (n->daemon != NULL) {
+		node_settings(fresh, &s);
+		bd_daemon_reload(n->daemon, &s);
+	}
+	log_info("node %s: configuration reloaded (options that need a "
+	    "restart take effect at the next start)", n->cfg->node_id);
 	bd_config_free(fresh);
 }
 

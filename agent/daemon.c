@@ -618,6 +618,55 @@ bd_daemon_drain(struct bd_daemon *d, void (*done_cb)(void *arg), void *arg)
 }
 
 void
+bd_daemon_reload(struct bd_daemon *d, const struct bd_daemon_settings *s)
+{
+	int more = s->task_slots - d->s.task_slots;
+
+	if (more < 0)
+		log_warnx("node %s: taskSlotsPerNode: fewer slots (%d, now %d) "
+		    "take effect at the next start", d->s.node_id,
+		    s->task_slots, d->s.task_slots);
+	else if (more > 0) {
+		log_info("node %s: %d more task slot%s (%d)", d->s.node_id,
+		    more, more == 1 ? "" : "s", s->task_slots);
+		d->s.task_slots = s->task_slots;
+		d->free_slots += more;
+	}
+	d->s.poll_min_ms = s->poll_min_ms;
+	d->s.poll_max_ms = s->poll_max_ms;
+	if (d->poll_interval > d->s.poll_max_ms)
+		d->poll_interval = d->s.poll_max_ms;
+	if (d->poll_interval < d->s.poll_min_ms)
+		d->poll_interval = d->s.poll_min_ms;
+	d->s.max_dequeue_count = s->max_dequeue_count;
+	d->s.kill_grace_ms = s->kill_grace_ms;
+	d->s.deallocation = s->deallocation;
+	d->s.default_retention_ms = s->default_retention_ms;
+	if (s->heartbeat_ms != d->s.heartbeat_ms) {
+		d->s.heartbeat_ms = s->heartbeat_ms;
+		if (!d->draining)
+			uv_timer_start(&d->heartbeat_timer, daemon_on_heartbeat,
+			    (uint64_t)d->s.heartbeat_ms,
+			    (uint64_t)d->s.heartbeat_ms);
+	}
+	if (s->job_check_ms != d->s.job_check_ms) {
+		d->s.job_check_ms = s->job_check_ms;
+		if (!d->draining)
+			uv_timer_start(&d->job_timer, daemon_on_job_timer,
+			    (uint64_t)d->s.job_check_ms,
+			    (uint64_t)d->s.job_check_ms);
+	}
+	if (s->free_space_reserve_bytes != d->s.free_space_reserve_bytes) {
+		d->s.free_space_reserve_bytes = s->free_space_reserve_bytes;
+		bd_housekeeping_set_reserve(d->hk, s->free_space_reserve_bytes);
+	}
+	/* The new bounds, and any new slot, apply from the next poll. */
+	daemon_write_node(d, NULL);
+	if (!d->draining && d->accepting)
+		daemon_poll_soon(d, 0);
+}
+
+void
 bd_daemon_stats(const struct bd_daemon *d, struct bd_daemon_stats *out)
 {
 	*out = d->stats;

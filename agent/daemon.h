@@ -78,6 +78,16 @@ void bd_daemon_start(struct bd_daemon *d);
 void bd_daemon_drain(struct bd_daemon *d, void (*done_cb)(void *arg),
     void *arg);
 
+/*
+ * Applies the settings that can change while tasks run (SIGHUP): polling
+ * bounds, more task slots (fewer wait for a restart), maxDequeueCount,
+ * kill grace period, deallocation option, default retention, free-space
+ * reserve, heartbeat and job check intervals.  The rest of s is ignored
+ * (docs/configuration.md lists which options need a restart); its strings
+ * are not kept.
+ */
+void bd_daemon_reload(struct bd_daemon *d, const struct bd_daemon_settings *s);
+
 /* Frees a drained daemon; its handles close, then it is gone. */
 void bd_daemon_free(struct bd_daemon *d);
 
