@@ -515,11 +515,15 @@ assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
 {
 	struct bd_assignment *a = arg;
 	const struct bd_task_spec *t = a->tm->task;
-	const struct bd_execution_info *i = &o->info;
+	/* The runner knows retries, not requeues: the message carries those
+	 * (a shallow copy, for the row only). */
+	struct bd_execution_info info = o->info;
+	const struct bd_execution_info *i = &info;
 	struct bd_entity *e;
 	char buf[40];
 	int rc;
 
+	info.requeue_count = a->tm->requeue_count;
 	uv_timer_stop(&a->renew_timer);
 	if (a->lease_lost) {
 		log_warnx("job %s: task %s: ended here: the node lost its "

@@ -68,6 +68,7 @@ struct bd_daemon {
 	void (*drain_cb)(void *arg);
 	void *drain_arg;
 	const char *last_state;
+	size_t last_retained;	/* retainedTaskDirs last written */
 };
 
 static void daemon_poll_soon(struct bd_daemon *d, int64_t delay_ms);
@@ -135,8 +136,9 @@ daemon_write_node(struct bd_daemon *d, const char *state)
 	    bd_housekeeping_problem(d->hk) : strcmp(state,
 	    "starttaskfailed") == 0 && d->start_failure ? d->start_failure :
 	    "");
+	d->last_retained = bd_housekeeping_retained(d->hk);
 	cJSON_AddNumberToObject(e->props, "retainedTaskDirs",
-	    (double)bd_housekeeping_retained(d->hk));
+	    (double)d->last_retained);
 	if (bd_housekeeping_free_bytes(d->hk) >= 0)
 		cJSON_AddNumberToObject(e->props, "freeBytes",
 		    (double)bd_housekeeping_free_bytes(d->hk));
@@ -570,8 +572,12 @@ daemon_check_drained(struct bd_daemon *d)
 	/* retaineddata: every task directory's retention must pass first
 	 * (spec §6.3); the housekeeper's timer goes on sweeping. */
 	if (d->s.deallocation == BD_DEALLOCATE_RETAINED_DATA &&
-	    bd_housekeeping_retained(d->hk) > 0)
+	    bd_housekeeping_retained(d->hk) > 0) {
+		/* Say on the node's row what it waits for. */
+		if (d->last_retained != bd_housekeeping_retained(d->hk))
+			daemon_write_node(d, NULL);
 		return;
+	}
 	if (d->node_write_in_flight)
 		return; /* daemon_on_node_written comes back here */
 	if (d->last_state == NULL || strcmp(d->last_state, "offline") != 0) {

@@ -228,8 +228,8 @@ bd_housekeeping_retain(struct bd_housekeeping *hk, const char *dir,
     int64_t retention_ms)
 {
 	int64_t now = bd_clock_now_ms();
-	size_t before = hk->n_recs;
 
+	/* No "changed" call here: that would cost a node write per task. */
 	if (retention_ms >= BD_DURATION_INFINITE ||
 	    retention_ms > INT64_MAX - now)
 		return;
@@ -237,8 +237,6 @@ bd_housekeeping_retain(struct bd_housekeeping *hk, const char *dir,
 	for (size_t i = 0; i < hk->n_recs; i++)
 		if (strcmp(hk->recs[i].dir, dir) == 0)
 			hk_append(hk, &hk->recs[i]);
-	if (hk->n_recs != before && hk->env.changed != NULL)
-		hk->env.changed(hk->env.arg);
 }
 
 static void

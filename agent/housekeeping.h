@@ -28,7 +28,7 @@ struct bd_housekeeping_env {
 	uint64_t reserve_bytes;	/* 0: no reserve */
 	/* Whether a task runs in dir now (its directory must stay). */
 	bool (*in_use)(void *arg, const char *dir);
-	/* The space state or the count of retained directories changed. */
+	/* The space state changed, or a sweep removed directories. */
 	void (*changed)(void *arg);
 	void *arg;
 };

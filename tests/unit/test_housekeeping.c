@@ -115,9 +115,9 @@ TEST(retention_removes_expired_and_keeps_the_rest)
 	bd_housekeeping_retain(hk, kept, 3600 * 1000);
 	bd_housekeeping_retain(hk, never, BD_DURATION_INFINITE);
 	ASSERT_INT_EQ((int)bd_housekeeping_retained(hk), 2);
-	ASSERT(changes >= 2);
 	bd_housekeeping_start(hk);
 	settle(hk);
+	ASSERT(changes >= 1);
 	ASSERT(!exists(gone));
 	ASSERT(exists(kept));
 	ASSERT(exists(never));
