@@ -699,6 +699,9 @@ assignment_claim(struct bd_assignment *a)
 		return;
 	}
 	e = assignment_row(a, "running");
+	/* A power failure that undoes this write is recovered by the lease
+	 * (protocol §7): the message comes back and the task runs again. */
+	e->lazy = true;
 	bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
 	cJSON_AddStringToObject(e->props, "startTime", buf);
 	cJSON_AddNumberToObject(e->props, "retryCount", a->tm->retry_count);

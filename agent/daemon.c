@@ -122,6 +122,7 @@ daemon_write_node(struct bd_daemon *d, const char *state)
 	    d->n_assignments, d->n_assignments == 1 ? "" : "s", d->free_slots,
 	    d->s.task_slots);
 	e = bd_entity_new(d->s.pool_id, d->s.node_id);
+	e->lazy = true;		/* the next heartbeat writes it again */
 	cJSON_AddStringToObject(e->props, "state", state);
 	bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
 	cJSON_AddStringToObject(e->props, "lastHeartbeat", buf);

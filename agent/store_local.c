@@ -101,6 +101,7 @@ struct st_req {
 	char rk_name[ST_NAME_MAX]; /* encoded row key + ".json" */
 	char *etag;		/* condition; NULL for none */
 	cJSON *props;		/* a copy of the caller's */
+	bool lazy;		/* no fsync (bd_entity.lazy) */
 
 	/* Out. */
 	int status;
@@ -206,7 +207,7 @@ st_where(const struct st_req *r)
  * goes to tmp (32 bytes).  Returns the open fd or a negative errno.
  */
 static int
-st_write_temp(int dfd, const char *data, size_t len, char *tmp)
+st_write_temp(int dfd, const char *data, size_t len, char *tmp, bool sync)
 {
 	char tok[17];
 	int fd, rc = 0;
@@ -230,7 +231,7 @@ st_write_temp(int dfd, const char *data, size_t len, char *tmp)
 			len -= (size_t)n;
 		}
 	}
-	if (rc == 0 && fsync(fd) == -1)
+	if (rc == 0 && sync && fsync(fd) == -1)
 		rc = -errno;
 	if (rc < 0) {
 		unlinkat(dfd, tmp, 0);
@@ -261,6 +262,21 @@ st_rename_noreplace(int dfd, const char *tmp, const char *name)
 		rc = -errno;
 	unlinkat(dfd, tmp, 0);
 	return rc;
+}
+
+/*
+ * Whether name in dfd is an empty file: a row whose lazy write a power
+ * failure cut off after its rename but before its data (possible where
+ * the filesystem does not write a file's data before a rename over it).
+ * Such a row reads as missing and an insert takes its place.
+ */
+static bool
+st_is_lost_row(int dfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_size == 0;
 }
 
 /* As sl_clean_temp in source_local.c: removes a crash's leftover. */
@@ -307,6 +323,8 @@ st_row_read(int fd, bool with_entity, struct st_row *row)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return BD_EJSON;
+	if (st.st_size == 0)
+		return -ENOENT; /* see st_is_lost_row() */
 	if (st.st_size > ST_MAX_FILE)
 		return BD_ETOOBIG;
 	data = xmalloc((size_t)st.st_size + 1);
@@ -435,15 +453,21 @@ st_insert_file(struct st_req *r, int pfd, const cJSON *props)
 	char tmp[32], *etag, *text = st_row_text(r, props, 1, &etag);
 	int fd, rc;
 
-	fd = st_write_temp(pfd, text, strlen(text), tmp);
+	fd = st_write_temp(pfd, text, strlen(text), tmp, !r->lazy);
 	free(text);
 	if (fd < 0) {
 		free(etag);
 		return fd;
 	}
-	rc = st_rename_noreplace(pfd, tmp, r->rk_name);
+	if (st_is_lost_row(pfd, r->rk_name)) {
+		/* What a power failure left of a lazy write is no row. */
+		if ((rc = renameat(pfd, tmp, pfd, r->rk_name) == -1 ? -errno :
+		    0) < 0)
+			unlinkat(pfd, tmp, 0);
+	} else
+		rc = st_rename_noreplace(pfd, tmp, r->rk_name);
 	close(fd);
-	if (rc == 0 && r->s->sync && fsync(pfd) == -1)
+	if (rc == 0 && r->s->sync && !r->lazy && fsync(pfd) == -1)
 		rc = -errno;
 	if (rc == 0)
 		r->new_etag = etag;
@@ -595,7 +619,7 @@ st_write_work(uv_work_t *w)
 			rc = BD_ETOOBIG;
 			break;
 		}
-		tfd = st_write_temp(pfd, text, strlen(text), tmp);
+		tfd = st_write_temp(pfd, text, strlen(text), tmp, !r->lazy);
 		free(text);
 		if (tfd < 0) {
 			free(etag);
@@ -605,7 +629,7 @@ st_write_work(uv_work_t *w)
 		if (renameat(pfd, tmp, pfd, r->rk_name) == -1) {
 			rc = -errno;
 			unlinkat(pfd, tmp, 0);
-		} else if (r->s->sync && fsync(pfd) == -1)
+		} else if (r->s->sync && !r->lazy && fsync(pfd) == -1)
 			rc = -errno;
 		close(tfd);
 		if (rc == 0)
@@ -977,6 +1001,7 @@ st_write(struct bd_store *bs, enum st_op op, enum bd_table t,
 	r->cb.write = cb;
 	r->etag = etag ? xstrdup(etag) : NULL;
 	r->props = cJSON_Duplicate(e->props, 1);
+	r->lazy = e->lazy;
 	return st_queue_req(r, st_write_work);
 }
 

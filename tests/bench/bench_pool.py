@@ -3,7 +3,7 @@
 """The pool on the local spool: throughput, submit-to-start latency and the
 cost of an idle node, each against its baseline, in one run.
 
-    tests/bench/bench_pool.py [BATCHD]
+    tests/bench/bench_pool.py [BATCHD] [--only=throughput,idle,latency,azure]
     TMPDIR=/dev/shm tests/bench/bench_pool.py [BATCHD]   (spool on tmpfs)
 
 Everything lives in a temporary directory under $TMPDIR (else /tmp) that
@@ -51,7 +51,10 @@ import tempfile
 import time
 
 here = os.path.dirname(os.path.abspath(__file__))
-batchd = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+args = [a for a in sys.argv[1:] if not a.startswith("--only=")]
+ONLY = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:]
+             if a.startswith("--only=")), None)
+batchd = os.path.abspath(args[0] if args else
                          os.path.join(here, "../../build/agent/batchd"))
 NTASKS = 2000
 NLAT = 100
@@ -318,11 +321,15 @@ def main():
          if l.startswith("model name")), "?")))
     print("date: %s" % time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
     print()
-    throughput()
-    lat_default = idle_and_latency_default()
-    latency_short()
-    report_latency("pollMaxInterval PT30S (default), 1 task to each of %d idle nodes"
-                   % NLAT, lat_default)
+    if ONLY is None or "throughput" in ONLY:
+        throughput()
+    if ONLY is None or "idle" in ONLY:
+        lat_default = idle_and_latency_default()
+    if ONLY is None or "latency" in ONLY:
+        latency_short()
+    if ONLY is None or "idle" in ONLY:
+        report_latency("pollMaxInterval PT30S (default), 1 task to each of %d idle nodes"
+                       % NLAT, lat_default)
 
 
 try:
