@@ -133,6 +133,23 @@ node_on_watchdog(uv_timer_t *t)
 	bd_notify("WATCHDOG=1");
 }
 
+/* The daemon's HTTP client, made on first use (bd_pool_http). */
+static struct bd_http *
+node_http(void *arg)
+{
+	struct node *n = arg;
+	struct bd_http *http = NULL;
+	char *cause = NULL;
+
+	if (n->pool == NULL || bd_pool_http(n->pool, &http, &cause) < 0) {
+		log_warnx("node %s: %s", n->cfg->node_id,
+		    cause ? cause : "no pool");
+		free(cause);
+		return NULL;
+	}
+	return http;
+}
+
 static void
 node_settings(const struct bd_config *c, struct bd_daemon_settings *s)
 {
@@ -211,11 +228,13 @@ bd_cmd_daemon(int argc, char **argv)
 		log_warnx("cannot watch child processes: %s", strerror(-rc));
 		goto fail;
 	}
-	if ((rc = bd_pool_open(&n.loop, n.cfg, true, &n.pool, &cause)) < 0) {
+	if ((rc = bd_pool_open(&n.loop, n.cfg, false, &n.pool, &cause)) < 0) {
 		log_warnx("pool %s: %s", n.cfg->pool_id, cause);
 		goto fail;
 	}
 	node_settings(n.cfg, &settings);
+	settings.get_http = node_http;
+	settings.http_arg = &n;
 	if ((rc = bd_daemon_new(&n.loop, &settings, n.pool->source,
 	    n.pool->store, n.pool->http, &n.daemon, &cause)) < 0) {
 		log_warnx("node %s: %s", n.cfg->node_id, cause);

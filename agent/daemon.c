@@ -72,6 +72,14 @@ struct bd_daemon {
 };
 
 static void daemon_poll_soon(struct bd_daemon *d, int64_t delay_ms);
+
+/* Makes sure the HTTP client exists before something may need it. */
+static void
+daemon_need_http(struct bd_daemon *d)
+{
+	if (d->http == NULL && d->s.get_http != NULL)
+		d->http = d->s.get_http(d->s.http_arg);
+}
 static void daemon_check_drained(struct bd_daemon *d);
 
 /* The node's state, in Azure's ComputeNodeState words. */
@@ -179,6 +187,9 @@ daemon_on_job_timer(uv_timer_t *t)
 {
 	struct bd_daemon *d = t->data;
 
+	/* A release task may download files. */
+	if (bd_jobs_watching(d->jobs))
+		daemon_need_http(d);
 	bd_jobs_check(d->jobs);
 }
 
@@ -320,8 +331,10 @@ daemon_on_received(void *arg, int status, struct bd_message **msgs, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		if (d->draining || d->free_slots <= 0)
 			daemon_give_back(d, msgs[i]);
-		else
+		else {
+			daemon_need_http(d);
 			daemon_start_assignment(d, msgs[i]);
+		}
 	}
 	free(msgs);
 	if (d->draining) {
@@ -409,7 +422,7 @@ daemon_run_start_task(struct bd_daemon *d)
 {
 	struct bd_runner_options ro = {
 		.loop = d->loop,
-		.http = d->http,
+		.http = NULL,	/* set below, once made */
 		.node = &d->node,
 		.job = NULL,
 		.task = d->s.start_task,
@@ -418,6 +431,8 @@ daemon_run_start_task(struct bd_daemon *d)
 		.storage = d->s.storage,
 	};
 
+	daemon_need_http(d);
+	ro.http = d->http;
 	log_info("node %s: running the start task", d->s.node_id);
 	if (bd_runner_start(&ro, daemon_on_start_task, d, &d->start_runner) < 0) {
 		d->start_failed = true;

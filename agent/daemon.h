@@ -57,6 +57,13 @@ struct bd_daemon_settings {
 	uint64_t free_space_reserve_bytes; /* under node_root; 0: none */
 	const struct bd_task_spec *start_task; /* or NULL */
 	const struct bd_storage_account *storage; /* for autoStorageContainer */
+	/*
+	 * Makes the HTTP client when the daemon was created without one: at
+	 * the first task, start task or watched job, so an idle node on the
+	 * local spool does not load libcurl.  NULL: http is all there is.
+	 */
+	struct bd_http *(*get_http)(void *arg);
+	void *http_arg;
 };
 
 /*

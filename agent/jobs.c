@@ -543,18 +543,23 @@ jobs_on_job_rows(void *arg, int status, struct bd_entity **rows, size_t n,
 	jobs_idle(jobs);
 }
 
-void
-bd_jobs_check(struct bd_jobs *jobs)
+bool
+bd_jobs_watching(const struct bd_jobs *jobs)
 {
-	struct job_entry *e;
-	bool any = false;
+	const struct job_entry *e;
 
 	/* Only nodes that prepared a job need to watch it. */
 	LIST_FOREACH(e, &jobs->entries, link)
 		if (e->prepared && !e->released && (e->pub.spec == NULL ||
 		    e->pub.spec->job_release_task != NULL))
-			any = true;
-	if (!any || jobs->checking)
+			return true;
+	return false;
+}
+
+void
+bd_jobs_check(struct bd_jobs *jobs)
+{
+	if (!bd_jobs_watching(jobs) || jobs->checking)
 		return;
 	if (bd_store_query(jobs->env.store, BD_TABLE_JOBS, jobs->env.pool_id,
 	    jobs_on_job_rows, jobs) == 0)

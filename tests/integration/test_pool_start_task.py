@@ -10,10 +10,13 @@ daemon per case (spec §4.1, §6.1, §6.2):
 - retries that end in success: the node becomes usable.
 - waitForSuccess false: tasks run while the start task still runs.
 - requiredSlots 2 on a 2-slot node never overlaps another task; a task
-  that needs more slots than the node has completes with a failureInfo."""
+  that needs more slots than the node has completes with a failureInfo.
+- The HTTP client is made on first use: an idle node on the local spool
+  has not loaded libcurl, and a start task and a task with http resource
+  files (from a real nginx) still get them."""
 import os
 
-from harness import Spool, Workspace, check, finish, read
+from harness import Nginx, Spool, Workspace, check, finish, read
 from pool import Pool, wait_for
 
 
@@ -136,6 +139,45 @@ with Workspace() as ws:
     finally:
         st = pool.stop()
     check(st == {"node1": 0}, "exit 0", st)
+
+# ---- HTTP made on first use ---------------------------------------------------
+with Workspace() as ws:
+    web = Nginx(ws)
+    web.put_file("data/in.txt", "hello over http\n")
+    url = web.url + "/data/in.txt"
+    gate = os.path.join(ws.dir, "gate")
+    # No start task first: an idle node has not loaded libcurl.
+    pool = Pool(ws, nodes=1, slots=1)
+    try:
+        pool.start()
+        pid = pool.procs["node1"].pid
+        check(wait_for(lambda: node_state(ws) == "idle", 30), "lazy http: the node is idle")
+        maps = read("/proc/%d/maps" % pid)
+        check("libcurl" not in maps, "lazy http: an idle node on the local spool has not loaded libcurl")
+        add_job(pool, ws, "web", [{"id": "get", "commandLine": "/bin/sh -c 'cat in.txt'",
+                                   "resourceFiles": [{"httpUrl": url, "filePath": "in.txt"}]}])
+        check(wait_for(lambda: task_state(pool, "web", "get") == "completed", 30),
+              "lazy http: a task with an http resource file completes")
+        t = pool.task_json("web", "get")
+        check(t is not None and t["executionInfo"]["result"] == "success", "lazy http: it succeeded", t)
+        out = os.path.join(ws.dir, "node1", "root", "workitems", "web", "job-1", "get", "stdout.txt")
+        check(os.path.exists(out) and read(out) == "hello over http\n", "lazy http: the file was downloaded")
+    finally:
+        pool.stop()
+    # A start task with an http resource file.
+    ws2 = os.path.join(ws.dir, "second")
+    os.makedirs(ws2)
+    pool = Pool(ws, nodes=1, slots=1, extra={
+        "nodeRoot": os.path.join(ws2, "root"), "stateDir": os.path.join(ws2, "state"),
+        "startTask": {"commandLine": "/bin/sh -c 'cp in.txt %s'" % gate,
+                      "resourceFiles": [{"httpUrl": url, "filePath": "in.txt"}]}})
+    try:
+        pool.start()
+        check(wait_for(lambda: os.path.exists(gate) and read(gate) == "hello over http\n", 30),
+              "lazy http: a start task gets its http resource file")
+    finally:
+        pool.stop()
+        web.stop()
 
 # ---- requiredSlots ---------------------------------------------------------
 with Workspace() as ws:
