@@ -5,7 +5,8 @@
  * and runs the daemon until SIGTERM or SIGINT, which drain it by the
  * configured deallocation option (a second signal ends running tasks at
  * once by requeueing them).  SIGHUP re-reads the configuration and applies
- * what can change safely: log level and format, polling bounds.
+ * what can change safely (bd_daemon_reload(); docs/configuration.md,
+ * "Reloading: SIGHUP", lists the options).
  */
 #include "cmd_daemon.h"
 
