@@ -77,9 +77,11 @@ node_on_stop(uv_signal_t *h, int signum)
 		bd_notify("STOPPING=1\nSTATUS=draining (%s)",
 		    strsignal(signum));
 		bd_daemon_drain(n->daemon, node_on_drained, n);
-	} else
-		log_warnx("node %s: %s again: still draining",
+	} else {
+		log_warnx("node %s: %s again: ending running tasks now",
 		    n->cfg->node_id, strsignal(signum));
+		bd_daemon_drain(n->daemon, node_on_drained, n);
+	}
 }
 
 static void node_settings(const struct bd_config *c,

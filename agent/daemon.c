@@ -615,6 +615,14 @@ bd_daemon_drain(struct bd_daemon *d, void (*done_cb)(void *arg), void *arg)
 	d->drain_cb = done_cb;
 	d->drain_arg = arg;
 	if (d->draining) {
+		/* Asked again: end what still runs now, by requeueing it, and
+		 * wait no longer for retention times. */
+		log_info("node %s: asked again: requeueing %zu running task%s",
+		    d->s.node_id, d->n_assignments,
+		    d->n_assignments == 1 ? "" : "s");
+		d->s.deallocation = BD_DEALLOCATE_REQUEUE;
+		for (size_t i = 0; i < d->n_assignments; i++)
+			bd_assignment_stop(d->assignments[i], BD_STOP_REQUEUE);
 		daemon_check_drained(d);
 		return;
 	}

@@ -81,6 +81,8 @@ void bd_daemon_start(struct bd_daemon *d);
 /*
  * Stops taking tasks and drains running ones by the deallocation option;
  * done_cb runs once nothing is left, after which the daemon can be freed.
+ * Called again during a drain, it requeues what still runs at once (and
+ * stops waiting for retention times); done_cb replaces the earlier one.
  */
 void bd_daemon_drain(struct bd_daemon *d, void (*done_cb)(void *arg),
     void *arg);

@@ -7,7 +7,8 @@
   again by the next daemon), terminate (completed with a failureInfo, not
   run again), taskcompletion (run to their end, nothing new taken),
   retaineddata (run to their end, then the daemon waits until their
-  directories' retentionTime passed and they are removed).
+  directories' retentionTime passed and they are removed); a second
+  SIGTERM requeues what still runs.
 - A daemon restarted after it prepared a job runs the job's release task
   when the job is terminated, without any new task of it arriving.
 - SIGHUP: more task slots and new polling bounds apply at once.
@@ -152,6 +153,23 @@ with ws:
         ids = [json.loads(m)["task"]["id"] for m in spool(ws).messages(QUEUE)]
         check(len(ids) == 1 and ids[0] not in started, "taskcompletion: the third is still queued", ids)
         check(node_row(ws).get("state") == "offline", "taskcompletion: the node ends offline", node_row(ws))
+    finally:
+        pool.stop()
+
+# ---- a second SIGTERM during a taskcompletion drain ---------------------------
+ws, pool, proc = dealloc_case("taskcompletion")
+with ws:
+    try:
+        check(wait_for(lambda: node_row(ws).get("state") == "leavingpool", 30),
+              "second signal: the node is leavingpool", node_row(ws))
+        proc.send_signal(signal.SIGTERM)
+        st = proc.wait(timeout=60)
+        check(st == 0, "second signal: the daemon ends its tasks and exits 0", st)
+        started = lines(os.path.join(ws.dir, "started"))
+        r = rows(ws, "d")
+        check(all(r[t]["state"] == "active" and r[t].get("requeueCount") == 1 for t in started),
+              "second signal: the running tasks were requeued", {t: r.get(t) for t in started})
+        check(len(spool(ws).messages(QUEUE)) == 3, "second signal: all three are queued")
     finally:
         pool.stop()
 
