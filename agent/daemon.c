@@ -444,6 +444,13 @@ daemon_run_start_task(struct bd_daemon *d)
 
 /* ---- housekeeping ------------------------------------------------------ */
 
+/* How often the housekeeper looks: every heartbeat, at most a minute. */
+static int64_t
+daemon_housekeeping_ms(const struct bd_daemon_settings *s)
+{
+	return s->heartbeat_ms < 60000 ? s->heartbeat_ms : 60000;
+}
+
 /* Whether a running task uses dir (the housekeeper must leave it). */
 static bool
 daemon_dir_in_use(void *arg, const char *dir)
@@ -535,7 +542,7 @@ bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
 		.loop = loop,
 		.node_root = s->node_root,
 		.state_dir = s->state_dir,
-		.interval_ms = s->heartbeat_ms < 60000 ? s->heartbeat_ms : 60000,
+		.interval_ms = daemon_housekeeping_ms(s),
 		.reserve_bytes = s->free_space_reserve_bytes,
 		.in_use = daemon_dir_in_use,
 		.changed = daemon_on_housekeeping,
@@ -674,6 +681,7 @@ bd_daemon_reload(struct bd_daemon *d, const struct bd_daemon_settings *s)
 	d->s.default_retention_ms = s->default_retention_ms;
 	if (s->heartbeat_ms != d->s.heartbeat_ms) {
 		d->s.heartbeat_ms = s->heartbeat_ms;
+		bd_housekeeping_set_interval(d->hk, daemon_housekeeping_ms(s));
 		if (!d->draining)
 			uv_timer_start(&d->heartbeat_timer, daemon_on_heartbeat,
 			    (uint64_t)d->s.heartbeat_ms,

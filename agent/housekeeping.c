@@ -495,6 +495,15 @@ bd_housekeeping_set_reserve(struct bd_housekeeping *hk, uint64_t reserve_bytes)
 	bd_housekeeping_check_space(hk);
 }
 
+void
+bd_housekeeping_set_interval(struct bd_housekeeping *hk, int64_t interval_ms)
+{
+	hk->env.interval_ms = interval_ms;
+	if (uv_is_active((uv_handle_t *)&hk->timer))
+		uv_timer_start(&hk->timer, hk_on_timer, (uint64_t)interval_ms,
+		    (uint64_t)interval_ms);
+}
+
 bool
 bd_housekeeping_busy(const struct bd_housekeeping *hk)
 {

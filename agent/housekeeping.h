@@ -74,6 +74,10 @@ size_t bd_housekeeping_retained(const struct bd_housekeeping *hk);
 void bd_housekeeping_set_reserve(struct bd_housekeeping *hk,
     uint64_t reserve_bytes);
 
+/* Changes the interval of the checks (configuration reload). */
+void bd_housekeeping_set_interval(struct bd_housekeeping *hk,
+    int64_t interval_ms);
+
 /* Whether a removal is under way (in a worker thread). */
 bool bd_housekeeping_busy(const struct bd_housekeeping *hk);
 
