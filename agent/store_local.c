@@ -13,10 +13,12 @@
  * and changes with every write, so a row deleted and inserted again never
  * matches an old ETag.
  *
- * Every write goes to a flock()ed ".tmp-<token>" in the row's directory,
- * is fsynced, and replaces the row by rename (or, for an insert, takes the
- * name with renameat2(RENAME_NOREPLACE), which fails if the row exists);
- * then the directory is fsynced.  Readers never lock: a rename is atomic.
+ * Every write goes to a flock()ed ".tmp-<token>" in the row's directory
+ * (agent/spool.c), is fsynced, and replaces the row by rename (or, for an
+ * insert, takes the name with renameat2(RENAME_NOREPLACE), which fails if
+ * the row exists); then the directory is fsynced.  A lazy write
+ * (bd_entity.lazy) skips both fsyncs: a power failure may undo it, and
+ * may leave an empty file, which reads as a missing row.  Readers never lock: a rename is atomic.
  * Writers that look at the current row (replace, merge, remove) flock()
  * the row file and then check that the name still leads to the file they
  * locked; if another writer replaced it meanwhile they start again on the
