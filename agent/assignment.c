@@ -571,6 +571,16 @@ assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
 	log_info("job %s: task %s: completed with exit code %d (%s)",
 	    A_JOB(a), A_TASK(a), i->has_exit_code ? i->exit_code : -1,
 	    bd_task_result_name(i->result));
+	/*
+	 * The task's processes are gone, so its slots are free now: the
+	 * record and the delete of the message (an fsync or a round trip
+	 * each) go on while the next task runs, and writes of several tasks
+	 * in flight at once share the disk's commits.
+	 */
+	if (a->slots > 0) {
+		a->hooks.release(a->hooks.arg, a->slots);
+		a->slots = 0;
+	}
 	e = assignment_row(a, "completed");
 	assignment_row_info(e, i);
 	cJSON_AddStringToObject(e->props, "dependencyAction",
