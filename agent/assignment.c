@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "layout.h"
 #include "log.h"
 #include "message.h"
 #include "runner.h"
@@ -44,6 +45,7 @@ struct bd_assignment {
 	bool row_exists;
 	int slots;
 	struct bd_runner *runner;
+	bool started;		/* a task process was started here */
 	uv_timer_t renew_timer;
 	bool renewing;		/* an update is in flight */
 	bool lease_lost;
@@ -513,11 +515,15 @@ assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
 {
 	struct bd_assignment *a = arg;
 	const struct bd_task_spec *t = a->tm->task;
-	const struct bd_execution_info *i = &o->info;
+	/* The runner knows retries, not requeues: the message carries those
+	 * (a shallow copy, for the row only). */
+	struct bd_execution_info info = o->info;
+	const struct bd_execution_info *i = &info;
 	struct bd_entity *e;
 	char buf[40];
 	int rc;
 
+	info.requeue_count = a->tm->requeue_count;
 	uv_timer_stop(&a->renew_timer);
 	if (a->lease_lost) {
 		log_warnx("job %s: task %s: ended here: the node lost its "
@@ -565,6 +571,16 @@ assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
 	log_info("job %s: task %s: completed with exit code %d (%s)",
 	    A_JOB(a), A_TASK(a), i->has_exit_code ? i->exit_code : -1,
 	    bd_task_result_name(i->result));
+	/*
+	 * The task's processes are gone, so its slots are free now: the
+	 * record and the delete of the message (an fsync or a round trip
+	 * each) go on while the next task runs, and writes of several tasks
+	 * in flight at once share the disk's commits.
+	 */
+	if (a->slots > 0) {
+		a->hooks.release(a->hooks.arg, a->slots);
+		a->slots = 0;
+	}
 	e = assignment_row(a, "completed");
 	assignment_row_info(e, i);
 	cJSON_AddStringToObject(e->props, "dependencyAction",
@@ -670,6 +686,7 @@ assignment_on_claimed(void *arg, int status, const char *etag,
 		return;
 	}
 	a->env.stats->tasks_started++;
+	a->started = true;
 	log_info("job %s: task %s: running", A_JOB(a), A_TASK(a));
 
 }
@@ -692,6 +709,9 @@ assignment_claim(struct bd_assignment *a)
 		return;
 	}
 	e = assignment_row(a, "running");
+	/* A power failure that undoes this write is recovered by the lease
+	 * (protocol §7): the message comes back and the task runs again. */
+	e->lazy = true;
 	bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
 	cJSON_AddStringToObject(e->props, "startTime", buf);
 	cJSON_AddNumberToObject(e->props, "retryCount", a->tm->retry_count);
@@ -1058,6 +1078,23 @@ assignment_on_close(uv_handle_t *h)
 	free(a->task_id);
 	free(a->etag);
 	free(a);
+}
+
+char *
+bd_assignment_task_dir(const struct bd_assignment *a, int64_t *retention_ms)
+{
+	struct bd_task_dirs dirs;
+	char *dir;
+
+	if (!a->started)
+		return NULL;
+	bd_layout_task_dirs(a->env.node->root, a->tm->job_id, a->tm->task,
+	    &dirs);
+	dir = dirs.task_dir;
+	dirs.task_dir = NULL;
+	bd_layout_dirs_free(&dirs);
+	*retention_ms = a->tm->task->constraints.retention_ms;
+	return dir;
 }
 
 void

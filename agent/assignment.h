@@ -66,6 +66,13 @@ enum bd_assignment_stop {
 /* Ends a running task early; the assignment then finishes as asked. */
 void bd_assignment_stop(struct bd_assignment *a, enum bd_assignment_stop how);
 
+/*
+ * The directory of the task a started here (caller frees) and the task's
+ * retentionTime, or NULL when no task process started.
+ */
+char *bd_assignment_task_dir(const struct bd_assignment *a,
+    int64_t *retention_ms);
+
 /* Frees an assignment after its done hook ran. */
 void bd_assignment_free(struct bd_assignment *a);
 

@@ -5,7 +5,8 @@
  * and runs the daemon until SIGTERM or SIGINT, which drain it by the
  * configured deallocation option (a second signal ends running tasks at
  * once by requeueing them).  SIGHUP re-reads the configuration and applies
- * what can change safely: log level and format, polling bounds.
+ * what can change safely (bd_daemon_reload(); docs/configuration.md,
+ * "Reloading: SIGHUP", lists the options).
  */
 #include "cmd_daemon.h"
 
@@ -80,16 +81,22 @@ node_on_stop(uv_signal_t *h, int signum)
 		bd_notify("STOPPING=1\nSTATUS=draining (%s)",
 		    strsignal(signum));
 		bd_daemon_drain(n->daemon, node_on_drained, n);
-	} else
-		log_warnx("node %s: %s again: still draining",
+	} else {
+		log_warnx("node %s: %s again: ending running tasks now",
 		    n->cfg->node_id, strsignal(signum));
+		bd_daemon_drain(n->daemon, node_on_drained, n);
+	}
 }
+
+static void node_settings(const struct bd_config *c,
+    struct bd_daemon_settings *s);
 
 static void
 node_on_hup(uv_signal_t *h, int signum)
 {
 	struct node *n = h->data;
 	struct bd_config *fresh = NULL;
+	struct bd_daemon_settings s;
 	char *cause = NULL;
 
 	if (bd_config_load(n->config_path, &fresh, &cause) < 0) {
@@ -99,8 +106,12 @@ node_on_hup(uv_signal_t *h, int signum)
 	}
 	log_init((enum bd_log_level)fresh->log.level,
 	    (enum bd_log_format)fresh->log.format);
-	log_info("node %s: configuration reloaded (log settings; other "
-	    "changes take effect at the next start)", n->cfg->node_id);
+	if (n->daemon != NULL) {
+		node_settings(fresh, &s);
+		bd_daemon_reload(n->daemon, &s);
+	}
+	log_info("node %s: configuration reloaded (options that need a "
+	    "restart take effect at the next start)", n->cfg->node_id);
 	bd_config_free(fresh);
 }
 
@@ -127,6 +138,23 @@ static void
 node_on_watchdog(uv_timer_t *t)
 {
 	bd_notify("WATCHDOG=1");
+}
+
+/* The daemon's HTTP client, made on first use (bd_pool_http). */
+static struct bd_http *
+node_http(void *arg)
+{
+	struct node *n = arg;
+	struct bd_http *http = NULL;
+	char *cause = NULL;
+
+	if (n->pool == NULL || bd_pool_http(n->pool, &http, &cause) < 0) {
+		log_warnx("node %s: %s", n->cfg->node_id,
+		    cause ? cause : "no pool");
+		free(cause);
+		return NULL;
+	}
+	return http;
 }
 
 static void
@@ -160,6 +188,8 @@ node_settings(const struct bd_config *c, struct bd_daemon_settings *s)
 		s->deallocation = BD_DEALLOCATE_REQUEUE;
 		break;
 	}
+	s->default_retention_ms = c->tasks.default_retention_time_ms;
+	s->free_space_reserve_bytes = (uint64_t)c->tasks.free_space_reserve_bytes;
 	s->start_task = c->start_task;
 	s->storage = bd_config_storage_account(c, BD_STORAGE_BLOB);
 }
@@ -205,7 +235,7 @@ bd_cmd_daemon(int argc, char **argv)
 		log_warnx("cannot watch child processes: %s", strerror(-rc));
 		goto fail;
 	}
-	if ((rc = bd_pool_open(&n.loop, n.cfg, true, &n.pool, &cause)) < 0) {
+	if ((rc = bd_pool_open(&n.loop, n.cfg, false, &n.pool, &cause)) < 0) {
 		log_warnx("pool %s: %s", n.cfg->pool_id, cause);
 		goto fail;
 	}
@@ -218,6 +248,8 @@ bd_cmd_daemon(int argc, char **argv)
 	settings.packages = n.packages;
 	settings.pool_packages = n.cfg->application_packages.items;
 	settings.n_pool_packages = n.cfg->application_packages.n;
+	settings.get_http = node_http;
+	settings.http_arg = &n;
 	if ((rc = bd_daemon_new(&n.loop, &settings, n.pool->source,
 	    n.pool->store, n.pool->http, &n.daemon, &cause)) < 0) {
 		log_warnx("node %s: %s", n.cfg->node_id, cause);

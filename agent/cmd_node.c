@@ -57,12 +57,36 @@ node_num(const struct bd_entity *row, const char *name, char *buf,
 	return buf;
 }
 
+/* A byte count property in binary units ("3.2G"), or NULL. */
+static const char *
+node_size(const struct bd_entity *row, const char *name, char *buf,
+    size_t len)
+{
+	static const char units[] = "KMGTP";
+	double v;
+	int64_t n;
+	int u = -1;
+
+	if (!bd_client_prop_int(row, name, &n) || n < 0)
+		return NULL;
+	v = (double)n;
+	while (v >= 1024.0 && u < 4) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%lldB", (long long)n);
+	else
+		snprintf(buf, len, "%.1f%c", v, units[u]);
+	return buf;
+}
+
 /* `node list`: the node rows as a table. */
 static int
 node_list(int argc, char **argv)
 {
 	static const char *const head[] = { "ID", "STATE", "RUNNING",
-	    "SLOTS", "HEARTBEAT", "VERSION" };
+	    "SLOTS", "HEARTBEAT", "VERSION", "RETAINED", "FREE", "REASON" };
 	struct bd_client_args a;
 	struct bd_client c;
 	struct bd_client_table *t;
@@ -89,10 +113,11 @@ node_list(int argc, char **argv)
 		return bd_client_close(&c, bd_client_status(rc));
 	}
 	now = bd_clock_now_ms();
-	t = bd_client_table_new(6, head);
+	t = bd_client_table_new(9, head);
 	for (size_t i = 0; i < n; i++) {
 		char running[24], free_slots[24], total[24], slots[64];
-		char hb[64];
+		char hb[64], retained[24], free_space[32];
+		const char *reason = bd_client_prop(rows[i], "stateReason");
 		const char *f = node_num(rows[i], "freeSlots", free_slots,
 		    sizeof(free_slots));
 		const char *tot = node_num(rows[i], "totalSlots", total,
@@ -105,7 +130,12 @@ node_list(int argc, char **argv)
 		    node_num(rows[i], "runningTasks", running,
 		    sizeof(running)), slots,
 		    node_heartbeat(&c, rows[i], now, hb, sizeof(hb)),
-		    bd_client_prop(rows[i], "agentVersion") });
+		    bd_client_prop(rows[i], "agentVersion"),
+		    node_num(rows[i], "retainedTaskDirs", retained,
+		    sizeof(retained)),
+		    node_size(rows[i], "freeBytes", free_space,
+		    sizeof(free_space)),
+		    reason != NULL && *reason != '\0' ? reason : NULL });
 	}
 	bd_client_table_print(t, stdout);
 	if (n == 0)

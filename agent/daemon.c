@@ -31,6 +31,7 @@
 #include "version.h"
 #include "error.h"
 #include "fsutil.h"
+#include "housekeeping.h"
 #include "jobs.h"
 #include "layout.h"
 #include "log.h"
@@ -45,6 +46,7 @@ struct bd_daemon {
 	struct bd_store *store;
 	struct bd_http *http;
 	struct bd_jobs *jobs;
+	struct bd_housekeeping *hk;
 	struct bd_node_info node;
 	struct bd_task_user user;
 	struct bd_daemon_stats stats;
@@ -59,6 +61,7 @@ struct bd_daemon {
 	bool receiving;
 	bool accepting;		/* start task done (or not waited for) */
 	bool start_failed;
+	char *start_failure;	/* why, for the node's row */
 	bool draining;
 	bool node_write_in_flight;
 	int giving_back;	/* messages being made visible again */
@@ -68,9 +71,18 @@ struct bd_daemon {
 	void (*drain_cb)(void *arg);
 	void *drain_arg;
 	const char *last_state;
+	size_t last_retained;	/* retainedTaskDirs last written */
 };
 
 static void daemon_poll_soon(struct bd_daemon *d, int64_t delay_ms);
+
+/* Makes sure the HTTP client exists before something may need it. */
+static void
+daemon_need_http(struct bd_daemon *d)
+{
+	if (d->http == NULL && d->s.get_http != NULL)
+		d->http = d->s.get_http(d->s.http_arg);
+}
 static void daemon_check_drained(struct bd_daemon *d);
 
 /* The node's state, in Azure's ComputeNodeState words. */
@@ -83,6 +95,8 @@ daemon_state(const struct bd_daemon *d)
 		return "unusable";
 	if (d->start_failed)
 		return "starttaskfailed";
+	if (bd_housekeeping_problem(d->hk) != NULL)
+		return "unusable";
 	if (!d->accepting)
 		return d->start_runner != NULL ? "waitingforstarttask" :
 		    "starting";
@@ -121,6 +135,7 @@ daemon_write_node(struct bd_daemon *d, const char *state)
 	    d->n_assignments, d->n_assignments == 1 ? "" : "s", d->free_slots,
 	    d->s.task_slots);
 	e = bd_entity_new(d->s.pool_id, d->s.node_id);
+	e->lazy = true;		/* the next heartbeat writes it again */
 	cJSON_AddStringToObject(e->props, "state", state);
 	bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
 	cJSON_AddStringToObject(e->props, "lastHeartbeat", buf);
@@ -129,6 +144,19 @@ daemon_write_node(struct bd_daemon *d, const char *state)
 	cJSON_AddNumberToObject(e->props, "freeSlots", d->free_slots);
 	cJSON_AddNumberToObject(e->props, "totalSlots", d->s.task_slots);
 	cJSON_AddStringToObject(e->props, "agentVersion", BATCHD_VERSION);
+	/* Why the node is unusable (or starttaskfailed); empty otherwise. */
+	cJSON_AddStringToObject(e->props, "stateReason",
+	    strcmp(state, "unusable") == 0 && bd_housekeeping_problem(d->hk) ?
+	    bd_housekeeping_problem(d->hk) : strcmp(state, "unusable") == 0 &&
+	    d->unusable != NULL ? d->unusable : strcmp(state,
+	    "starttaskfailed") == 0 && d->start_failure ? d->start_failure :
+	    "");
+	d->last_retained = bd_housekeeping_retained(d->hk);
+	cJSON_AddNumberToObject(e->props, "retainedTaskDirs",
+	    (double)d->last_retained);
+	if (bd_housekeeping_free_bytes(d->hk) >= 0)
+		cJSON_AddNumberToObject(e->props, "freeBytes",
+		    (double)bd_housekeeping_free_bytes(d->hk));
 	if (d->unusable != NULL) {
 		/* ComputeNode.errors[0], flat as a table row must be. */
 		cJSON_AddStringToObject(e->props, "errorCode",
@@ -171,6 +199,9 @@ daemon_on_job_timer(uv_timer_t *t)
 {
 	struct bd_daemon *d = t->data;
 
+	/* A release task may download files. */
+	if (bd_jobs_watching(d->jobs))
+		daemon_need_http(d);
 	bd_jobs_check(d->jobs);
 }
 
@@ -202,12 +233,22 @@ static void
 daemon_assignment_done(void *arg, struct bd_assignment *a)
 {
 	struct bd_daemon *d = arg;
+	int64_t retention_ms;
+	char *dir;
 
 	for (size_t i = 0; i < d->n_assignments; i++) {
 		if (d->assignments[i] == a) {
 			d->assignments[i] = d->assignments[--d->n_assignments];
 			break;
 		}
+	}
+	/* Its directory stays for the task's retentionTime (spec §4.4); a
+	 * task that set none (Azure's default, 7 days) gets the node's. */
+	if ((dir = bd_assignment_task_dir(a, &retention_ms)) != NULL) {
+		if (retention_ms == BD_TASK_RETENTION_DEFAULT_MS)
+			retention_ms = d->s.default_retention_ms;
+		bd_housekeeping_retain(d->hk, dir, retention_ms);
+		free(dir);
 	}
 	bd_assignment_free(a);
 	daemon_state_changed(d);
@@ -302,8 +343,10 @@ daemon_on_received(void *arg, int status, struct bd_message **msgs, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		if (d->draining || d->free_slots <= 0)
 			daemon_give_back(d, msgs[i]);
-		else
+		else {
+			daemon_need_http(d);
 			daemon_start_assignment(d, msgs[i]);
+		}
 	}
 	free(msgs);
 	if (d->draining) {
@@ -328,7 +371,8 @@ daemon_on_poll_timer(uv_timer_t *t)
 	struct bd_daemon *d = t->data;
 	int want;
 
-	if (!d->accepting || d->draining || d->receiving || d->free_slots <= 0)
+	if (!d->accepting || d->draining || d->receiving ||
+	    d->free_slots <= 0 || bd_housekeeping_problem(d->hk) != NULL)
 		return;
 	want = d->free_slots < 32 ? d->free_slots : 32;
 	d->stats.polls++;
@@ -368,8 +412,13 @@ daemon_on_start_task(struct bd_runner *r, const struct bd_run_outcome *o,
 		log_warnx("node %s: start task failed: %s: %s", d->s.node_id,
 		    i->failure ? i->failure->code : "?",
 		    i->failure ? i->failure->message : "?");
-	if (i->result != BD_RESULT_SUCCESS && d->s.start_task->wait_for_success)
+	if (i->result != BD_RESULT_SUCCESS && d->s.start_task->wait_for_success) {
 		d->start_failed = true;
+		free(d->start_failure);
+		d->start_failure = xasprintf("the start task failed: %s: %s",
+		    i->failure ? i->failure->code : "?",
+		    i->failure ? i->failure->message : "?");
+	}
 	else if (!d->accepting) {
 		d->accepting = true;
 		daemon_poll_soon(d, 0);
@@ -385,7 +434,7 @@ daemon_run_start_task(struct bd_daemon *d)
 {
 	struct bd_runner_options ro = {
 		.loop = d->loop,
-		.http = d->http,
+		.http = NULL,	/* set below, once made */
 		.node = &d->node,
 		.job = NULL,
 		.task = d->s.start_task,
@@ -394,6 +443,8 @@ daemon_run_start_task(struct bd_daemon *d)
 		.storage = d->s.storage,
 	};
 
+	daemon_need_http(d);
+	ro.http = d->http;
 	log_info("node %s: running the start task", d->s.node_id);
 	if (bd_runner_start(&ro, daemon_on_start_task, d, &d->start_runner) < 0) {
 		d->start_failed = true;
@@ -473,6 +524,45 @@ daemon_install_pool_packages(struct bd_daemon *d)
 	return true;
 }
 
+/* ---- housekeeping ------------------------------------------------------ */
+
+/* How often the housekeeper looks: every heartbeat, at most a minute. */
+static int64_t
+daemon_housekeeping_ms(const struct bd_daemon_settings *s)
+{
+	return s->heartbeat_ms < 60000 ? s->heartbeat_ms : 60000;
+}
+
+/* Whether a running task uses dir (the housekeeper must leave it). */
+static bool
+daemon_dir_in_use(void *arg, const char *dir)
+{
+	struct bd_daemon *d = arg;
+	int64_t retention_ms;
+	bool used = false;
+
+	for (size_t i = 0; i < d->n_assignments && !used; i++) {
+		char *own = bd_assignment_task_dir(d->assignments[i],
+		    &retention_ms);
+		used = own != NULL && strcmp(own, dir) == 0;
+		free(own);
+	}
+	return used;
+}
+
+/* Free space or retained directories changed. */
+static void
+daemon_on_housekeeping(void *arg)
+{
+	struct bd_daemon *d = arg;
+
+	daemon_state_changed(d);
+	if (d->draining)
+		daemon_check_drained(d);
+	else if (bd_housekeeping_problem(d->hk) == NULL)
+		daemon_poll_soon(d, 0);
+}
+
 /* ---- life -------------------------------------------------------------- */
 
 /* A job check or release task ended: a drain may be waiting for it. */
@@ -531,6 +621,21 @@ bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
 		free(d);
 		return rc;
 	}
+	struct bd_housekeeping_env he = {
+		.loop = loop,
+		.node_root = s->node_root,
+		.state_dir = s->state_dir,
+		.interval_ms = daemon_housekeeping_ms(s),
+		.reserve_bytes = s->free_space_reserve_bytes,
+		.in_use = daemon_dir_in_use,
+		.changed = daemon_on_housekeeping,
+		.arg = d,
+	};
+	if ((rc = bd_housekeeping_new(&he, &d->hk, cause)) < 0) {
+		bd_jobs_free(d->jobs);
+		free(d);
+		return rc;
+	}
 	uv_timer_init(loop, &d->poll_timer);
 	uv_timer_init(loop, &d->heartbeat_timer);
 	uv_timer_init(loop, &d->job_timer);
@@ -546,6 +651,7 @@ bd_daemon_start(struct bd_daemon *d)
 	log_info("node %s: joining pool %s with %d slot%s (%s backend)",
 	    d->s.node_id, d->s.pool_id, d->s.task_slots,
 	    d->s.task_slots == 1 ? "" : "s", d->source->ops->name);
+	bd_housekeeping_start(d->hk);
 	if (!daemon_install_pool_packages(d))
 		daemon_begin(d);
 	if (d->unusable != NULL)
@@ -567,8 +673,17 @@ daemon_check_drained(struct bd_daemon *d)
 	if (cb == NULL || d->n_assignments > 0 || d->receiving ||
 	    d->giving_back > 0 ||
 	    d->start_runner != NULL || d->pool_packages != NULL ||
-	    bd_jobs_busy(d->jobs))
+	    bd_jobs_busy(d->jobs) || bd_housekeeping_busy(d->hk))
 		return;
+	/* retaineddata: every task directory's retention must pass first
+	 * (spec §6.3); the housekeeper's timer goes on sweeping. */
+	if (d->s.deallocation == BD_DEALLOCATE_RETAINED_DATA &&
+	    bd_housekeeping_retained(d->hk) > 0) {
+		/* Say on the node's row what it waits for. */
+		if (d->last_retained != bd_housekeeping_retained(d->hk))
+			daemon_write_node(d, NULL);
+		return;
+	}
 	if (d->node_write_in_flight)
 		return; /* daemon_on_node_written comes back here */
 	if (d->last_state == NULL || strcmp(d->last_state, "offline") != 0) {
@@ -590,6 +705,14 @@ bd_daemon_drain(struct bd_daemon *d, void (*done_cb)(void *arg), void *arg)
 	d->drain_cb = done_cb;
 	d->drain_arg = arg;
 	if (d->draining) {
+		/* Asked again: end what still runs now, by requeueing it, and
+		 * wait no longer for retention times. */
+		log_info("node %s: asked again: requeueing %zu running task%s",
+		    d->s.node_id, d->n_assignments,
+		    d->n_assignments == 1 ? "" : "s");
+		d->s.deallocation = BD_DEALLOCATE_REQUEUE;
+		for (size_t i = 0; i < d->n_assignments; i++)
+			bd_assignment_stop(d->assignments[i], BD_STOP_REQUEUE);
 		daemon_check_drained(d);
 		return;
 	}
@@ -617,6 +740,56 @@ bd_daemon_drain(struct bd_daemon *d, void (*done_cb)(void *arg), void *arg)
 }
 
 void
+bd_daemon_reload(struct bd_daemon *d, const struct bd_daemon_settings *s)
+{
+	int more = s->task_slots - d->s.task_slots;
+
+	if (more < 0)
+		log_warnx("node %s: taskSlotsPerNode: fewer slots (%d, now %d) "
+		    "take effect at the next start", d->s.node_id,
+		    s->task_slots, d->s.task_slots);
+	else if (more > 0) {
+		log_info("node %s: %d more task slot%s (%d)", d->s.node_id,
+		    more, more == 1 ? "" : "s", s->task_slots);
+		d->s.task_slots = s->task_slots;
+		d->free_slots += more;
+	}
+	d->s.poll_min_ms = s->poll_min_ms;
+	d->s.poll_max_ms = s->poll_max_ms;
+	if (d->poll_interval > d->s.poll_max_ms)
+		d->poll_interval = d->s.poll_max_ms;
+	if (d->poll_interval < d->s.poll_min_ms)
+		d->poll_interval = d->s.poll_min_ms;
+	d->s.max_dequeue_count = s->max_dequeue_count;
+	d->s.kill_grace_ms = s->kill_grace_ms;
+	d->s.deallocation = s->deallocation;
+	d->s.default_retention_ms = s->default_retention_ms;
+	if (s->heartbeat_ms != d->s.heartbeat_ms) {
+		d->s.heartbeat_ms = s->heartbeat_ms;
+		bd_housekeeping_set_interval(d->hk, daemon_housekeeping_ms(s));
+		if (!d->draining)
+			uv_timer_start(&d->heartbeat_timer, daemon_on_heartbeat,
+			    (uint64_t)d->s.heartbeat_ms,
+			    (uint64_t)d->s.heartbeat_ms);
+	}
+	if (s->job_check_ms != d->s.job_check_ms) {
+		d->s.job_check_ms = s->job_check_ms;
+		if (!d->draining)
+			uv_timer_start(&d->job_timer, daemon_on_job_timer,
+			    (uint64_t)d->s.job_check_ms,
+			    (uint64_t)d->s.job_check_ms);
+	}
+	if (s->free_space_reserve_bytes != d->s.free_space_reserve_bytes) {
+		d->s.free_space_reserve_bytes = s->free_space_reserve_bytes;
+		bd_housekeeping_set_reserve(d->hk, s->free_space_reserve_bytes);
+	}
+	/* The new bounds, and any new slot, apply from the next poll. */
+	daemon_write_node(d, NULL);
+	if (!d->draining && d->accepting)
+		daemon_poll_soon(d, 0);
+}
+
+void
 bd_daemon_stats(const struct bd_daemon *d, struct bd_daemon_stats *out)
 {
 	*out = d->stats;
@@ -632,6 +805,8 @@ daemon_on_close(uv_handle_t *h)
 	if (--d->open_handles > 0)
 		return;
 	bd_jobs_free(d->jobs);
+	bd_housekeeping_free(d->hk);
+	free(d->start_failure);
 	bd_source_free(d->source);
 	bd_store_free(d->store);
 	free(d->assignments);

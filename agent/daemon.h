@@ -54,6 +54,8 @@ struct bd_daemon_settings {
 	int64_t job_check_ms;	/* how often jobs are checked for termination */
 	int64_t kill_grace_ms;
 	enum bd_deallocation deallocation;
+	int64_t default_retention_ms;	/* tasks that set no retentionTime */
+	uint64_t free_space_reserve_bytes; /* under node_root; 0: none */
 	const struct bd_task_spec *start_task; /* or NULL */
 	const struct bd_storage_account *storage; /* for autoStorageContainer */
 	/* Application packages (NULL: none) and the pool's, installed
@@ -61,6 +63,13 @@ struct bd_daemon_settings {
 	struct bd_app_packages *packages;
 	const struct bd_application_package_reference *pool_packages;
 	size_t n_pool_packages;
+	/*
+	 * Makes the HTTP client when the daemon was created without one: at
+	 * the first task, start task or watched job, so an idle node on the
+	 * local spool does not load libcurl.  NULL: http is all there is.
+	 */
+	struct bd_http *(*get_http)(void *arg);
+	void *http_arg;
 };
 
 /*
@@ -78,9 +87,21 @@ void bd_daemon_start(struct bd_daemon *d);
 /*
  * Stops taking tasks and drains running ones by the deallocation option;
  * done_cb runs once nothing is left, after which the daemon can be freed.
+ * Called again during a drain, it requeues what still runs at once (and
+ * stops waiting for retention times); done_cb replaces the earlier one.
  */
 void bd_daemon_drain(struct bd_daemon *d, void (*done_cb)(void *arg),
     void *arg);
+
+/*
+ * Applies the settings that can change while tasks run (SIGHUP): polling
+ * bounds, more task slots (fewer wait for a restart), maxDequeueCount,
+ * kill grace period, deallocation option, default retention, free-space
+ * reserve, heartbeat and job check intervals.  The rest of s is ignored
+ * (docs/configuration.md lists which options need a restart); its strings
+ * are not kept.
+ */
+void bd_daemon_reload(struct bd_daemon *d, const struct bd_daemon_settings *s);
 
 /* Frees a drained daemon; its handles close, then it is gone. */
 void bd_daemon_free(struct bd_daemon *d);

@@ -11,11 +11,18 @@
  *   <id>.prep      {"v":1,"mayRun":true,"bootId":"..."}  preparation ran
  *   <id>.released  {"v":1}                               release ran
  * A preparation record from an earlier boot counts only when the task does
- * not ask to rerun after a reboot (rerunOnNodeRebootAfterSuccess).
+ * not ask to rerun after a reboot (rerunOnNodeRebootAfterSuccess); for the
+ * release task any preparation record counts (spec §4.3: it runs on every
+ * node where the preparation ran).  At start the directory is read, and
+ * every job prepared but not released gets an entry without a spec, so
+ * the periodic job check watches it even if none of its tasks come again;
+ * the spec comes with the first read of the job table.
  */
 #include "jobs.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +48,8 @@ struct job_entry {
 	struct bd_job pub;
 	enum prep_state prep;
 	bool may_run;		/* after PREP_DONE */
+	bool prepared;		/* the preparation ran here, this boot or not */
+	bool seen;		/* in the last read of the job table */
 	bool released;
 	bool releasing;
 	struct bd_runner *runner;	/* preparation or release */
@@ -80,6 +89,8 @@ jobs_read_boot_id(char *buf, size_t len)
 	free(data);
 }
 
+static void jobs_load_prepared(struct bd_jobs *jobs);
+
 int
 bd_jobs_new(const struct bd_jobs_env *env, struct bd_jobs **out, char **cause)
 {
@@ -96,6 +107,7 @@ bd_jobs_new(const struct bd_jobs_env *env, struct bd_jobs **out, char **cause)
 	}
 	jobs_read_boot_id(jobs->boot_id, sizeof(jobs->boot_id));
 	LIST_INIT(&jobs->entries);
+	jobs_load_prepared(jobs);
 	*out = jobs;
 	return 0;
 }
@@ -188,6 +200,7 @@ jobs_load_records(struct bd_jobs *jobs, struct job_entry *e)
 	const struct bd_task_spec *prep = e->pub.spec != NULL ?
 	    e->pub.spec->job_preparation_task : NULL;
 
+	e->prepared = access(path, F_OK) == 0;
 	if (prep != NULL && bd_read_file(path, 4096, &data, &len) == 0) {
 		cJSON *rec = cJSON_Parse(data);
 		const cJSON *may = cJSON_GetObjectItemCaseSensitive(rec, "mayRun");
@@ -211,31 +224,88 @@ jobs_load_records(struct bd_jobs *jobs, struct job_entry *e)
 	free(path);
 }
 
+/* Parses the spec of e's job from its row, then reads e's records. */
+static void
+jobs_set_spec(struct job_entry *e, const struct bd_entity *row)
+{
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(row->props,
+	    "spec");
+	char *cause = NULL;
+
+	if (cJSON_IsString(spec) && bd_job_spec_parse(spec->valuestring,
+	    strlen(spec->valuestring), &e->pub.spec, &cause) < 0) {
+		log_warnx("job %s: the job's spec in the store is not valid: "
+		    "%s", e->pub.id, cause);
+		free(cause);
+	}
+	jobs_load_records(e->jobs, e);
+}
+
 /* Makes the entry for a job row (or a missing job). */
 static struct job_entry *
 jobs_add(struct bd_jobs *jobs, const char *id, struct bd_entity *row)
 {
 	struct job_entry *e = xcalloc(1, sizeof(*e));
-	const cJSON *spec;
-	char *cause = NULL;
 
 	e->pub.id = xstrdup(id);
 	e->jobs = jobs;
 	SLIST_INIT(&e->waiters);
 	if (row != NULL) {
 		e->pub.state = jobs_parse_state(row->props);
-		spec = cJSON_GetObjectItemCaseSensitive(row->props, "spec");
-		if (cJSON_IsString(spec) &&
-		    bd_job_spec_parse(spec->valuestring,
-		    strlen(spec->valuestring), &e->pub.spec, &cause) < 0) {
-			log_warnx("job %s: the job's spec in the store is not "
-			    "valid: %s", id, cause);
-			free(cause);
-		}
-	}
-	jobs_load_records(jobs, e);
+		jobs_set_spec(e, row);
+	} else
+		jobs_load_records(jobs, e);
 	LIST_INSERT_HEAD(&jobs->entries, e, link);
 	return e;
+}
+
+/* Whether name is a job id as Azure allows it (so a safe file name). */
+static bool
+jobs_valid_id(const char *id, size_t len)
+{
+	if (len == 0 || len > 64)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '-' &&
+		    id[i] != '_')
+			return false;
+	return true;
+}
+
+/*
+ * Makes an entry for every job whose preparation ran here and whose
+ * release did not, as recorded by an earlier run of the daemon.
+ */
+static void
+jobs_load_prepared(struct bd_jobs *jobs)
+{
+	DIR *dir = opendir(jobs->dir);
+	struct dirent *de;
+
+	if (dir == NULL) {
+		log_warn("jobs: %s", jobs->dir);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		const char *dot = strrchr(de->d_name, '.');
+		char *id, *path;
+		bool released;
+
+		if (dot == NULL || strcmp(dot, ".prep") != 0 ||
+		    !jobs_valid_id(de->d_name, (size_t)(dot - de->d_name)))
+			continue;
+		id = xstrndup(de->d_name, (size_t)(dot - de->d_name));
+		path = jobs_record_path(jobs, id, "released");
+		released = access(path, F_OK) == 0;
+		free(path);
+		if (!released && jobs_find(jobs, id) == NULL) {
+			log_debug("job %s: prepared here before: watching it "
+			    "for its release", id);
+			jobs_add(jobs, id, NULL);
+		}
+		free(id);
+	}
+	closedir(dir);
 }
 
 static void
@@ -315,6 +385,7 @@ jobs_on_prepared(struct bd_runner *r, const struct bd_run_outcome *o, void *arg)
 	cJSON *rec;
 
 	e->prep = PREP_DONE;
+	e->prepared = true;
 	e->may_run = o->info.result == BD_RESULT_SUCCESS ||
 	    !prep->wait_for_success;
 	if (o->info.failure != NULL)
@@ -443,17 +514,25 @@ jobs_on_job_rows(void *arg, int status, struct bd_entity **rows, size_t n,
 		jobs_idle(jobs);
 		return;
 	}
+	struct job_entry *e;
+	LIST_FOREACH(e, &jobs->entries, link)
+		e->seen = false;
 	for (size_t i = 0; i < n; i++) {
-		struct job_entry *e = jobs_find(jobs, rows[i]->row_key);
-		if (e != NULL)
+		e = jobs_find(jobs, rows[i]->row_key);
+		if (e != NULL) {
+			e->seen = true;
 			e->pub.state = jobs_parse_state(rows[i]->props);
+			if (e->pub.spec == NULL)
+				jobs_set_spec(e, rows[i]);
+		}
 		bd_entity_free(rows[i]);
 	}
 	free(rows);
-	struct job_entry *e;
 	LIST_FOREACH(e, &jobs->entries, link) {
+		if (!e->seen && e->pub.spec == NULL)
+			e->prepared = false; /* the job is gone: stop watching */
 		if (e->pub.state == BD_JOB_ACTIVE || e->released ||
-		    e->releasing || e->runner != NULL || e->prep != PREP_DONE ||
+		    e->releasing || e->runner != NULL || !e->prepared ||
 		    e->pub.spec == NULL || e->pub.spec->job_release_task == NULL)
 			continue;
 		e->releasing = true;
@@ -464,18 +543,23 @@ jobs_on_job_rows(void *arg, int status, struct bd_entity **rows, size_t n,
 	jobs_idle(jobs);
 }
 
-void
-bd_jobs_check(struct bd_jobs *jobs)
+bool
+bd_jobs_watching(const struct bd_jobs *jobs)
 {
-	struct job_entry *e;
-	bool any = false;
+	const struct job_entry *e;
 
 	/* Only nodes that prepared a job need to watch it. */
 	LIST_FOREACH(e, &jobs->entries, link)
-		if (e->prep == PREP_DONE && !e->released && e->pub.spec != NULL &&
-		    e->pub.spec->job_release_task != NULL)
-			any = true;
-	if (!any || jobs->checking)
+		if (e->prepared && !e->released && (e->pub.spec == NULL ||
+		    e->pub.spec->job_release_task != NULL))
+			return true;
+	return false;
+}
+
+void
+bd_jobs_check(struct bd_jobs *jobs)
+{
+	if (!bd_jobs_watching(jobs) || jobs->checking)
 		return;
 	if (bd_store_query(jobs->env.store, BD_TABLE_JOBS, jobs->env.pool_id,
 	    jobs_on_job_rows, jobs) == 0)

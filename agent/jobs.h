@@ -89,6 +89,9 @@ bool bd_jobs_may_run(const struct bd_job *job);
  */
 void bd_jobs_check(struct bd_jobs *jobs);
 
+/* Whether a job this node prepared waits for its release. */
+bool bd_jobs_watching(const struct bd_jobs *jobs);
+
 /* Preparation or release tasks running now (they use no slot). */
 int bd_jobs_running(const struct bd_jobs *jobs);
 

@@ -40,6 +40,8 @@ bd_pool_open(uv_loop_t *loop, const struct bd_config *cfg, bool need_http,
 	int rc;
 
 	*out = NULL;
+	p->loop = loop;
+	p->cfg = cfg;
 	if (cfg->storage.kind == BD_CONFIG_STORAGE_LOCAL) {
 		p->backend = "local";
 		if ((rc = bd_source_local_new(loop, cfg->spool_dir,
@@ -81,6 +83,17 @@ bd_pool_open(uv_loop_t *loop, const struct bd_config *cfg, bool need_http,
 fail:
 	bd_pool_close(p, NULL, NULL);
 	return rc;
+}
+
+int
+bd_pool_http(struct bd_pool *p, struct bd_http **out, char **cause)
+{
+	int rc;
+
+	if (p->http == NULL && (rc = pool_http(p->loop, p->cfg, p, cause)) < 0)
+		return rc;
+	*out = p->http;
+	return 0;
 }
 
 struct pool_create {

@@ -22,6 +22,8 @@ struct bd_pool {
 	struct bd_store *store;		/* owned unless taken */
 	struct bd_http *http;		/* owned; NULL until needed for local */
 	const char *backend;		/* "azure" or "local" */
+	uv_loop_t *loop;		/* for bd_pool_http() */
+	const struct bd_config *cfg;	/* borrowed */
 };
 
 /*
@@ -32,6 +34,13 @@ struct bd_pool {
  */
 int bd_pool_open(uv_loop_t *loop, const struct bd_config *cfg, bool need_http,
     struct bd_pool **out, char **cause);
+
+/*
+ * The pool's HTTP client, created on first use (so that a node on the
+ * local spool loads libcurl only when a task needs it): 0 and *out
+ * (borrowed, owned by the pool), or an error with *cause (caller frees).
+ */
+int bd_pool_http(struct bd_pool *p, struct bd_http **out, char **cause);
 
 /*
  * Creates the queues and tables if missing; cb gets 0 or an error with

@@ -61,7 +61,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,6 +69,7 @@
 #include "error.h"
 #include "fsutil.h"
 #include "log.h"
+#include "spool.h"
 #include "xmalloc.h"
 
 #define SL_MAX_BATCH 32			/* Azure's numofmessages limit */
@@ -84,10 +84,7 @@
 #define SL_IDLE_RESCAN_MS 1000	/* and an empty-looking one this often */
 #define SL_LEASE_SCAN_MS 1000	/* re-read the leased set this often */
 #define SL_STALE_RUN 64		/* lost claims in a row that force a re-read */
-#define SL_TEMP_STALE_MS 10000	/* a temporary file this old is a leftover */
 #define SL_PENDING_MS 60000	/* hold while an update replaces the text */
-#define SL_DIR_MODE 0750
-#define SL_FILE_MODE 0640
 #define SL_HINT_SIZE 4096
 #define SL_HINT_VERSION 1
 #define SL_MAX_OWNERS_SEEN 32
@@ -223,39 +220,6 @@ sl_digits(const char **p, size_t max, int64_t *v)
 	return true;
 }
 
-/* Fills buf (2 * n + 1 bytes) with n random bytes in hex. */
-static void
-sl_random_hex(char *buf, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[32];
-	size_t got = 0;
-
-	if (n > sizeof(raw))
-		n = sizeof(raw);
-	while (got < n) {
-		ssize_t r = getrandom(raw + got, n - got, 0);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			/* No entropy source: uniqueness is all we need. */
-			uint64_t x = (uint64_t)bd_clock_mono_ms() ^
-			    ((uint64_t)getpid() << 32) ^ (uintptr_t)buf;
-			for (; got < n; got++) {
-				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-				raw[got] = (unsigned char)x;
-			}
-			break;
-		}
-		got += (size_t)r;
-	}
-	for (size_t i = 0; i < n; i++) {
-		buf[2 * i] = hex[raw[i] >> 4];
-		buf[2 * i + 1] = hex[raw[i] & 15];
-	}
-	buf[2 * n] = '\0';
-}
-
 /* Parses "<visibleMs:13>.<id:32>.<dq>", a visible/ name. */
 static bool
 sl_parse_visible(const char *name, int64_t *vis, char *id, int *dq)
@@ -330,7 +294,7 @@ sl_leased_name(const struct sl_source *s, const char *id, int dq, int64_t exp,
 	/* A copy: id may sit in the same struct as buf. */
 	memcpy(copy, id, SL_ID_LEN);
 	copy[SL_ID_LEN] = '\0';
-	sl_random_hex(nonce, SL_TOKEN_LEN / 2);
+	bd_spool_random_hex(nonce, SL_TOKEN_LEN / 2);
 	snprintf(buf, SL_NAME_MAX, "%s.%d.%013" PRId64 ".%s.%s", copy, dq, exp,
 	    s->owner, nonce);
 }
@@ -361,7 +325,7 @@ sl_new_id(char *id)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-	sl_random_hex(rnd, SL_TOKEN_LEN / 2);
+	bd_spool_random_hex(rnd, SL_TOKEN_LEN / 2);
 	snprintf(id, SL_ID_LEN + 1, "%013" PRIx64 "%03" PRIx32 "%s",
 	    (uint64_t)(us & 0xfffffffffffffULL),
 	    __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED) & 0xfff, rnd);
@@ -437,72 +401,21 @@ static int
 sl_write_file(int dfd, const char *name, const char *data, size_t len,
     bool fresh)
 {
-	char tmp[8 + 2 * SL_TOKEN_LEN];
-	char tok[SL_TOKEN_LEN + 1];
+	char tmp[BD_SPOOL_TMP_LEN];
 	int fd, rc = 0;
 
-	sl_random_hex(tok, SL_TOKEN_LEN / 2);
-	snprintf(tmp, sizeof(tmp), ".tmp-%s", tok);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, SL_FILE_MODE);
-	if (fd == -1)
-		return -errno;
-	/* Uncontended: it only tells a cleaner that the writer lives. */
-	(void)flock(fd, LOCK_EX | LOCK_NB);
-	while (len > 0 && rc == 0) {
-		ssize_t n = write(fd, data, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			rc = -errno;
-		else {
-			data += n;
-			len -= (size_t)n;
-		}
-	}
-	if (rc == 0 && !fresh && fsync(fd) == -1)
+	if ((fd = bd_spool_write_temp(dfd, data, len, !fresh, tmp)) < 0)
+		return fd;
+	if (renameat(dfd, tmp, dfd, name) == -1) {
 		rc = -errno;
-	if (rc == 0 && renameat(dfd, tmp, dfd, name) == -1)
-		rc = -errno;
-	if (rc != 0)
 		unlinkat(dfd, tmp, 0);
-	else if (fresh && fsync(fd) == -1) {
+	} else if (fresh && fsync(fd) == -1) {
 		/* Not durable: take it back unless a receiver has it. */
 		rc = -errno;
 		unlinkat(dfd, name, 0);
 	}
 	close(fd);
 	return rc;
-}
-
-/*
- * Removes dfd/name if it is a temporary file left by a crash: named
- * ".tmp-*", older than SL_TEMP_STALE_MS and not locked by a live writer.
- */
-static bool
-sl_clean_temp(int dfd, const char *name, int64_t now)
-{
-	struct stat st;
-	bool removed = false;
-	int fd;
-
-	if (strncmp(name, ".tmp-", 5) != 0)
-		return false;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
-		return false;
-	if (now - ((int64_t)st.st_mtim.tv_sec * 1000 +
-	    st.st_mtim.tv_nsec / 1000000) < SL_TEMP_STALE_MS)
-		return false;
-	if (!S_ISREG(st.st_mode))
-		return unlinkat(dfd, name, S_ISDIR(st.st_mode) ?
-		    AT_REMOVEDIR : 0) == 0;
-	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd == -1)
-		return false;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		removed = unlinkat(dfd, name, 0) == 0;
-	close(fd);
-	return removed;
 }
 
 /* The JSON record of a message; caller frees. */
@@ -587,23 +500,6 @@ sl_read_record(int dfd, const char *name, const char *id, char **text,
 	return rc;
 }
 
-/* Opens dir/sub as a directory, creating it; -errno on failure. */
-static int
-sl_open_dir(const char *dir, const char *sub)
-{
-	char *p = sub ? xasprintf("%s/%s", dir, sub) : xstrdup(dir);
-	int fd, rc;
-
-	if ((rc = bd_mkdir_p(p, SL_DIR_MODE)) < 0) {
-		free(p);
-		return rc;
-	}
-	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = fd == -1 ? -errno : fd;
-	free(p);
-	return rc;
-}
-
 /* Opens a directory fd for reading entries: a DIR on a copy of dfd. */
 static DIR *
 sl_opendir(int dfd)
@@ -631,11 +527,11 @@ sl_owner_create(struct sl_source *s)
 	cJSON *o;
 	int fd, rc = 0;
 
-	sl_random_hex(s->owner, SL_TOKEN_LEN / 2);
-	sl_random_hex(tok, SL_TOKEN_LEN / 2);
+	bd_spool_random_hex(s->owner, SL_TOKEN_LEN / 2);
+	bd_spool_random_hex(tok, SL_TOKEN_LEN / 2);
 	snprintf(tmp, sizeof(tmp), ".tmp-%s", tok);
 	fd = openat(s->owners_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, SL_FILE_MODE);
+	    O_NOFOLLOW, BD_SPOOL_FILE_MODE);
 	if (fd == -1)
 		return -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1)
@@ -699,7 +595,7 @@ sl_owners_reconcile(struct sl_source *s)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
-			sl_clean_temp(s->owners_fd, de->d_name, now);
+			bd_spool_clean_temp(s->owners_fd, de->d_name, now);
 		else if (strlen(de->d_name) == SL_TOKEN_LEN &&
 		    sl_is_hex(de->d_name, SL_TOKEN_LEN))
 			(void)sl_owner_alive(s, de->d_name);
@@ -787,7 +683,7 @@ sl_view_scan(struct sl_source *s, struct sl_queue *q, int64_t now,
 		int dq;
 
 		if (de->d_name[0] == '.') {
-			if (sl_clean_temp(q->visible_fd, de->d_name, now))
+			if (bd_spool_clean_temp(q->visible_fd, de->d_name, now))
 				r->d.temps_removed++;
 			continue;
 		}
@@ -857,7 +753,7 @@ sl_lease_scan(struct sl_source *s, struct sl_queue *q, int64_t now,
 		int dq;
 
 		if (de->d_name[0] == '.') {
-			if (sl_clean_temp(q->leased_fd, de->d_name, now))
+			if (bd_spool_clean_temp(q->leased_fd, de->d_name, now))
 				r->d.temps_removed++;
 			continue;
 		}
@@ -1187,7 +1083,7 @@ sl_create_work(uv_work_t *w)
 	for (int i = 0; i < 2 && rc == 0; i++)
 		for (size_t j = 0; j < 3 && rc == 0; j++) {
 			char *p = xasprintf("%s/%s", r->s->q[i].dir, subs[j]);
-			rc = bd_mkdir_p(p, SL_DIR_MODE);
+			rc = bd_mkdir_p(p, BD_SPOOL_DIR_MODE);
 			free(p);
 		}
 	if (rc < 0) {
@@ -1438,16 +1334,16 @@ sl_queue_open(struct sl_queue *q, const char *spool, const char *name,
 	int fd, rc;
 
 	q->dir = xasprintf("%s/queues/%s", spool, name);
-	if ((rc = q->visible_fd = sl_open_dir(q->dir, "visible")) < 0 ||
-	    (rc = q->leased_fd = sl_open_dir(q->dir, "leased")) < 0 ||
-	    (rc = q->bad_fd = sl_open_dir(q->dir, "bad")) < 0) {
+	if ((rc = q->visible_fd = bd_spool_open_dir(q->dir, "visible")) < 0 ||
+	    (rc = q->leased_fd = bd_spool_open_dir(q->dir, "leased")) < 0 ||
+	    (rc = q->bad_fd = bd_spool_open_dir(q->dir, "bad")) < 0) {
 		*cause = xasprintf("%s: %s", q->dir, bd_strerror(rc));
 		return rc;
 	}
 	{
 		char *p = xasprintf("%s/hint", q->dir);
 		fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-		    SL_FILE_MODE);
+		    BD_SPOOL_FILE_MODE);
 		free(p);
 	}
 	rc = 0;
@@ -1482,19 +1378,6 @@ sl_queue_open(struct sl_queue *q, const char *spool, const char *name,
 		return BD_EUNSUPPORTED;
 	}
 	return 0;
-}
-
-/* dir made absolute, so that a later chdir() does not move it; caller frees. */
-static char *
-sl_absolute(const char *dir)
-{
-	char *cwd, *p;
-
-	if (dir[0] == '/' || (cwd = getcwd(NULL, 0)) == NULL)
-		return xstrdup(dir);
-	p = xasprintf("%s/%s", cwd, dir);
-	free(cwd);
-	return p;
 }
 
 /* True for an Azure queue name: 3-63 of [a-z0-9-]. */
@@ -1539,7 +1422,7 @@ bd_source_local_new(uv_loop_t *loop, const char *spool_dir,
 	s = xcalloc(1, sizeof(*s));
 	s->pub.ops = &sl_ops;
 	s->loop = loop;
-	s->spool = sl_absolute(spool_dir);
+	s->spool = bd_spool_absolute(spool_dir);
 	s->node_id = xstrdup(node_id);
 	s->sync = true;
 	s->owners_fd = s->owner_fd = -1;
@@ -1557,7 +1440,7 @@ bd_source_local_new(uv_loop_t *loop, const char *spool_dir,
 		return rc;
 	}
 	free(poison);
-	if ((rc = s->owners_fd = sl_open_dir(s->spool, "owners")) < 0 ||
+	if ((rc = s->owners_fd = bd_spool_open_dir(s->spool, "owners")) < 0 ||
 	    (rc = sl_owner_create(s)) < 0) {
 		*cause = xasprintf("%s/owners: %s", s->spool, bd_strerror(rc));
 		sl_free(&s->pub);

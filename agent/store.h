@@ -22,6 +22,7 @@
  * callee's to free with bd_entity_free().
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -42,6 +43,13 @@ struct bd_entity {
 	char *row_key;
 	char *etag;		 /* NULL for an entity not yet stored */
 	struct cJSON *props;	 /* owned; an object */
+	/*
+	 * A write of this entity may be undone by a power failure (never by
+	 * a crash of the process): for rows whose loss the protocol
+	 * recovers from (a task's running state, a node's heartbeat).  The
+	 * local store then skips its fsyncs; Azure ignores it.
+	 */
+	bool lazy;
 };
 
 /* A new entity with an empty property object; caller frees. */

@@ -13,10 +13,12 @@
  * and changes with every write, so a row deleted and inserted again never
  * matches an old ETag.
  *
- * Every write goes to a flock()ed ".tmp-<token>" in the row's directory,
- * is fsynced, and replaces the row by rename (or, for an insert, takes the
- * name with renameat2(RENAME_NOREPLACE), which fails if the row exists);
- * then the directory is fsynced.  Readers never lock: a rename is atomic.
+ * Every write goes to a flock()ed ".tmp-<token>" in the row's directory
+ * (agent/spool.c), is fsynced, and replaces the row by rename (or, for an
+ * insert, takes the name with renameat2(RENAME_NOREPLACE), which fails if
+ * the row exists); then the directory is fsynced.  A lazy write
+ * (bd_entity.lazy) skips both fsyncs: a power failure may undo it, and
+ * may leave an empty file, which reads as a missing row.  Readers never lock: a rename is atomic.
  * Writers that look at the current row (replace, merge, remove) flock()
  * the row file and then check that the name still leads to the file they
  * locked; if another writer replaced it meanwhile they start again on the
@@ -44,7 +46,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,6 +53,7 @@
 #include "error.h"
 #include "fsutil.h"
 #include "log.h"
+#include "spool.h"
 #include "xmalloc.h"
 
 #define ST_NTABLES 3
@@ -62,9 +64,6 @@
 #define ST_MAX_PROP_NAME 255
 #define ST_MAX_TRIES 1000
 #define ST_LOCK_WAIT_MS 10000	/* longest wait for another writer's lock */
-#define ST_TEMP_STALE_MS 10000
-#define ST_DIR_MODE 0750
-#define ST_FILE_MODE 0640
 #define ST_NAME_MAX 256
 
 #define container_of(ptr, type, member) \
@@ -101,6 +100,7 @@ struct st_req {
 	char rk_name[ST_NAME_MAX]; /* encoded row key + ".json" */
 	char *etag;		/* condition; NULL for none */
 	cJSON *props;		/* a copy of the caller's */
+	bool lazy;		/* no fsync (bd_entity.lazy) */
 
 	/* Out. */
 	int status;
@@ -159,38 +159,6 @@ st_encode(const char *key, char *out, size_t cap)
 	return (int)n;
 }
 
-/* Fills buf with n random bytes as 2n hex digits and a NUL. */
-static void
-st_random_hex(char *buf, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[16] = { 0 };
-	size_t got = 0;
-
-	if (n > sizeof(raw))
-		n = sizeof(raw);
-	while (got < n) {
-		ssize_t r = getrandom(raw + got, n - got, 0);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			uint64_t x = (uint64_t)bd_clock_mono_ms() ^
-			    ((uint64_t)getpid() << 32) ^ (uintptr_t)buf;
-			for (; got < n; got++) {
-				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-				raw[got] = (unsigned char)x;
-			}
-			break;
-		}
-		got += (size_t)r;
-	}
-	for (size_t i = 0; i < n; i++) {
-		buf[2 * i] = hex[raw[i] >> 4];
-		buf[2 * i + 1] = hex[raw[i] & 15];
-	}
-	buf[2 * n] = '\0';
-}
-
 /* "batchdtasks/<pk>/<rk>" for messages; caller frees. */
 static char *
 st_where(const struct st_req *r)
@@ -200,45 +168,6 @@ st_where(const struct st_req *r)
 }
 
 /* ---- files ---------------------------------------------------------- */
-
-/*
- * Writes data to a new flock()ed temporary file in dfd, fsynced; its name
- * goes to tmp (32 bytes).  Returns the open fd or a negative errno.
- */
-static int
-st_write_temp(int dfd, const char *data, size_t len, char *tmp)
-{
-	char tok[17];
-	int fd, rc = 0;
-
-	st_random_hex(tok, 8);
-	snprintf(tmp, 32, ".tmp-%s", tok);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, ST_FILE_MODE);
-	if (fd == -1)
-		return -errno;
-	/* Uncontended: it only tells a cleaner that the writer lives. */
-	(void)flock(fd, LOCK_EX | LOCK_NB);
-	while (len > 0 && rc == 0) {
-		ssize_t n = write(fd, data, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			rc = -errno;
-		else {
-			data += n;
-			len -= (size_t)n;
-		}
-	}
-	if (rc == 0 && fsync(fd) == -1)
-		rc = -errno;
-	if (rc < 0) {
-		unlinkat(dfd, tmp, 0);
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
 
 /*
  * Moves the temporary file to name without replacing anything: -EEXIST
@@ -263,29 +192,19 @@ st_rename_noreplace(int dfd, const char *tmp, const char *name)
 	return rc;
 }
 
-/* As sl_clean_temp in source_local.c: removes a crash's leftover. */
+/*
+ * Whether name in dfd is an empty file: a row whose lazy write a power
+ * failure cut off after its rename but before its data (possible where
+ * the filesystem does not write a file's data before a rename over it).
+ * Such a row reads as missing and an insert takes its place.
+ */
 static bool
-st_clean_temp(int dfd, const char *name, int64_t now)
+st_is_lost_row(int dfd, const char *name)
 {
 	struct stat st;
-	bool removed = false;
-	int fd;
 
-	if (strncmp(name, ".tmp-", 5) != 0)
-		return false;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    !S_ISREG(st.st_mode))
-		return false;
-	if (now - ((int64_t)st.st_mtim.tv_sec * 1000 +
-	    st.st_mtim.tv_nsec / 1000000) < ST_TEMP_STALE_MS)
-		return false;
-	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd == -1)
-		return false;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		removed = unlinkat(dfd, name, 0) == 0;
-	close(fd);
-	return removed;
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_size == 0;
 }
 
 /*
@@ -307,6 +226,8 @@ st_row_read(int fd, bool with_entity, struct st_row *row)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return BD_EJSON;
+	if (st.st_size == 0)
+		return -ENOENT; /* see st_is_lost_row() */
 	if (st.st_size > ST_MAX_FILE)
 		return BD_ETOOBIG;
 	data = xmalloc((size_t)st.st_size + 1);
@@ -369,7 +290,7 @@ st_row_text(const struct st_req *r, const cJSON *props, int64_t version,
 	char tok[17], ts[40], *out;
 	cJSON *o = cJSON_CreateObject();
 
-	st_random_hex(tok, 8);
+	bd_spool_random_hex(tok, 8);
 	*etag = xasprintf("W/\"%" PRId64 ".%s\"", version, tok);
 	bd_clock_format_iso(bd_clock_now_ms(), ts, sizeof(ts));
 	cJSON_AddNumberToObject(o, "v", 1);
@@ -419,7 +340,7 @@ st_open_partition(struct st_req *r, bool create)
 	    O_NOFOLLOW);
 	if (fd >= 0 || errno != ENOENT || !create)
 		return fd >= 0 ? fd : -errno;
-	if (mkdirat(tfd, r->pk_enc, ST_DIR_MODE) == -1 && errno != EEXIST)
+	if (mkdirat(tfd, r->pk_enc, BD_SPOOL_DIR_MODE) == -1 && errno != EEXIST)
 		return -errno;
 	if (fsync(tfd) == -1)
 		return -errno;
@@ -432,48 +353,30 @@ st_open_partition(struct st_req *r, bool create)
 static int
 st_insert_file(struct st_req *r, int pfd, const cJSON *props)
 {
-	char tmp[32], *etag, *text = st_row_text(r, props, 1, &etag);
+	char tmp[BD_SPOOL_TMP_LEN], *etag, *text = st_row_text(r, props, 1, &etag);
 	int fd, rc;
 
-	fd = st_write_temp(pfd, text, strlen(text), tmp);
+	fd = bd_spool_write_temp(pfd, text, strlen(text), !r->lazy, tmp);
 	free(text);
 	if (fd < 0) {
 		free(etag);
 		return fd;
 	}
-	rc = st_rename_noreplace(pfd, tmp, r->rk_name);
+	if (st_is_lost_row(pfd, r->rk_name)) {
+		/* What a power failure left of a lazy write is no row. */
+		if ((rc = renameat(pfd, tmp, pfd, r->rk_name) == -1 ? -errno :
+		    0) < 0)
+			unlinkat(pfd, tmp, 0);
+	} else
+		rc = st_rename_noreplace(pfd, tmp, r->rk_name);
 	close(fd);
-	if (rc == 0 && r->s->sync && fsync(pfd) == -1)
+	if (rc == 0 && r->s->sync && !r->lazy && fsync(pfd) == -1)
 		rc = -errno;
 	if (rc == 0)
 		r->new_etag = etag;
 	else
 		free(etag);
 	return rc;
-}
-
-/*
- * Takes the lock on fd, waiting at most ST_LOCK_WAIT_MS: a writer holds it
- * for a write and an fsync, and a process stopped while it holds one must
- * not take the thread pool with it.  Returns 0 or -ETIMEDOUT.
- */
-static int
-st_flock_wait(int fd)
-{
-	int64_t deadline = bd_clock_mono_ms() + ST_LOCK_WAIT_MS;
-	useconds_t pause = 100;
-
-	for (;;) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return 0;
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return -errno;
-		if (bd_clock_mono_ms() >= deadline)
-			return -ETIMEDOUT;
-		usleep(pause);
-		if (pause < 5000)
-			pause *= 2;
-	}
 }
 
 /*
@@ -490,7 +393,7 @@ st_lock_row(struct st_req *r, int pfd)
 		fd = openat(pfd, r->rk_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd == -1)
 			return -errno;
-		if ((rc = st_flock_wait(fd)) < 0) {
+		if ((rc = bd_spool_flock_wait(fd, ST_LOCK_WAIT_MS)) < 0) {
 			close(fd);
 			return rc;
 		}
@@ -544,7 +447,7 @@ st_write_work(uv_work_t *w)
 	}
 	for (int tries = 0; tries < ST_MAX_TRIES; tries++) {
 		struct st_row row;
-		char tmp[32], *text, *etag;
+		char tmp[BD_SPOOL_TMP_LEN], *text, *etag;
 		cJSON *props;
 		int tfd;
 
@@ -595,7 +498,7 @@ st_write_work(uv_work_t *w)
 			rc = BD_ETOOBIG;
 			break;
 		}
-		tfd = st_write_temp(pfd, text, strlen(text), tmp);
+		tfd = bd_spool_write_temp(pfd, text, strlen(text), !r->lazy, tmp);
 		free(text);
 		if (tfd < 0) {
 			free(etag);
@@ -605,7 +508,7 @@ st_write_work(uv_work_t *w)
 		if (renameat(pfd, tmp, pfd, r->rk_name) == -1) {
 			rc = -errno;
 			unlinkat(pfd, tmp, 0);
-		} else if (r->s->sync && fsync(pfd) == -1)
+		} else if (r->s->sync && !r->lazy && fsync(pfd) == -1)
 			rc = -errno;
 		close(tfd);
 		if (rc == 0)
@@ -695,7 +598,7 @@ st_query_partition(struct st_req *r, int tfd, const char *name, size_t *cap)
 		int fd, rc;
 
 		if (de->d_name[0] == '.') {
-			if (st_clean_temp(pfd, de->d_name, now))
+			if (bd_spool_clean_temp(pfd, de->d_name, now))
 				r->d.temps_removed++;
 			continue;
 		}
@@ -774,7 +677,7 @@ st_create_work(uv_work_t *w)
 
 	for (int t = 0; t < ST_NTABLES && rc == 0; t++) {
 		char *p = xasprintf("%s/%s", r->s->dir, bd_table_name(t));
-		rc = bd_mkdir_p(p, ST_DIR_MODE);
+		rc = bd_mkdir_p(p, BD_SPOOL_DIR_MODE);
 		free(p);
 	}
 	if (rc < 0) {
@@ -977,6 +880,7 @@ st_write(struct bd_store *bs, enum st_op op, enum bd_table t,
 	r->cb.write = cb;
 	r->etag = etag ? xstrdup(etag) : NULL;
 	r->props = cJSON_Duplicate(e->props, 1);
+	r->lazy = e->lazy;
 	return st_queue_req(r, st_write_work);
 }
 
@@ -1068,19 +972,6 @@ st_free(struct bd_store *bs)
 	free(s);
 }
 
-/* "<dir>/tables", absolute so that a later chdir() does not move it. */
-static char *
-st_tables_dir(const char *dir)
-{
-	char *cwd, *p;
-
-	if (dir[0] == '/' || (cwd = getcwd(NULL, 0)) == NULL)
-		return xasprintf("%s/tables", dir);
-	p = xasprintf("%s/%s/tables", cwd, dir);
-	free(cwd);
-	return p;
-}
-
 int
 bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
     struct bd_store **out, char **cause)
@@ -1097,23 +988,23 @@ bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
 	s->pub.ops = &st_ops;
 	s->loop = loop;
 	s->sync = true;
-	s->dir = st_tables_dir(spool_dir);
+	{
+		char *abs = bd_spool_absolute(spool_dir);
+		s->dir = xasprintf("%s/tables", abs);
+		free(abs);
+	}
 	for (int t = 0; t < ST_NTABLES; t++)
 		s->table_fd[t] = -1;
 	for (int t = 0; t < ST_NTABLES; t++) {
-		char *p = xasprintf("%s/%s", s->dir, bd_table_name(t));
-		int rc = bd_mkdir_p(p, ST_DIR_MODE);
+		int rc = bd_spool_open_dir(s->dir, bd_table_name(t));
 
-		if (rc == 0 && (s->table_fd[t] = open(p, O_RDONLY |
-		    O_DIRECTORY | O_CLOEXEC)) == -1)
-			rc = -errno;
 		if (rc < 0) {
-			*cause = xasprintf("%s: %s", p, bd_strerror(rc));
-			free(p);
+			*cause = xasprintf("%s/%s: %s", s->dir,
+			    bd_table_name(t), bd_strerror(rc));
 			st_free(&s->pub);
 			return rc;
 		}
-		free(p);
+		s->table_fd[t] = rc;
 	}
 	*out = &s->pub;
 	return 0;

@@ -48,7 +48,6 @@
 #define TASK_INT32_MAX		2147483647LL
 #define TASK_INT32_MIN		(-2147483647LL - 1)
 
-#define TASK_RETENTION_DEFAULT_MS	(7LL * 24 * 3600 * 1000)
 #define TASK_RELEASE_WALL_CLOCK_MS	(15LL * 60 * 1000)
 
 #define K_TASK	(1u << BD_TASK_KIND_TASK)
@@ -1495,7 +1494,7 @@ task_spec_new(enum bd_task_kind kind)
 
 	spec->kind = kind;
 	spec->constraints.max_wall_clock_ms = BD_DURATION_INFINITE;
-	spec->constraints.retention_ms = TASK_RETENTION_DEFAULT_MS;
+	spec->constraints.retention_ms = BD_TASK_RETENTION_DEFAULT_MS;
 	spec->constraints.max_task_retry_count = 0;
 	spec->constraints.has_max_task_retry_count = false;
 	spec->user_identity.scope = BD_AUTO_USER_SCOPE_POOL;

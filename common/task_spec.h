@@ -72,6 +72,9 @@ struct bd_output_file {
 	enum bd_upload_condition upload_condition;
 };
 
+/* Azure's retentionTime of a task that sets none: 7 days. */
+#define BD_TASK_RETENTION_DEFAULT_MS (7LL * 24 * 3600 * 1000)
+
 struct bd_task_constraints {
 	int64_t max_wall_clock_ms; /* BD_DURATION_INFINITE by default */
 	int64_t retention_ms;	   /* 7 days by default */

@@ -3,7 +3,7 @@
 """The pool on the local spool: throughput, submit-to-start latency and the
 cost of an idle node, each against its baseline, in one run.
 
-    tests/bench/bench_pool.py [BATCHD]
+    tests/bench/bench_pool.py [BATCHD] [--only=throughput,idle,latency,azure]
     TMPDIR=/dev/shm tests/bench/bench_pool.py [BATCHD]   (spool on tmpfs)
 
 Everything lives in a temporary directory under $TMPDIR (else /tmp) that
@@ -37,6 +37,11 @@ About 4 minutes.  Needs strace.
    other one is a queue receive (a receive that finds an unchanged, empty
    view does no I/O at all, so counting directory reads would miss it).
    Extrapolated per hour from the steady poll interval.
+
+4. Azurite (see azure()): storage transactions of an idle node per hour,
+   counted from Azurite's own request log, and submit-to-start latency
+   with pollMaxInterval PT0.1S.  Needs Node.js and the Azurite packages
+   (BATCHD_TEST_NODE_DIR, as the tests).
 """
 import json
 import os
@@ -51,10 +56,14 @@ import tempfile
 import time
 
 here = os.path.dirname(os.path.abspath(__file__))
-batchd = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+args = [a for a in sys.argv[1:] if not a.startswith("--only=")]
+ONLY = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:]
+             if a.startswith("--only=")), None)
+batchd = os.path.abspath(args[0] if args else
                          os.path.join(here, "../../build/agent/batchd"))
 NTASKS = 2000
 NLAT = 100
+NLAT_AZ = 50
 IDLE_S = 60
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -309,6 +318,74 @@ def idle_and_latency_default():
     return lat
 
 
+def azure():
+    """Part 4: one node on Azurite's queue and tables (tests/lib/azurite-
+    harness.sh; Node.js packages from $BATCHD_TEST_NODE_DIR).  Idle storage
+    transactions: every request Azurite answers (one "End response" line in
+    its debug log each) while a node with the default configuration sits
+    idle, counted over IDLE_S seconds after it had IDLE_S seconds to back
+    off.  Then submit-to-start latency with pollMaxInterval PT0.1S, as in
+    part 2 but NLAT_AZ tasks."""
+    sys.path.insert(0, os.path.join(here, "..", "integration"))
+    from harness import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+
+    class Where:
+        dir = os.path.join(tmp, "azurite-ws")
+    os.makedirs(Where.dir)
+    az = Azurite(Where)
+    try:
+        with open(os.path.join(az.dir, "ports")) as f:
+            bp, qp, tp = (int(x) for x in f.read().split())
+        conn = ("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;"
+                "BlobEndpoint=http://127.0.0.1:%d/%s;QueueEndpoint=http://127.0.0.1:%d/%s;"
+                "TableEndpoint=http://127.0.0.1:%d/%s;" % (
+                    AZURITE_ACCOUNT, AZURITE_KEY, bp, AZURITE_ACCOUNT, qp,
+                    AZURITE_ACCOUNT, tp, AZURITE_ACCOUNT))
+
+        def az_config(name, **queue):
+            path = config(name, **queue)
+            with open(path) as f:
+                c = json.load(f)
+            c["storage"] = {"connectionString": conn}
+            with open(path, "w") as f:
+                json.dump(c, f)
+            return path
+
+        cfg = az_config("azidle")
+        p = daemon(cfg)
+        time.sleep(IDLE_S)
+        s0 = az.debug_log_size()
+        c0, n0 = cpu_s(p.pid), run_ns(p.pid)
+        time.sleep(IDLE_S)
+        cpu, ns = cpu_s(p.pid) - c0, run_ns(p.pid) - n0
+        rss = rss_kb(p.pid)
+        time.sleep(2)	# Azurite writes its log a little late
+        n = az.debug_log(s0).count("End response")
+        stop(p)
+        print("== Azurite: idle node, default configuration (pollMaxInterval PT30S)")
+        print("storage transactions in %d s after %d s idle: %d -> %d per idle hour"
+              % (IDLE_S, IDLE_S, n, n * 3600 // IDLE_S))
+        print("VmRSS %.1f MiB (the HTTP client is loaded); CPU over %d s: %.1f ms"
+              % (rss / 1024.0, IDLE_S, ns / 1e6))
+
+        cfg = az_config("azlat", pollMinInterval="PT0.01S", pollMaxInterval="PT0.1S")
+        p = daemon(cfg)
+        add_job(cfg, "j")
+        time.sleep(1)
+        times = []
+        for i in range(NLAT_AZ):
+            times.append(add_task(cfg, "j", "t%d" % i))
+            time.sleep(0.3 + random.random() * 0.1)
+        lat = [start_time(cfg, "j", "t%d" % i) - times[i][1] for i in range(NLAT_AZ)]
+        stop(p)
+        print("task add itself (to Azurite): median %.0f ms"
+              % (statistics.median([b - a for a, b in times]) * 1e3))
+        report_latency("Azurite, pollMaxInterval PT0.1S", lat)
+        print()
+    finally:
+        az.stop()
+
+
 def main():
     if shutil.which("strace") is None:
         sys.exit("strace is not installed (apt-get install strace)")
@@ -318,11 +395,17 @@ def main():
          if l.startswith("model name")), "?")))
     print("date: %s" % time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
     print()
-    throughput()
-    lat_default = idle_and_latency_default()
-    latency_short()
-    report_latency("pollMaxInterval PT30S (default), 1 task to each of %d idle nodes"
-                   % NLAT, lat_default)
+    if ONLY is None or "throughput" in ONLY:
+        throughput()
+    if ONLY is None or "idle" in ONLY:
+        lat_default = idle_and_latency_default()
+    if ONLY is None or "latency" in ONLY:
+        latency_short()
+    if ONLY is None or "azure" in ONLY:
+        azure()
+    if ONLY is None or "idle" in ONLY:
+        report_latency("pollMaxInterval PT30S (default), 1 task to each of %d idle nodes"
+                       % NLAT, lat_default)
 
 
 try:

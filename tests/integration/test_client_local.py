@@ -34,7 +34,8 @@ with Workspace() as ws:
 
     # ---- jobs ---------------------------------------------------------
     rc, out, err = cli("node", "list")
-    check(rc == 0 and out.split() == ["ID", "STATE", "RUNNING", "SLOTS", "HEARTBEAT", "VERSION"],
+    check(rc == 0 and out.split() == ["ID", "STATE", "RUNNING", "SLOTS", "HEARTBEAT", "VERSION",
+                                   "RETAINED", "FREE", "REASON"],
           "node list of an empty pool: the header only", (rc, out, err))
 
     rc, out, err = cli("job", "add", ws.write_json("job.json", {"id": "j1", "displayName": "first"}))

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """The pool scenario of test_pool_local.py on Azurite's queue and tables:
-three daemons, a job of 200 tasks with preparation and release tasks,
+three daemons, a job of 500 tasks with preparation and release tasks,
 dependencies and retries; tasks enqueued by the official SDK
 (@azure/storage-queue), raw and base64, read back with @azure/data-tables;
-Azurite stopped for 15 s in mid-run; a daemon killed with SIGKILL."""
+Azurite stopped for 30 s in mid-run; a daemon killed with SIGKILL."""
 import base64
 import json
 import os
@@ -67,7 +67,7 @@ with Workspace() as ws:
         "jobReleaseTask": {"commandLine":
             "/bin/sh -c 'echo $AZ_BATCH_NODE_ID >> %s/release.log'" % logdir},
     }
-    NPLAIN = 180
+    NPLAIN = 480
     tasks = []
     for i in range(NPLAIN):
         tasks.append({"id": "t%03d" % i, "commandLine":
@@ -103,16 +103,16 @@ with Workspace() as ws:
 
         t0 = time.monotonic()
         pool.start()
-        # Azurite goes away for 15 s in mid-run, data and ports kept.
+        # Azurite goes away for 30 s in mid-run, data and ports kept.
         started = wait_for(lambda: os.path.exists(os.path.join(logdir, "ran.log")) and
                            len(read(os.path.join(logdir, "ran.log")).splitlines()) >= 30, 60)
         check(started, "the pool is running tasks before the outage")
         az.stop()
         print("Azurite stopped at %.1f s" % (time.monotonic() - t0))
-        time.sleep(15)
+        time.sleep(30)
         az.restart()
         print("Azurite back at %.1f s" % (time.monotonic() - t0))
-        rc, out, err = pool.cli("wait", "big", "--timeout", "PT4M", timeout=300)
+        rc, out, err = pool.cli("wait", "big", "--timeout", "PT8M", timeout=560)
         elapsed = time.monotonic() - t0
         # sdkraw exits 7 by design, so wait reports a failure; judge by the list.
         print("%d tasks on 3 nodes x 2 slots in %.1f s (wait: %d)" % (NTOTAL, elapsed, rc))

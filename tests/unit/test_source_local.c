@@ -22,9 +22,9 @@
 #include "fsutil.h"
 #include "source_local.h"
 #include "unit.h"
+#include "spool_support.h"
 #include "xmalloc.h"
 
-static uv_loop_t *L;
 
 struct wait {
 	bool done;
@@ -181,15 +181,6 @@ remove_msg(struct bd_source *s, const struct bd_message *m)
 	return w.status;
 }
 
-static char *
-tmpdir(void)
-{
-	char *d = xstrdup("/tmp/bd-srclocal-XXXXXX");
-
-	ASSERT_NOT_NULL(mkdtemp(d));
-	return d;
-}
-
 static struct bd_source *
 open_source(const char *spool, const char *node)
 {
@@ -261,25 +252,10 @@ count_dir(const char *spool, const char *rel)
 	return n;
 }
 
-static void
-loop_begin(uv_loop_t *l)
-{
-	ASSERT_INT_EQ(uv_loop_init(l), 0);
-	L = l;
-}
-
-static void
-loop_end(uv_loop_t *l)
-{
-	uv_run(l, UV_RUN_DEFAULT);
-	ASSERT_INT_EQ(uv_loop_close(l), 0);
-	L = NULL;
-}
-
 TEST(send_receive_remove)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir();
+	char *spool = spool_tmpdir("bd-srclocal");
 	int64_t before = bd_clock_now_ms();
 	struct bd_message **msgs;
 	struct bd_source *s;
@@ -332,7 +308,7 @@ TEST(send_receive_remove)
 TEST(bad_arguments)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir(), *cause = NULL, *big;
+	char *spool = spool_tmpdir("bd-srclocal"), *cause = NULL, *big;
 	struct bd_message fake = { 0 };
 	struct bd_source *s;
 	struct wait w = { 0 };
@@ -394,7 +370,7 @@ TEST(bad_arguments)
 TEST(delay_and_order)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir();
+	char *spool = spool_tmpdir("bd-srclocal");
 	struct bd_source *s, *t;
 	struct bd_message **msgs;
 	size_t n;
@@ -451,7 +427,7 @@ TEST(delay_and_order)
 TEST(update_renews_and_replaces)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir(), *old;
+	char *spool = spool_tmpdir("bd-srclocal"), *old;
 	struct bd_source *s, *t;
 	struct bd_message *m, *m2, copy;
 
@@ -512,7 +488,7 @@ TEST(update_renews_and_replaces)
 TEST(visibility_timeout_while_holder_lives)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir();
+	char *spool = spool_tmpdir("bd-srclocal");
 	struct bd_source *s, *t;
 	struct bd_message *m, *m2;
 
@@ -553,7 +529,7 @@ TEST(visibility_timeout_while_holder_lives)
 TEST(freeing_gives_leases_back)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir();
+	char *spool = spool_tmpdir("bd-srclocal");
 	struct bd_source *s, *t;
 	struct bd_message *m;
 
@@ -582,7 +558,7 @@ TEST(freeing_gives_leases_back)
 TEST(killed_receiver)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir();
+	char *spool = spool_tmpdir("bd-srclocal");
 	struct bd_source *s;
 	struct bd_message *m;
 	int fds[2], status;
@@ -674,7 +650,7 @@ TEST(two_processes_race)
 {
 	enum { N = 1000 };
 	uv_loop_t loop;
-	char *spool = tmpdir(), *files[2], *lines[N + 16];
+	char *spool = spool_tmpdir("bd-srclocal"), *files[2], *lines[N + 16];
 	struct bd_source *s;
 	size_t total = 0;
 	pid_t pids[2];
@@ -741,39 +717,10 @@ TEST(two_processes_race)
 	free(spool);
 }
 
-/* Writes data to spool/rel with an mtime age_s seconds ago. */
-static void
-plant(const char *spool, const char *rel, const char *data, int age_s)
-{
-	char *p = xasprintf("%s/%s", spool, rel);
-	struct timeval tv[2];
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-
-	ASSERT(fd >= 0);
-	ASSERT_INT_EQ(write(fd, data, strlen(data)), (ssize_t)strlen(data));
-	close(fd);
-	gettimeofday(&tv[0], NULL);
-	tv[0].tv_sec -= age_s;
-	tv[1] = tv[0];
-	ASSERT_INT_EQ(utimes(p, tv), 0);
-	free(p);
-}
-
-static bool
-exists(const char *spool, const char *rel)
-{
-	char *p = xasprintf("%s/%s", spool, rel);
-	struct stat st;
-	bool r = lstat(p, &st) == 0;
-
-	free(p);
-	return r;
-}
-
 TEST(crash_leftovers)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir();
+	char *spool = spool_tmpdir("bd-srclocal");
 	struct bd_source *s;
 	struct bd_message **msgs;
 	size_t n;
@@ -842,7 +789,7 @@ TEST(huge_queue)
 {
 	enum { N = 20000 };
 	uv_loop_t loop;
-	char *spool = tmpdir(), *dir;
+	char *spool = spool_tmpdir("bd-srclocal"), *dir;
 	struct bd_source *s;
 	int64_t last = -1;
 	size_t got = 0;
@@ -943,15 +890,6 @@ cycle_next(struct cycle *c)
 	    0);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* CPU seconds of this process, all threads, user and system. */
 static double
 cpu_s(void)
@@ -967,7 +905,7 @@ TEST(receive_delete_cost)
 	const char *env = getenv("BATCHD_BENCH_MESSAGES");
 	int n = env ? atoi(env) : 1000;
 	uv_loop_t loop;
-	char *spool = tmpdir();
+	char *spool = spool_tmpdir("bd-srclocal");
 	struct bd_source *s;
 	struct cycle slots[2];
 	double t0, t1, t2, c1, c2;

@@ -22,9 +22,9 @@
 #include "fsutil.h"
 #include "store_local.h"
 #include "unit.h"
+#include "spool_support.h"
 #include "xmalloc.h"
 
-static uv_loop_t *L;
 
 struct wait {
 	bool done;
@@ -189,15 +189,6 @@ prop_int(const struct bd_entity *e, const char *name)
 	return p->valueint;
 }
 
-static char *
-tmpdir(void)
-{
-	char *d = xstrdup("/tmp/bd-storelocal-XXXXXX");
-
-	ASSERT_NOT_NULL(mkdtemp(d));
-	return d;
-}
-
 static struct bd_store *
 open_store(const char *spool)
 {
@@ -219,36 +210,10 @@ stats(struct bd_store *s)
 	return st;
 }
 
-static void
-loop_begin(uv_loop_t *l)
-{
-	ASSERT_INT_EQ(uv_loop_init(l), 0);
-	L = l;
-}
-
-static void
-loop_end(uv_loop_t *l)
-{
-	uv_run(l, UV_RUN_DEFAULT);
-	ASSERT_INT_EQ(uv_loop_close(l), 0);
-	L = NULL;
-}
-
-static bool
-exists(const char *spool, const char *rel)
-{
-	char *p = xasprintf("%s/%s", spool, rel);
-	struct stat st;
-	bool r = lstat(p, &st) == 0;
-
-	free(p);
-	return r;
-}
-
 TEST(insert_get_replace_merge_remove)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir(), *e1, *e2, *e3, *e4;
+	char *spool = spool_tmpdir("bd-storelocal"), *e1, *e2, *e3, *e4;
 	struct bd_entity *e, *got;
 	struct bd_store *s;
 
@@ -358,7 +323,7 @@ TEST(keys_and_query_order)
 	    "caf\xc3\xa9", "100%", "..", "-_" };
 	enum { NK = sizeof(rks) / sizeof(rks[0]) };
 	uv_loop_t loop;
-	char *spool = tmpdir();
+	char *spool = spool_tmpdir("bd-storelocal");
 	struct bd_entity **rows, *e;
 	struct bd_store *s;
 	size_t n;
@@ -431,7 +396,7 @@ TEST(keys_and_query_order)
 TEST(bad_arguments)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir(), *cause = NULL, long_key[300], *big;
+	char *spool = spool_tmpdir("bd-storelocal"), *cause = NULL, long_key[300], *big;
 	struct bd_entity *e;
 	struct bd_store *s;
 	struct wait w = { 0 };
@@ -528,7 +493,7 @@ race_child(const char *spool, const char *if_match, int go, int out,
 TEST(etag_race_between_processes)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir(), *etag;
+	char *spool = spool_tmpdir("bd-storelocal"), *etag;
 	struct bd_entity *e, *got;
 	struct bd_store *s;
 
@@ -629,7 +594,7 @@ TEST(optimistic_counter_two_processes)
 {
 	enum { TIMES = 150 };
 	uv_loop_t loop;
-	char *spool = tmpdir();
+	char *spool = spool_tmpdir("bd-storelocal");
 	struct bd_entity *e, *got;
 	struct bd_store *s;
 	pid_t pids[2];
@@ -662,28 +627,10 @@ TEST(optimistic_counter_two_processes)
 	free(spool);
 }
 
-/* Writes data to spool/rel with an mtime age_s seconds ago. */
-static void
-plant(const char *spool, const char *rel, const char *data, int age_s)
-{
-	char *p = xasprintf("%s/%s", spool, rel);
-	struct timeval tv[2];
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-
-	ASSERT(fd >= 0);
-	ASSERT_INT_EQ(write(fd, data, strlen(data)), (ssize_t)strlen(data));
-	close(fd);
-	gettimeofday(&tv[0], NULL);
-	tv[0].tv_sec -= age_s;
-	tv[1] = tv[0];
-	ASSERT_INT_EQ(utimes(p, tv), 0);
-	free(p);
-}
-
 TEST(crash_leftovers)
 {
 	uv_loop_t loop;
-	char *spool = tmpdir();
+	char *spool = spool_tmpdir("bd-storelocal");
 	struct bd_entity **rows, *e, *got;
 	struct bd_store *s;
 	size_t n;
@@ -723,26 +670,37 @@ TEST(crash_leftovers)
 	ASSERT_STR_EQ(prop_str(got, "state"), "mended");
 	bd_entity_free(got);
 
+	/*
+	 * A lazy write (no fsync) cut off by a power failure may leave an
+	 * empty file under the row's name: it reads as missing, a
+	 * conditional write finds no row, and an insert takes its place.
+	 */
+	e = entity("job1", "lazy", "running", 1);
+	e->lazy = true;
+	ASSERT_INT_EQ(write_row(s, W_INSERT, e, NULL, NULL), 0);
+	ASSERT_INT_EQ(get_row(s, "job1", "lazy", &got), 0);
+	bd_entity_free(got);
+	plant(spool, "tables/batchdtasks/job1/lazy.json", "", 0);
+	ASSERT_INT_EQ(get_row(s, "job1", "lazy", &got), -ENOENT);
+	ASSERT_INT_EQ(write_row(s, W_MERGE, e, "W/\"1.0\"", NULL), -ENOENT);
+	ASSERT_INT_EQ(write_row(s, W_INSERT, e, NULL, NULL), 0);
+	ASSERT_INT_EQ(write_row(s, W_INSERT, e, NULL, NULL), -EEXIST);
+	bd_entity_free(e);
+	ASSERT_INT_EQ(get_row(s, "job1", "lazy", &got), 0);
+	ASSERT_STR_EQ(prop_str(got, "state"), "running");
+	bd_entity_free(got);
+
 	bd_store_free(s);
 	loop_end(&loop);
 	bd_rm_rf(spool);
 	free(spool);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 TEST(write_cost)
 {
 	enum { N = 300 };
 	uv_loop_t loop;
-	char *spool = tmpdir(), *etag, rk[16];
+	char *spool = spool_tmpdir("bd-storelocal"), *etag, rk[16];
 	struct bd_entity *e;
 	struct bd_store *s;
 	double t0, t1;
