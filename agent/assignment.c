@@ -26,6 +26,7 @@
 #include "error.h"
 #include "log.h"
 #include "message.h"
+#include "metrics.h"
 #include "runner.h"
 #include "task_info.h"
 #include "xmalloc.h"
@@ -519,6 +520,7 @@ assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
 	int rc;
 
 	uv_timer_stop(&a->renew_timer);
+	bd_metrics_task_ran(i);
 	if (a->lease_lost) {
 		log_warnx("job %s: task %s: ended here: the node lost its "
 		    "lease, so another node may run it", A_JOB(a), A_TASK(a));

@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "pool.h"
 #include "process.h"
@@ -31,6 +32,7 @@ struct node {
 	const char *config_path;
 	struct bd_pool *pool;
 	struct bd_daemon *daemon;
+	struct bd_metrics *metrics;
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t watchdog;
 	int stops;
@@ -49,6 +51,8 @@ node_on_drained(void *arg)
 	struct node *n = arg;
 
 	log_info("node %s: stopped", n->cfg->node_id);
+	bd_metrics_stop(n->metrics);
+	n->metrics = NULL;
 	bd_daemon_free(n->daemon);
 	n->daemon = NULL;
 	/* The daemon owned the source and store. */
@@ -117,6 +121,21 @@ node_on_created(void *arg, int status, const char *detail)
 	/* The pool's queues and tables exist and the node has joined. */
 	bd_notify("READY=1\nSTATUS=node %s in pool %s", n->cfg->node_id,
 	    n->cfg->pool_id);
+}
+
+/* What the metrics show, read when they are made. */
+static void
+node_sample(void *arg, struct bd_metrics_sample *s)
+{
+	struct node *n = arg;
+
+	s->pool_id = n->cfg->pool_id;
+	s->node_id = n->cfg->node_id;
+	s->total_slots = (int)n->cfg->task_slots_per_node;
+	if (n->daemon != NULL)
+		bd_daemon_stats(n->daemon, &s->stats);
+	else
+		s->stats.state = "starting";
 }
 
 static void
@@ -205,6 +224,13 @@ bd_cmd_daemon(int argc, char **argv)
 		log_warnx("pool %s: %s", n.cfg->pool_id, cause);
 		goto fail;
 	}
+	struct bd_metrics_options mo = { n.cfg->metrics.textfile_dir,
+	    n.cfg->metrics.listen, n.cfg->metrics.interval_ms };
+	if ((rc = bd_metrics_start(&n.loop, &mo, node_sample, &n, &n.metrics,
+	    &cause)) < 0) {
+		log_warnx("node %s: %s", n.cfg->node_id, cause);
+		goto fail;
+	}
 	node_settings(n.cfg, &settings);
 	if ((rc = bd_daemon_new(&n.loop, &settings, n.pool->source,
 	    n.pool->store, n.pool->http, &n.daemon, &cause)) < 0) {
@@ -232,6 +258,7 @@ bd_cmd_daemon(int argc, char **argv)
 	return n.status;
 fail:
 	free(cause);
+	bd_metrics_stop(n.metrics);
 	if (n.pool != NULL)
 		bd_pool_close(n.pool, NULL, NULL);
 	bd_process_shutdown();

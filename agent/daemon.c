@@ -33,6 +33,7 @@
 #include "jobs.h"
 #include "layout.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "runner.h"
 #include "xmalloc.h"
@@ -286,6 +287,7 @@ daemon_on_received(void *arg, int status, struct bd_message **msgs, size_t n,
 	if (status < 0) {
 		log_warnx("node %s: cannot read the task queue: %s",
 		    d->s.node_id, detail ? detail : bd_strerror(status));
+		bd_metrics_add(BD_METRIC_QUEUE_ERRORS, 1);
 		n = 0;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -537,6 +539,7 @@ bd_daemon_stats(const struct bd_daemon *d, struct bd_daemon_stats *out)
 	*out = d->stats;
 	out->running = (int)d->n_assignments;
 	out->free_slots = d->free_slots;
+	out->state = d->last_state != NULL ? d->last_state : daemon_state(d);
 }
 
 static void
