@@ -84,7 +84,7 @@ with tempfile.TemporaryDirectory(prefix="batchd-pkg-") as tmp:
         files = {}
         for line in listing:
             parts = line.split()
-            files[parts[-1].lstrip("./")] = parts[0]
+            files[parts[-1][2:] if parts[-1].startswith("./") else parts[-1]] = parts[0]
         want = [f.replace("usr/lib/systemd/system", "lib/systemd/system")
                 for f in MESON_FILES]
         want = [f + ".gz" if "/man/" in f else f for f in want]
@@ -93,6 +93,9 @@ with tempfile.TemporaryDirectory(prefix="batchd-pkg-") as tmp:
         check(files.get("etc/batchd/batchd.json") == "-rw-r-----",
               "deb: the configuration is 0640", files.get("etc/batchd/batchd.json"))
         check(files.get("usr/sbin/batchd", "").startswith("-rwxr-xr-x"), "deb: the binary is 0755")
+        check(files.get("etc/batchd/") == "drwxr-x---",
+              "deb: /etc/batchd is 0750 as the unit's ConfigurationDirectoryMode",
+              files.get("etc/batchd/"))
         unexpected = [f for f in files if f and not f.endswith("/") and
                       f not in want + ["etc/batchd/batchd.json",
                                        "usr/share/doc/batchd/copyright",
