@@ -539,7 +539,7 @@ bd_daemon_stats(const struct bd_daemon *d, struct bd_daemon_stats *out)
 	*out = d->stats;
 	out->running = (int)d->n_assignments;
 	out->free_slots = d->free_slots;
-	out->state = d->last_state != NULL ? d->last_state : daemon_state(d);
+	out->state = d->drain_cb == NULL && d->draining ? "offline" : daemon_state(d);
 }
 
 static void
