@@ -539,7 +539,8 @@ bd_daemon_stats(const struct bd_daemon *d, struct bd_daemon_stats *out)
 	*out = d->stats;
 	out->running = (int)d->n_assignments;
 	out->free_slots = d->free_slots;
-	out->state = d->drain_cb == NULL && d->draining ? "offline" : daemon_state(d);
+	out->state = d->draining && d->drain_cb == NULL ? "offline" :
+	    daemon_state(d);
 }
 
 static void
