@@ -27,6 +27,7 @@
 #include "layout.h"
 #include "log.h"
 #include "message.h"
+#include "metrics.h"
 #include "runner.h"
 #include "task_info.h"
 #include "xmalloc.h"
@@ -525,6 +526,7 @@ assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
 
 	info.requeue_count = a->tm->requeue_count;
 	uv_timer_stop(&a->renew_timer);
+	bd_metrics_task_ran(i);
 	if (a->lease_lost) {
 		log_warnx("job %s: task %s: ended here: the node lost its "
 		    "lease, so another node may run it", A_JOB(a), A_TASK(a));

@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "pool.h"
 #include "process.h"
@@ -34,6 +35,7 @@ struct node {
 	struct bd_pool *pool;
 	struct bd_daemon *daemon;
 	struct bd_app_packages *packages;
+	struct bd_metrics *metrics;
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t watchdog;
 	int stops;
@@ -52,6 +54,8 @@ node_on_drained(void *arg)
 	struct node *n = arg;
 
 	log_info("node %s: stopped", n->cfg->node_id);
+	bd_metrics_stop(n->metrics);
+	n->metrics = NULL;
 	bd_daemon_free(n->daemon);
 	n->daemon = NULL;
 	bd_app_packages_close(n->packages);
@@ -132,6 +136,21 @@ node_on_created(void *arg, int status, const char *detail)
 	/* The pool's queues and tables exist and the node has joined. */
 	bd_notify("READY=1\nSTATUS=node %s in pool %s", n->cfg->node_id,
 	    n->cfg->pool_id);
+}
+
+/* What the metrics show, read when they are made. */
+static void
+node_sample(void *arg, struct bd_metrics_sample *s)
+{
+	struct node *n = arg;
+
+	s->pool_id = n->cfg->pool_id;
+	s->node_id = n->cfg->node_id;
+	s->total_slots = (int)n->cfg->task_slots_per_node;
+	if (n->daemon != NULL)
+		bd_daemon_stats(n->daemon, &s->stats);
+	else
+		s->stats.state = "starting";
 }
 
 static void
@@ -239,8 +258,17 @@ bd_cmd_daemon(int argc, char **argv)
 		log_warnx("pool %s: %s", n.cfg->pool_id, cause);
 		goto fail;
 	}
-	if ((rc = bd_app_packages_from_config(&n.loop, n.pool->http, n.cfg,
+	/* A container store needs HTTP now; a directory store never does. */
+	if ((rc = bd_app_packages_from_config(&n.loop,
+	    n.cfg->application_store.container != NULL ? node_http(&n) : NULL, n.cfg,
 	    n.cfg->node_root, &n.packages, &cause)) < 0) {
+		log_warnx("node %s: %s", n.cfg->node_id, cause);
+		goto fail;
+	}
+	struct bd_metrics_options mo = { n.cfg->metrics.textfile_dir,
+	    n.cfg->metrics.listen, n.cfg->metrics.interval_ms };
+	if ((rc = bd_metrics_start(&n.loop, &mo, node_sample, &n, &n.metrics,
+	    &cause)) < 0) {
 		log_warnx("node %s: %s", n.cfg->node_id, cause);
 		goto fail;
 	}
@@ -277,6 +305,7 @@ bd_cmd_daemon(int argc, char **argv)
 fail:
 	free(cause);
 	bd_app_packages_close(n.packages);
+	bd_metrics_stop(n.metrics);
 	if (n.pool != NULL)
 		bd_pool_close(n.pool, NULL, NULL);
 	bd_process_shutdown();

@@ -193,6 +193,7 @@ struct bd_config {
 
 	struct {
 		char *textfile_dir;	/* or NULL */
+		int64_t interval_ms;	/* of the textfile */
 		char *listen;		/* "HOST:PORT" on loopback, or NULL */
 	} metrics;
 };

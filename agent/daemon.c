@@ -35,6 +35,7 @@
 #include "jobs.h"
 #include "layout.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "runner.h"
 #include "xmalloc.h"
@@ -338,6 +339,7 @@ daemon_on_received(void *arg, int status, struct bd_message **msgs, size_t n,
 	if (status < 0) {
 		log_warnx("node %s: cannot read the task queue: %s",
 		    d->s.node_id, detail ? detail : bd_strerror(status));
+		bd_metrics_add(BD_METRIC_QUEUE_ERRORS, 1);
 		n = 0;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -795,6 +797,8 @@ bd_daemon_stats(const struct bd_daemon *d, struct bd_daemon_stats *out)
 	*out = d->stats;
 	out->running = (int)d->n_assignments;
 	out->free_slots = d->free_slots;
+	out->state = d->draining && d->drain_cb == NULL ? "offline" :
+	    daemon_state(d);
 }
 
 static void

@@ -111,6 +111,7 @@ struct bd_daemon_stats {
 	uint64_t polls, messages, tasks_started, tasks_completed, retries,
 	    requeues, poisoned, lease_renewals, leases_lost;
 	int running, free_slots;
+	const char *state;	/* ComputeNodeState; static */
 };
 void bd_daemon_stats(const struct bd_daemon *d, struct bd_daemon_stats *out);
 

@@ -50,6 +50,7 @@
 #include "download_local.h"
 #include "error.h"
 #include "fsutil.h"
+#include "metrics.h"
 #include "sas.h"
 #include "url.h"
 #include "xmalloc.h"
@@ -415,6 +416,8 @@ dl_after_work(uv_work_t *w, int status)
 			d->progress_cb(d->progress_arg, j->name, st.st_size,
 			    st.st_size);
 	}
+	bd_metrics_add_path(BD_METRIC_DOWNLOAD_FILES,
+	    j->kind != DL_LIST_LOCAL ? j->dst : NULL);
 	dl_job_end(j);
 }
 
@@ -847,6 +850,7 @@ dl_pump(struct bd_download *d)
 		bd_failure_info_free(f);
 		f = NULL;
 	}
+	bd_metrics_add(BD_METRIC_DOWNLOAD_ERRORS, f != NULL);
 	d->cb(d->arg, f, d->cancelled);	/* may free d */
 }
 

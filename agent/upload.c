@@ -38,6 +38,7 @@
 #include "error.h"
 #include "fsutil.h"
 #include "glob.h"
+#include "metrics.h"
 #include "sas.h"
 #include "url.h"
 #include "varexpand.h"
@@ -296,6 +297,7 @@ ul_job_end(struct ul_job *j, bool ok)
 		j->fd = -1;
 	}
 	if (ok) {
+		bd_metrics_add_file(BD_METRIC_UPLOAD_FILES, (uint64_t)j->size);
 		ul_log(u, "Uploaded %s to %s (%lld bytes%s%s) in %lld ms",
 		    j->file, j->shown, (long long)j->size, j->md5 != NULL ?
 		    ", Content-MD5 " : "", j->md5 != NULL ? j->md5 : "",
@@ -531,6 +533,7 @@ ul_pump(struct bd_upload *u)
 		bd_failure_info_free(f);
 		f = NULL;
 	}
+	bd_metrics_add(BD_METRIC_UPLOAD_ERRORS, f != NULL);
 	u->cb(u->arg, f, u->cancelled);	/* may free u */
 }
 
