@@ -225,6 +225,11 @@ bd_supervisor_read_state(const char *path, struct bd_supervisor_record *r,
 	}
 	rc = bd_supervisor_record_parse(data, len, r, cause);
 	free(data);
+	if (rc < 0 && cause != NULL) {
+		char *c = xasprintf("%s: %s", path, *cause);
+		free(*cause);
+		*cause = c;
+	}
 	return rc;
 }
 
