@@ -52,6 +52,7 @@ struct bd_daemon_settings {
 	int64_t heartbeat_ms;
 	int64_t job_check_ms;	/* how often jobs are checked for termination */
 	int64_t kill_grace_ms;
+	int64_t stdout_max_bytes, stderr_max_bytes; /* 0: no cap */
 	enum bd_deallocation deallocation;
 	const struct bd_task_spec *start_task; /* or NULL */
 	const struct bd_storage_account *storage; /* for autoStorageContainer */

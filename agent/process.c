@@ -56,6 +56,8 @@ struct bd_process {
 	struct bd_process *next; /* in process_live until the exit */
 };
 
+static void process_ended(struct bd_process *p);
+
 static uv_loop_t *process_loop;
 static uv_signal_t process_sigchld;
 static bool process_ready;
@@ -71,9 +73,15 @@ process_on_sigchld(uv_signal_t *handle, int signum)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (struct bd_process *p = process_live; p != NULL;
-		    p = p->next)
-			if (p->child && p->pid == pid)
-				p->reaped = true;
+		    p = p->next) {
+			if (!p->child || p->pid != pid)
+				continue;
+			p->reaped = true;
+			/* Without a pidfd this is how its end is seen. */
+			if (p->pidfd == -1)
+				process_ended(p);
+			break;
+		}
 	}
 }
 
@@ -177,13 +185,11 @@ process_read_report(struct bd_process *p)
 
 /* The supervisor has exited: find its outcome and deliver. */
 static void
-process_on_pidfd(uv_poll_t *h, int status, int events)
+process_ended(struct bd_process *p)
 {
-	struct bd_process *p = h->data;
 	char *cause = NULL;
 	int rc, wstatus;
 
-	uv_poll_stop(&p->poll);
 	if (p->child && !p->reaped && waitpid(p->pid, &wstatus, WNOHANG) ==
 	    p->pid)
 		p->reaped = true;
@@ -220,9 +226,33 @@ process_on_pidfd(uv_poll_t *h, int status, int events)
 }
 
 static void
+process_on_pidfd(uv_poll_t *h, int status, int events)
+{
+	struct bd_process *p = h->data;
+
+	uv_poll_stop(&p->poll);
+	process_ended(p);
+}
+
+static void
 process_on_defer(uv_timer_t *t)
 {
 	process_deliver(t->data);
+}
+
+/*
+ * Without pidfds (valgrind does not know the call, nor do kernels before
+ * 5.3) an adopted supervisor is looked at twice a second instead.
+ */
+static void
+process_on_watch(uv_timer_t *t)
+{
+	struct bd_process *p = t->data;
+
+	if (bd_supervisor_alive(&p->rec))
+		return;
+	uv_timer_stop(&p->defer);
+	process_ended(p);
 }
 
 /* A new process record, on the live list, with its handles. */
@@ -411,10 +441,10 @@ bd_process_spawn(const struct bd_process_options *opts,
 		(void)waitpid(pid, NULL, 0);
 		return rc;
 	}
-	/* Our child cannot be reused before we reap it: the pidfd is its. */
-	if ((pidfd = pidfd_open(pid, 0)) == -1)
-		fatal("process: pidfd_open of a supervisor");
-	(void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+	/* Our child cannot be reused before we reap it: the pidfd is its.
+	 * Without pidfds the SIGCHLD watcher sees its end. */
+	if ((pidfd = pidfd_open(pid, 0)) != -1)
+		(void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 	(void)fcntl(rp[0], F_SETFL, O_NONBLOCK);
 	struct bd_process *p = process_new(pid, pidfd, exit_cb, arg);
 	p->child = true;
@@ -450,6 +480,16 @@ bd_process_adopt(const char *state_path, bd_process_exit_cb exit_cb,
 		 * the supervisor's, whatever happens to the pid later.
 		 */
 		pidfd = pidfd_open(rec.pid, 0);
+		if (pidfd == -1 && errno == ENOSYS && bd_supervisor_alive(&rec)) {
+			struct bd_process *p = process_new(rec.pid, -1,
+			    exit_cb, arg);
+			p->task_pid = rec.task_pid;
+			p->state_path = xstrdup(state_path);
+			p->rec = rec;
+			uv_timer_start(&p->defer, process_on_watch, 500, 500);
+			*out = p;
+			return 0;
+		}
 		if (pidfd == -1 || !bd_supervisor_alive(&rec)) {
 			if (pidfd != -1)
 				close(pidfd);
@@ -514,7 +554,7 @@ bd_process_kill_tree(struct bd_process *proc, int sig)
 {
 	siginfo_t si;
 
-	if (proc->exited || proc->pidfd == -1)
+	if (proc->exited)
 		return 0;
 	/* The supervisor sends sig on to the tree (supervisor.h). */
 	memset(&si, 0, sizeof(si));
@@ -523,9 +563,13 @@ bd_process_kill_tree(struct bd_process *proc, int sig)
 	si.si_pid = getpid();
 	si.si_uid = getuid();
 	si.si_value.sival_int = sig;
-	if (pidfd_send_signal(proc->pidfd, SIGRTMIN, &si, 0) == -1)
+	if (proc->pidfd != -1)
+		return pidfd_send_signal(proc->pidfd, SIGRTMIN, &si, 0) == 0;
+	/* No pidfd: a child not reaped yet still holds its pid; an adopted
+	 * one is checked by its start time first. */
+	if (!proc->child && !bd_supervisor_alive(&proc->rec))
 		return 0;
-	return 1;
+	return sigqueue(proc->pid, SIGRTMIN, si.si_value) == 0;
 }
 
 char *
