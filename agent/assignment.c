@@ -708,6 +708,13 @@ assignment_adopt_run(struct bd_assignment *a)
 	if (need > 0 && a->hooks.reserve(a->hooks.arg, need))
 		a->slots += need;
 	assignment_run(a, true);
+	/* A drain or a lost lease that came before the runner did. */
+	if (a->runner != NULL && (a->lease_lost || a->stopping))
+		bd_runner_terminate(a->runner, a->lease_lost ? "the node lost "
+		    "its lease on the task message" : a->stop ==
+		    BD_STOP_REQUEUE ? "the node is leaving the pool; the task "
+		    "goes back to the queue" : "the node is leaving the pool "
+		    "(deallocation option terminate)");
 }
 
 static void

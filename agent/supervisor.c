@@ -483,17 +483,17 @@ supervisor_on_output(struct sv *s, struct sv_stream *st)
 
 /* In the forked child: becomes the command, or reports errno on errfd. */
 static void __attribute__((noreturn))
-supervisor_exec(const struct bd_supervisor_options *o, int out_w, int err_w,
-    int errfd)
+supervisor_exec(const struct bd_supervisor_options *o,
+    const struct bd_cgroup *cg, int out_w, int err_w, int errfd)
 {
-	struct bd_cgroup *cg = NULL;
 	sigset_t none;
 	int rc = 0;
 
 	if (setsid() == -1)
 		rc = -errno;
-	if (rc == 0 && o->cgroup != NULL &&
-	    (rc = bd_cgroup_open(o->cgroup, &cg)) == 0)
+	/* The command alone joins the cgroup: its kill must not reach the
+	 * supervisor, which still has an outcome to write. */
+	if (rc == 0 && cg != NULL)
 		rc = bd_cgroup_join(cg, 0);
 	if (rc == 0 && (dup2(out_w, 1) == -1 || dup2(err_w, 2) == -1))
 		rc = -errno;
@@ -582,7 +582,7 @@ supervisor_start(struct sv *s)
 	}
 	if (pid == 0) {
 		close(ep[0]);
-		supervisor_exec(o, out_w, err_w, ep[1]);
+		supervisor_exec(o, s->cg, out_w, err_w, ep[1]);
 	}
 	close(ep[1]);
 	s->task_pid = pid;
@@ -786,9 +786,15 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 		fatal("supervise: signalfd");
 	if ((s.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
 		fatal("supervise: /dev/null");
-	if (o->cgroup != NULL && (rc = bd_cgroup_open(o->cgroup, &s.cg)) < 0)
+	/* A task that should be contained and cannot be does not start. */
+	if (o->cgroup != NULL && ((rc = bd_cgroup_setup()) < 0 ||
+	    (rc = bd_cgroup_open(o->cgroup, &s.cg)) < 0)) {
 		log_warnx("supervise: cgroup %s: %s", o->cgroup,
 		    bd_strerror(rc));
+		snprintf(line, sizeof(line), "error %d\n", rc);
+		supervisor_report(o, line);
+		return 127;
+	}
 
 	s.rec.state = BD_SUPERVISOR_RUNNING;
 	s.rec.pid = getpid();
