@@ -282,6 +282,8 @@ supervisor_write_state(struct sv *s)
 
 /* ---- the task's tree ------------------------------------------------- */
 
+static bool supervisor_reap_quietly(struct sv *s);
+
 struct sv_proc {
 	pid_t pid, ppid;
 	bool zombie;
@@ -369,6 +371,27 @@ supervisor_sweep(int sig)
 	return killed;
 }
 
+/*
+ * Whether the supervisor has any child left (zombies included).  As the
+ * subreaper of the task's tree, it has none exactly when nothing of the
+ * tree lives: the topmost live process of any branch is its child.
+ */
+static bool
+supervisor_has_children(void)
+{
+	char path[64], buf[16];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children",
+	    (int)getpid());
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return true; /* cannot tell: assume the worst */
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	return n != 0;
+}
+
 /* Sends sig to the task's whole tree. */
 static void
 supervisor_kill_tree(struct sv *s, int sig)
@@ -382,6 +405,10 @@ supervisor_kill_tree(struct sv *s, int sig)
 		(void)supervisor_sweep(sig);
 		return;
 	}
+	/* Most tasks leave nothing: then the /proc walk can be skipped. */
+	(void)supervisor_reap_quietly(s);
+	if (!supervisor_has_children())
+		return;
 	/* Forks may race a sweep: sweep until nothing is left to kill. */
 	for (int i = 0; i < 100 && supervisor_sweep(SIGKILL) > 0; i++)
 		;
@@ -607,21 +634,34 @@ out:
 
 /* ---- the loop --------------------------------------------------------- */
 
-static void
-supervisor_reap(struct sv *s)
+/*
+ * Reaps the children that have exited, keeping the command's status.
+ * Returns true when the command was among them.
+ */
+static bool
+supervisor_reap_quietly(struct sv *s)
 {
+	bool ended = false;
 	int status;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (pid != s->task_pid || s->task_exited)
-			continue;
-		s->task_exited = true;
-		s->task_status = status;
-		/* Whatever the command left behind ends with it. */
-		supervisor_kill_tree(s, SIGKILL);
-		s->drain_until = bd_clock_mono_ms() + SUPERVISOR_DRAIN_MS;
+		if (pid == s->task_pid && !s->task_exited) {
+			s->task_exited = ended = true;
+			s->task_status = status;
+			s->drain_until = bd_clock_mono_ms() +
+			    SUPERVISOR_DRAIN_MS;
+		}
 	}
+	return ended;
+}
+
+static void
+supervisor_reap(struct sv *s)
+{
+	/* Whatever the command left behind ends with it. */
+	if (supervisor_reap_quietly(s))
+		supervisor_kill_tree(s, SIGKILL);
 }
 
 static void
