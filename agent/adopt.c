@@ -167,7 +167,10 @@ bd_adopt_save(const char *dir, const struct bd_adopt_record *r)
 {
 	char *path = bd_adopt_record_path(dir, r->message_id);
 	char *text = bd_adopt_format(r);
-	int rc = bd_write_file_atomic(path, text, strlen(text), 0600);
+	/* No fsync: the record has to outlive batchd, not the machine; the
+	 * supervisors die with the machine, and after a reboot a lost record
+	 * only means the task's message comes back when its lease ends. */
+	int rc = bd_write_file_replace(path, text, strlen(text), 0600);
 
 	free(text);
 	free(path);

@@ -12,7 +12,8 @@
  *                     row's ETag, counts, when it started;
  *   <key>.supervisor  the supervisor's state file (supervisor.h).
  *
- * A record is written (atomically, fsync'd) after the task is claimed and
+ * A record is written (atomically; not fsync'd, since it has to outlive
+ * batchd, not the machine) after the task is claimed and
  * before its supervisor starts, again after every lease renewal (the pop
  * receipt changes with each), and removed when the task's message is done
  * with.  On start the daemon loads every record and adopts its task before

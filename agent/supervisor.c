@@ -251,31 +251,18 @@ bd_supervisor_alive(const struct bd_supervisor_record *r)
 static int
 supervisor_write_state(struct sv *s)
 {
-	const char *path = s->o->state_path;
-	char *text, *tmp;
-	int fd, rc = 0;
-	size_t len;
+	char *text;
+	int rc;
 
-	if (path == NULL)
+	if (s->o->state_path == NULL)
 		return 0;
 	text = bd_supervisor_record_format(&s->rec);
-	len = strlen(text);
-	if (s->rec.state == BD_SUPERVISOR_EXITED) {
-		rc = bd_write_file_atomic(path, text, len, 0600);
-		free(text);
-		return rc;
-	}
-	tmp = xasprintf("%s.%d.tmp", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1 || write(fd, text, len) != (ssize_t)len)
-		rc = -errno;
-	if (fd != -1 && close(fd) == -1 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) == -1)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	free(tmp);
+	if (s->rec.state == BD_SUPERVISOR_EXITED)
+		rc = bd_write_file_atomic(s->o->state_path, text,
+		    strlen(text), 0600);
+	else
+		rc = bd_write_file_replace(s->o->state_path, text,
+		    strlen(text), 0600);
 	free(text);
 	return rc;
 }
