@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -768,18 +769,10 @@ supervisor_loop(struct sv *s, int sigfd)
 static void
 supervisor_close_fds(int keep)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		int fd = atoi(de->d_name);
-		if (isdigit((unsigned char)de->d_name[0]) && fd > 2 &&
-		    fd != keep && fd != dirfd(d))
-			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	}
-	closedir(d);
+	if (keep > 3)
+		(void)close_range(3, (unsigned)keep - 1, CLOSE_RANGE_CLOEXEC);
+	(void)close_range(keep >= 3 ? (unsigned)keep + 1 : 3, ~0U,
+	    CLOSE_RANGE_CLOEXEC);
 }
 
 int

@@ -161,6 +161,20 @@ TEST(exit_codes_and_signals)
 	bd_process_free(p);
 }
 
+TEST(no_leaked_descriptors)
+{
+	/* A descriptor batchd forgot to mark close-on-exec. */
+	int fd = dup2(2, 57);
+	struct bd_process *p;
+
+	ASSERT_INT_EQ(fd, 57);
+	p = spawn_sh("[ -e /proc/self/fd/57 ] && exit 1; exit 0");
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_code, 0);
+	bd_process_free(p);
+	close(fd);
+}
+
 TEST(output_cap_10_gib)
 {
 	struct bd_process_options o = { .output_cap = 1 << 20 };
@@ -379,6 +393,7 @@ main(int argc, char **argv)
 	uv_loop_init(&loop);
 	ASSERT_INT_EQ(bd_process_init(&loop), 0);
 	RUN(exit_codes_and_signals);
+	RUN(no_leaked_descriptors);
 	RUN(output_cap_10_gib);
 	RUN(double_fork_leaves_nothing);
 	RUN(sigterm_ignored_then_killed);
