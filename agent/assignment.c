@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adopt.h"
 #include "clock.h"
 #include "error.h"
 #include "layout.h"
@@ -29,6 +30,7 @@
 #include "message.h"
 #include "metrics.h"
 #include "runner.h"
+#include "supervisor.h"
 #include "task_info.h"
 #include "xmalloc.h"
 
@@ -65,9 +67,19 @@ struct bd_assignment {
 	 */
 	void (*after_renewal)(struct bd_assignment *a);
 	int64_t later_ms;
+	/*
+	 * Adoption (adopt.h): recorded while the task's record is on disk;
+	 * adopting for a task a previous batchd started.
+	 */
+	bool recorded;
+	bool adopting;
+	bool settled;		/* the adopted lease's first renewal is back */
+	char *state_path;	/* the supervisor's state file, or NULL */
+	int64_t started_ms;
 };
 
 static void assignment_finish(struct bd_assignment *a);
+static void assignment_settle(struct bd_assignment *a);
 static void assignment_claim(struct bd_assignment *a);
 
 /* "job J: task T" for log lines, whatever could be read. */
@@ -375,6 +387,11 @@ assignment_finish(struct bd_assignment *a)
 		return; /* the renewal's callback comes back here */
 	uv_timer_stop(&a->renew_timer);
 	a->done = true;
+	assignment_settle(a);
+	/* The message is done with (or left to the queue): so is the record. */
+	if (a->recorded)
+		bd_adopt_remove(a->env.adopt_dir, a->msg->id);
+	a->recorded = false;
 	if (a->slots > 0)
 		a->hooks.release(a->hooks.arg, a->slots);
 	a->slots = 0;
@@ -600,14 +617,137 @@ assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
 
 /* ---- running ---------------------------------------------------------- */
 
+/*
+ * Tells the daemon, once, that an adopted task's lease is settled: until
+ * then it must not receive, or it could take the very message back (the
+ * local spool hands out a dead daemon's leases at once).
+ */
+static void
+assignment_settle(struct bd_assignment *a)
+{
+	if (!a->adopting || a->settled)
+		return;
+	a->settled = true;
+	if (a->hooks.settled != NULL)
+		a->hooks.settled(a->hooks.arg);
+}
+
+/*
+ * Writes the task's adoption record with the message's newest pop
+ * receipt.  On failure the task still runs, but would not survive a
+ * restart; that is said in the log.
+ */
+static int
+assignment_record(struct bd_assignment *a)
+{
+	struct bd_adopt_record r = {
+		.message_id = a->msg->id,
+		.pop_receipt = a->msg->pop_receipt,
+		.message_text = a->msg->text,
+		.dequeue_count = a->msg->dequeue_count,
+		.inserted_ms = a->msg->inserted_ms,
+		.job_id = a->job_id,
+		.task_id = a->task_id,
+		.etag = a->etag,
+		.retry_count = a->tm->retry_count,
+		.requeue_count = a->tm->requeue_count,
+		.started_ms = a->started_ms,
+	};
+	int rc = bd_adopt_save(a->env.adopt_dir, &r);
+
+	if (rc < 0)
+		log_warnx("job %s: task %s: cannot record it for a restart "
+		    "of batchd: %s", A_JOB(a), A_TASK(a), strerror(-rc));
+	return rc;
+}
+
+/* Starts the runner: the task, or (adopt) the task already running. */
+static void
+assignment_run(struct bd_assignment *a, bool adopt)
+{
+	struct bd_runner_options ro;
+
+	memset(&ro, 0, sizeof(ro));
+	ro.loop = a->env.loop;
+	ro.http = *a->env.http;
+	ro.node = a->env.node;
+	ro.job = a->job->spec;
+	ro.task = a->tm->task;
+	ro.user = a->env.user;
+	ro.kill_grace_ms = a->env.settings->kill_grace_ms;
+	ro.single_attempt = true;
+	ro.retry_count = a->tm->retry_count;
+	ro.storage = a->env.settings->storage;
+	ro.stdout_max_bytes = a->env.settings->stdout_max_bytes;
+	ro.stderr_max_bytes = a->env.settings->stderr_max_bytes;
+	ro.supervisor_state = a->state_path;
+	ro.adopt = adopt;
+	ro.adopt_started_ms = a->started_ms;
+	if (bd_runner_start(&ro, assignment_on_run, a, &a->runner) < 0) {
+		assignment_later(a, a->env.settings->poll_max_ms);
+		return;
+	}
+	a->started = true;
+	if (adopt) {
+		log_info("job %s: task %s: adopted from before the restart",
+		    A_JOB(a), A_TASK(a));
+		return;
+	}
+	a->env.stats->tasks_started++;
+	log_info("job %s: task %s: running", A_JOB(a), A_TASK(a));
+}
+
+/*
+ * Picks up the task of an adopted record once its job is known: watched
+ * again, or finished, through the runner; or given back to the queue when
+ * it never started or its supervisor is lost (it runs again, which is its
+ * first complete run).
+ */
+static void
+assignment_adopt_run(struct bd_assignment *a)
+{
+	struct bd_supervisor_record rec;
+	char *cause = NULL;
+	int need = a->tm->task->required_slots - a->slots;
+
+	if (bd_supervisor_read_state(a->state_path, &rec, &cause) < 0) {
+		log_warnx("job %s: task %s: %s", A_JOB(a), A_TASK(a), cause);
+		free(cause);
+		rec.state = BD_SUPERVISOR_NONE;
+	}
+	if (rec.state == BD_SUPERVISOR_NONE ||
+	    (rec.state == BD_SUPERVISOR_RUNNING && !bd_supervisor_alive(&rec))) {
+		log_warnx("job %s: task %s: %s; giving it back to the queue",
+		    A_JOB(a), A_TASK(a), rec.state == BD_SUPERVISOR_NONE ?
+		    "it had not started when batchd stopped" :
+		    "its supervisor is gone without an outcome");
+		assignment_later(a, 0);
+		return;
+	}
+	if (need > 0 && a->hooks.reserve(a->hooks.arg, need))
+		a->slots += need;
+	assignment_run(a, true);
+	/* A drain or a lost lease that came before the runner did. */
+	if (a->runner != NULL && (a->lease_lost || a->stopping))
+		bd_runner_terminate(a->runner, a->lease_lost ? "the node lost "
+		    "its lease on the task message" : a->stop ==
+		    BD_STOP_REQUEUE ? "the node is leaving the pool; the task "
+		    "goes back to the queue" : "the node is leaving the pool "
+		    "(deallocation option terminate)");
+}
+
 static void
 assignment_on_renewed(void *arg, int status, const char *detail)
 {
 	struct bd_assignment *a = arg;
 
 	a->renewing = false;
-	if (status == 0)
+	assignment_settle(a);
+	if (status == 0) {
 		a->env.stats->lease_renewals++;
+		if (a->recorded)
+			assignment_record(a);
+	}
 	else if (status == -ENOENT && !a->lease_lost) {
 		/* Someone else may run the task now: stop ours (protocol §3). */
 		a->lease_lost = true;
@@ -636,6 +776,8 @@ assignment_on_renew_timer(uv_timer_t *t)
 	if (bd_source_update(a->env.source, a->msg,
 	    a->env.settings->lease_ms, NULL, assignment_on_renewed, a) == 0)
 		a->renewing = true;
+	else
+		assignment_settle(a); /* the next tick tries again */
 }
 
 static void
@@ -643,7 +785,6 @@ assignment_on_claimed(void *arg, int status, const char *etag,
     const char *detail)
 {
 	struct bd_assignment *a = arg;
-	struct bd_runner_options ro;
 
 	if (status == -ESTALE || status == -EEXIST || status == -ENOENT) {
 		log_info("job %s: task %s: another node has it", A_JOB(a),
@@ -672,25 +813,21 @@ assignment_on_claimed(void *arg, int status, const char *etag,
 			    "left the pool before the task started"));
 		return;
 	}
-	memset(&ro, 0, sizeof(ro));
-	ro.loop = a->env.loop;
-	ro.http = *a->env.http;
-	ro.node = a->env.node;
-	ro.job = a->job->spec;
-	ro.task = a->tm->task;
-	ro.user = a->env.user;
-	ro.kill_grace_ms = a->env.settings->kill_grace_ms;
-	ro.single_attempt = true;
-	ro.retry_count = a->tm->retry_count;
-	ro.storage = a->env.settings->storage;
-	if (bd_runner_start(&ro, assignment_on_run, a, &a->runner) < 0) {
-		assignment_later(a, a->env.settings->poll_max_ms);
-		return;
+	a->started_ms = bd_clock_now_ms();
+	if (a->env.adopt_dir != NULL) {
+		a->state_path = bd_adopt_state_path(a->env.adopt_dir,
+		    a->msg->id);
+		/* A stale state file from an earlier receive must not pass
+		 * for this run's. */
+		(void)unlink(a->state_path);
+		a->recorded = true;
+		if (assignment_record(a) < 0) {
+			a->recorded = false;
+			free(a->state_path);
+			a->state_path = NULL;
+		}
 	}
-	a->env.stats->tasks_started++;
-	a->started = true;
-	log_info("job %s: task %s: running", A_JOB(a), A_TASK(a));
-
+	assignment_run(a, false);
 }
 
 /* Marks the task running here, guarded by the row's ETag. */
@@ -981,6 +1118,11 @@ assignment_on_job(void *arg, int status, struct bd_job *job,
 		return;
 	}
 	a->job = job;
+	if (a->adopting) {
+		/* Claimed and started before the restart. */
+		assignment_adopt_run(a);
+		return;
+	}
 	if (job->state != BD_JOB_ACTIVE) {
 		assignment_complete_failed(a, bd_failure_info_new(
 		    BD_CATEGORY_USER_ERROR, "TaskEnded", "the job %s was "
@@ -1009,8 +1151,8 @@ assignment_begin(uv_timer_t *t)
 
 	/* The lease is renewed at about half its length from now on, also
 	 * while the job's preparation task runs (protocol §3). */
-	uv_timer_start(&a->renew_timer, assignment_on_renew_timer, every,
-	    every);
+	uv_timer_start(&a->renew_timer, assignment_on_renew_timer,
+	    a->adopting ? 0 : every, every);
 	rc = bd_task_message_decode(a->msg->text, strlen(a->msg->text), &a->tm,
 	    &a->job_id, &a->task_id, &cause);
 	if (rc < 0) {
@@ -1020,7 +1162,7 @@ assignment_begin(uv_timer_t *t)
 		free(cause);
 		return;
 	}
-	if (a->env.settings->max_dequeue_count > 0 &&
+	if (!a->adopting && a->env.settings->max_dequeue_count > 0 &&
 	    a->msg->dequeue_count > a->env.settings->max_dequeue_count) {
 		assignment_poison(a, bd_failure_info_new(
 		    BD_CATEGORY_SERVER_ERROR, "TaskPoisoned", "the task's "
@@ -1054,6 +1196,33 @@ bd_assignment_start(const struct bd_assignment_env *env,
 }
 
 void
+bd_assignment_adopt(const struct bd_assignment_env *env,
+    struct bd_adopt_record *rec, const struct bd_assignment_hooks *hooks,
+    struct bd_assignment **out)
+{
+	struct bd_message *m = xcalloc(1, sizeof(*m));
+	struct bd_assignment *a;
+
+	m->id = rec->message_id;
+	m->pop_receipt = rec->pop_receipt;
+	m->text = rec->message_text;
+	m->dequeue_count = rec->dequeue_count;
+	m->inserted_ms = rec->inserted_ms;
+	rec->message_id = rec->pop_receipt = rec->message_text = NULL;
+	bd_assignment_start(env, m, hooks, &a);
+	a->adopting = true;
+	a->recorded = env->adopt_dir != NULL;
+	a->etag = rec->etag;
+	rec->etag = NULL;
+	a->row_exists = true;
+	a->started_ms = rec->started_ms;
+	if (env->adopt_dir != NULL)
+		a->state_path = bd_adopt_state_path(env->adopt_dir, m->id);
+	bd_adopt_record_free(rec);
+	*out = a;
+}
+
+void
 bd_assignment_stop(struct bd_assignment *a, enum bd_assignment_stop how)
 {
 	if (a->stopping || a->done)
@@ -1079,6 +1248,7 @@ assignment_on_close(uv_handle_t *h)
 	free(a->job_id);
 	free(a->task_id);
 	free(a->etag);
+	free(a->state_path);
 	free(a);
 }
 

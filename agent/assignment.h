@@ -37,6 +37,9 @@ struct bd_assignment_env {
 	const struct bd_task_user *user;
 	const struct bd_daemon_settings *settings;
 	struct bd_daemon_stats *stats;
+	/* Where running tasks are recorded for adoption (adopt.h); NULL:
+	   nowhere, tasks end with batchd. */
+	const char *adopt_dir;
 };
 
 struct bd_assignment_hooks {
@@ -46,6 +49,9 @@ struct bd_assignment_hooks {
 	void (*release)(void *arg, int n);
 	/* The assignment is over; free it now or later. */
 	void (*done)(void *arg, struct bd_assignment *a);
+	/* An adopted assignment holds its lease again, or knows it lost it
+	   (runs once, before done; optional). */
+	void (*settled)(void *arg);
 	void *arg;
 };
 
@@ -56,6 +62,19 @@ struct bd_assignment_hooks {
  */
 void bd_assignment_start(const struct bd_assignment_env *env,
     struct bd_message *msg, const struct bd_assignment_hooks *hooks,
+    struct bd_assignment **out);
+
+/*
+ * Takes over the task a previous batchd ran for the message in rec (taken
+ * over), after a restart: its lease is renewed at once, and the task is
+ * watched again if its supervisor still runs, finished (outputs, exit
+ * conditions, report, message deleted) if it ended meanwhile, or given
+ * back to the queue if it never started or its supervisor was lost.  The
+ * caller reserved one slot, as for bd_assignment_start().
+ */
+struct bd_adopt_record;
+void bd_assignment_adopt(const struct bd_assignment_env *env,
+    struct bd_adopt_record *rec, const struct bd_assignment_hooks *hooks,
     struct bd_assignment **out);
 
 enum bd_assignment_stop {

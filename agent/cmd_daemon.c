@@ -6,7 +6,11 @@
  * configured deallocation option (a second signal ends running tasks at
  * once by requeueing them).  SIGHUP re-reads the configuration and applies
  * what can change safely (bd_daemon_reload(); docs/configuration.md,
- * "Reloading: SIGHUP", lists the options).
+ * "Reloading: SIGHUP", lists the options).  SIGUSR2
+ * is a restart (systemd/batchd.service sends it from ExecStop= when a
+ * restart job is queued): batchd exits at once and leaves its running
+ * tasks to their supervisors, for the next start to adopt (adopt.h), just
+ * as after a crash, since every task's state is on disk all along.
  */
 #include "cmd_daemon.h"
 
@@ -36,7 +40,7 @@ struct node {
 	struct bd_daemon *daemon;
 	struct bd_app_packages *packages;
 	struct bd_metrics *metrics;
-	uv_signal_t sigterm, sigint, sighup;
+	uv_signal_t sigterm, sigint, sighup, sigusr2;
 	uv_timer_t watchdog;
 	int stops;
 	int status;
@@ -69,6 +73,7 @@ node_on_drained(void *arg)
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
 	uv_close((uv_handle_t *)&n->sighup, NULL);
+	uv_close((uv_handle_t *)&n->sigusr2, NULL);
 	uv_close((uv_handle_t *)&n->watchdog, NULL);
 }
 
@@ -94,6 +99,23 @@ node_on_stop(uv_signal_t *h, int signum)
 
 static void node_settings(const struct bd_config *c,
     struct bd_daemon_settings *s);
+
+static void
+node_on_restart(uv_signal_t *h, int signum)
+{
+	struct node *n = h->data;
+	struct bd_daemon_stats st;
+
+	if (n->daemon == NULL || n->stops > 0)
+		return; /* a drain goes on: the tasks end with it */
+	bd_daemon_stats(n->daemon, &st);
+	log_info("node %s: %s: restarting; %d task%s left running for the "
+	    "next start", n->cfg->node_id, strsignal(signum), st.running,
+	    st.running == 1 ? "" : "s");
+	bd_notify("STOPPING=1\nSTATUS=restarting");
+	/* Nothing to drain or flush: the records are durable already. */
+	_exit(0);
+}
 
 static void
 node_on_hup(uv_signal_t *h, int signum)
@@ -193,6 +215,8 @@ node_settings(const struct bd_config *c, struct bd_daemon_settings *s)
 	s->heartbeat_ms = c->heartbeat_interval_ms;
 	s->job_check_ms = c->job_check_interval_ms;
 	s->kill_grace_ms = c->tasks.kill_grace_period_ms;
+	s->stdout_max_bytes = c->tasks.stdout_max_bytes;
+	s->stderr_max_bytes = c->tasks.stderr_max_bytes;
 	switch (c->node_deallocation_option) {
 	case BD_CONFIG_DEALLOCATE_TERMINATE:
 		s->deallocation = BD_DEALLOCATE_TERMINATE;
@@ -286,7 +310,9 @@ bd_cmd_daemon(int argc, char **argv)
 	uv_signal_init(&n.loop, &n.sigterm);
 	uv_signal_init(&n.loop, &n.sigint);
 	uv_signal_init(&n.loop, &n.sighup);
-	n.sigterm.data = n.sigint.data = n.sighup.data = &n;
+	uv_signal_init(&n.loop, &n.sigusr2);
+	n.sigterm.data = n.sigint.data = n.sighup.data = n.sigusr2.data = &n;
+	uv_signal_start(&n.sigusr2, node_on_restart, SIGUSR2);
 	uv_signal_start(&n.sigterm, node_on_stop, SIGTERM);
 	uv_signal_start(&n.sigint, node_on_stop, SIGINT);
 	uv_signal_start(&n.sighup, node_on_hup, SIGHUP);

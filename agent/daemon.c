@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "app_package.h"
+#include "adopt.h"
 #include "assignment.h"
 #include "clock.h"
 #include "version.h"
@@ -73,6 +74,8 @@ struct bd_daemon {
 	void *drain_arg;
 	const char *last_state;
 	size_t last_retained;	/* retainedTaskDirs last written */
+	char *adopt_dir;	/* <stateDir>/tasks (adopt.h) */
+	int adopting;		/* adopted tasks whose lease is not settled */
 };
 
 static void daemon_poll_soon(struct bd_daemon *d, int64_t delay_ms);
@@ -230,6 +233,16 @@ daemon_release(void *arg, int n)
 		daemon_poll_soon(d, 0);
 }
 
+/* An adopted task's lease is settled: polling may start once all are. */
+static void
+daemon_adopt_settled(void *arg)
+{
+	struct bd_daemon *d = arg;
+
+	if (--d->adopting == 0 && d->accepting)
+		daemon_poll_soon(d, 0);
+}
+
 static void
 daemon_assignment_done(void *arg, struct bd_assignment *a)
 {
@@ -257,8 +270,13 @@ daemon_assignment_done(void *arg, struct bd_assignment *a)
 		daemon_check_drained(d);
 }
 
+/*
+ * Starts an assignment for message m, or (m NULL) adopts the task of rec
+ * (taken over) from before a restart.
+ */
 static void
-daemon_start_assignment(struct bd_daemon *d, struct bd_message *m)
+daemon_start_assignment(struct bd_daemon *d, struct bd_message *m,
+    struct bd_adopt_record *rec)
 {
 	struct bd_assignment_env env = {
 		.loop = d->loop,
@@ -270,11 +288,13 @@ daemon_start_assignment(struct bd_daemon *d, struct bd_message *m)
 		.user = &d->user,
 		.settings = &d->s,
 		.stats = &d->stats,
+		.adopt_dir = d->adopt_dir,
 	};
 	struct bd_assignment_hooks hooks = {
 		.reserve = daemon_reserve,
 		.release = daemon_release,
 		.done = daemon_assignment_done,
+		.settled = daemon_adopt_settled,
 		.arg = d,
 	};
 	struct bd_assignment *a;
@@ -286,7 +306,10 @@ daemon_start_assignment(struct bd_daemon *d, struct bd_message *m)
 		    d->cap_assignments, sizeof(*d->assignments));
 	}
 	d->free_slots--;
-	bd_assignment_start(&env, m, &hooks, &a);
+	if (m != NULL)
+		bd_assignment_start(&env, m, &hooks, &a);
+	else
+		bd_assignment_adopt(&env, rec, &hooks, &a);
 	d->assignments[d->n_assignments++] = a;
 }
 
@@ -347,7 +370,7 @@ daemon_on_received(void *arg, int status, struct bd_message **msgs, size_t n,
 			daemon_give_back(d, msgs[i]);
 		else {
 			daemon_need_http(d);
-			daemon_start_assignment(d, msgs[i]);
+			daemon_start_assignment(d, msgs[i], NULL);
 		}
 	}
 	free(msgs);
@@ -374,7 +397,8 @@ daemon_on_poll_timer(uv_timer_t *t)
 	int want;
 
 	if (!d->accepting || d->draining || d->receiving ||
-	    d->free_slots <= 0 || bd_housekeeping_problem(d->hk) != NULL)
+	    d->free_slots <= 0 || bd_housekeeping_problem(d->hk) != NULL ||
+	    d->adopting > 0)
 		return;
 	want = d->free_slots < 32 ? d->free_slots : 32;
 	d->stats.polls++;
@@ -606,6 +630,12 @@ bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
 		free(d);
 		return rc;
 	}
+	if ((rc = bd_adopt_dir(s->state_dir, &d->adopt_dir)) < 0) {
+		*cause = xasprintf("state directory %s: %s", s->state_dir,
+		    strerror(-rc));
+		free(d);
+		return rc;
+	}
 	struct bd_jobs_env je = {
 		.loop = loop,
 		.store = store,
@@ -620,6 +650,7 @@ bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
 		.idle_arg = d,
 	};
 	if ((rc = bd_jobs_new(&je, &d->jobs, cause)) < 0) {
+		free(d->adopt_dir);
 		free(d);
 		return rc;
 	}
@@ -647,12 +678,41 @@ bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
 	return 0;
 }
 
+/*
+ * Adopts the tasks a previous run of batchd left running or finished
+ * (adopt.h), before any new work is taken: each holds its slots from now.
+ */
+static void
+daemon_adopt(struct bd_daemon *d)
+{
+	struct bd_adopt_record **recs;
+	size_t n;
+	int rc;
+
+	if ((rc = bd_adopt_load(d->adopt_dir, &recs, &n)) < 0) {
+		log_warnx("node %s: cannot read %s: %s", d->s.node_id,
+		    d->adopt_dir, strerror(-rc));
+		return;
+	}
+	if (n > 0)
+		log_info("node %s: adopting %zu task%s from before the restart",
+		    d->s.node_id, n, n == 1 ? "" : "s");
+	d->adopting = (int)n;
+	if (n > 0)
+		daemon_need_http(d);
+	for (size_t i = 0; i < n; i++)
+		daemon_start_assignment(d, NULL, recs[i]);
+	free(recs);
+}
+
 void
 bd_daemon_start(struct bd_daemon *d)
 {
 	log_info("node %s: joining pool %s with %d slot%s (%s backend)",
 	    d->s.node_id, d->s.pool_id, d->s.task_slots,
 	    d->s.task_slots == 1 ? "" : "s", d->source->ops->name);
+	/* Tasks a previous batchd left running are watched again first. */
+	daemon_adopt(d);
 	bd_housekeeping_start(d->hk);
 	if (!daemon_install_pool_packages(d))
 		daemon_begin(d);
@@ -815,6 +875,7 @@ daemon_on_close(uv_handle_t *h)
 	bd_store_free(d->store);
 	free(d->assignments);
 	free(d->unusable);
+	free(d->adopt_dir);
 	free(d);
 }
 

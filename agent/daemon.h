@@ -53,6 +53,7 @@ struct bd_daemon_settings {
 	int64_t heartbeat_ms;
 	int64_t job_check_ms;	/* how often jobs are checked for termination */
 	int64_t kill_grace_ms;
+	int64_t stdout_max_bytes, stderr_max_bytes; /* 0: no cap */
 	enum bd_deallocation deallocation;
 	int64_t default_retention_ms;	/* tasks that set no retentionTime */
 	uint64_t free_space_reserve_bytes; /* under node_root; 0: none */

@@ -12,6 +12,7 @@
 #include "cmd_job.h"
 #include "cmd_node.h"
 #include "cmd_run.h"
+#include "cmd_supervise.h"
 #include "cmd_task.h"
 #include "cmd_wait.h"
 #include "log.h"
@@ -45,6 +46,8 @@ static const struct command {
 	{ "check-config", bd_cmd_check_config,
 	  "check-config [--config FILE] [--show] [--list]",
 	  "check the node configuration without starting" },
+	/* Hidden (no usage): the agent's per-task supervisor. */
+	{ "supervise", bd_cmd_supervise, NULL, NULL },
 	{ "version", cmd_version, "version", "print the version" },
 	{ "help", cmd_help, "help", "this text" },
 };
@@ -54,8 +57,9 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: batchd COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %s\n      %s\n", commands[i].usage,
-		    commands[i].help);
+		if (commands[i].usage != NULL)
+			fprintf(f, "  %s\n      %s\n", commands[i].usage,
+			    commands[i].help);
 }
 
 static int

@@ -1,42 +1,70 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Spawning and reaping task processes; see process.h for the model.
+ * Starting, watching and adopting task supervisors; see process.h for the
+ * model and supervisor.h for the supervisor's side.
  *
- * State: a list of live tracked processes, and one uv_signal_t for SIGCHLD.
- * A process is tracked from a successful spawn until its exit has been
- * delivered; after that the caller owns the struct and frees it.
+ * State: the path of this program, a list of live processes, and one
+ * uv_signal_t for SIGCHLD that reaps every child (supervisors and any
+ * orphan the subreaper inherits).  Each process has a pidfd watched with a
+ * uv_poll_t; when it becomes readable the supervisor has exited, and its
+ * outcome is read from the report pipe (a child) or from its state file
+ * (adopted).  A uv_timer_t delivers the exit of a supervisor that ended
+ * while batchd was away.  bd_process_free() closes both handles and frees
+ * in the last close callback.
  */
 #include "process.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
+#include "log.h"
+#include "supervisor.h"
 #include "xmalloc.h"
 
+/* The descriptor the supervisor reports on (cmd_supervise --report-fd). */
+#define PROCESS_REPORT_FD 3
+
 struct bd_process {
-	pid_t pid;
-	bool exited;
+	pid_t pid;		/* the supervisor's */
+	pid_t task_pid;		/* the command's */
+	int pidfd;
+	int report_fd;		/* our end of the report pipe, or -1 */
+	bool child;		/* ours to reap (not adopted) */
+	bool reaped, exited;
+	char *state_path;
+	struct bd_supervisor_record rec;
+	char report[BD_SUPERVISOR_STATE_MAX + 1];
+	size_t report_len;
 	bd_process_exit_cb exit_cb;
 	void *arg;
-	struct bd_process *next; /* in process_live while running */
+	uv_poll_t poll;
+	uv_timer_t defer;
+	int open_handles;
+	struct bd_process *next; /* in process_live until the exit */
 };
 
+static void process_ended(struct bd_process *p);
+
+static uv_loop_t *process_loop;
 static uv_signal_t process_sigchld;
 static bool process_ready;
 static struct bd_process *process_live;
+static char *process_self;	/* this program, run as the supervisor */
 
-/* Reaps every exited child and delivers the exits of tracked ones. */
+/* Reaps every exited child; tracked supervisors are marked reaped. */
 static void
 process_on_sigchld(uv_signal_t *handle, int signum)
 {
@@ -44,25 +72,35 @@ process_on_sigchld(uv_signal_t *handle, int signum)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		struct bd_process **pp, *p = NULL;
-
-		for (pp = &process_live; *pp != NULL; pp = &(*pp)->next) {
-			if ((*pp)->pid == pid) {
-				p = *pp;
-				*pp = p->next;
-				break;
-			}
+		for (struct bd_process *p = process_live; p != NULL;
+		    p = p->next) {
+			if (!p->child || p->pid != pid)
+				continue;
+			p->reaped = true;
+			/* Without a pidfd this is how its end is seen. */
+			if (p->pidfd == -1)
+				process_ended(p);
+			break;
 		}
-		if (p == NULL)
-			continue; /* an orphan the subreaper inherited */
-		p->exited = true;
-		p->next = NULL;
-		if (WIFEXITED(status))
-			p->exit_cb(p, WEXITSTATUS(status), 0, p->arg);
-		else
-			p->exit_cb(p, 0, WIFSIGNALED(status) ?
-			    WTERMSIG(status) : SIGKILL, p->arg);
 	}
+}
+
+/* This program's path, as the kernel (or valgrind) knows it. */
+static char *
+process_find_self(void)
+{
+	char buf[PATH_MAX];
+	const char *deleted = " (deleted)";
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	size_t dl = strlen(deleted);
+
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	/* An upgrade replaced the binary: the new one is the supervisor. */
+	if ((size_t)n > dl && strcmp(buf + n - dl, deleted) == 0)
+		buf[n - dl] = '\0';
+	return xstrdup(buf);
 }
 
 int
@@ -72,14 +110,18 @@ bd_process_init(uv_loop_t *loop)
 
 	if (process_ready)
 		return 0;
-	/* Orphans of a task come to us, so its whole tree stays findable. */
+	/* Orphans come to us should a supervisor die before its task. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		return -errno;
+	if (process_self == NULL && (process_self = process_find_self()) ==
+	    NULL)
+		return -ENOENT;
 	if ((rc = uv_signal_init(loop, &process_sigchld)) < 0)
 		return rc;
 	if ((rc = uv_signal_start(&process_sigchld, process_on_sigchld,
 	    SIGCHLD)) < 0)
 		return rc;
+	process_loop = loop;
 	process_ready = true;
 	return 0;
 }
@@ -92,6 +134,257 @@ bd_process_shutdown(void)
 	uv_signal_stop(&process_sigchld);
 	uv_close((uv_handle_t *)&process_sigchld, NULL);
 	process_ready = false;
+	free(process_self);
+	process_self = NULL;
+}
+
+/* Takes p off the live list and runs its exit callback, once. */
+static void
+process_deliver(struct bd_process *p)
+{
+	struct bd_process **pp;
+
+	if (p->exited)
+		return;
+	p->exited = true;
+	for (pp = &process_live; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	p->next = NULL;
+	if (p->rec.state == BD_SUPERVISOR_EXITED)
+		p->exit_cb(p, p->rec.term_signal ? 0 : p->rec.exit_code,
+		    p->rec.term_signal, p->arg);
+	else
+		p->exit_cb(p, 0, SIGKILL, p->arg);
+}
+
+/* Reads what the report pipe holds; true at its end. */
+static bool
+process_read_report(struct bd_process *p)
+{
+	ssize_t n;
+
+	while (p->report_fd != -1) {
+		if (p->report_len >= sizeof(p->report) - 1)
+			return true; /* too long: parsed (and refused) as is */
+		n = read(p->report_fd, p->report + p->report_len,
+		    sizeof(p->report) - 1 - p->report_len);
+		if (n > 0) {
+			p->report_len += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		return n == 0 || errno != EAGAIN;
+	}
+	return true;
+}
+
+/* The supervisor has exited: find its outcome and deliver. */
+static void
+process_ended(struct bd_process *p)
+{
+	char *cause = NULL;
+	int rc, wstatus;
+
+	if (p->child && !p->reaped && waitpid(p->pid, &wstatus, WNOHANG) ==
+	    p->pid)
+		p->reaped = true;
+	if (p->report_fd != -1) {
+		(void)process_read_report(p);
+		p->report[p->report_len] = '\0';
+		close(p->report_fd);
+		p->report_fd = -1;
+		if (p->report_len > 0 && bd_supervisor_record_parse(p->report,
+		    p->report_len, &p->rec, &cause) < 0) {
+			log_warnx("process: task %d: supervisor's report: %s",
+			    (int)p->task_pid, cause);
+			free(cause);
+			cause = NULL;
+			p->rec.state = BD_SUPERVISOR_NONE;
+		}
+	}
+	if (p->rec.state != BD_SUPERVISOR_EXITED && p->state_path != NULL &&
+	    (rc = bd_supervisor_read_state(p->state_path, &p->rec,
+	    &cause)) < 0) {
+		log_warnx("process: task %d: %s", (int)p->task_pid, cause);
+		free(cause);
+	}
+	if (p->rec.state != BD_SUPERVISOR_EXITED) {
+		/* Killed before it could say how the task ended: end what
+		 * may be left of the task, which is now orphaned. */
+		log_warnx("process: task %d: its supervisor (pid %d) died "
+		    "without an outcome; ending the task", (int)p->task_pid,
+		    (int)p->pid);
+		(void)kill(-p->task_pid, SIGKILL);
+		p->rec.state = BD_SUPERVISOR_NONE;
+	}
+	process_deliver(p);
+}
+
+static void
+process_on_pidfd(uv_poll_t *h, int status, int events)
+{
+	struct bd_process *p = h->data;
+
+	uv_poll_stop(&p->poll);
+	process_ended(p);
+}
+
+static void
+process_on_defer(uv_timer_t *t)
+{
+	process_deliver(t->data);
+}
+
+/*
+ * Without pidfds (valgrind does not know the call, nor do kernels before
+ * 5.3) an adopted supervisor is looked at twice a second instead.
+ */
+static void
+process_on_watch(uv_timer_t *t)
+{
+	struct bd_process *p = t->data;
+
+	if (bd_supervisor_alive(&p->rec))
+		return;
+	uv_timer_stop(&p->defer);
+	process_ended(p);
+}
+
+/* A new process record, on the live list, with its handles. */
+static struct bd_process *
+process_new(pid_t pid, int pidfd, bd_process_exit_cb exit_cb, void *arg)
+{
+	struct bd_process *p = xcalloc(1, sizeof(*p));
+	int rc;
+
+	p->pid = pid;
+	p->pidfd = pidfd;
+	p->report_fd = -1;
+	p->exit_cb = exit_cb;
+	p->arg = arg;
+	uv_timer_init(process_loop, &p->defer);
+	p->defer.data = p;
+	p->open_handles = 1;
+	if (pidfd != -1) {
+		if ((rc = uv_poll_init(process_loop, &p->poll, pidfd)) < 0)
+			fatalx("process: cannot watch a pidfd: %s",
+			    uv_strerror(rc));
+		p->poll.data = p;
+		p->open_handles++;
+		uv_poll_start(&p->poll, UV_READABLE, process_on_pidfd);
+	}
+	p->next = process_live;
+	process_live = p;
+	return p;
+}
+
+/* The supervisor's command line for opts. */
+static char **
+process_supervisor_argv(const struct bd_process_options *opts)
+{
+	size_t n = 0, cap = 32, argc = 0;
+	char **v;
+
+	while (opts->argv[argc] != NULL)
+		argc++;
+	cap += argc;
+	v = xcalloc(cap, sizeof(char *));
+#define ARG(s) (v[n++] = xstrdup(s))
+#define ARGF(...) (v[n++] = xasprintf(__VA_ARGS__))
+	ARG(process_self);
+	ARG("supervise");
+	ARG("--stdout");
+	ARG(opts->stdout_path);
+	ARG("--stderr");
+	ARG(opts->stderr_path);
+	ARG("--cwd");
+	ARG(opts->cwd);
+	ARG("--report-fd");
+	ARGF("%d", PROCESS_REPORT_FD);
+	ARG("--grace");
+	ARGF("%lld", (long long)(opts->grace_ms > 0 ? opts->grace_ms : 5000));
+	if (opts->output_cap > 0) {
+		ARG("--stdout-cap");
+		ARGF("%lld", (long long)opts->output_cap);
+	}
+	if (opts->stderr_cap > 0 || opts->output_cap > 0) {
+		ARG("--stderr-cap");
+		ARGF("%lld", (long long)(opts->stderr_cap > 0 ?
+		    opts->stderr_cap : opts->output_cap));
+	}
+	if (opts->state_path != NULL) {
+		ARG("--state");
+		ARG(opts->state_path);
+	}
+	if (opts->cgroup != NULL && bd_cgroup_name(opts->cgroup) != NULL) {
+		ARG("--cgroup");
+		ARG(bd_cgroup_name(opts->cgroup));
+	}
+	if (opts->identity != NULL) {
+		const struct bd_process_identity *id = opts->identity;
+		char *groups = xstrdup("");
+		ARG("--uid");
+		ARGF("%u", (unsigned)id->uid);
+		ARG("--gid");
+		ARGF("%u", (unsigned)id->gid);
+		for (size_t i = 0; i < id->ngroups; i++) {
+			char *g = xasprintf("%s%s%u", groups, i ? "," : "",
+			    (unsigned)id->groups[i]);
+			free(groups);
+			groups = g;
+		}
+		ARG("--groups");
+		v[n++] = groups;
+	}
+	ARG("--");
+	ARG(opts->file);
+	for (size_t i = 0; i < argc; i++)
+		ARG(opts->argv[i]);
+#undef ARG
+#undef ARGF
+	v[n] = NULL;
+	return v;
+}
+
+static void
+process_argv_free(char **v)
+{
+	for (size_t i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Reads the supervisor's first line: "ok PID START" or "error ERRNO". */
+static int
+process_first_report(int fd, pid_t *task_pid)
+{
+	char line[128];
+	size_t len = 0;
+	ssize_t n;
+	int v;
+
+	while (len < sizeof(line) - 1) {
+		n = read(fd, line + len, 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO; /* the supervisor died first */
+		if (line[len++] == '\n')
+			break;
+	}
+	line[len] = '\0';
+	if (sscanf(line, "ok %d", &v) == 1 && v > 0) {
+		*task_pid = (pid_t)v;
+		return 0;
+	}
+	if (sscanf(line, "error %d", &v) == 1 && v < 0)
+		return v;
+	return -EIO;
 }
 
 int
@@ -101,37 +394,120 @@ bd_process_spawn(const struct bd_process_options *opts,
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t all, none;
-	pid_t pid;
-	int rc;
+	pid_t pid, task_pid = 0;
+	int rc, rp[2], pidfd;
+	char **argv;
 
+	if (!process_ready)
+		return -EINVAL;
+	if (pipe2(rp, O_CLOEXEC) == -1)
+		return -errno;
+	if (rp[1] == PROCESS_REPORT_FD) {
+		/* dup2 onto itself would keep close-on-exec. */
+		int w = fcntl(rp[1], F_DUPFD_CLOEXEC, PROCESS_REPORT_FD + 1);
+		close(rp[1]);
+		if ((rp[1] = w) == -1) {
+			rc = -errno;
+			close(rp[0]);
+			return rc;
+		}
+	}
+	argv = process_supervisor_argv(opts);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, opts->stdout_path,
-	    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0660);
-	posix_spawn_file_actions_addopen(&fa, 2, opts->stderr_path,
-	    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0660);
-	posix_spawn_file_actions_addchdir_np(&fa, opts->cwd);
-	/* The task starts with default dispositions and nothing blocked,
-	 * whatever batchd ignores or blocks itself (SIGPIPE, SIGCHLD). */
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, rp[1], PROCESS_REPORT_FD);
+	/* The supervisor starts with default dispositions and nothing
+	 * blocked, whatever batchd ignores or blocks itself (SIGPIPE,
+	 * SIGCHLD), and passes them on to the task. */
 	sigfillset(&all);
 	sigemptyset(&none);
 	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
 	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	rc = posix_spawn(&pid, opts->file, &fa, &attr, opts->argv, opts->envp);
+	rc = posix_spawn(&pid, process_self, &fa, &attr, argv, opts->envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	if (rc != 0)
+	process_argv_free(argv);
+	close(rp[1]);
+	if (rc != 0) {
+		close(rp[0]);
 		return -rc;
+	}
+	if ((rc = process_first_report(rp[0], &task_pid)) < 0) {
+		close(rp[0]);
+		(void)waitpid(pid, NULL, 0);
+		return rc;
+	}
+	/* Our child cannot be reused before we reap it: the pidfd is its.
+	 * Without pidfds the SIGCHLD watcher sees its end. */
+	if ((pidfd = pidfd_open(pid, 0)) != -1)
+		(void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+	(void)fcntl(rp[0], F_SETFL, O_NONBLOCK);
+	struct bd_process *p = process_new(pid, pidfd, exit_cb, arg);
+	p->child = true;
+	p->task_pid = task_pid;
+	p->report_fd = rp[0];
+	if (opts->state_path != NULL)
+		p->state_path = xstrdup(opts->state_path);
+	*out = p;
+	return 0;
+}
 
-	struct bd_process *p = xcalloc(1, sizeof(*p));
-	p->pid = pid;
-	p->exit_cb = exit_cb;
-	p->arg = arg;
-	p->next = process_live;
-	process_live = p;
+int
+bd_process_adopt(const char *state_path, bd_process_exit_cb exit_cb,
+    void *arg, struct bd_process **out)
+{
+	struct bd_supervisor_record rec;
+	char *cause = NULL;
+	int rc, pidfd = -1;
+
+	if (!process_ready)
+		return -EINVAL;
+	if ((rc = bd_supervisor_read_state(state_path, &rec, &cause)) < 0) {
+		log_warnx("process: %s", cause);
+		free(cause);
+		return rc;
+	}
+	if (rec.state == BD_SUPERVISOR_NONE)
+		return -ENOENT;
+	if (rec.state == BD_SUPERVISOR_RUNNING) {
+		/*
+		 * Open the pidfd first, then check the start time: if the
+		 * process it names has the recorded start time, the pidfd is
+		 * the supervisor's, whatever happens to the pid later.
+		 */
+		pidfd = pidfd_open(rec.pid, 0);
+		if (pidfd == -1 && errno == ENOSYS && bd_supervisor_alive(&rec)) {
+			struct bd_process *p = process_new(rec.pid, -1,
+			    exit_cb, arg);
+			p->task_pid = rec.task_pid;
+			p->state_path = xstrdup(state_path);
+			p->rec = rec;
+			uv_timer_start(&p->defer, process_on_watch, 500, 500);
+			*out = p;
+			return 0;
+		}
+		if (pidfd == -1 || !bd_supervisor_alive(&rec)) {
+			if (pidfd != -1)
+				close(pidfd);
+			/* It may have finished between the two reads. */
+			if (bd_supervisor_read_state(state_path, &rec,
+			    NULL) < 0 || rec.state != BD_SUPERVISOR_EXITED)
+				return -ESRCH;
+			pidfd = -1;
+		}
+	}
+	struct bd_process *p = process_new(rec.pid, pidfd, exit_cb, arg);
+	p->task_pid = rec.task_pid;
+	p->state_path = xstrdup(state_path);
+	p->rec = rec;
+	if (pidfd == -1)
+		uv_timer_start(&p->defer, process_on_defer, 0, 0);
+	else
+		(void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 	*out = p;
 	return 0;
 }
@@ -139,174 +515,61 @@ bd_process_spawn(const struct bd_process_options *opts,
 pid_t
 bd_process_pid(const struct bd_process *proc)
 {
-	return proc->pid;
+	return proc->task_pid;
+}
+
+const struct bd_supervisor_record *
+bd_process_record(const struct bd_process *proc)
+{
+	return &proc->rec;
+}
+
+static void
+process_on_close(uv_handle_t *h)
+{
+	struct bd_process *p = h->data;
+
+	if (--p->open_handles > 0)
+		return;
+	if (p->pidfd != -1)
+		close(p->pidfd);
+	if (p->report_fd != -1)
+		close(p->report_fd);
+	free(p->state_path);
+	free(p);
 }
 
 void
 bd_process_free(struct bd_process *proc)
 {
-	free(proc);
-}
-
-struct proc_entry {
-	pid_t pid, ppid, pgid, sid;
-};
-
-/* Reads pid, ppid, pgid and sid of every process from /proc. */
-static struct proc_entry *
-process_snapshot(size_t *count)
-{
-	struct proc_entry *v = NULL;
-	size_t n = 0, cap = 0;
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-
-	*count = 0;
-	if (d == NULL)
-		return NULL;
-	while ((de = readdir(d)) != NULL) {
-		char path[300], buf[512];
-		int fd;
-		ssize_t len;
-
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		/* The command name may hold spaces and parentheses: parse
-		 * after the last ')'. */
-		char *rp = strrchr(buf, ')');
-		struct proc_entry e;
-		char state;
-		if (rp == NULL || sscanf(rp + 1, " %c %d %d %d", &state,
-		    &e.ppid, &e.pgid, &e.sid) != 4)
-			continue;
-		e.pid = (pid_t)atoi(de->d_name);
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			v = xreallocarray(v, cap, sizeof(*v));
-		}
-		v[n++] = e;
-	}
-	closedir(d);
-	*count = n;
-	return v;
-}
-
-static bool
-process_is_tracked(pid_t pid)
-{
-	for (struct bd_process *p = process_live; p != NULL; p = p->next)
-		if (p->pid == pid)
-			return true;
-	return false;
-}
-
-/*
- * True when batchd has a child that is not a tracked task process: an
- * orphan the subreaper inherited.  Reads /proc/self/task/<tid>/children,
- * which lists the children of each of our threads.
- */
-static bool
-process_has_orphans(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *de;
-	bool found = false;
-
-	if (d == NULL)
-		return true; /* cannot tell: assume the worst */
-	while (!found && (de = readdir(d)) != NULL) {
-		char path[300], buf[4096];
-		ssize_t len;
-		int fd;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/children",
-		    de->d_name);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-			found = errno != ENOENT; /* a thread that just ended */
-			continue;
-		}
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len < 0 || len == (ssize_t)sizeof(buf) - 1) {
-			found = true;
-			continue;
-		}
-		buf[len] = '\0';
-		for (char *p = buf, *end; *p != '\0'; p = end) {
-			long pid = strtol(p, &end, 10);
-			if (end == p)
-				break;
-			if (!process_is_tracked((pid_t)pid))
-				found = true;
-		}
-	}
-	closedir(d);
-	return found;
+	if (proc == NULL)
+		return;
+	uv_close((uv_handle_t *)&proc->defer, process_on_close);
+	if (proc->pidfd != -1)
+		uv_close((uv_handle_t *)&proc->poll, process_on_close);
 }
 
 int
 bd_process_kill_tree(struct bd_process *proc, int sig)
 {
-	size_t n, i;
-	struct proc_entry *v;
-	bool *in;
-	pid_t self = getpid();
-	int killed = 0;
-	bool grew = true;
+	siginfo_t si;
 
-	/*
-	 * Once the main process has exited, anything it left either is still
-	 * in its process group or was orphaned to us: when neither holds,
-	 * the task is gone and the /proc walk below can be skipped.
-	 */
-	if (proc->exited && kill(-proc->pid, 0) == -1 && errno == ESRCH &&
-	    !process_has_orphans())
+	if (proc->exited)
 		return 0;
-	if (!proc->exited)
-		kill(proc->pid, sig);
-	kill(-proc->pid, sig);
-	v = process_snapshot(&n);
-	in = xcalloc(n ? n : 1, sizeof(bool));
-	/* Seed: the task's session or group, and untracked orphans of ours. */
-	for (i = 0; i < n; i++)
-		in[i] = v[i].pid == proc->pid || v[i].sid == proc->pid ||
-		    v[i].pgid == proc->pid ||
-		    (v[i].ppid == self && !process_is_tracked(v[i].pid));
-	/* Close over descendants (a grandchild that changed session). */
-	while (grew) {
-		grew = false;
-		for (i = 0; i < n; i++) {
-			if (in[i])
-				continue;
-			for (size_t j = 0; j < n; j++) {
-				if (in[j] && v[j].pid == v[i].ppid) {
-					in[i] = grew = true;
-					break;
-				}
-			}
-		}
-	}
-	for (i = 0; i < n; i++) {
-		if (!in[i] || v[i].pid == self)
-			continue;
-		if (v[i].pid == proc->pid && proc->exited)
-			continue; /* its pid may be reused already */
-		if (kill(v[i].pid, sig) == 0)
-			killed++;
-	}
-	free(in);
-	free(v);
-	return killed;
+	/* The supervisor sends sig on to the tree (supervisor.h). */
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGRTMIN;
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	si.si_value.sival_int = sig;
+	if (proc->pidfd != -1)
+		return pidfd_send_signal(proc->pidfd, SIGRTMIN, &si, 0) == 0;
+	/* No pidfd: a child not reaped yet still holds its pid; an adopted
+	 * one is checked by its start time first. */
+	if (!proc->child && !bd_supervisor_alive(&proc->rec))
+		return 0;
+	return sigqueue(proc->pid, SIGRTMIN, si.si_value) == 0;
 }
 
 char *

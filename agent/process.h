@@ -3,15 +3,18 @@
 #define BD_PROCESS_H
 
 /*
- * Task processes.  A task's command runs in a session of its own, with its
- * working directory, environment and stdout/stderr files, started with
- * posix_spawn (vfork-fast).  batchd makes itself a child subreaper, so
- * processes that a task double-forks come back to batchd when their parent
- * exits; bd_process_kill_tree() ends the task's session, its process group,
- * every process descended from it and every such orphan.
+ * Task processes.  A task's command runs under a supervisor of its own
+ * (supervisor.h: `batchd supervise`, this binary re-executed), which puts
+ * it in a session, cgroup and user of its own, copies its output into
+ * stdout.txt and stderr.txt up to a cap, ends its whole tree when it exits
+ * or when asked, and records the outcome in a state file.  The supervisor
+ * does not depend on batchd: a restart of batchd leaves the task running,
+ * and the next batchd adopts the supervisor again (bd_process_adopt()).
  *
- * Exits are collected by one SIGCHLD handler on the loop that reaps every
- * child (orphans included) and calls the exit callback of tracked ones.
+ * batchd watches each supervisor through a pidfd on the loop, which works
+ * for its children and for adopted processes alike and cannot be fooled by
+ * a reused pid.  batchd also stays a child subreaper and reaps every child
+ * it is given, so nothing it inherits becomes a zombie.
  */
 
 #include <stdbool.h>
@@ -22,6 +25,7 @@
 
 struct bd_process;
 struct bd_cgroup;
+struct bd_supervisor_record;
 
 /* Who a task's processes run as. */
 struct bd_process_identity {
@@ -49,11 +53,20 @@ struct bd_process_options {
 	/* Most bytes kept in each of stdout_path and stderr_path, with a
 	   note at the cap; 0: no cap. */
 	int64_t output_cap;
+	/* stderr_path's own cap when nonzero (else output_cap holds). */
+	int64_t stderr_cap;
+	/* The supervisor's state file, for adoption after a restart (in a
+	   directory only batchd can write); NULL: none. */
+	const char *state_path;
+	/* From SIGTERM to SIGKILL when the supervisor itself is told to end
+	   the task (not through bd_process_kill_tree()); 0: 5 s. */
+	int64_t grace_ms;
 };
 
 /*
- * Makes this process a child subreaper and installs the SIGCHLD watcher on
- * loop.  Call once before the first spawn.  0 or a negative errno.
+ * Makes this process a child subreaper, installs the SIGCHLD watcher on
+ * loop and finds this program's path (for the supervisor).  Call once
+ * before the first spawn.  0 or a negative errno.
  */
 int bd_process_init(uv_loop_t *loop);
 
@@ -61,21 +74,45 @@ int bd_process_init(uv_loop_t *loop);
 void bd_process_shutdown(void);
 
 /*
- * Spawns a process.  On success returns 0, sets *out, and exit_cb runs
- * exactly once when the process exits (term_signal 0 and exit_code set,
- * or term_signal set).  On failure returns a negative errno from the
- * exec (-ENOENT: no such program, -EACCES, -ENOEXEC...) and exit_cb never
- * runs.  The caller frees *out with bd_process_free() after exit_cb.
+ * Spawns the command under its supervisor.  On success returns 0, sets
+ * *out, and exit_cb runs exactly once when the command has exited and its
+ * tree is gone (term_signal 0 and exit_code set, or term_signal set).  On
+ * failure returns a negative errno from the exec or the set-up before it
+ * (-ENOENT: no such program, -EACCES, -ENOEXEC...) and exit_cb never runs.
+ * Blocks until the command has been executed, as posix_spawn does.  The
+ * caller frees *out with bd_process_free() after exit_cb.
  */
 int bd_process_spawn(const struct bd_process_options *opts,
     bd_process_exit_cb exit_cb, void *arg, struct bd_process **out);
 
+/*
+ * Watches again the supervisor that writes state_path, after a restart of
+ * batchd.  Returns 0 and sets *out, after which exit_cb runs exactly once
+ * (later, from the loop; at once if the task ended while batchd was away).
+ * Returns -ENOENT when there is no state file (the supervisor never got
+ * as far as starting the command), -ESRCH when the supervisor is gone
+ * without an outcome (killed, or the machine rebooted: the pid and start
+ * time recorded no longer name a live process), or BD_EJSON/BD_EINVALID
+ * for a damaged file.
+ */
+int bd_process_adopt(const char *state_path, bd_process_exit_cb exit_cb,
+    void *arg, struct bd_process **out);
+
+/* The command's pid (for logs). */
 pid_t bd_process_pid(const struct bd_process *proc);
 
 /*
- * Sends sig to the task's whole tree: its session and process group, its
- * descendants, and orphans reparented to batchd.  Returns the number of
- * processes signalled.  Safe after the main process has exited.
+ * The supervisor's outcome record (CPU times, peak memory, capped
+ * streams), valid in and after exit_cb; state is BD_SUPERVISOR_NONE when
+ * the supervisor died without one.  Borrowed from proc.
+ */
+const struct bd_supervisor_record *bd_process_record(
+    const struct bd_process *proc);
+
+/*
+ * Sends sig to the task's whole tree (its cgroup, or its process group and
+ * every process below its supervisor), through the supervisor.  Returns 1
+ * when the request was delivered, 0 when the task is gone already.
  */
 int bd_process_kill_tree(struct bd_process *proc, int sig);
 

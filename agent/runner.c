@@ -297,6 +297,10 @@ runner_launch(struct bd_runner *r)
 	po.cwd = r->out.dirs.wd;
 	po.stdout_path = r->stdout_path;
 	po.stderr_path = r->stderr_path;
+	po.output_cap = r->opts.stdout_max_bytes;
+	po.stderr_cap = r->opts.stderr_max_bytes;
+	po.state_path = r->opts.supervisor_state;
+	po.grace_ms = r->opts.kill_grace_ms;
 	rc = bd_process_spawn(&po, runner_on_exit, r, &r->proc);
 	if (rc < 0) {
 		if (rc == -ENOENT)
@@ -390,6 +394,39 @@ runner_install_packages(struct bd_runner *r)
 		    "packages: %s", bd_strerror(rc)));
 	}
 	return true;
+}
+
+/*
+ * Watches again the process of a task a previous batchd started (adopt):
+ * its exit, now or later, goes through runner_on_exit as if this runner
+ * had launched it.
+ */
+static void
+runner_adopt(struct bd_runner *r)
+{
+	const struct bd_runner_observer *o = r->opts.observer;
+	int64_t max = r->opts.task->constraints.max_wall_clock_ms, left;
+	int rc;
+
+	r->state = RUNNER_RUNNING;
+	r->out.info.start_ms = r->opts.adopt_started_ms;
+	rc = bd_process_adopt(r->opts.supervisor_state, runner_on_exit, r,
+	    &r->proc);
+	if (rc < 0) {
+		r->out.ended = true;
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+		    "TaskEnded", "the task's supervisor was lost while batchd "
+		    "restarted (%s)", bd_strerror(rc)));
+		return;
+	}
+	r->out.launched = true;
+	if (max != BD_DURATION_INFINITE) {
+		left = max - (bd_clock_now_ms() - r->opts.adopt_started_ms);
+		uv_timer_start(&r->wall_timer, runner_on_wall_clock,
+		    left > 0 ? (uint64_t)left : 0, 0);
+	}
+	if (o != NULL && o->launched != NULL)
+		o->launched(o->arg, r->stdout_path, r->stderr_path);
 }
 
 /* One attempt: clean wd (after the first), downloads, launch. */
@@ -663,7 +700,10 @@ bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
 		r->cmdline_error = cause;
 		cause = NULL;
 	}
-	if (runner_make_dirs(r, &cause) < 0) {
+	if (opts->adopt) {
+		/* The task directory is the adopted task's: keep it. */
+		runner_defer(r, runner_adopt);
+	} else if (runner_make_dirs(r, &cause) < 0) {
 		r->state = RUNNER_STARTING;
 		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
 		    "ResourceDirectoryCreateFailed", "%s", cause));

@@ -76,6 +76,19 @@ struct bd_runner_options {
 	bool single_attempt;
 	int retry_count;
 	const struct bd_runner_observer *observer; /* or NULL */
+	/* Caps of stdout.txt and stderr.txt in bytes; 0: no cap. */
+	int64_t stdout_max_bytes, stderr_max_bytes;
+	/* Where the task's supervisor records its state (adopt.h), so the
+	   task can be adopted after a restart; NULL: nowhere.  Borrowed. */
+	const char *supervisor_state;
+	/*
+	 * Adopt the task that a previous batchd started, whose supervisor
+	 * writes supervisor_state, instead of starting it: the runner picks
+	 * up at "wait" (or at the uploads when it ended meanwhile), keeping
+	 * the task directory.  adopt_started_ms: when that attempt started.
+	 */
+	bool adopt;
+	int64_t adopt_started_ms;
 };
 
 /* Starts; 0 or a negative errno (then cb never runs). */

@@ -181,9 +181,10 @@ fsutil_commit_temp(int fd, char *tmp, const char *path, int rc, bool sync)
 	return rc;
 }
 
-int
-bd_write_file_atomic(const char *path, const void *data, size_t len,
-    mode_t mode)
+/* Writes data to path through a temporary file, with or without fsync. */
+static int
+fsutil_write_replace(const char *path, const void *data, size_t len,
+    mode_t mode, bool sync)
 {
 	const char *p = data;
 	char *tmp;
@@ -202,7 +203,21 @@ bd_write_file_atomic(const char *path, const void *data, size_t len,
 		p += n;
 		len -= (size_t)n;
 	}
-	return fsutil_commit_temp(fd, tmp, path, rc, true);
+	return fsutil_commit_temp(fd, tmp, path, rc, sync);
+}
+
+int
+bd_write_file_atomic(const char *path, const void *data, size_t len,
+    mode_t mode)
+{
+	return fsutil_write_replace(path, data, len, mode, true);
+}
+
+int
+bd_write_file_replace(const char *path, const void *data, size_t len,
+    mode_t mode)
+{
+	return fsutil_write_replace(path, data, len, mode, false);
 }
 
 int

@@ -34,6 +34,14 @@ int bd_write_file_atomic(const char *path, const void *data, size_t len,
     mode_t mode);
 
 /*
+ * The same without the fsyncs: readers see the old or the new content
+ * whole, and a crash of the writing process loses nothing, but a power
+ * loss may.  For state that only has to outlive a process.
+ */
+int bd_write_file_replace(const char *path, const void *data, size_t len,
+    mode_t mode);
+
+/*
  * Reads a whole file of at most max bytes into *data (NUL-terminated; caller
  * frees) and its length into *len.  A bigger file gives BD_ETOOBIG.
  */

@@ -16,6 +16,8 @@ with Workspace() as ws:
     unit = read(os.path.join(SOURCE_ROOT, "systemd/batchd.service"))
     check("Type=notify" in unit and "Delegate=yes" in unit and "Restart=on-failure" in unit,
           "unit: notify, delegated cgroups, restart on failure")
+    check("KillMode=process" in unit and "kill -USR2" in unit and "list-jobs" in unit,
+          "unit: tasks survive a restart (KillMode=process; a restart job sends SIGUSR2)")
     # verify checks that the programs exist: point it at the built binary.
     path = os.path.join(ws.dir, "batchd.service")
     with open(path, "w") as f:

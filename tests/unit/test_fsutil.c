@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -129,6 +130,30 @@ TEST(read_and_copy)
 	free(d);
 }
 
+TEST(write_replace)
+{
+	char *d = tmpdir(), *p = bd_path_join(d, "f"), *data;
+	size_t len;
+	DIR *dir;
+	struct dirent *de;
+	int n = 0;
+
+	ASSERT_INT_EQ(bd_write_file_replace(p, "one", 3, 0600), 0);
+	ASSERT_INT_EQ(bd_write_file_replace(p, "two!", 4, 0600), 0);
+	ASSERT_INT_EQ(bd_read_file(p, 100, &data, &len), 0);
+	ASSERT_STR_EQ(data, "two!");
+	free(data);
+	/* No temporary file is left behind. */
+	ASSERT_NOT_NULL(dir = opendir(d));
+	while ((de = readdir(dir)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(dir);
+	ASSERT_INT_EQ(n, 1);
+	ASSERT_INT_EQ(bd_rm_rf(d), 0);
+	free(p);
+	free(d);
+}
+
 TEST(join_and_dirname)
 {
 	char *p;
@@ -158,6 +183,7 @@ main(void)
 	RUN(rm_rf_keeps_symlink_targets);
 	RUN(empty_dir);
 	RUN(read_and_copy);
+	RUN(write_replace);
 	RUN(join_and_dirname);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Exit conditions (spec §1.6); the runner's processes are covered by the
  * integration tests, which drive the real binary. */
+#include "cmd_supervise.h"
 #include "runner.h"
 #include "unit.h"
 
@@ -99,8 +100,11 @@ TEST(job_action_needs_perform)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	/* Task supervisors are this program re-executed (process.c). */
+	if (argc > 1 && strcmp(argv[1], "supervise") == 0)
+		return bd_cmd_supervise(argc - 1, argv + 1);
 	RUN(implicit_defaults);
 	RUN(mappings_and_precedence);
 	RUN(job_action_needs_perform);

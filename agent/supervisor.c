@@ -1,0 +1,859 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The per-task supervisor (see supervisor.h for what it promises).
+ *
+ * One process, one thread, one poll() loop over a signalfd and the two
+ * output pipes.  States:
+ *
+ *   RUNNING -(command exits)-> DRAINING -(pipes at EOF)-> write outcome
+ *      \-(SIGTERM)-> ENDING (tree got SIGTERM; SIGKILL at the deadline)
+ *
+ * When the command exits, whatever it left behind is killed (its cgroup
+ * when it has one, else its process group and every process below the
+ * supervisor, which as a subreaper inherits the task's orphans) and the
+ * pipes are drained to their end.  Output past a stream's cap is spliced
+ * into /dev/null, so a task that writes without end neither blocks nor
+ * costs a copy.
+ */
+#include "supervisor.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "clock.h"
+#include "error.h"
+#include "fsutil.h"
+#include "json_field.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* How long the pipes may stay open once the tree is gone (an escaped
+ * writer that holds them); then the outcome is written anyway. */
+#define SUPERVISOR_DRAIN_MS 10000
+
+struct sv_stream {
+	const char *name;	/* "stdout", for the note */
+	int rfd;		/* read end; -1 at EOF */
+	int file_fd;
+	int64_t cap, written;
+	bool capped;
+	bool can_splice;
+};
+
+struct sv {
+	const struct bd_supervisor_options *o;
+	struct bd_cgroup *cg;
+	pid_t task_pid;
+	bool task_exited;
+	int task_status;
+	int64_t kill_at;	/* monotonic ms of the SIGKILL after a SIGTERM */
+	int64_t drain_until;	/* monotonic ms; 0 while the command runs */
+	int devnull;
+	struct sv_stream out, err;
+	struct bd_supervisor_record rec;
+};
+
+/* ---- state file ------------------------------------------------------- */
+
+int
+bd_supervisor_start_time(pid_t pid, uint64_t *out)
+{
+	char path[64], buf[1024];
+	unsigned long long st;
+	ssize_t len;
+	char *rp;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? -ESRCH : -errno;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -ESRCH;
+	buf[len] = '\0';
+	/* The command name may hold spaces and ')': count after the last. */
+	if ((rp = strrchr(buf, ')')) == NULL)
+		return -EINVAL;
+	if (sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
+	    "%*u %*d %*d %*d %*d %*d %*d %llu", &st) != 1)
+		return -EINVAL;
+	*out = st;
+	return 0;
+}
+
+char *
+bd_supervisor_record_format(const struct bd_supervisor_record *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text, *line;
+
+	cJSON_AddNumberToObject(o, "version", BD_SUPERVISOR_STATE_VERSION);
+	cJSON_AddStringToObject(o, "state", r->state ==
+	    BD_SUPERVISOR_EXITED ? "exited" : "running");
+	cJSON_AddNumberToObject(o, "pid", r->pid);
+	cJSON_AddNumberToObject(o, "startTime", (double)r->start_time);
+	cJSON_AddNumberToObject(o, "taskPid", r->task_pid);
+	cJSON_AddNumberToObject(o, "startMs", (double)r->start_ms);
+	if (r->state == BD_SUPERVISOR_EXITED) {
+		cJSON_AddNumberToObject(o, "endMs", (double)r->end_ms);
+		cJSON_AddNumberToObject(o, "exitCode", r->exit_code);
+		cJSON_AddNumberToObject(o, "signal", r->term_signal);
+		cJSON_AddNumberToObject(o, "userCpuUs",
+		    (double)r->user_cpu_us);
+		cJSON_AddNumberToObject(o, "systemCpuUs",
+		    (double)r->system_cpu_us);
+		cJSON_AddNumberToObject(o, "maxRssKb", (double)r->max_rss_kb);
+		cJSON_AddBoolToObject(o, "stdoutCapped", r->stdout_capped);
+		cJSON_AddBoolToObject(o, "stderrCapped", r->stderr_capped);
+	}
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	line = xasprintf("%s\n", text);
+	free(text);
+	return line;
+}
+
+int
+bd_supervisor_record_parse(const char *text, size_t len,
+    struct bd_supervisor_record *r, char **cause)
+{
+	static const char *const fields[] = { "version", "state", "pid",
+	    "startTime", "taskPid", "startMs", "endMs", "exitCode", "signal",
+	    "userCpuUs", "systemCpuUs", "maxRssKb", "stdoutCapped",
+	    "stderrCapped", NULL };
+	static const struct bd_json_enum states[] = {
+		{ "running", BD_SUPERVISOR_RUNNING },
+		{ "exited", BD_SUPERVISOR_EXITED },
+		{ NULL, 0 },
+	};
+	const int req = BD_JSON_REQUIRED;
+	cJSON *o = NULL;
+	int64_t v, pid, tpid, st, ver;
+	int state, rc;
+	bool exited;
+
+	memset(r, 0, sizeof(*r));
+	if (len > BD_SUPERVISOR_STATE_MAX)
+		return bd_json_fail(cause, BD_ETOOBIG, NULL, NULL,
+		    "a supervisor record is at most %d bytes",
+		    BD_SUPERVISOR_STATE_MAX);
+	if ((rc = bd_json_parse(text, len, &o, cause)) < 0)
+		return rc;
+	if ((rc = bd_json_check_fields(o, "", fields, NULL, NULL, NULL,
+	    cause)) < 0 ||
+	    (rc = bd_json_get_int(o, "", "version", req, 1,
+	    BD_SUPERVISOR_STATE_VERSION, &ver, cause)) < 0 ||
+	    (rc = bd_json_get_enum(o, "", "state", req, states, &state,
+	    cause)) < 0 ||
+	    (rc = bd_json_get_int(o, "", "pid", req, 1, INT_MAX, &pid,
+	    cause)) < 0 ||
+	    (rc = bd_json_get_int(o, "", "startTime", req, 0, INT64_MAX, &st,
+	    cause)) < 0 ||
+	    (rc = bd_json_get_int(o, "", "taskPid", req, 1, INT_MAX, &tpid,
+	    cause)) < 0 ||
+	    (rc = bd_json_get_int(o, "", "startMs", req, 0, INT64_MAX,
+	    &r->start_ms, cause)) < 0)
+		goto out;
+	r->state = (enum bd_supervisor_state)state;
+	r->pid = (pid_t)pid;
+	r->task_pid = (pid_t)tpid;
+	r->start_time = (uint64_t)st;
+	exited = r->state == BD_SUPERVISOR_EXITED;
+	if ((rc = bd_json_get_int(o, "", "endMs", exited ? req : 0, 0,
+	    INT64_MAX, &r->end_ms, cause)) < 0 ||
+	    (rc = bd_json_get_int(o, "", "exitCode", exited ? req : 0, 0, 255,
+	    &v, cause)) < 0)
+		goto out;
+	r->exit_code = (int)v;
+	if ((rc = bd_json_get_int(o, "", "signal", exited ? req : 0, 0, 64,
+	    &v, cause)) < 0)
+		goto out;
+	r->term_signal = (int)v;
+	if ((rc = bd_json_get_int(o, "", "userCpuUs", 0, 0, INT64_MAX,
+	    &r->user_cpu_us, cause)) < 0 ||
+	    (rc = bd_json_get_int(o, "", "systemCpuUs", 0, 0, INT64_MAX,
+	    &r->system_cpu_us, cause)) < 0 ||
+	    (rc = bd_json_get_int(o, "", "maxRssKb", 0, 0, INT64_MAX,
+	    &r->max_rss_kb, cause)) < 0 ||
+	    (rc = bd_json_get_bool(o, "", "stdoutCapped", 0,
+	    &r->stdout_capped, cause)) < 0 ||
+	    (rc = bd_json_get_bool(o, "", "stderrCapped", 0,
+	    &r->stderr_capped, cause)) < 0)
+		goto out;
+	rc = 0;
+out:
+	cJSON_Delete(o);
+	return rc < 0 ? rc : 0;
+}
+
+int
+bd_supervisor_read_state(const char *path, struct bd_supervisor_record *r,
+    char **cause)
+{
+	char *data = NULL;
+	size_t len;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = bd_read_file(path, BD_SUPERVISOR_STATE_MAX, &data, &len);
+	if (rc == -ENOENT) {
+		r->state = BD_SUPERVISOR_NONE;
+		return 0;
+	}
+	if (rc < 0) {
+		if (cause != NULL)
+			*cause = xasprintf("%s: %s", path, bd_strerror(rc));
+		return rc;
+	}
+	rc = bd_supervisor_record_parse(data, len, r, cause);
+	free(data);
+	if (rc < 0 && cause != NULL) {
+		char *c = xasprintf("%s: %s", path, *cause);
+		free(*cause);
+		*cause = c;
+	}
+	return rc;
+}
+
+bool
+bd_supervisor_alive(const struct bd_supervisor_record *r)
+{
+	uint64_t st;
+
+	return r->state == BD_SUPERVISOR_RUNNING &&
+	    bd_supervisor_start_time(r->pid, &st) == 0 && st == r->start_time;
+}
+
+/*
+ * Writes the record to the state file: a temporary name, then rename, so
+ * a reader sees the old or the new record whole.  The final record is
+ * also fsync'd (bd_write_file_atomic); the running one need not be, since
+ * a crash of the machine ends the supervisor with it.
+ */
+static int
+supervisor_write_state(struct sv *s)
+{
+	char *text;
+	int rc;
+
+	if (s->o->state_path == NULL)
+		return 0;
+	text = bd_supervisor_record_format(&s->rec);
+	if (s->rec.state == BD_SUPERVISOR_EXITED)
+		rc = bd_write_file_atomic(s->o->state_path, text,
+		    strlen(text), 0600);
+	else
+		rc = bd_write_file_replace(s->o->state_path, text,
+		    strlen(text), 0600);
+	free(text);
+	return rc;
+}
+
+/* ---- the task's tree ------------------------------------------------- */
+
+static bool supervisor_reap_quietly(struct sv *s);
+
+struct sv_proc {
+	pid_t pid, ppid;
+	bool zombie;
+};
+
+/* pid, ppid and state of every process, from /proc. */
+static struct sv_proc *
+supervisor_snapshot(size_t *count)
+{
+	struct sv_proc *v = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	*count = 0;
+	if (d == NULL)
+		return NULL;
+	while ((de = readdir(d)) != NULL) {
+		char path[300], buf[512], state;
+		struct sv_proc e;
+		ssize_t len;
+		char *rp;
+		int fd;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		if ((rp = strrchr(buf, ')')) == NULL ||
+		    sscanf(rp + 1, " %c %d", &state, &e.ppid) != 2)
+			continue;
+		e.pid = (pid_t)atoi(de->d_name);
+		e.zombie = state == 'Z' || state == 'X';
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			v = xreallocarray(v, cap, sizeof(*v));
+		}
+		v[n++] = e;
+	}
+	closedir(d);
+	*count = n;
+	return v;
+}
+
+/*
+ * Sends sig to every live process below the supervisor: the task's tree,
+ * orphans included, since the supervisor is their subreaper.  Returns how
+ * many were signalled.
+ */
+static int
+supervisor_sweep(int sig)
+{
+	size_t n, i;
+	struct sv_proc *v = supervisor_snapshot(&n);
+	bool *in = xcalloc(n ? n : 1, sizeof(bool)), grew = true;
+	pid_t self = getpid();
+	int killed = 0;
+
+	for (i = 0; i < n; i++)
+		in[i] = v[i].ppid == self;
+	while (grew) {
+		grew = false;
+		for (i = 0; i < n; i++) {
+			if (in[i])
+				continue;
+			for (size_t j = 0; j < n; j++) {
+				if (in[j] && v[j].pid == v[i].ppid) {
+					in[i] = grew = true;
+					break;
+				}
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (in[i] && !v[i].zombie && kill(v[i].pid, sig) == 0)
+			killed++;
+	free(in);
+	free(v);
+	return killed;
+}
+
+/*
+ * Whether the supervisor has any child left (zombies included).  As the
+ * subreaper of the task's tree, it has none exactly when nothing of the
+ * tree lives: the topmost live process of any branch is its child.
+ */
+static bool
+supervisor_has_children(void)
+{
+	char path[64], buf[16];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children",
+	    (int)getpid());
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return true; /* cannot tell: assume the worst */
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	return n != 0;
+}
+
+/* Sends sig to the task's whole tree. */
+static void
+supervisor_kill_tree(struct sv *s, int sig)
+{
+	if (s->cg != NULL)
+		(void)bd_cgroup_signal(s->cg, sig);
+	/* The command's session and group (it may be a zombie by now, which
+	 * keeps its group id from being reused). */
+	(void)kill(-s->task_pid, sig);
+	if (sig != SIGKILL) {
+		(void)supervisor_sweep(sig);
+		return;
+	}
+	/* Most tasks leave nothing: then the /proc walk can be skipped. */
+	(void)supervisor_reap_quietly(s);
+	if (!supervisor_has_children())
+		return;
+	/* Forks may race a sweep: sweep until nothing is left to kill. */
+	for (int i = 0; i < 100 && supervisor_sweep(SIGKILL) > 0; i++)
+		;
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+static void
+supervisor_stream_close(struct sv_stream *st)
+{
+	if (st->rfd != -1)
+		close(st->rfd);
+	st->rfd = -1;
+}
+
+/* Past the cap: throw away whatever the pipe holds, without copying. */
+static void
+supervisor_discard(struct sv *s, struct sv_stream *st)
+{
+	char buf[65536];
+	ssize_t n;
+
+	for (int i = 0; i < 64; i++) {
+		if (st->can_splice) {
+			n = splice(st->rfd, NULL, s->devnull, NULL, 1 << 20,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n == -1 && errno == EINVAL) {
+				st->can_splice = false;
+				continue;
+			}
+		} else
+			n = read(st->rfd, buf, sizeof(buf));
+		if (n == 0) {
+			supervisor_stream_close(st);
+			return;
+		}
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EINTR)
+				supervisor_stream_close(st);
+			return;
+		}
+	}
+}
+
+/* Copies what the pipe holds into the file, up to the cap. */
+static void
+supervisor_copy(struct sv *s, struct sv_stream *st)
+{
+	char buf[65536];
+	ssize_t n;
+
+	for (int i = 0; i < 64 && !st->capped; i++) {
+		n = read(st->rfd, buf, sizeof(buf));
+		if (n == 0) {
+			supervisor_stream_close(st);
+			return;
+		}
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EINTR)
+				supervisor_stream_close(st);
+			return;
+		}
+		size_t keep = (size_t)n;
+		if (st->cap > 0 && st->written + n > st->cap) {
+			keep = (size_t)(st->cap - st->written);
+			st->capped = true;
+		}
+		if (keep > 0 && write(st->file_fd, buf, keep) != (ssize_t)keep) {
+			/* A full disk: keep draining, stop writing. */
+			log_warn("supervise: task %d: %s", (int)s->task_pid,
+			    st->name);
+			st->capped = true;
+			return;
+		}
+		st->written += (int64_t)keep;
+		if (st->capped) {
+			char note[200];
+			int len = snprintf(note, sizeof(note), "\n[batchd: "
+			    "%s.txt reached its limit of %lld bytes; the rest "
+			    "of the task's %s was discarded]\n", st->name,
+			    (long long)st->cap, st->name);
+			(void)!write(st->file_fd, note, (size_t)len);
+		}
+	}
+	if (st->capped && st->rfd != -1)
+		supervisor_discard(s, st);
+}
+
+static void
+supervisor_on_output(struct sv *s, struct sv_stream *st)
+{
+	if (st->capped)
+		supervisor_discard(s, st);
+	else
+		supervisor_copy(s, st);
+}
+
+/* ---- start ------------------------------------------------------------ */
+
+/* In the forked child: becomes the command, or reports errno on errfd. */
+static void __attribute__((noreturn))
+supervisor_exec(const struct bd_supervisor_options *o,
+    const struct bd_cgroup *cg, int out_w, int err_w, int errfd)
+{
+	sigset_t none;
+	int rc = 0;
+
+	if (setsid() == -1)
+		rc = -errno;
+	/* The command alone joins the cgroup: its kill must not reach the
+	 * supervisor, which still has an outcome to write. */
+	if (rc == 0 && cg != NULL)
+		rc = bd_cgroup_join(cg, 0);
+	if (rc == 0 && (dup2(out_w, 1) == -1 || dup2(err_w, 2) == -1))
+		rc = -errno;
+	if (rc == 0 && chdir(o->cwd) == -1)
+		rc = -errno;
+	/* The user last: after it nothing privileged is possible. */
+	if (rc == 0 && o->has_identity &&
+	    (setgroups(o->ngroups, o->groups) == -1 ||
+	    setgid(o->gid) == -1 || setuid(o->uid) == -1))
+		rc = -errno;
+	if (rc == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(o->file, o->argv, o->envp);
+		rc = -errno;
+	}
+	(void)!write(errfd, &rc, sizeof(rc));
+	_exit(127);
+}
+
+static void
+supervisor_report(const struct bd_supervisor_options *o, const char *line)
+{
+	size_t len = strlen(line), off = 0;
+	ssize_t n;
+
+	if (o->report_fd < 0)
+		return;
+	while (off < len) {
+		n = write(o->report_fd, line + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* the agent is gone; the state file stays */
+		off += (size_t)n;
+	}
+}
+
+static int
+supervisor_open_output(struct sv_stream *st, const char *name,
+    const char *path, int64_t cap, int *wfd)
+{
+	int p[2];
+
+	st->name = name;
+	st->cap = cap;
+	st->can_splice = true;
+	st->file_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+	    O_CLOEXEC, 0660);
+	if (st->file_fd == -1)
+		return -errno;
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -errno;
+	/* Fewer wake-ups for a chatty task; best effort. */
+	(void)fcntl(p[0], F_SETPIPE_SZ, 1 << 20);
+	(void)fcntl(p[0], F_SETFL, O_NONBLOCK);
+	st->rfd = p[0];
+	*wfd = p[1];
+	return 0;
+}
+
+/* Starts the command; 0, or a negative errno that goes to the report. */
+static int
+supervisor_start(struct sv *s)
+{
+	const struct bd_supervisor_options *o = s->o;
+	int out_w = -1, err_w = -1, ep[2], rc, child_rc;
+	ssize_t n;
+	pid_t pid;
+
+	if ((rc = supervisor_open_output(&s->out, "stdout", o->stdout_path,
+	    o->stdout_cap, &out_w)) < 0 ||
+	    (rc = supervisor_open_output(&s->err, "stderr", o->stderr_path,
+	    o->stderr_cap, &err_w)) < 0)
+		goto out;
+	if (pipe2(ep, O_CLOEXEC) == -1) {
+		rc = -errno;
+		goto out;
+	}
+	if ((pid = fork()) == -1) {
+		rc = -errno;
+		close(ep[0]);
+		close(ep[1]);
+		goto out;
+	}
+	if (pid == 0) {
+		close(ep[0]);
+		supervisor_exec(o, s->cg, out_w, err_w, ep[1]);
+	}
+	close(ep[1]);
+	s->task_pid = pid;
+	do
+		n = read(ep[0], &child_rc, sizeof(child_rc));
+	while (n == -1 && errno == EINTR);
+	close(ep[0]);
+	if (n == (ssize_t)sizeof(child_rc)) {
+		/* The exec failed: the child exits 127 at once. */
+		(void)waitpid(pid, NULL, 0);
+		rc = child_rc < 0 ? child_rc : -EIO;
+		s->task_pid = 0;
+	} else
+		rc = 0;
+out:
+	if (out_w != -1)
+		close(out_w);
+	if (err_w != -1)
+		close(err_w);
+	return rc;
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+/*
+ * Reaps the children that have exited, keeping the command's status.
+ * Returns true when the command was among them.
+ */
+static bool
+supervisor_reap_quietly(struct sv *s)
+{
+	bool ended = false;
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == s->task_pid && !s->task_exited) {
+			s->task_exited = ended = true;
+			s->task_status = status;
+			s->drain_until = bd_clock_mono_ms() +
+			    SUPERVISOR_DRAIN_MS;
+		}
+	}
+	return ended;
+}
+
+static void
+supervisor_reap(struct sv *s)
+{
+	/* Whatever the command left behind ends with it. */
+	if (supervisor_reap_quietly(s))
+		supervisor_kill_tree(s, SIGKILL);
+}
+
+static void
+supervisor_on_signal(struct sv *s, const struct signalfd_siginfo *si)
+{
+	int sig = (int)si->ssi_signo;
+
+	if (sig == SIGCHLD) {
+		supervisor_reap(s);
+		return;
+	}
+	if (s->task_exited)
+		return;
+	if (sig == SIGTERM || sig == SIGINT) {
+		if (s->kill_at != 0)
+			return;
+		log_info("supervise: task %d: %s: ending the task",
+		    (int)s->task_pid, strsignal(sig));
+		supervisor_kill_tree(s, SIGTERM);
+		s->kill_at = bd_clock_mono_ms() + (s->o->grace_ms > 0 ?
+		    s->o->grace_ms : 1);
+	} else if (sig == SIGRTMIN) {
+		/* A request from the agent: the signal is the value. */
+		int want = si->ssi_int;
+		if (want > 0 && want < NSIG)
+			supervisor_kill_tree(s, want);
+	}
+}
+
+/* Fills the outcome from the command's status and the tree's usage. */
+static void
+supervisor_outcome(struct sv *s)
+{
+	struct bd_supervisor_record *r = &s->rec;
+	struct rusage ru;
+
+	r->state = BD_SUPERVISOR_EXITED;
+	r->end_ms = bd_clock_now_ms();
+	if (WIFEXITED(s->task_status))
+		r->exit_code = WEXITSTATUS(s->task_status);
+	else
+		r->term_signal = WIFSIGNALED(s->task_status) ?
+		    WTERMSIG(s->task_status) : SIGKILL;
+	if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+		r->user_cpu_us = (int64_t)ru.ru_utime.tv_sec * 1000000 +
+		    ru.ru_utime.tv_usec;
+		r->system_cpu_us = (int64_t)ru.ru_stime.tv_sec * 1000000 +
+		    ru.ru_stime.tv_usec;
+		r->max_rss_kb = ru.ru_maxrss;
+	}
+	r->stdout_capped = s->out.capped;
+	r->stderr_capped = s->err.capped;
+}
+
+static void
+supervisor_loop(struct sv *s, int sigfd)
+{
+	for (;;) {
+		struct pollfd pfd[3];
+		int nfd = 0, timeout = -1, out_i = -1, err_i = -1;
+		int64_t now = bd_clock_mono_ms(), due = 0;
+
+		if (s->task_exited && s->out.rfd == -1 && s->err.rfd == -1)
+			return;
+		if (s->task_exited && now >= s->drain_until) {
+			log_warnx("supervise: task %d: its output pipes are "
+			    "still open after its end; not waiting for them",
+			    (int)s->task_pid);
+			return;
+		}
+		if (s->kill_at != 0 && !s->task_exited) {
+			if (now >= s->kill_at) {
+				supervisor_kill_tree(s, SIGKILL);
+				s->kill_at = INT64_MAX;
+			} else if (s->kill_at != INT64_MAX)
+				due = s->kill_at;
+		}
+		if (s->task_exited)
+			due = s->drain_until;
+		if (due != 0)
+			timeout = (int)(due - now > INT_MAX ? INT_MAX :
+			    due - now);
+		pfd[nfd].fd = sigfd;
+		pfd[nfd++].events = POLLIN;
+		if (s->out.rfd != -1) {
+			out_i = nfd;
+			pfd[nfd].fd = s->out.rfd;
+			pfd[nfd++].events = POLLIN;
+		}
+		if (s->err.rfd != -1) {
+			err_i = nfd;
+			pfd[nfd].fd = s->err.rfd;
+			pfd[nfd++].events = POLLIN;
+		}
+		if (poll(pfd, (nfds_t)nfd, timeout) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("supervise: poll");
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sigfd, &si, sizeof(si)) ==
+			    (ssize_t)sizeof(si))
+				supervisor_on_signal(s, &si);
+		}
+		if (out_i != -1 && pfd[out_i].revents != 0)
+			supervisor_on_output(s, &s->out);
+		if (err_i != -1 && pfd[err_i].revents != 0)
+			supervisor_on_output(s, &s->err);
+	}
+}
+
+/*
+ * Marks every descriptor above stderr but keep close-on-exec, so none the
+ * agent leaked reaches the task.
+ */
+static void
+supervisor_close_fds(int keep)
+{
+	if (keep > 3)
+		(void)close_range(3, (unsigned)keep - 1, CLOSE_RANGE_CLOEXEC);
+	(void)close_range(keep >= 3 ? (unsigned)keep + 1 : 3, ~0U,
+	    CLOSE_RANGE_CLOEXEC);
+}
+
+int
+bd_supervisor_run(const struct bd_supervisor_options *o)
+{
+	struct sv s;
+	sigset_t mask;
+	char line[128];
+	int sigfd, rc;
+
+	memset(&s, 0, sizeof(s));
+	s.o = o;
+	s.out.rfd = s.err.rfd = s.out.file_fd = s.err.file_fd = -1;
+	/* Descriptors the agent leaked stay out of the task. */
+	supervisor_close_fds(o->report_fd);
+	if (o->report_fd >= 0)
+		(void)fcntl(o->report_fd, F_SETFD, FD_CLOEXEC);
+	(void)setsid();
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		fatal("supervise: cannot become a subreaper");
+	/* The agent may be gone when the outcome is reported. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGRTMIN);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("supervise: signalfd");
+	if ((s.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		fatal("supervise: /dev/null");
+	/* A task that should be contained and cannot be does not start. */
+	if (o->cgroup != NULL && ((rc = bd_cgroup_setup()) < 0 ||
+	    (rc = bd_cgroup_open(o->cgroup, &s.cg)) < 0)) {
+		log_warnx("supervise: cgroup %s: %s", o->cgroup,
+		    bd_strerror(rc));
+		snprintf(line, sizeof(line), "error %d\n", rc);
+		supervisor_report(o, line);
+		return 127;
+	}
+
+	s.rec.state = BD_SUPERVISOR_RUNNING;
+	s.rec.pid = getpid();
+	s.rec.start_ms = bd_clock_now_ms();
+	if ((rc = bd_supervisor_start_time(s.rec.pid, &s.rec.start_time)) < 0)
+		fatalx("supervise: own start time: %s", strerror(-rc));
+	if ((rc = supervisor_start(&s)) < 0) {
+		snprintf(line, sizeof(line), "error %d\n", rc);
+		supervisor_report(o, line);
+		return 127;
+	}
+	s.rec.task_pid = s.task_pid;
+	if ((rc = supervisor_write_state(&s)) < 0) {
+		/* Without a state file the task could not be adopted: end it
+		 * rather than run it unknown. */
+		kill(-s.task_pid, SIGKILL);
+		supervisor_kill_tree(&s, SIGKILL);
+		snprintf(line, sizeof(line), "error %d\n", rc);
+		supervisor_report(o, line);
+		return 127;
+	}
+	snprintf(line, sizeof(line), "ok %d %llu\n", (int)s.task_pid,
+	    (unsigned long long)s.rec.start_time);
+	supervisor_report(o, line);
+
+	supervisor_loop(&s, sigfd);
+	supervisor_outcome(&s);
+	if ((rc = supervisor_write_state(&s)) < 0)
+		log_warnx("supervise: task %d: cannot write %s: %s",
+		    (int)s.task_pid, o->state_path, strerror(-rc));
+	char *text = bd_supervisor_record_format(&s.rec);
+	supervisor_report(o, text);
+	free(text);
+	supervisor_stream_close(&s.out);
+	supervisor_stream_close(&s.err);
+	close(s.out.file_fd);
+	close(s.err.file_fd);
+	close(s.devnull);
+	close(sigfd);
+	bd_cgroup_free(s.cg);
+	return 0;
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Tasks outlive their agent: a local-spool node runs 4 tasks, batchd is
+killed with SIGKILL while they run, and a new batchd adopts them.  Three of
+them are still running when it comes back, one ended while no batchd was
+there.  All 4 complete with their own exit codes and output, none runs
+twice, and each is recorded completed once.  Then the same through a
+restart (SIGUSR2, what the systemd unit sends on `systemctl restart`)."""
+import os
+import signal
+import time
+
+from harness import Workspace, check, finish, read
+from pool import Pool, wait_for
+
+
+def lines(path):
+    return [l for l in read(path).split("\n") if l.strip()] if os.path.exists(path) else []
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def supervisors(ws):
+    """Pids of the `batchd supervise` processes of this workspace."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 2 and argv[1] == b"supervise" and ws.dir.encode() in b" ".join(argv):
+            out.append(int(d))
+    return out
+
+
+with Workspace() as ws:
+    pool = Pool(ws, nodes=1, slots=4)
+    logdir = os.path.join(ws.dir, "logs")
+    os.makedirs(logdir)
+    ran = os.path.join(logdir, "ran.log")
+    root = os.path.join(ws.dir, "node1", "root")
+
+    def task(tid, code, gate):
+        # Appends to a shared file when it starts, waits for its gate,
+        # writes its output and exits with its own code.
+        return {"id": tid, "commandLine": "/bin/sh -c '"
+                "echo $AZ_BATCH_TASK_ID >> %s; "
+                "while [ ! -e %s/%s ]; do sleep 0.05; done; "
+                "echo out-$AZ_BATCH_TASK_ID; echo err-$AZ_BATCH_TASK_ID >&2; "
+                "echo $AZ_BATCH_TASK_ID > %s/out-$AZ_BATCH_TASK_ID; exit %d'"
+                % (ran, logdir, gate, logdir, code)}
+
+    codes = {"t1": 0, "t2": 12, "t3": 13, "t4": 14}
+    tasks = [task(t, c, "go-early" if t == "t4" else "go") for t, c in codes.items()]
+    try:
+        rc, out, err = pool.cli("job", "add", ws.write_json("job.json", {"id": "rj"}))
+        check(rc == 0, "job add", err)
+        rc, out, err = pool.cli("task", "add", "rj", ws.write_json("tasks.json", {"value": tasks}))
+        check(rc == 0, "task add", err)
+        pool.start()
+        check(wait_for(lambda: len(lines(ran)) == 4, 60), "the 4 tasks run", lines(ran))
+        sups = supervisors(ws)
+        check(len(sups) == 4, "each task has its supervisor", sups)
+
+        pool.kill("node1", signal.SIGKILL)
+        check(all(alive(p) for p in sups), "the supervisors outlive batchd (kill -9)")
+        # One task ends while no batchd watches it.
+        open(os.path.join(logdir, "go-early"), "w").close()
+        check(wait_for(lambda: os.path.exists(os.path.join(logdir, "out-t4")), 30) and
+              wait_for(lambda: len(supervisors(ws)) == 3, 30),
+              "a task ends while batchd is away; its supervisor records it and exits")
+
+        pool.start()
+        check(wait_for(lambda: pool.log("node1").count("adopted from before the restart") == 4, 60),
+              "the new batchd adopts the 4 tasks", pool.log("node1")[-3000:])
+        t4 = wait_for(lambda: (pool.task_json("rj", "t4") or {}).get("state") == "completed", 60)
+        check(t4, "the task that ended meanwhile is finished at once", pool.task_json("rj", "t4"))
+        open(os.path.join(logdir, "go"), "w").close()
+        done = wait_for(lambda: all((pool.task_json("rj", t) or {}).get("state") == "completed"
+                                    for t in codes), 90, step=0.5)
+        check(done, "all 4 complete", [pool.task_json("rj", t) for t in codes])
+        for t, c in codes.items():
+            j = pool.task_json("rj", t)
+            check(j["executionInfo"].get("exitCode") == c, "%s has its true exit code %d" % (t, c),
+                  j["executionInfo"])
+            tdir = os.path.join(root, "workitems", "rj", "job-1", t)
+            check(read(os.path.join(tdir, "stdout.txt")) == "out-%s\n" % t and
+                  read(os.path.join(tdir, "stderr.txt")) == "err-%s\n" % t,
+                  "%s: stdout.txt and stderr.txt hold its output" % t)
+            check(read(os.path.join(logdir, "out-" + t)) == t + "\n", "%s wrote its output file" % t)
+        check(sorted(lines(ran)) == sorted(codes), "no task ran twice", lines(ran))
+        rc, out, err = pool.cli("task", "list", "rj")
+        rows = [l for l in out.splitlines() if l.split() and l.split()[0] in codes]
+        check(len(rows) == 4 and all(" completed " in " %s " % l for l in rows),
+              "the records say completed, once each", out)
+        st = os.path.join(ws.dir, "node1", "state", "tasks")
+        check(wait_for(lambda: os.listdir(st) == [], 10), "no adoption record is left", os.listdir(st))
+
+        # A restart (SIGUSR2): batchd leaves at once, the task runs on.
+        more = [task("r1", 21, "go-r")]
+        pool.cli("task", "add", "rj", ws.write_json("more.json", {"value": more}))
+        check(wait_for(lambda: len(lines(ran)) == 5, 60), "r1 runs")
+        t0 = time.monotonic()
+        status = pool.kill("node1", signal.SIGUSR2)
+        check(status == 0 and time.monotonic() - t0 < 10, "SIGUSR2: batchd exits 0 at once", status)
+        check(len(supervisors(ws)) == 1, "r1's supervisor runs on")
+        pool.start()
+        check(wait_for(lambda: "r1: adopted" in pool.log("node1"), 60), "r1 adopted after the restart")
+        open(os.path.join(logdir, "go-r"), "w").close()
+        check(wait_for(lambda: (pool.task_json("rj", "r1") or {}).get("state") == "completed", 60),
+              "r1 completes")
+        check(pool.task_json("rj", "r1")["executionInfo"].get("exitCode") == 21, "r1's exit code")
+        check(len(lines(ran)) == 5, "r1 ran once", lines(ran))
+        if os.environ.get("SHOW_LOG"):
+            print(pool.log("node1"))
+        st = pool.stop()
+        check(st == {"node1": 0}, "SIGTERM still drains and stops", st)
+    finally:
+        pool.stop()
+        for p in supervisors(ws):
+            os.kill(p, signal.SIGKILL)
+finish()
