@@ -27,6 +27,8 @@
 #include "store.h"
 #include "task_spec.h"
 
+struct bd_task_users;
+
 struct bd_daemon;
 struct bd_storage_account;
 
@@ -55,6 +57,7 @@ struct bd_daemon_settings {
 	enum bd_deallocation deallocation;
 	const struct bd_task_spec *start_task; /* or NULL */
 	const struct bd_storage_account *storage; /* for autoStorageContainer */
+	struct bd_task_users *users; /* borrowed; NULL: tasks run as batchd */
 };
 
 /*

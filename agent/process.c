@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -94,6 +95,77 @@ bd_process_shutdown(void)
 	process_ready = false;
 }
 
+/*
+ * Spawns the task as opts->identity: posix_spawn cannot change the user,
+ * so fork, then in the child (only async-signal-safe calls) a new session,
+ * default signals, the user's groups, gid and uid, and only then the
+ * stdout/stderr files and the working directory, so they are opened with
+ * the task user's rights and owned by it.  The exec's errno comes back on
+ * a close-on-exec pipe: EOF means the program runs.  0 and *pid, or a
+ * negative errno.
+ */
+static int
+process_spawn_as(const struct bd_process_options *opts, pid_t *pid)
+{
+	const struct bd_process_identity *id = opts->identity;
+	int pfd[2], err = 0, fd;
+	sigset_t none;
+	ssize_t n;
+
+	if (pipe2(pfd, O_CLOEXEC) == -1)
+		return -errno;
+	if ((*pid = fork()) == -1) {
+		err = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return -err;
+	}
+	if (*pid == 0) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		for (int sig = 1; sig < NSIG; sig++)
+			sigaction(sig, &sa, NULL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (setsid() == -1 ||
+		    setgroups(id->ngroups, id->groups) == -1 ||
+		    setgid(id->gid) == -1 || setuid(id->uid) == -1)
+			goto fail;
+		if ((fd = open("/dev/null", O_RDONLY)) == -1 ||
+		    dup2(fd, 0) == -1)
+			goto fail;
+		if ((fd = open(opts->stdout_path, O_WRONLY | O_CREAT |
+		    O_TRUNC | O_APPEND | O_NOFOLLOW, 0660)) == -1 ||
+		    dup2(fd, 1) == -1)
+			goto fail;
+		if ((fd = open(opts->stderr_path, O_WRONLY | O_CREAT |
+		    O_TRUNC | O_APPEND | O_NOFOLLOW, 0660)) == -1 ||
+		    dup2(fd, 2) == -1)
+			goto fail;
+		if (chdir(opts->cwd) == -1)
+			goto fail;
+		execve(opts->file, opts->argv, opts->envp);
+fail:
+		err = errno;
+		(void)!write(pfd[1], &err, sizeof(err));
+		_exit(127);
+	}
+	close(pfd[1]);
+	while ((n = read(pfd[0], &err, sizeof(err))) == -1 && errno == EINTR)
+		;
+	close(pfd[0]);
+	if (n == (ssize_t)sizeof(err)) {
+		/* The child failed before its exec: reap it here, it is not
+		 * tracked. */
+		while (waitpid(*pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		return -err;
+	}
+	return 0;
+}
+
 int
 bd_process_spawn(const struct bd_process_options *opts,
     bd_process_exit_cb exit_cb, void *arg, struct bd_process **out)
@@ -104,6 +176,11 @@ bd_process_spawn(const struct bd_process_options *opts,
 	pid_t pid;
 	int rc;
 
+	if (opts->identity != NULL) {
+		if ((rc = process_spawn_as(opts, &pid)) < 0)
+			return rc;
+		goto spawned;
+	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -126,6 +203,7 @@ bd_process_spawn(const struct bd_process_options *opts,
 	if (rc != 0)
 		return -rc;
 
+spawned:;
 	struct bd_process *p = xcalloc(1, sizeof(*p));
 	p->pid = pid;
 	p->exit_cb = exit_cb;
