@@ -36,7 +36,8 @@ struct bd_file_access_saved {
  * nothing changes).  Returns 0, or a negative errno when the switch is
  * not possible (then nothing changed).  Every successful enter must be
  * followed by bd_file_access_leave() on the same thread before it does
- * anything else for batchd.
+ * anything else for batchd; in between it must not start a thread (a new
+ * thread inherits the credentials) nor queue work.
  */
 int bd_file_access_enter(const struct bd_process_identity *id,
     struct bd_file_access_saved *saved);

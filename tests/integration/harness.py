@@ -40,6 +40,10 @@ class Workspace:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="batchd-it-")
+        # Run as root, batchd runs tasks as users of their own
+        # (docs/running-tasks.md): they must reach the node root in here,
+        # and write file:// output containers here, as in /tmp.
+        os.chmod(self.dir, 0o1777)
         self.root = os.path.join(self.dir, "root")
 
     def __enter__(self):
