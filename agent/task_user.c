@@ -630,7 +630,13 @@ bd_task_users_guard(struct bd_task_users *u, const struct bd_config *c,
 		rc = -EACCES;
 	}
 	if (rc == 0 && dirs && c->state_dir != NULL) {
-		if ((rc = bd_mkdir_p(c->state_dir, 0700)) < 0)
+		/* Private itself, its parents as they would be anyway. */
+		char *parent = bd_path_dirname(c->state_dir);
+		if ((rc = bd_mkdir_p(parent, 0755)) == 0 &&
+		    mkdir(c->state_dir, 0700) == -1 && errno != EEXIST)
+			rc = -errno;
+		free(parent);
+		if (rc < 0)
 			*cause = xasprintf("stateDir %s: %s", c->state_dir,
 			    strerror(-rc));
 		else
