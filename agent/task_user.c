@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,7 +115,7 @@ static int
 task_user_group(const char *name, int64_t gid, gid_t *out, char **cause)
 {
 	struct group *gr;
-	char gids[32];
+	char gids[32], *why = NULL;
 
 	if ((gr = getgrnam(name)) == NULL) {
 		snprintf(gids, sizeof(gids), "%lld", (long long)gid);
@@ -125,8 +126,12 @@ task_user_group(const char *name, int64_t gid, gid_t *out, char **cause)
 			argv[3] = gids;
 			argv[4] = name;
 		}
-		if (task_user_run(argv, cause) < 0)
+		/* Another batchd on this machine may be making it too. */
+		if (task_user_run(argv, &why) < 0 && getgrnam(name) == NULL) {
+			*cause = why;
 			return -EPERM;
+		}
+		free(why);
 		log_info("task users: created group %s", name);
 		if ((gr = getgrnam(name)) == NULL) {
 			*cause = xasprintf("group %s: not found after "
@@ -148,7 +153,7 @@ task_user_make(const char *name, int64_t uid, gid_t gid, bool admin,
     char **cause)
 {
 	struct passwd *pw;
-	char uids[32], gids[32];
+	char uids[32], gids[32], *why = NULL;
 	const char *argv[16];
 	int n = 0;
 
@@ -162,6 +167,7 @@ task_user_make(const char *name, int64_t uid, gid_t gid, bool admin,
 		return 0;
 	}
 	snprintf(uids, sizeof(uids), "%lld", (long long)uid);
+	/* Another batchd on this machine may be making the same user. */
 	snprintf(gids, sizeof(gids), "%u", (unsigned)gid);
 	argv[n++] = "useradd";
 	argv[n++] = "--system";
@@ -182,8 +188,14 @@ task_user_make(const char *name, int64_t uid, gid_t gid, bool admin,
 	}
 	argv[n++] = name;
 	argv[n] = NULL;
-	if (task_user_run(argv, cause) < 0)
-		return -EPERM;
+	if (task_user_run(argv, &why) < 0) {
+		if (getpwnam(name) == NULL) {
+			*cause = why;
+			return -EPERM;
+		}
+		free(why);	/* made meanwhile by another batchd */
+		return 0;
+	}
 	log_info("task users: created user %s%s", name,
 	    admin ? " (admin)" : "");
 	return 0;
@@ -382,6 +394,33 @@ bd_task_user_identity_label(const struct bd_user_identity *ui)
 }
 
 /*
+ * Locks task-scope user name for this process (several batchd on one
+ * machine, as in tests, share the users): an open descriptor holding the
+ * lock, -1 when another process holds it, or -2 when locks cannot be
+ * taken here (then the index is used unlocked).
+ */
+static int
+task_user_lock(const char *name)
+{
+	char *path;
+	int fd;
+
+	if (bd_mkdir_p(BD_TASK_USER_LOCK_DIR, 0700) < 0)
+		return -2;
+	path = xasprintf("%s/%s.lock", BD_TASK_USER_LOCK_DIR, name);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(path);
+	if (fd == -1)
+		return -2;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		int busy = errno == EWOULDBLOCK;
+		close(fd);
+		return busy ? -1 : -2;
+	}
+	return fd;
+}
+
+/*
  * Takes a free task-scope user of kind admin for task (the start task has
  * one of its own), creating it on first use.  0 with a's name set, or a
  * negative errno with *cause.
@@ -404,14 +443,26 @@ task_user_take(struct bd_task_users *u, const struct bd_task_spec *task,
 		made = &p->start_made;
 		a->pool_index = -1;
 	} else {
-		while (i < p->n && p->held[i])
-			i++;
+		for (;;) {
+			while (i < p->n && p->held[i])
+				i++;
+			if (i == TASK_USER_MAX_POOL)
+				break;
+			name = xasprintf("%s%zu", prefix, i + 1);
+			a->lock_fd = task_user_lock(name);
+			free(name);
+			if (a->lock_fd != -1)
+				break;
+			i++;	/* another batchd's task has it */
+		}
+		if (a->lock_fd < 0)
+			a->lock_fd = -1;
 		if (i == TASK_USER_MAX_POOL) {
 			*cause = xasprintf("more than %d task-scope users in "
 			    "use", TASK_USER_MAX_POOL);
 			return -EBUSY;
 		}
-		if (i == p->n) {
+		while (i >= p->n) {
 			p->held = xreallocarray(p->held, p->n + 1,
 			    sizeof(*p->held));
 			p->made = xreallocarray(p->made, p->n + 1,
@@ -423,24 +474,23 @@ task_user_take(struct bd_task_users *u, const struct bd_task_spec *task,
 		made = &p->made[i];
 		a->pool_index = (int)i;
 	}
-	if (!*made) {
-		if ((gr = getgrnam(BD_TASK_USER_GROUP)) == NULL) {
-			*cause = xasprintf("group %s does not exist",
-			    BD_TASK_USER_GROUP);
-			free(name);
-			return -ENOENT;
-		}
-		if ((rc = task_user_make(name, -1, gr->gr_gid, admin,
-		    cause)) < 0) {
-			free(name);
-			return rc;
-		}
+	rc = 0;
+	if (!*made && (gr = getgrnam(BD_TASK_USER_GROUP)) == NULL) {
+		*cause = xasprintf("group %s does not exist",
+		    BD_TASK_USER_GROUP);
+		rc = -ENOENT;
+	} else if (!*made && (rc = task_user_make(name, -1, gr->gr_gid, admin,
+	    cause)) == 0)
 		*made = true;
-	}
-	rc = task_user_resolve(name, admin, a, cause);
+	if (rc == 0)
+		rc = task_user_resolve(name, admin, a, cause);
 	free(name);
 	if (rc == 0 && a->pool_index >= 0)
 		p->held[a->pool_index] = true;
+	if (rc < 0 && a->lock_fd >= 0) {
+		close(a->lock_fd);
+		a->lock_fd = -1;
+	}
 	return rc;
 }
 
@@ -456,6 +506,7 @@ bd_task_users_acquire(struct bd_task_users *u, const struct bd_task_spec *task,
 	int rc;
 
 	a->pool_index = -1;
+	a->lock_fd = -1;
 	a->identity = xstrdup(bd_task_user_identity_label(ui));
 	if (bd_task_users_as_self(u)) {
 		pw = u == NULL ? getpwuid(geteuid()) : NULL;
@@ -533,6 +584,8 @@ bd_task_users_release(struct bd_task_users *u, struct bd_task_account *a,
 		    (size_t)a->pool_index < u->pool[a->admin].n)
 			u->pool[a->admin].held[a->pool_index] = false;
 	}
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
 	free(a->name);
 	free(a->identity);
 	free(a->groups);

@@ -16,7 +16,8 @@
  * Auto-users have the primary group _azbatchgrp; admin ones are also in
  * _azbatchsudogrp, which a sudoers drop-in gives password-less sudo when
  * sudo is installed (systemd/batchd.sysusers names the same accounts).
- * Task-scope users come from a pool: each is held by one task at a time,
+ * Task-scope users come from a pool: each is held by one task at a time
+ * (also across the batchd processes of one machine, by a lock file),
  * and on release every process left with its uid is killed and the
  * task's directory is closed to it (given to root), so the next task that
  * gets the same user finds nothing of the last one's.
@@ -45,6 +46,8 @@ struct bd_task_users;
 #define BD_TASK_USER_TASK_ADMIN_PREFIX	"_azbatchtaskadm_"
 #define BD_TASK_USER_GROUP		"_azbatchgrp"
 #define BD_TASK_USER_ADMIN_GROUP	"_azbatchsudogrp"
+/* Locks that keep a task-scope user to one batchd of the machine. */
+#define BD_TASK_USER_LOCK_DIR		"/run/batchd/task-users"
 /* Where the admin group's sudo rule goes, when that directory exists. */
 #define BD_TASK_USER_SUDOERS		"/etc/sudoers.d/batchd"
 
@@ -68,6 +71,7 @@ struct bd_task_account {
 	/* Task scope: the index in the pool, -2 for the start task's own
 	   user; -1 for other accounts. */
 	int pool_index;
+	int lock_fd;		/* holds the task-scope user's lock, or -1 */
 	bool admin;
 };
 

@@ -125,6 +125,45 @@ TEST(task_scope_pool)
 	bd_task_users_release(users, a, NULL);
 }
 
+TEST(task_scope_across_processes)
+{
+	struct bd_task_spec t = { .kind = BD_TASK_KIND_TASK };
+	struct bd_task_account *a;
+	int ready[2], done[2], status;
+	char c;
+	pid_t pid;
+
+	t.user_identity.scope = BD_AUTO_USER_SCOPE_TASK;
+	ASSERT_INT_EQ(pipe(ready), 0);
+	ASSERT_INT_EQ(pipe(done), 0);
+	/* Another batchd (a child with its own pool) holds user 1... */
+	if ((pid = fork()) == 0) {
+		struct bd_task_account *b = NULL;
+		char *cause = NULL;
+		if (bd_task_users_acquire(users, &t, &b, &cause) != 0 ||
+		    strcmp(b->name, BD_TASK_USER_TASK_PREFIX "1") != 0)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(done[0], &c, 1) != 1)
+			_exit(2);
+		_exit(0);	/* its lock goes with it */
+	}
+	ASSERT_INT_EQ(read(ready[0], &c, 1), 1);
+	/* ...so this one gets user 2. */
+	a = acquire(&t);
+	ASSERT_STR_EQ(a->name, BD_TASK_USER_TASK_PREFIX "2");
+	ASSERT_INT_EQ(write(done[1], "d", 1), 1);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	bd_task_users_release(users, a, NULL);
+	a = acquire(&t);
+	ASSERT_STR_EQ(a->name, BD_TASK_USER_TASK_PREFIX "1");
+	bd_task_users_release(users, a, NULL);
+	close(ready[0]);
+	close(ready[1]);
+	close(done[0]);
+	close(done[1]);
+}
+
 TEST(release_ends_processes_and_closes_the_dir)
 {
 	struct bd_task_spec t = { .kind = BD_TASK_KIND_TASK };
@@ -340,6 +379,7 @@ main(void)
 	ASSERT_INT_EQ(chmod(dir, 0755), 0);
 	RUN(pool_users);
 	RUN(task_scope_pool);
+	RUN(task_scope_across_processes);
 	RUN(release_ends_processes_and_closes_the_dir);
 	RUN(accounts);
 	RUN(own_dir_modes);
