@@ -5,7 +5,9 @@
 /*
  * Task processes.  A task's command runs in a session of its own, with its
  * working directory, environment and stdout/stderr files, started with
- * posix_spawn (vfork-fast).  batchd makes itself a child subreaper, so
+ * posix_spawn (vfork-fast), or, to run as another user (opts->identity),
+ * with fork, the user's groups, gid and uid, then the files opened with
+ * that user's rights and exec.  batchd makes itself a child subreaper, so
  * processes that a task double-forks come back to batchd when their parent
  * exits; bd_process_kill_tree() ends the task's session, its process group,
  * every process descended from it and every such orphan.
