@@ -316,7 +316,9 @@ runner_launch(struct bd_runner *r)
 		else
 			runner_fail_pre(r, bd_failure_info_new(
 			    BD_CATEGORY_USER_ERROR, "CommandLaunchFailed",
-			    "commandLine: cannot run '%s': %s", program,
+			    "commandLine: cannot run '%s'%s%s: %s", program,
+			    po.identity != NULL ? " as user " : "",
+			    po.identity != NULL ? r->account->name : "",
 			    strerror(-rc)));
 		free(program);
 		return;
