@@ -192,7 +192,9 @@ with Workspace() as ws:
     check(not os.path.exists(ws.task_dir("refused")), "no task ran")
 
     # -- the daemon: state dir and spool out of reach ------------------------
-    pool = Pool(ws, nodes=1, slots=1)
+    pool = Pool(ws, nodes=1, slots=1, extra={"startTask": {
+        "commandLine": show("id -un"), "waitForSuccess": True,
+        "userIdentity": {"autoUser": {"scope": "task"}}}})
     pool.start()
     try:
         node_cfg = pool.configs[0][1]
@@ -201,7 +203,8 @@ with Workspace() as ws:
                  "ls %s >/dev/null 2>&1 || echo state-denied; "
                  "ls %s >/dev/null 2>&1 || echo spool-denied; id -un"
                  % (secret_cfg, cfg["stateDir"], cfg["spoolDir"]))
-        pool.cli("job", "add", ws.write_json("job.json", {"id": "uj"}))
+        pool.cli("job", "add", ws.write_json("job.json", {
+            "id": "uj", "jobPreparationTask": {"commandLine": show("id -un")}}))
         pool.cli("task", "add", "uj", ws.write_json("t.json", {"id": "probe",
                                                                 "commandLine": show(probe)}))
         rc, out, err = pool.cli("wait", "uj", "--timeout", "PT2M", timeout=200)
@@ -209,6 +212,20 @@ with Workspace() as ws:
         check(so.split() == ["config-denied", "state-denied", "spool-denied", "_azbatch"],
               "a daemon's task cannot read the configuration, the state dir or the spool",
               (so, rc, err[-500:], pool.log("node1")[-1500:]))
+        startup = os.path.join(cfg["nodeRoot"], "startup")
+        check(read(os.path.join(startup, "stdout.txt")) == "_azbatchtask_start\n",
+              "a task-scope start task runs as _azbatchtask_start")
+        st = os.stat(startup)
+        check(pwd.getpwuid(st.st_uid).pw_name == "_azbatchtask_start" and
+              st.st_mode & 0o777 == 0o755,
+              "the startup dir belongs to the start task's user, readable by all",
+              (st.st_uid, oct(st.st_mode)))
+        prep = os.path.join(cfg["nodeRoot"], "workitems/uj/job-1/jobpreparation")
+        st = os.stat(prep)
+        check(read(os.path.join(prep, "stdout.txt")) == "_azbatch\n" and
+              pwd.getpwuid(st.st_uid).pw_name == "_azbatch" and st.st_mode & 0o777 == 0o755,
+              "the job preparation dir belongs to its user, readable by all",
+              (st.st_uid, oct(st.st_mode)))
         for d in (cfg["stateDir"], cfg["spoolDir"]):
             check(os.stat(d).st_mode & 0o007 == 0, "%s is closed to others" % d,
                   oct(os.stat(d).st_mode))
