@@ -673,7 +673,7 @@ assignment_run(struct bd_assignment *a, bool adopt)
 	ro.node = a->env.node;
 	ro.job = a->job->spec;
 	ro.task = a->tm->task;
-	ro.user = a->env.user;
+	ro.users = a->env.users;
 	ro.kill_grace_ms = a->env.settings->kill_grace_ms;
 	ro.single_attempt = true;
 	ro.retry_count = a->tm->retry_count;

@@ -34,7 +34,7 @@ struct bd_assignment_env {
 	struct bd_store *store;
 	struct bd_jobs *jobs;
 	const struct bd_node_info *node;
-	const struct bd_task_user *user;
+	struct bd_task_users *users;	/* or NULL: tasks run as batchd */
 	const struct bd_daemon_settings *settings;
 	struct bd_daemon_stats *stats;
 	/* Where running tasks are recorded for adoption (adopt.h); NULL:

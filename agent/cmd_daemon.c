@@ -30,6 +30,7 @@
 #include "notify.h"
 #include "pool.h"
 #include "process.h"
+#include "task_user.h"
 #include "xmalloc.h"
 
 struct node {
@@ -40,6 +41,7 @@ struct node {
 	struct bd_daemon *daemon;
 	struct bd_app_packages *packages;
 	struct bd_metrics *metrics;
+	struct bd_task_users *users;	/* who tasks run as */
 	uv_signal_t sigterm, sigint, sighup, sigusr2;
 	uv_timer_t watchdog;
 	int stops;
@@ -282,6 +284,18 @@ bd_cmd_daemon(int argc, char **argv)
 		log_warnx("pool %s: %s", n.cfg->pool_id, cause);
 		goto fail;
 	}
+	struct bd_task_users_options uo = {
+		.pool_non_admin = n.cfg->users.pool_non_admin,
+		.pool_admin = n.cfg->users.pool_admin,
+		.accounts = n.cfg->users.accounts,
+		.n_accounts = n.cfg->users.n_accounts,
+		.node_root = n.cfg->node_root,
+	};
+	if ((rc = bd_task_users_new(&uo, &n.users, &cause)) < 0 ||
+	    (rc = bd_task_users_guard(n.users, n.cfg, true, &cause)) < 0) {
+		log_warnx("task users: %s", cause);
+		goto fail;
+	}
 	/* A container store needs HTTP now; a directory store never does. */
 	if ((rc = bd_app_packages_from_config(&n.loop,
 	    n.cfg->application_store.container != NULL ? node_http(&n) : NULL, n.cfg,
@@ -302,6 +316,7 @@ bd_cmd_daemon(int argc, char **argv)
 	settings.n_pool_packages = n.cfg->application_packages.n;
 	settings.get_http = node_http;
 	settings.http_arg = &n;
+	settings.users = n.users;
 	if ((rc = bd_daemon_new(&n.loop, &settings, n.pool->source,
 	    n.pool->store, n.pool->http, &n.daemon, &cause)) < 0) {
 		log_warnx("node %s: %s", n.cfg->node_id, cause);
@@ -326,6 +341,7 @@ bd_cmd_daemon(int argc, char **argv)
 	uv_run(&n.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&n.loop) != 0)
 		log_warnx("internal: handles left open at exit");
+	bd_task_users_free(n.users);
 	bd_config_free(n.cfg);
 	return n.status;
 fail:
@@ -337,6 +353,7 @@ fail:
 	bd_process_shutdown();
 	uv_run(&n.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&n.loop);
+	bd_task_users_free(n.users);
 	bd_config_free(n.cfg);
 	return 1;
 }

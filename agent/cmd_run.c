@@ -26,7 +26,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +34,7 @@
 
 #include "app_package.h"
 #include "config.h"
+#include "task_user.h"
 #include "error.h"
 #include "follow.h"
 #include "fsutil.h"
@@ -65,7 +65,7 @@ struct run {
 	const struct bd_storage_account *storage; /* one of the two, or NULL */
 	uv_signal_t sigint, sigterm;
 	struct bd_node_info node;
-	struct bd_task_user user;
+	struct bd_task_users *users;	/* who tasks run as */
 	struct bd_job_spec *job;
 	struct bd_task_spec *task;
 	cJSON *task_json; /* the task as given, for --result */
@@ -291,7 +291,7 @@ run_start(struct run *run, const struct bd_task_spec *t)
 		.node = &run->node,
 		.job = run->job,
 		.task = t,
-		.user = &run->user,
+		.users = run->users,
 		.kill_grace_ms = 5000,
 		.observer = run_observer(run),
 	};
@@ -513,6 +513,33 @@ run_task_needs_packages(const struct bd_task_spec *t)
 }
 
 /* The default node root: the node's when root, else the user's own. */
+/*
+ * The accounts tasks run as (as root: the configuration's users, created
+ * if missing; else batchd's own user), and a check that a configuration
+ * with credentials is out of their reach.  0 or -1 (logged).
+ */
+static int
+run_task_users(struct run *run, const char *root)
+{
+	struct bd_task_users_options o = { .node_root = root };
+	char *cause = NULL;
+
+	if (run->config != NULL) {
+		o.pool_non_admin = run->config->users.pool_non_admin;
+		o.pool_admin = run->config->users.pool_admin;
+		o.accounts = run->config->users.accounts;
+		o.n_accounts = run->config->users.n_accounts;
+	}
+	if (bd_task_users_new(&o, &run->users, &cause) < 0 ||
+	    (run->config != NULL && bd_task_users_guard(run->users,
+	    run->config, false, &cause) < 0)) {
+		log_warnx("task users: %s", cause);
+		free(cause);
+		return -1;
+	}
+	return 0;
+}
+
 static char *
 run_default_root(void)
 {
@@ -545,7 +572,6 @@ bd_cmd_run(int argc, char **argv)
 	char hostname[256];
 	size_t len;
 	int ch, rc, status = 125;
-	struct passwd *pw;
 
 	memset(&run, 0, sizeof(run));
 	optind = 1;
@@ -648,15 +674,8 @@ bd_cmd_run(int argc, char **argv)
 	run.node.pool_id = "local";
 	run.node.node_id = hostname;
 	run.node.is_dedicated = true;
-	pw = getpwuid(geteuid());
-	run.user.name = pw != NULL ? pw->pw_name : "batchd";
-	run.user.identity = run.task->user_identity.username != NULL ?
-	    run.task->user_identity.username :
-	    run.task->user_identity.scope == BD_AUTO_USER_SCOPE_TASK ?
-	    (run.task->user_identity.elevation == BD_ELEVATION_ADMIN ?
-	    "TaskAdmin" : "TaskNonAdmin") :
-	    (run.task->user_identity.elevation == BD_ELEVATION_ADMIN ?
-	    "PoolAdmin" : "PoolNonAdmin");
+	if (run_task_users(&run, root) < 0)
+		goto out;
 
 	uv_loop_init(&run.loop);
 	if ((rc = bd_process_init(&run.loop)) < 0) {
@@ -708,6 +727,7 @@ out:
 	bd_task_spec_free(run.task);
 	bd_job_spec_free(run.job);
 	bd_storage_account_free(run.env_storage);
+	bd_task_users_free(run.users);
 	bd_config_free(run.config);
 	return status;
 }

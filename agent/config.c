@@ -407,10 +407,14 @@ static const struct bd_config_option config_table[] = {
 	  .default_value = "\"_azbatch\"", .check = config_check_user,
 	  .offset = OFF(users.pool_non_admin),
 	  .help = "The account of the pool-scope non-admin auto-user." },
+	{ .name = "users.poolAdmin", .type = BD_CONFIG_STRING,
+	  .default_value = "\"_azbatchadmin\"", .check = config_check_user,
+	  .offset = OFF(users.pool_admin),
+	  .help = "The account of the pool-scope admin auto-user." },
 	{ .name = "users.accounts", .type = BD_CONFIG_ACCOUNTS,
 	  .offset = OFF(users.accounts),
 	  .help = "Named accounts for userIdentity.username: name -> {uid, "
-	    "gid} or {systemUser}." },
+	    "gid} or {systemUser}, with elevationLevel." },
 
 	{ .name = "http", .type = BD_CONFIG_SECTION,
 	  .help = "The HTTP client (storage, resource and output files)." },
@@ -859,10 +863,15 @@ config_read_account(struct config_ctx *ctx, const cJSON *m, const char *mpath,
     struct bd_config_account *a)
 {
 	static const char *const allowed[] = { "uid", "gid", "systemUser",
-	    NULL };
+	    "elevationLevel", NULL };
+	static const struct bd_json_enum elevations[] = {
+		{ "nonadmin", BD_ELEVATION_NONADMIN },
+		{ "admin", BD_ELEVATION_ADMIN },
+		{ NULL, 0 },
+	};
 	char *cause = NULL;
 	const char *reason;
-	int rc, has_uid = 0, has_gid = 0;
+	int rc, has_uid = 0, has_gid = 0, elevation = BD_ELEVATION_NONADMIN;
 
 	a->uid = a->gid = -1;
 	if ((rc = bd_json_check_fields(m, mpath, allowed, NULL, NULL, NULL,
@@ -872,10 +881,13 @@ config_read_account(struct config_ctx *ctx, const cJSON *m, const char *mpath,
 	    (has_gid = bd_json_get_int(m, mpath, "gid", 0, 0, CONFIG_MAX_UID,
 	    &a->gid, &cause)) < 0 ||
 	    (rc = bd_json_get_string(m, mpath, "systemUser", BD_JSON_NONEMPTY,
-	    CONFIG_MAX_STRING, &a->system_user, &cause)) < 0) {
+	    CONFIG_MAX_STRING, &a->system_user, &cause)) < 0 ||
+	    (rc = bd_json_get_enum(m, mpath, "elevationLevel", 0, elevations,
+	    &elevation, &cause)) < 0) {
 		config_add_cause(ctx, BD_EINVALID, cause);
 		return -1;
 	}
+	a->elevation = (enum bd_elevation_level)elevation;
 	if (a->system_user != NULL) {
 		if ((reason = config_check_user(a->system_user)) != NULL)
 			config_errorf(ctx, mpath, "systemUser", "%s", reason);
@@ -1746,6 +1758,9 @@ config_show_value(const struct bd_config *c, const struct bd_config_option *o)
 				cJSON_AddNumberToObject(item, "gid",
 				    (double)a->gid);
 			}
+			cJSON_AddStringToObject(item, "elevationLevel",
+			    a->elevation == BD_ELEVATION_ADMIN ? "admin" :
+			    "nonadmin");
 		}
 		return v;
 	}

@@ -93,6 +93,7 @@ struct bd_config_account {
 	char *name;
 	char *system_user;	/* an existing OS user, or NULL */
 	int64_t uid, gid;	/* -1 with system_user */
+	enum bd_elevation_level elevation; /* admin: in the sudo group */
 };
 
 /*
@@ -175,6 +176,7 @@ struct bd_config {
 
 	struct {
 		char *pool_non_admin;
+		char *pool_admin;
 		struct bd_config_account *accounts;
 		size_t n_accounts;
 	} users;

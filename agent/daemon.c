@@ -50,7 +50,6 @@ struct bd_daemon {
 	struct bd_jobs *jobs;
 	struct bd_housekeeping *hk;
 	struct bd_node_info node;
-	struct bd_task_user user;
 	struct bd_daemon_stats stats;
 
 	struct bd_assignment **assignments;
@@ -285,7 +284,7 @@ daemon_start_assignment(struct bd_daemon *d, struct bd_message *m,
 		.store = d->store,
 		.jobs = d->jobs,
 		.node = &d->node,
-		.user = &d->user,
+		.users = d->s.users,
 		.settings = &d->s,
 		.stats = &d->stats,
 		.adopt_dir = d->adopt_dir,
@@ -464,7 +463,7 @@ daemon_run_start_task(struct bd_daemon *d)
 		.node = &d->node,
 		.job = NULL,
 		.task = d->s.start_task,
-		.user = &d->user,
+		.users = d->s.users,
 		.kill_grace_ms = d->s.kill_grace_ms,
 		.storage = d->s.storage,
 	};
@@ -621,9 +620,6 @@ bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
 	d->node.node_id = s->node_id;
 	d->node.is_dedicated = s->is_dedicated;
 	d->node.packages = s->packages;
-	/* Until task users come (isolation), tasks run as batchd's user. */
-	d->user.name = getenv("USER") != NULL ? getenv("USER") : "root";
-	d->user.identity = "PoolNonAdmin";
 	if ((rc = bd_layout_prepare_node(s->node_root)) < 0) {
 		*cause = xasprintf("node root %s: %s", s->node_root,
 		    strerror(-rc));
@@ -641,7 +637,7 @@ bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
 		.store = store,
 		.http = &d->http,
 		.node = &d->node,
-		.user = &d->user,
+		.users = d->s.users,
 		.pool_id = s->pool_id,
 		.state_dir = s->state_dir,
 		.kill_grace_ms = s->kill_grace_ms,

@@ -28,6 +28,8 @@
 #include "store.h"
 #include "task_spec.h"
 
+struct bd_task_users;
+
 struct bd_daemon;
 struct bd_storage_account;
 
@@ -71,6 +73,7 @@ struct bd_daemon_settings {
 	 */
 	struct bd_http *(*get_http)(void *arg);
 	void *http_arg;
+	struct bd_task_users *users; /* borrowed; NULL: tasks run as batchd */
 };
 
 /*

@@ -100,6 +100,7 @@ struct bd_download {
 	struct bd_http *http;
 	const struct bd_storage_account *storage;
 	char *wd;
+	const struct bd_process_identity *identity; /* borrowed */
 	int max_parallel;
 	bd_download_progress_cb progress_cb;
 	void *progress_arg;
@@ -645,9 +646,9 @@ static void
 dl_copy_work(uv_work_t *w)
 {
 	struct dl_job *j = w->data;
-	int rc;
+	int rc, fd;
 
-	if ((rc = bd_download_local_source(j->src)) < 0) {
+	if ((fd = rc = bd_download_local_open(j->d->identity, j->src)) < 0) {
 		int err = -rc;
 		j->failure = dl_failure(j, BD_CATEGORY_USER_ERROR,
 		    err == ENOENT || err == ENOTDIR ? "BlobNotFound" :
@@ -657,10 +658,15 @@ dl_copy_work(uv_work_t *w)
 		    strerror(err));
 		return;
 	}
-	if (dl_make_parent(j) < 0)
+	if (dl_make_parent(j) < 0) {
+		close(fd);
 		return;
-	if ((rc = bd_copy_file(j->src, j->dst, j->rf->file_mode, NULL)) < 0)
+	}
+	/* The descriptor opened with the task user's rights, not the path
+	 * again: what is copied is what the user could read. */
+	if ((rc = bd_copy_fd(fd, j->dst, j->rf->file_mode, NULL)) < 0)
 		j->failure = dl_local_failure(j, -rc, dl_is_create_error(-rc));
+	close(fd);
 }
 
 /* Worker: lists a file:// container. */
@@ -672,7 +678,7 @@ dl_list_work(uv_work_t *w)
 	enum bd_error_category cat = BD_CATEGORY_SERVER_ERROR;
 	int rc;
 
-	rc = bd_download_local_list(j->src, j->rf->blob_prefix,
+	rc = bd_download_local_list(j->d->identity, j->src, j->rf->blob_prefix,
 	    DL_LIST_MAX_BLOBS, &j->blobs, &j->n_blobs);
 	if (rc == 0)
 		return;
@@ -1007,6 +1013,7 @@ bd_download_start(const struct bd_download_options *opts,
 	d->http = opts->http;
 	d->storage = opts->storage;
 	d->wd = xstrdup(opts->wd);
+	d->identity = opts->identity;
 	d->max_parallel = opts->max_parallel > 0 ? opts->max_parallel :
 	    DL_DEFAULT_PARALLEL;
 	if (d->max_parallel > DL_MAX_PARALLEL)

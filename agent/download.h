@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "process.h"
 #include "storage_auth.h"
 #include "task_info.h"
 #include "task_spec.h"
@@ -54,6 +55,9 @@ struct bd_download_options {
 	const struct bd_resource_file *files; /* borrowed until done */
 	size_t n_files;
 	const char *wd;			/* destination root; copied */
+	/* The task's user: file:// sources are read with its rights
+	   (file_access.h); NULL: batchd's own.  Borrowed until done. */
+	const struct bd_process_identity *identity;
 	int max_parallel;		/* files at once; default 8 */
 	bd_download_progress_cb progress_cb; /* or NULL */
 	void *progress_arg;

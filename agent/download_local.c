@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "file_access.h"
 #include "xmalloc.h"
 
 /* A listing in progress. */
@@ -119,16 +120,20 @@ local_cmp(const void *a, const void *b)
 }
 
 int
-bd_download_local_list(const char *dir, const char *prefix, size_t max,
-    char ***names, size_t *n)
+bd_download_local_list(const struct bd_process_identity *id, const char *dir,
+    const char *prefix, size_t max, char ***names, size_t *n)
 {
 	struct local_list l = { prefix != NULL ? prefix : "", max, NULL, 0 };
+	struct bd_file_access_saved saved;
 	int fd, rc;
 
 	*names = NULL;
 	*n = 0;
+	if ((rc = bd_file_access_enter(id, &saved)) < 0)
+		return rc;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	rc = fd == -1 ? -errno : local_list_dir(&l, fd, "", 0);
+	bd_file_access_leave(&saved);
 	if (rc != 0) {
 		for (size_t i = 0; i < l.n; i++)
 			free(l.names[i]);
@@ -143,17 +148,22 @@ bd_download_local_list(const char *dir, const char *prefix, size_t max,
 }
 
 int
-bd_download_local_source(const char *path)
+bd_download_local_open(const struct bd_process_identity *id, const char *path)
 {
 	struct stat st;
 	int fd, rc = 0;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -errno;
+	/* O_NONBLOCK: a FIFO must not hang the opening thread. */
+	if ((fd = bd_file_access_open(id, path, O_RDONLY | O_CLOEXEC |
+	    O_NONBLOCK, 0)) < 0)
+		return fd;
 	if (fstat(fd, &st) == -1)
 		rc = -errno;
 	else if (!S_ISREG(st.st_mode))
 		rc = -EINVAL;
-	close(fd);
-	return rc;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
 }

@@ -8,9 +8,15 @@
  * Both block on the disk, so download.c calls them from uv_queue_work.
  * They return 0 or a negative errno (BD_ETOOBIG past a limit) and never
  * log.
+ *
+ * Both act with the rights of the task's user (file_access.h; NULL:
+ * batchd's own), so a task names only files its user could read itself:
+ * file:///etc/shadow gives -EACCES, not a copy.
  */
 
 #include <stddef.h>
+
+#include "process.h"
 
 /* Directory levels a listing descends at most. */
 #define BD_DOWNLOAD_LOCAL_MAX_DEPTH	64
@@ -25,13 +31,15 @@
  * BD_DOWNLOAD_LOCAL_MAX_DEPTH levels, or a negative errno (-ENOENT for a
  * missing dir, -EACCES for an unreadable one...).
  */
-int bd_download_local_list(const char *dir, const char *prefix, size_t max,
-    char ***names, size_t *n);
+int bd_download_local_list(const struct bd_process_identity *id,
+    const char *dir, const char *prefix, size_t max, char ***names, size_t *n);
 
 /*
- * Checks that path is a regular file this process can read: 0, -EINVAL
- * for something that is not a regular file, or the errno of open/fstat.
+ * Opens path, which must be a regular file the user can read: a file
+ * descriptor (the caller closes it), -EINVAL for something that is not a
+ * regular file, or the errno of open/fstat.
  */
-int bd_download_local_source(const char *path);
+int bd_download_local_open(const struct bd_process_identity *id,
+    const char *path);
 
 #endif

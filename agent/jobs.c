@@ -423,7 +423,7 @@ jobs_run(struct job_entry *e, const struct bd_task_spec *t, bd_runner_done_cb cb
 		.node = jobs->env.node,
 		.job = e->pub.spec,
 		.task = t,
-		.user = jobs->env.user,
+		.users = jobs->env.users,
 		.kill_grace_ms = jobs->env.kill_grace_ms,
 		.storage = jobs->env.storage,
 	};

@@ -21,6 +21,7 @@
 #include "store.h"
 
 struct bd_jobs;
+struct bd_task_users;
 struct bd_storage_account;
 
 struct bd_jobs_env {
@@ -28,7 +29,7 @@ struct bd_jobs_env {
 	struct bd_store *store;
 	struct bd_http **http;		   /* the daemon's, may be created later */
 	const struct bd_node_info *node;   /* borrowed */
-	const struct bd_task_user *user;   /* borrowed */
+	struct bd_task_users *users;	   /* borrowed; NULL: as batchd */
 	const char *pool_id;
 	const char *state_dir;
 	int64_t kill_grace_ms;

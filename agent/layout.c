@@ -2,8 +2,11 @@
 /* Paths of the node layout; the one place that knows directory names. */
 #include "layout.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fsutil.h"
 #include "xmalloc.h"
@@ -24,6 +27,15 @@ bd_layout_prepare_node(const char *root)
 	    sizeof(layout_node_dirs[0]); i++) {
 		char *p = bd_path_join(root, layout_node_dirs[i]);
 		rc = bd_mkdir_p(p, 0775);
+		/*
+		 * As root, tasks run as users of their own (task_user.h), and
+		 * every one of them may write in shared (reference §3.2); the
+		 * sticky bit keeps each one's files its own, as in /tmp.
+		 */
+		if (rc == 0 && geteuid() == 0 &&
+		    strcmp(layout_node_dirs[i], "shared") == 0 &&
+		    chmod(p, 01777) == -1)
+			rc = -errno;
 		free(p);
 		if (rc < 0)
 			return rc;

@@ -29,6 +29,7 @@
 #include "error.h"
 #include "fsutil.h"
 #include "process.h"
+#include "task_user.h"
 #include "upload.h"
 #include "xmalloc.h"
 
@@ -49,6 +50,8 @@ struct bd_runner {
 	struct bd_run_outcome out;
 
 	struct bd_env *env;
+	struct bd_task_account *account; /* who the task runs as, or NULL */
+	char *user_error;	/* why it has no account, or NULL */
 	char **envp;
 	char **argv;
 	size_t argc;
@@ -290,7 +293,17 @@ runner_launch(struct bd_runner *r)
 			    "use /bin/sh -c \"...\" for shell syntax)"));
 		return;
 	}
+	if ((rc = bd_task_users_own_dir(r->account, r->out.dirs.task_dir,
+	    r->opts.task->kind)) < 0) {
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+		    "CommandLaunchFailed", "cannot give the task directory %s "
+		    "to user %s: %s", r->out.dirs.task_dir, r->account->name,
+		    strerror(-rc)));
+		free(program);
+		return;
+	}
 	memset(&po, 0, sizeof(po));
+	po.identity = r->account->process;
 	po.file = program;
 	po.argv = r->argv;
 	po.envp = r->envp;
@@ -316,7 +329,9 @@ runner_launch(struct bd_runner *r)
 		else
 			runner_fail_pre(r, bd_failure_info_new(
 			    BD_CATEGORY_USER_ERROR, "CommandLaunchFailed",
-			    "commandLine: cannot run '%s': %s", program,
+			    "commandLine: cannot run '%s'%s%s: %s", program,
+			    po.identity != NULL ? " as user " : "",
+			    po.identity != NULL ? r->account->name : "",
 			    strerror(-rc)));
 		free(program);
 		return;
@@ -437,8 +452,10 @@ runner_begin_attempt(struct bd_runner *r)
 	int rc;
 
 	r->out.info.start_ms = bd_clock_now_ms();
+	/* The task's user may not touch wd while batchd fills it again. */
 	if (r->out.info.retry_count > 0 &&
-	    (rc = bd_empty_dir(r->out.dirs.wd)) < 0) {
+	    ((rc = bd_task_users_reclaim_dir(r->account, r->out.dirs.wd)) < 0 ||
+	    (rc = bd_empty_dir(r->out.dirs.wd)) < 0)) {
 		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
 		    "ResourceDirectoryCreateFailed", "cannot clean the working "
 		    "directory %s before a retry: %s", r->out.dirs.wd,
@@ -471,6 +488,7 @@ runner_download(struct bd_runner *r)
 		.files = t->resource_files,
 		.n_files = t->n_resource_files,
 		.wd = r->out.dirs.wd,
+		.identity = r->account->process,
 		.max_parallel = 8,
 		.progress_cb = runner_transfer,
 		.progress_arg = r,
@@ -521,6 +539,7 @@ runner_upload(struct bd_runner *r)
 		.wd = r->out.dirs.wd,
 		.task_dir = r->out.dirs.task_dir,
 		.env = r->env,
+		.identity = r->account->process,
 		.task_succeeded = r->out.info.failure == NULL,
 		.max_parallel = 8,
 		.progress_cb = runner_transfer,
@@ -552,6 +571,9 @@ runner_finish(struct bd_runner *r)
 	r->out.info.end_ms = bd_clock_now_ms();
 	r->out.info.result = r->out.info.failure != NULL ?
 	    BD_RESULT_FAILURE : BD_RESULT_SUCCESS;
+	bd_task_users_release(r->opts.users, r->account,
+	    r->out.dirs.task_dir);
+	r->account = NULL;
 	bd_runner_eval_exit_conditions(r->opts.job, r->opts.task, &r->out);
 	r->cb(r, &r->out, r->arg);
 }
@@ -649,8 +671,13 @@ runner_make_dirs(struct bd_runner *r, char **cause)
 	int rc;
 
 	if (r->opts.task->kind == BD_TASK_KIND_START) {
-		/* The start task's directory is the node's; keep it, clean wd. */
+		/* The start task's directory is the node's; keep it, clean wd
+		 * (taken back from the last start task's user first). */
 		rc = bd_mkdir_p(d->wd, 0775);
+		if (rc == 0 && r->account != NULL &&
+		    (rc = bd_task_users_reclaim_dir(r->account,
+		    d->task_dir)) == 0)
+			rc = bd_task_users_reclaim_dir(r->account, d->wd);
 		if (rc == 0)
 			rc = bd_empty_dir(d->wd);
 	} else if ((rc = bd_rm_rf(d->task_dir)) == 0)
@@ -687,8 +714,15 @@ bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
 	    t, &r->out.dirs);
 	r->stdout_path = bd_path_join(r->out.dirs.task_dir, "stdout.txt");
 	r->stderr_path = bd_path_join(r->out.dirs.task_dir, "stderr.txt");
-	r->env = bd_env_for_task(opts->node, opts->job, t, &r->out.dirs,
-	    opts->user);
+	if (bd_task_users_acquire(opts->users, t, &r->account, &cause) < 0) {
+		r->user_error = cause;
+		cause = NULL;
+	}
+	struct bd_task_user tu = {
+		.name = r->account != NULL ? r->account->name : "",
+		.identity = bd_task_user_identity_label(&t->user_identity),
+	};
+	r->env = bd_env_for_task(opts->node, opts->job, t, &r->out.dirs, &tu);
 	r->envp = bd_env_envp(r->env);
 	if (t->kind == BD_TASK_KIND_JOB_RELEASE)
 		r->max_retries = 0;
@@ -703,6 +737,10 @@ bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
 	if (opts->adopt) {
 		/* The task directory is the adopted task's: keep it. */
 		runner_defer(r, runner_adopt);
+	} else if (r->user_error != NULL) {
+		r->state = RUNNER_STARTING;
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "CommandLaunchFailed", "%s", r->user_error));
 	} else if (runner_make_dirs(r, &cause) < 0) {
 		r->state = RUNNER_STARTING;
 		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
@@ -727,6 +765,8 @@ runner_on_close(uv_handle_t *h)
 	bd_layout_dirs_free(&r->out.dirs);
 	bd_app_request_free(r->packages);
 	bd_env_free(r->env);
+	bd_task_users_release(r->opts.users, r->account, NULL);
+	free(r->user_error);
 	bd_env_envp_free(r->envp);
 	if (r->argv != NULL)
 		bd_cmdline_free(r->argv);

@@ -30,6 +30,7 @@
 #include "task_spec.h"
 
 struct bd_runner;
+struct bd_task_users;
 
 struct bd_run_outcome {
 	struct bd_execution_info info;
@@ -65,7 +66,9 @@ struct bd_runner_options {
 	const struct bd_node_info *node;   /* borrowed until done */
 	const struct bd_job_spec *job;	   /* borrowed; NULL for a start task */
 	const struct bd_task_spec *task;   /* borrowed until done */
-	const struct bd_task_user *user;   /* borrowed */
+	/* The accounts tasks run as (task_user.h); NULL: as batchd itself.
+	   Borrowed until done. */
+	struct bd_task_users *users;
 	int64_t kill_grace_ms;		   /* SIGTERM to SIGKILL; default 5000 */
 	/*
 	 * The pool retries through its queue, so another node may take a

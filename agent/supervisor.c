@@ -549,17 +549,22 @@ supervisor_report(const struct bd_supervisor_options *o, const char *line)
 }
 
 static int
-supervisor_open_output(struct sv_stream *st, const char *name,
-    const char *path, int64_t cap, int *wfd)
+supervisor_open_output(const struct bd_supervisor_options *o,
+    struct sv_stream *st, const char *name, const char *path, int64_t cap,
+    int *wfd)
 {
 	int p[2];
 
 	st->name = name;
 	st->cap = cap;
 	st->can_splice = true;
+	/* The task's user owns the directory: never follow its links. */
 	st->file_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
-	    O_CLOEXEC, 0660);
+	    O_CLOEXEC | O_NOFOLLOW, 0660);
 	if (st->file_fd == -1)
+		return -errno;
+	/* The file is the task's, as if its user had made it. */
+	if (o->has_identity && fchown(st->file_fd, o->uid, o->gid) == -1)
 		return -errno;
 	if (pipe2(p, O_CLOEXEC) == -1)
 		return -errno;
@@ -580,9 +585,9 @@ supervisor_start(struct sv *s)
 	ssize_t n;
 	pid_t pid;
 
-	if ((rc = supervisor_open_output(&s->out, "stdout", o->stdout_path,
+	if ((rc = supervisor_open_output(o, &s->out, "stdout", o->stdout_path,
 	    o->stdout_cap, &out_w)) < 0 ||
-	    (rc = supervisor_open_output(&s->err, "stderr", o->stderr_path,
+	    (rc = supervisor_open_output(o, &s->err, "stderr", o->stderr_path,
 	    o->stderr_cap, &err_w)) < 0)
 		goto out;
 	if (pipe2(ep, O_CLOEXEC) == -1) {

@@ -36,6 +36,7 @@
 #include "blob.h"
 #include "clock.h"
 #include "error.h"
+#include "file_access.h"
 #include "fsutil.h"
 #include "glob.h"
 #include "metrics.h"
@@ -92,6 +93,7 @@ struct bd_upload {
 	uv_loop_t *loop;
 	struct bd_http *http;
 	char *wd;
+	const struct bd_process_identity *identity; /* borrowed */
 	int max_parallel;
 	bd_upload_progress_cb progress_cb;
 	void *progress_arg;
@@ -249,7 +251,7 @@ ul_copy_failure(const struct ul_job *j, int err, const char *doing)
 	const char *code = "FileUploadMiscError";
 	enum bd_error_category cat = BD_CATEGORY_SERVER_ERROR;
 
-	if (err == EACCES || err == EPERM || err == EROFS) {
+	if (err == EACCES || err == EPERM || err == EROFS || err == ELOOP) {
 		code = "FileUploadAccessDenied";
 		cat = BD_CATEGORY_USER_ERROR;
 	} else if (err == EISDIR || err == ENOTDIR || err == EEXIST) {
@@ -260,30 +262,52 @@ ul_copy_failure(const struct ul_job *j, int err, const char *doing)
 	    "file: %s to %s", doing, strerror(err), j->file, j->shown);
 }
 
-/* Worker: copies one file into a file:// container directory. */
+/* The failure of a match that the task's user cannot open (errno err). */
+static struct bd_failure_info *
+ul_open_failure(const char *file, const char *shown, int err)
+{
+	if (err == EACCES || err == EPERM)
+		return bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "FileUploadAccessDenied", "Access denied (the task's user "
+		    "may not read this file: %s) uploading output file: %s to "
+		    "%s", strerror(err), file, shown);
+	return bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+	    "FileUploadMiscError", "Cannot read output file (%s): %s to %s",
+	    strerror(err), file, shown);
+}
+
+/*
+ * Worker: copies one file into a file:// container directory, all of it
+ * (reading the match, creating the directories and the copy) with the
+ * task user's rights, which this worker thread takes on meanwhile.
+ */
 static void
 ul_copy_work(uv_work_t *w)
 {
 	struct ul_job *j = w->data;
+	struct bd_file_access_saved saved;
 	char *dir;
 	int fd, rc;
 
-	if ((fd = open(j->file, O_RDONLY | O_CLOEXEC)) == -1) {
-		j->failure = bd_failure_info_new(BD_CATEGORY_USER_ERROR,
-		    "FileUploadMiscError", "Cannot read output file (%s): %s "
-		    "to %s", strerror(errno), j->file, j->shown);
+	if ((rc = bd_file_access_enter(j->u->identity, &saved)) < 0) {
+		j->failure = ul_copy_failure(j, -rc, "taking the task user's "
+		    "rights");
 		return;
 	}
-	close(fd);
+	if ((fd = open(j->file, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
+		j->failure = ul_open_failure(j->file, j->shown, errno);
+		goto out;
+	}
 	dir = bd_path_dirname(j->dst);
 	rc = bd_mkdir_p(dir, 0755);
 	free(dir);
-	if (rc < 0) {
+	if (rc < 0)
 		j->failure = ul_copy_failure(j, -rc, "creating its directory");
-		return;
-	}
-	if ((rc = bd_copy_file(j->file, j->dst, 0644, &j->size)) < 0)
+	else if ((rc = bd_copy_fd(fd, j->dst, 0644, &j->size)) < 0)
 		j->failure = ul_copy_failure(j, -rc, "copying");
+	close(fd);
+out:
+	bd_file_access_leave(&saved);
 }
 
 /* Ends job j's part in the set and lets the next ones start. */
@@ -445,8 +469,17 @@ ul_put_start(struct bd_upload *u, struct ul_job *j)
 	size_t n = 0;
 	int rc;
 
-	if ((j->fd = open(j->file, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(j->fd, &st) == -1) {
+	/* With the task user's rights: a link it planted to a file it may
+	 * not read gets EACCES here, and nothing of the file is read. */
+	if ((j->fd = bd_file_access_open(u->identity, j->file, O_RDONLY |
+	    O_CLOEXEC | O_NONBLOCK, 0)) < 0) {
+		ul_record(u, j->p, j->file, j->shown, ul_open_failure(j->file,
+		    j->shown, -j->fd));
+		j->fd = -1;
+		free(h);
+		return false;
+	}
+	if (fstat(j->fd, &st) == -1) {
 		ul_job_fail(j, BD_CATEGORY_USER_ERROR, "FileUploadMiscError",
 		    "Cannot read output file (%s)", strerror(errno));
 		free(h);
@@ -537,18 +570,30 @@ ul_pump(struct bd_upload *u)
 	u->cb(u->arg, f, u->cancelled);	/* may free u */
 }
 
-/* Worker: walks the directories of every pattern. */
+/*
+ * Worker: walks the directories of every pattern, with the task user's
+ * rights (this worker thread takes them on meanwhile): it sees only the
+ * directories its user could list.
+ */
 static void
 ul_glob_work(uv_work_t *w)
 {
 	struct bd_upload *u = w->data;
+	struct bd_file_access_saved saved;
+	int rc;
 
+	if ((rc = bd_file_access_enter(u->identity, &saved)) < 0) {
+		for (size_t i = 0; i < u->n_patterns; i++)
+			u->patterns[i].rc = rc;
+		return;
+	}
 	for (size_t i = 0; i < u->n_patterns; i++) {
 		struct ul_pattern *p = &u->patterns[i];
 		if (p->expanded != NULL)
 			p->rc = bd_glob_expand(p->expanded, u->wd, NULL,
 			    &p->result, &p->cause);
 	}
+	bd_file_access_leave(&saved);
 }
 
 /* Makes the job for match i of pattern p, or records why it cannot be. */
@@ -685,17 +730,25 @@ ul_selected(const struct bd_output_file *of, bool succeeded)
 	}
 }
 
-/* Opens <task_dir>/name for writing, truncated; NULL and errno on error. */
+/*
+ * Opens <task_dir>/name for writing, truncated, as the task's user (it
+ * owns what is in its task directory); NULL and errno on error.
+ */
 static FILE *
-ul_open_log(const char *task_dir, const char *name)
+ul_open_log(const struct bd_process_identity *id, const char *task_dir,
+    const char *name)
 {
 	char *path = bd_path_join(task_dir, name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, 0644);
+	int fd = bd_file_access_open(id, path, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC | O_NOFOLLOW, 0644);
 	FILE *f = NULL;
 
 	free(path);
-	if (fd != -1 && (f = fdopen(fd, "w")) == NULL)
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	if ((f = fdopen(fd, "w")) == NULL)
 		close(fd);
 	return f;
 }
@@ -712,9 +765,9 @@ bd_upload_start(const struct bd_upload_options *opts, bd_upload_done_cb cb,
 	    (opts->files == NULL && opts->n_files > 0))
 		return -EINVAL;
 	u = xcalloc(1, sizeof(*u));
-	if ((u->out = ul_open_log(opts->task_dir, "fileuploadout.txt")) ==
-	    NULL || (u->err = ul_open_log(opts->task_dir,
-	    "fileuploaderr.txt")) == NULL) {
+	if ((u->out = ul_open_log(opts->identity, opts->task_dir,
+	    "fileuploadout.txt")) == NULL || (u->err = ul_open_log(
+	    opts->identity, opts->task_dir, "fileuploaderr.txt")) == NULL) {
 		rc = -errno;
 		if (u->out != NULL)
 			fclose(u->out);
@@ -730,6 +783,7 @@ bd_upload_start(const struct bd_upload_options *opts, bd_upload_done_cb cb,
 	u->kick.data = u;
 	u->loop = opts->loop;
 	u->http = opts->http;
+	u->identity = opts->identity;
 	u->wd = xstrdup(opts->wd);
 	u->max_parallel = opts->max_parallel > 0 ? opts->max_parallel :
 	    UL_DEFAULT_PARALLEL;

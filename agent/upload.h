@@ -20,6 +20,12 @@
  * (FileUploadContainerNotFound, FileUploadAccessDenied, FileUploadConflict,
  * FileUploadTimedOut, FileUploadMiscError) with a message naming the file
  * and the destination without its SAS signature.
+ *
+ * Patterns are expanded, matches opened, file:// containers written and
+ * the two log files created with the rights of the task's user
+ * (file_access.h): a match the user cannot read itself (a symlink to
+ * /etc/shadow, to the agent's configuration) fails with
+ * FileUploadAccessDenied and its content is never read.
  */
 
 #include <stdbool.h>
@@ -27,6 +33,7 @@
 
 #include "environment.h"
 #include "http.h"
+#include "process.h"
 #include "task_info.h"
 #include "task_spec.h"
 
@@ -46,6 +53,9 @@ struct bd_upload_options {
 	const char *wd;			/* patterns are relative to it */
 	const char *task_dir;		/* where the two log files go */
 	const struct bd_env *env;	/* for $VAR in patterns; borrowed */
+	/* The task's user, whose rights every file access has; NULL:
+	   batchd's own.  Borrowed until done. */
+	const struct bd_process_identity *identity;
 	bool task_succeeded;		/* exit code 0: selects by uploadCondition */
 	int max_parallel;		/* default 8 */
 	bd_upload_progress_cb progress_cb; /* or NULL */

@@ -281,26 +281,29 @@ bd_read_file(const char *path, size_t max, char **data, size_t *len)
 int
 bd_copy_file(const char *src, const char *dst, mode_t mode, int64_t *copied)
 {
-	struct stat st;
-	int64_t total = 0;
-	char *tmp;
-	int in, out, rc = 0;
+	int in, rc;
 
 	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
 		return -errno;
-	if (fstat(in, &st) == -1) {
-		rc = -errno;
-		close(in);
-		return rc;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		close(in);
+	rc = bd_copy_fd(in, dst, mode, copied);
+	close(in);
+	return rc;
+}
+
+int
+bd_copy_fd(int in, const char *dst, mode_t mode, int64_t *copied)
+{
+	struct stat st;
+	int64_t total = 0;
+	char *tmp;
+	int out, rc = 0;
+
+	if (fstat(in, &st) == -1)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
-	}
-	if ((out = fsutil_open_temp(dst, mode, &tmp)) < 0) {
-		close(in);
+	if ((out = fsutil_open_temp(dst, mode, &tmp)) < 0)
 		return out;
-	}
 	for (;;) {
 		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
 		if (n == -1 && (errno == EXDEV || errno == ENOSYS ||
@@ -316,7 +319,6 @@ bd_copy_file(const char *src, const char *dst, mode_t mode, int64_t *copied)
 			break;
 		total += n;
 	}
-	close(in);
 	if (copied != NULL)
 		*copied = total;
 	return fsutil_commit_temp(out, tmp, dst, rc, false);

@@ -55,6 +55,12 @@ int bd_read_file(const char *path, size_t max, char **data, size_t *len);
 int bd_copy_file(const char *src, const char *dst, mode_t mode,
     int64_t *copied);
 
+/*
+ * The same from the open file descriptor in (left open, read from its
+ * current offset), so that the file read is the one that was opened.
+ */
+int bd_copy_fd(int in, const char *dst, mode_t mode, int64_t *copied);
+
 /* a + "/" + b, or b alone when b is absolute; caller frees. */
 char *bd_path_join(const char *a, const char *b);
 

@@ -40,6 +40,10 @@ class Workspace:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="batchd-it-")
+        # Run as root, batchd runs tasks as users of their own
+        # (docs/running-tasks.md): they must reach the node root in here,
+        # and write file:// output containers here, as in /tmp.
+        os.chmod(self.dir, 0o1777)
         self.root = os.path.join(self.dir, "root")
 
     def __enter__(self):
@@ -48,10 +52,11 @@ class Workspace:
     def __exit__(self, *exc):
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def write_json(self, name, obj):
+    def write_json(self, name, obj, mode=0o644):
         path = os.path.join(self.dir, name)
         with open(path, "w") as f:
             json.dump(obj, f)
+        os.chmod(path, mode)
         return path
 
     def write(self, name, data, mode=0o644):
@@ -60,6 +65,14 @@ class Workspace:
         with open(path, "wb" if isinstance(data, bytes) else "w") as f:
             f.write(data)
         os.chmod(path, mode)
+        return path
+
+    def writable_dir(self, name):
+        """A directory in the workspace that tasks may write to: run as
+        root, batchd runs them as users of their own."""
+        path = os.path.join(self.dir, name)
+        os.makedirs(path, exist_ok=True)
+        os.chmod(path, 0o1777)
         return path
 
     def task_dir(self, task_id, job_id="job"):

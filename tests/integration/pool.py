@@ -36,7 +36,9 @@ class Pool:
                 cfg["storage"] = storage
             if extra:
                 cfg.update(extra)
-            path = ws.write_json(name + ".json", cfg)
+            # The agent's configuration: private to root, as batchd
+            # requires when it holds credentials and tasks run as users.
+            path = ws.write_json(name + ".json", cfg, mode=0o600)
             self.configs.append((name, path))
         self.client_config = self.configs[0][1]
 

@@ -261,8 +261,7 @@ with Workspace() as ws:
         queue={"pollMinInterval": "PT0.05S", "pollMaxInterval": "PT0.5S"})
     rc, out, err = client(node_cfg, "job", "add", ws.write_json("e2ejob.json", {"id": "e2e"}))
     check(rc == 0, "end to end: job add", err)
-    marks = os.path.join(ws.dir, "marks")
-    os.makedirs(marks)
+    marks = ws.writable_dir("marks")
     tasks = [{"id": "e%02d" % i, "commandLine": "/bin/sh -c 'touch %s/$AZ_BATCH_TASK_ID'" % marks}
              for i in range(20)]
     rc, out, err = client(node_cfg, "task", "add", "e2e", ws.write_json("e2etasks.json", tasks))

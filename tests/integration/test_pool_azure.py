@@ -57,8 +57,7 @@ with Workspace() as ws:
     az = AzuritePool(ws)
     storage = {"connectionString": az.conn}
     pool = Pool(ws, nodes=3, slots=2, storage=storage)
-    logdir = os.path.join(ws.dir, "logs")
-    os.makedirs(logdir)
+    logdir = ws.writable_dir("logs")
     job = {
         "id": "big",
         "usesTaskDependencies": True,

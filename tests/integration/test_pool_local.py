@@ -12,8 +12,7 @@ from pool import Pool, wait_for
 
 with Workspace() as ws:
     pool = Pool(ws, nodes=3, slots=2)
-    logdir = os.path.join(ws.dir, "logs")
-    os.makedirs(logdir)
+    logdir = ws.writable_dir("logs")
     job = {
         "id": "big",
         "usesTaskDependencies": True,

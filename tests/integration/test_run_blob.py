@@ -230,7 +230,8 @@ with Workspace() as ws:
         secrets.check_run(ws, "forms", "resource-file forms", out, err, res)
 
         # The node configuration's storage wins over the environment's.
-        cfg = ws.write_json("node.json", {"storage": {"connectionString": az.conn}})
+        cfg = ws.write_json("node.json", {"storage": {"connectionString": az.conn}},
+                            mode=0o600)  # credentials: private, as batchd requires
         wrong = az.conn.replace(":%d/" % az.blob_port, ":1/")
         status, out, err, res = ws.run({
             "id": "config", "commandLine": "/bin/cat hello.txt",

@@ -261,8 +261,9 @@ TEST(values)
 	    "'P10675199DT2H48M5.4775807S', 'freeSpaceReserveBytes': '512MiB', "
 	    "'limits': {'memoryMaxBytes': '4 gib', 'pidsMax': 1000, "
 	    "'cpuWeight': 10000}}, "
-	    "'users': {'poolNonAdmin': 'batch', 'accounts': {"
-	    "'alice': {'uid': 1500, 'gid': 1500}, "
+	    "'users': {'poolNonAdmin': 'batch', 'poolAdmin': 'boss', "
+	    "'accounts': {"
+	    "'alice': {'uid': 1500, 'gid': 1500, 'elevationLevel': 'admin'}, "
 	    "'svc': {'systemUser': 'nobody'}}}, "
 	    "'http': {'maxConnections': 1, 'connectTimeout': 'PT10M', "
 	    "'stallTimeout': 'PT1S', 'caFile': '/etc/ssl/x.pem'}, "
@@ -306,6 +307,9 @@ TEST(values)
 	ASSERT_INT_EQ(c->users.accounts[0].gid, 1500);
 	ASSERT_NULL(c->users.accounts[0].system_user);
 	ASSERT_STR_EQ(c->users.accounts[1].system_user, "nobody");
+	ASSERT_STR_EQ(c->users.pool_admin, "boss");
+	ASSERT_INT_EQ(c->users.accounts[0].elevation, BD_ELEVATION_ADMIN);
+	ASSERT_INT_EQ(c->users.accounts[1].elevation, BD_ELEVATION_NONADMIN);
 	ASSERT_INT_EQ(c->users.accounts[1].uid, -1);
 	ASSERT_INT_EQ(c->http.max_connections, 1);
 	ASSERT_INT_EQ(c->http.connect_timeout_ms, 600000);
@@ -548,6 +552,10 @@ TEST(users)
 	    "users.accounts.a.uid: required with gid");
 	expect_error("{'users': {'accounts': {'a': {}}}}",
 	    "users.accounts.a: give uid and gid, or systemUser");
+	expect_error("{'users': {'accounts': {'a': {'uid': 1, 'gid': 1, "
+	    "'elevationLevel': 'root'}}}}",
+	    "users.accounts.a.elevationLevel: unknown value \"root\" "
+	    "(expected one of: nonadmin, admin)");
 	expect_error("{'users': {'accounts': {'a': {'systemUser': 'b', "
 	    "'uid': 3}}}}", "users.accounts.a.uid: cannot be combined with "
 	    "systemUser");
