@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "error.h"
 #include "follow.h"
@@ -194,18 +195,21 @@ run_write_result(struct run *run, const struct bd_run_outcome *o)
 {
 	cJSON *doc = run->task_json ? cJSON_Duplicate(run->task_json, 1) :
 	    cJSON_CreateObject();
-	cJSON *node;
+	cJSON *node, *stats;
 	char *text;
 	int rc;
 
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "state");
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "executionInfo");
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "nodeInfo");
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "stats");
 	cJSON_AddStringToObject(doc, "state", o != NULL ? "completed" :
 	    "active");
 	if (o != NULL) {
 		cJSON_AddItemToObject(doc, "executionInfo",
 		    bd_execution_info_to_json(&o->info));
+		if ((stats = bd_task_stats_to_json(&o->info)) != NULL)
+			cJSON_AddItemToObject(doc, "stats", stats);
 		node = cJSON_AddObjectToObject(doc, "nodeInfo");
 		cJSON_AddStringToObject(node, "poolId", run->node.pool_id);
 		cJSON_AddStringToObject(node, "nodeId", run->node.node_id);
@@ -281,7 +285,7 @@ run_start(struct run *run, const struct bd_task_spec *t)
 		.job = run->job,
 		.task = t,
 		.user = &run->user,
-		.kill_grace_ms = 5000,
+		.kill_grace_ms = run->config->tasks.kill_grace_period_ms,
 		.observer = run_observer(run),
 	};
 	int rc;
@@ -583,6 +587,14 @@ bd_cmd_run(int argc, char **argv)
 	    "TaskAdmin" : "TaskNonAdmin") :
 	    (run.task->user_identity.elevation == BD_ELEVATION_ADMIN ?
 	    "PoolAdmin" : "PoolNonAdmin");
+
+	/* Task cgroups and limits: --config's, else the built-in defaults. */
+	if (run.config == NULL && (rc = bd_config_parse(NULL, 0, NULL,
+	    &run.config, &cause)) < 0) {
+		log_warnx("%s", cause != NULL ? cause : bd_strerror(rc));
+		goto out;
+	}
+	bd_cgroup_setup_config(run.config);
 
 	uv_loop_init(&run.loop);
 	if ((rc = bd_process_init(&run.loop)) < 0) {

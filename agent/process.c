@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "xmalloc.h"
 
 struct bd_process {
@@ -94,6 +95,84 @@ bd_process_shutdown(void)
 	process_ready = false;
 }
 
+/*
+ * Spawns opts->file as a member of opts->cgroup from its first instruction:
+ * fork, join the cgroup in the child, then what bd_process_spawn()'s
+ * posix_spawn does (files, directory, session, signals) and exec.  Joining
+ * after posix_spawn would leave a window in which the task forks processes
+ * that stay outside (a shell's first command often did), and glibc 2.36
+ * has no posix_spawnattr_setcgroup_np.  The child uses only async-signal-
+ * safe calls; an errno from it comes back through a close-on-exec pipe,
+ * so that the caller sees a failed exec as posix_spawn reports it.  The
+ * task's supervisor will take this over (joining from inside, before its
+ * own exec).  Sets *pid; 0 or a negative errno.
+ */
+static int
+process_spawn_joined(const struct bd_process_options *opts, pid_t *pid)
+{
+	int fds[2], err = 0, rc;
+	ssize_t n;
+	pid_t child;
+
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		return -errno;
+	if ((child = fork()) == -1) {
+		err = errno;
+		close(fds[0]);
+		close(fds[1]);
+		return -err;
+	}
+	if (child == 0) {
+		sigset_t none;
+		int fd;
+
+		if ((rc = bd_cgroup_join(opts->cgroup, 0)) < 0) {
+			err = -rc;
+			goto child_fail;
+		}
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (setsid() == -1)
+			goto child_errno;
+		if ((fd = open("/dev/null", O_RDONLY)) == -1 ||
+		    dup2(fd, 0) == -1)
+			goto child_errno;
+		if (fd != 0)
+			close(fd);
+		if ((fd = open(opts->stdout_path, O_WRONLY | O_CREAT |
+		    O_TRUNC | O_APPEND, 0660)) == -1 || dup2(fd, 1) == -1)
+			goto child_errno;
+		if (fd != 1)
+			close(fd);
+		if ((fd = open(opts->stderr_path, O_WRONLY | O_CREAT |
+		    O_TRUNC | O_APPEND, 0660)) == -1 || dup2(fd, 2) == -1)
+			goto child_errno;
+		if (fd != 2)
+			close(fd);
+		if (chdir(opts->cwd) == -1)
+			goto child_errno;
+		execve(opts->file, opts->argv, opts->envp);
+child_errno:
+		err = errno;
+child_fail:
+		(void)!write(fds[1], &err, sizeof(err));
+		_exit(127);
+	}
+	close(fds[1]);
+	do
+		n = read(fds[0], &err, sizeof(err));
+	while (n == -1 && errno == EINTR);
+	close(fds[0]);
+	if (n == (ssize_t)sizeof(err)) {
+		waitpid(child, NULL, 0);
+		return -err;
+	}
+	*pid = child;
+	return 0;
+}
+
 int
 bd_process_spawn(const struct bd_process_options *opts,
     bd_process_exit_cb exit_cb, void *arg, struct bd_process **out)
@@ -104,6 +183,11 @@ bd_process_spawn(const struct bd_process_options *opts,
 	pid_t pid;
 	int rc;
 
+	if (opts->cgroup != NULL) {
+		if ((rc = process_spawn_joined(opts, &pid)) < 0)
+			return rc;
+		goto spawned;
+	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -126,6 +210,7 @@ bd_process_spawn(const struct bd_process_options *opts,
 	if (rc != 0)
 		return -rc;
 
+spawned:;
 	struct bd_process *p = xcalloc(1, sizeof(*p));
 	p->pid = pid;
 	p->exit_cb = exit_cb;
