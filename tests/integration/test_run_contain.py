@@ -8,6 +8,7 @@
   leaves no process behind; the sleep was in the task's cgroup.
 - A task that ignores SIGTERM is killed after killGracePeriod on timeout.
 - A memory hog is OOM-killed and reported failed with the limit.
+- The pool daemon does the same, and `task show` has the task's `stats`.
 - `stats` (userCPUTime, kernelCPUTime, wallClockTime, peakMemoryBytes) is in
   the result; with tasks.cgroups false only wallClockTime is.
 
@@ -21,6 +22,7 @@ import sys
 import time
 
 from harness import Workspace, check, finish, read
+from pool import Pool
 
 
 def alive(pid):
@@ -184,5 +186,30 @@ with Workspace() as ws:
     st = res.get("stats", {})
     check("wallClockTime" in st and "userCPUTime" not in st,
           "stats has the wall clock time only", st)
+
+    # The daemon: the same limits and stats in the task's record.
+    pool = Pool(ws, nodes=1, slots=2, extra={"tasks": {
+        "killGracePeriod": "PT1S", "limits": {"memoryMaxBytes": "64MiB", "pidsMax": 32}}})
+    pool.start()
+    try:
+        pool.cli("job", "add", ws.write_json("pjob.json", {"id": "pj"}))
+        rc, out, err = pool.cli("task", "add", "pj", ws.write_json("ptasks.json", {"value": [
+            {"id": "pbusy", "commandLine":
+             "/bin/sh -c \"i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done\""},
+            {"id": "phog", "commandLine": "/usr/bin/tail /dev/zero"}]}))
+        check(rc == 0, "pool: tasks added", err)
+        rc, out, err = pool.cli("wait", "pj", "--timeout", "PT2M", timeout=200)
+        busy = pool.task_json("pj", "pbusy") or {}
+        hog = pool.task_json("pj", "phog") or {}
+        check("userCPUTime" in busy.get("stats", {}) and
+              "peakMemoryBytes" in busy.get("stats", {}),
+              "pool: task show has the task's stats", busy)
+        msg = hog.get("executionInfo", {}).get("failureInfo", {}).get("message", "")
+        check("ran out of memory" in msg and "67108864" in msg,
+              "pool: the hog is reported out of memory", hog.get("executionInfo"))
+        check(re.search(r"cgroup: (v2|hybrid):", pool.log("node1")) is not None,
+              "pool: the daemon says which cgroup mode it chose")
+    finally:
+        pool.stop()
 
 finish()
