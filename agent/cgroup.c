@@ -835,6 +835,33 @@ bd_cgroup_join(const struct bd_cgroup *cg, pid_t pid)
 	return 0;
 }
 
+int
+bd_cgroup_join_thread_v1(const struct bd_cgroup *cg)
+{
+	int rc;
+
+	if (cg == NULL)
+		return 0;
+	/* "0" in a v1 tasks file is the calling thread. */
+	for (int i = 0; i < CG_NV1; i++)
+		if (cg->v1[i] != NULL &&
+		    (rc = cg_write(cg->v1[i], "tasks", "0")) < 0)
+			return rc;
+	return 0;
+}
+
+int
+bd_cgroup_open_dir(const struct bd_cgroup *cg)
+{
+	int fd;
+
+	if (cg == NULL)
+		return -EINVAL;
+	if ((fd = open(cg->v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -errno;
+	return fd;
+}
+
 /*
  * Signals each process in cgroup.procs once; returns how many, or -errno
  * when the file cannot be read.

@@ -99,6 +99,24 @@ const char *bd_cgroup_path(const struct bd_cgroup *cg);
 int bd_cgroup_join(const struct bd_cgroup *cg, pid_t pid);
 
 /*
+ * For a child created by clone3() with CLONE_INTO_CGROUP into the
+ * directory bd_cgroup_open_dir() opened, between the clone and its exec:
+ * joins cg's v1 hierarchies (hybrid mode; nothing in v2 mode) by moving
+ * the calling thread, its only one.  Unlike bd_cgroup_join(), which moves
+ * a whole process, this takes no system-wide lock (such a move waited for
+ * an RCU grace period: 15 ms on a loaded host).  Uses only system calls
+ * and snprintf, so a child of a threaded parent may call it.  0 or a
+ * negative errno.
+ */
+int bd_cgroup_join_thread_v1(const struct bd_cgroup *cg);
+
+/*
+ * An O_DIRECTORY descriptor of cg's v2 directory, for clone3()'s
+ * CLONE_INTO_CGROUP.  Caller closes it.  A descriptor or a negative errno.
+ */
+int bd_cgroup_open_dir(const struct bd_cgroup *cg);
+
+/*
  * Sends sig to every process in cg; with SIGKILL, uses cgroup.kill where
  * the kernel has it.  Returns the number signalled or a negative errno.
  */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -95,29 +96,78 @@ bd_process_shutdown(void)
 	process_ready = false;
 }
 
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL	/* Linux 5.7 */
+#endif
+
+/* The kernel's struct clone_args up to its cgroup member (Linux 5.7). */
+struct process_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal;
+	uint64_t stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
 /*
- * Spawns opts->file as a member of opts->cgroup from its first instruction:
- * fork, join the cgroup in the child, then what bd_process_spawn()'s
- * posix_spawn does (files, directory, session, signals) and exec.  Joining
- * after posix_spawn would leave a window in which the task forks processes
- * that stay outside (a shell's first command often did), and glibc 2.36
- * has no posix_spawnattr_setcgroup_np.  The child uses only async-signal-
- * safe calls; an errno from it comes back through a close-on-exec pipe,
- * so that the caller sees a failed exec as posix_spawn reports it.  The
- * task's supervisor will take this over (joining from inside, before its
- * own exec).  Sets *pid; 0 or a negative errno.
+ * fork() that puts the child straight into the v2 cgroup open as dirfd
+ * (clone3 with CLONE_INTO_CGROUP, without CLONE_VM: the child runs on a
+ * copy, as after fork).  *joined tells whether it did; without clone3 or
+ * CLONE_INTO_CGROUP (Linux before 5.7, seccomp filters) it is a plain fork.
+ */
+static pid_t
+process_fork_into(int dirfd, bool *joined)
+{
+#ifdef SYS_clone3
+	struct process_clone_args a = {
+		.flags = CLONE_INTO_CGROUP,
+		.exit_signal = SIGCHLD,
+		.cgroup = (uint64_t)dirfd,
+	};
+	long pid;
+
+	if (dirfd >= 0) {
+		pid = syscall(SYS_clone3, &a, sizeof(a));
+		if (pid >= 0) {
+			*joined = true;
+			return (pid_t)pid;
+		}
+		if (errno != ENOSYS && errno != E2BIG && errno != EINVAL &&
+		    errno != EPERM)
+			return -1;
+	}
+#endif
+	*joined = false;
+	return fork();
+}
+
+/*
+ * Spawns opts->file as a member of opts->cgroup from its first
+ * instruction: the child is cloned into the cgroup's v2 directory, joins
+ * the v1 ones (hybrid mode) with its only thread, then does what
+ * bd_process_spawn()'s posix_spawn does (files, directory, session,
+ * signals) and execs.  Joining after posix_spawn left a window in which a
+ * task forked processes that stayed outside (a shell's first command
+ * often did), and a whole-process move (cgroup.procs) waits for an RCU
+ * grace period under a system-wide lock: 15 ms per task on a loaded host.
+ * glibc 2.36 has no posix_spawnattr_setcgroup_np.  The child uses only
+ * async-signal-safe calls; its errno comes back through a close-on-exec
+ * pipe, so that a failed exec is reported as posix_spawn reports it.  The
+ * task's supervisor will take this over.  Sets *pid; 0 or -errno.
  */
 static int
 process_spawn_joined(const struct bd_process_options *opts, pid_t *pid)
 {
-	int fds[2], err = 0, rc;
+	int fds[2], err = 0, rc, dirfd;
+	bool joined;
 	ssize_t n;
 	pid_t child;
 
 	if (pipe2(fds, O_CLOEXEC) == -1)
 		return -errno;
-	if ((child = fork()) == -1) {
+	dirfd = bd_cgroup_open_dir(opts->cgroup);
+	child = process_fork_into(dirfd, &joined);
+	if (child == -1) {
 		err = errno;
+		if (dirfd >= 0)
+			close(dirfd);
 		close(fds[0]);
 		close(fds[1]);
 		return -err;
@@ -126,7 +176,9 @@ process_spawn_joined(const struct bd_process_options *opts, pid_t *pid)
 		sigset_t none;
 		int fd;
 
-		if ((rc = bd_cgroup_join(opts->cgroup, 0)) < 0) {
+		rc = joined ? bd_cgroup_join_thread_v1(opts->cgroup) :
+		    bd_cgroup_join(opts->cgroup, 0);
+		if (rc < 0) {
 			err = -rc;
 			goto child_fail;
 		}
@@ -160,6 +212,8 @@ child_fail:
 		(void)!write(fds[1], &err, sizeof(err));
 		_exit(127);
 	}
+	if (dirfd >= 0)
+		close(dirfd);
 	close(fds[1]);
 	do
 		n = read(fds[0], &err, sizeof(err));

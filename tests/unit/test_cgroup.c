@@ -421,6 +421,39 @@ TEST(oom)
 	free(name);
 }
 
+/*
+ * The spawn path: a directory descriptor for CLONE_INTO_CGROUP, and a
+ * child that joins the v1 hierarchies with its only thread.
+ */
+TEST(thread_join)
+{
+	char *name = unique("thread");
+	struct bd_cgroup *cg;
+	int status, fd;
+	pid_t pid;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	fd = bd_cgroup_open_dir(cg);
+	ASSERT(fd >= 0);
+	close(fd);
+	ASSERT_INT_EQ(bd_cgroup_open_dir(NULL), -EINVAL);
+	ASSERT_INT_EQ(bd_cgroup_join_thread_v1(NULL), 0);
+	if ((pid = fork()) == 0) {
+		char *dir;
+		if (bd_cgroup_join_thread_v1(cg) < 0)
+			_exit(2);
+		if (bd_cgroup_mode() != BD_CGROUP_MODE_HYBRID)
+			_exit(0);
+		dir = v1_dir(getpid(), "pids");
+		_exit(dir != NULL && strstr(dir, name) != NULL ? 0 : 3);
+	}
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status));
+	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+	bd_cgroup_destroy(cg);
+	free(name);
+}
+
 /* A cgroup is found again by name; an unknown name is -ENOENT. */
 TEST(open)
 {
@@ -508,6 +541,7 @@ main(void)
 	RUN(pids_max);
 	RUN(stats);
 	RUN(oom);
+	RUN(thread_join);
 	RUN(open);
 	return 0;
 }
