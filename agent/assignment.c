@@ -240,6 +240,13 @@ assignment_row_info(struct bd_entity *e, const struct bd_execution_info *i)
 	cJSON_AddStringToObject(e->props, "executionInfo", text);
 	free(text);
 	cJSON_Delete(info);
+	/* The task's TaskStatistics, beside executionInfo as on Azure. */
+	if ((info = bd_task_stats_to_json(i)) != NULL) {
+		text = cJSON_PrintUnformatted(info);
+		cJSON_AddStringToObject(e->props, "stats", text);
+		free(text);
+		cJSON_Delete(info);
+	}
 }
 
 static void

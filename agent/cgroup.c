@@ -1,78 +1,981 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Task cgroups: placeholder with the "none" mode only, so that callers can
- * be written against cgroup.h; the real module replaces it.
+ * Task cgroups; see cgroup.h for the model.
+ *
+ * bd_cgroup_setup() reads /proc/self/mountinfo and /proc/self/cgroup once,
+ * picks a mode and fills cg_state with the directories under which task
+ * cgroups are made:
+ *
+ *   v2      OWN is batchd's delegated cgroup (OWN/batchd when batchd sits
+ *           in the root of its hierarchy).  batchd moves itself into
+ *           OWN/agent (a cgroup with controllers may hold no processes of
+ *           its own), enables memory, pids and cpu for OWN's children and
+ *           for OWN/tasks, and makes OWN/tasks/NAME per task.
+ *   hybrid  the memory and pids controllers are bound to cgroup v1, and
+ *           the v2 hierarchy has none: OWN2/batchd/NAME in v2 holds the
+ *           task's processes (cgroup.events, cgroup.kill, cpu.stat) and
+ *           OWN1/batchd/NAME in the v1 memory and pids hierarchies (and
+ *           cpu, for a weight other than the default) holds its limits.
+ *           A v1 hierarchy has a file called "tasks" in every cgroup, so
+ *           the parent is "batchd" in both.
+ *   none    neither can be used: every function accepts the NULL cgroup
+ *           that bd_cgroup_create() then gives.
+ *
+ * cg_state is written by setup only and read by everything else.  A
+ * struct bd_cgroup owns the paths of its directories.
  */
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
-#include <stddef.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 
-int
-bd_cgroup_setup(void)
+#include "config.h"
+#include "fsutil.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* The v1 hierarchies used in the hybrid mode. */
+enum cg_v1 {
+	CG_MEMORY,
+	CG_PIDS,
+	CG_CPU,
+	CG_NV1,
+};
+
+static const char *const cg_v1_names[CG_NV1] = { "memory", "pids", "cpu" };
+
+/* The cgroup v2 default weight, and cgroup v1's cpu.shares for it. */
+#define CG_WEIGHT_DEFAULT	100
+#define CG_SHARES_DEFAULT	1024
+
+/* Most bytes read from a cgroup.procs file (a fork bomb's pids). */
+#define CG_PROCS_MAX		(1024 * 1024)
+
+struct bd_cgroup {
+	char *name;
+	char *v2;		/* its v2 directory */
+	char *v1[CG_NV1];	/* hybrid: its v1 directories, or NULL */
+};
+
+static struct {
+	bool done;
+	bool configured_off;
+	struct bd_cgroup_limits limits;
+	enum bd_cgroup_mode mode;
+	char v2[PATH_MAX];		/* the parent of task cgroups */
+	char v1[CG_NV1][PATH_MAX];	/* hybrid: parents, "" if unused */
+	bool v2_cpu;			/* v2: cpu.weight can be set */
+} cg_state;
+
+/* What setup found in /proc/self/{mountinfo,cgroup}. */
+struct cg_found {
+	char v2[PATH_MAX];		/* batchd's v2 cgroup directory */
+	char v2_path[PATH_MAX];		/* ... as /proc/self/cgroup has it */
+	char v1[CG_NV1][PATH_MAX];	/* its v1 directories, or "" */
+};
+
+void
+bd_cgroup_configure(bool enabled, const struct bd_cgroup_limits *lim)
 {
-	return 0;
+	cg_state.configured_off = !enabled;
+	if (lim != NULL)
+		cg_state.limits = *lim;
+}
+
+const struct bd_cgroup_limits *
+bd_cgroup_node_limits(void)
+{
+	return &cg_state.limits;
+}
+
+enum bd_cgroup_mode
+bd_cgroup_mode(void)
+{
+	return cg_state.mode;
+}
+
+const char *
+bd_cgroup_mode_name(enum bd_cgroup_mode mode)
+{
+	switch (mode) {
+	case BD_CGROUP_MODE_V2:
+		return "v2";
+	case BD_CGROUP_MODE_HYBRID:
+		return "hybrid";
+	default:
+		return "none";
+	}
 }
 
 bool
 bd_cgroup_available(void)
 {
+	return cg_state.mode != BD_CGROUP_MODE_NONE;
+}
+
+/* Joins dir and file into buf; -ENAMETOOLONG if it does not fit. */
+static int
+cg_path(char *buf, size_t size, const char *dir, const char *file)
+{
+	int n = snprintf(buf, size, "%s/%s", dir, file);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Writes value to dir/file in one write(2).  0 or a negative errno. */
+static int
+cg_write(const char *dir, const char *file, const char *value)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(value);
+	int fd, rc = 0;
+
+	if ((rc = cg_path(path, sizeof(path), dir, file)) < 0)
+		return rc;
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
+		return -errno;
+	if (write(fd, value, len) != (ssize_t)len)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* cg_write() of a number. */
+static int
+cg_write_int(const char *dir, const char *file, int64_t v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", (long long)v);
+	return cg_write(dir, file, buf);
+}
+
+/*
+ * Reads dir/file (cgroup files have no size) into a malloc'd string of at
+ * most max bytes.  Returns it or NULL with errno set.
+ */
+static char *
+cg_read(const char *dir, const char *file, size_t max)
+{
+	char path[PATH_MAX], *buf;
+	size_t used = 0, cap = 4096;
+	ssize_t n;
+	int fd, err;
+
+	if ((err = cg_path(path, sizeof(path), dir, file)) < 0) {
+		errno = -err;
+		return NULL;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	buf = xmalloc(cap);
+	for (;;) {
+		if (used + 1 == cap) {
+			if (cap > max) {
+				err = EFBIG;
+				goto fail;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		n = read(fd, buf + used, cap - used - 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			err = errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	close(fd);
+	buf[used] = '\0';
+	return buf;
+fail:
+	close(fd);
+	free(buf);
+	errno = err;
+	return NULL;
+}
+
+/*
+ * The value of "key N" in a flat-keyed file (cpu.stat, memory.events,
+ * memory.oom_control), or of the file's only number when key is NULL;
+ * -1 when the file or the key is missing.
+ */
+static int64_t
+cg_read_value(const char *dir, const char *file, const char *key)
+{
+	char *text = cg_read(dir, file, 65536), *line, *save = NULL;
+	int64_t v = -1;
+	size_t klen = key != NULL ? strlen(key) : 0;
+
+	if (text == NULL)
+		return -1;
+	if (key == NULL) {
+		if (text[0] >= '0' && text[0] <= '9')
+			v = strtoll(text, NULL, 10);
+		free(text);
+		return v;
+	}
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
+			v = strtoll(line + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	free(text);
+	return v;
+}
+
+/* Whether the space-separated list has word. */
+static bool
+cg_list_has(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ' || p[-1] == ',') &&
+		    (p[n] == '\0' || p[n] == ' ' || p[n] == ',' ||
+		    p[n] == '\n'))
+			return true;
 	return false;
+}
+
+/* Undoes the octal escapes (\040) of a mountinfo field, in place. */
+static void
+cg_unescape(char *s)
+{
+	char *w = s;
+
+	for (; *s != '\0'; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+			    (s[3] - '0'));
+			s += 3;
+		} else
+			*w++ = *s;
+	}
+	*w = '\0';
+}
+
+/* A mount of a cgroup hierarchy: where it is and which part it shows. */
+struct cg_mount {
+	char point[PATH_MAX];
+	char root[PATH_MAX];
+};
+
+/*
+ * Finds the cgroup2 mount (controller NULL) or the v1 mount of
+ * controller in /proc/self/mountinfo.  0 or -ENOENT.
+ */
+static int
+cg_find_mount(const char *controller, struct cg_mount *m)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int rc = -ENOENT;
+
+	if (f == NULL)
+		return -errno;
+	while (rc != 0 && getline(&line, &cap, f) != -1) {
+		char *fields[6], *save = NULL, *p, *sep, *fstype, *opts;
+		int i;
+
+		/* id parent dev root point options [optional...] - fstype
+		 * source superoptions */
+		if ((sep = strstr(line, " - ")) == NULL)
+			continue;
+		*sep = '\0';
+		p = line;
+		for (i = 0; i < 6; i++)
+			if ((fields[i] = strtok_r(p, " ", &save)) == NULL)
+				break;
+			else
+				p = NULL;
+		if (i < 5)
+			continue;
+		save = NULL;
+		fstype = strtok_r(sep + 3, " ", &save);
+		(void)strtok_r(NULL, " ", &save);	/* source */
+		opts = strtok_r(NULL, " \n", &save);
+		if (fstype == NULL)
+			continue;
+		if (controller == NULL ? strcmp(fstype, "cgroup2") != 0 :
+		    strcmp(fstype, "cgroup") != 0 || opts == NULL ||
+		    !cg_list_has(opts, controller))
+			continue;
+		cg_unescape(fields[3]);
+		cg_unescape(fields[4]);
+		if (strlen(fields[3]) >= sizeof(m->root) ||
+		    strlen(fields[4]) >= sizeof(m->point))
+			continue;
+		strcpy(m->root, fields[3]);
+		strcpy(m->point, fields[4]);
+		rc = 0;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/*
+ * batchd's cgroup in the hierarchy of controller (NULL: the v2 one) as
+ * /proc/self/cgroup says, into path.  0 or -ENOENT.
+ */
+static int
+cg_own_path(const char *controller, char *path, size_t size)
+{
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int rc = -ENOENT;
+
+	if (f == NULL)
+		return -errno;
+	while (rc != 0 && getline(&line, &cap, f) != -1) {
+		char *ctrls = strchr(line, ':'), *p;
+
+		if (ctrls == NULL || (p = strchr(++ctrls, ':')) == NULL)
+			continue;
+		*p++ = '\0';
+		p[strcspn(p, "\n")] = '\0';
+		if (controller == NULL ? strcmp(line, "0:") != 0 ||
+		    ctrls[0] != '\0' : !cg_list_has(ctrls, controller))
+			continue;
+		if (strlen(p) < size) {
+			strcpy(path, p);
+			rc = 0;
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/*
+ * The directory of batchd's own cgroup in a hierarchy into dir, and its
+ * path in the hierarchy into path (may be NULL).  0 or -ENOENT.
+ */
+static int
+cg_own_dir(const char *controller, char *dir, size_t size, char *path,
+    size_t psize)
+{
+	struct cg_mount m;
+	char own[PATH_MAX];
+	const char *rel;
+	size_t rlen;
+	int n;
+
+	if (cg_find_mount(controller, &m) < 0 ||
+	    cg_own_path(controller, own, sizeof(own)) < 0)
+		return -ENOENT;
+	/* A mount may show a part of the hierarchy (its root field). */
+	rlen = strcmp(m.root, "/") == 0 ? 0 : strlen(m.root);
+	if (strncmp(own, m.root, rlen) != 0 ||
+	    (own[rlen] != '/' && own[rlen] != '\0'))
+		return -ENOENT;
+	rel = own + rlen;
+	n = snprintf(dir, size, "%s%s", m.point, strcmp(rel, "/") == 0 ?
+	    "" : rel);
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	if (path != NULL) {
+		if (strlen(own) >= psize)
+			return -ENAMETOOLONG;
+		strcpy(path, own);
+	}
+	return 0;
+}
+
+/*
+ * Whether batchd may make cgroups under dir (path in its hierarchy):
+ * systemd marks what it delegates with the trusted.delegate attribute
+ * (Delegate=yes); without systemd, or at the root of a cgroup namespace (a
+ * container), nobody else manages the tree.  Sets *why when not.
+ */
+static bool
+cg_delegated(const char *dir, const char *path, char *why, size_t size)
+{
+	char v[8];
+
+	if (getxattr(dir, "trusted.delegate", v, sizeof(v)) > 0 ||
+	    getxattr(dir, "user.delegate", v, sizeof(v)) > 0)
+		return true;
+	if (strcmp(path, "/") == 0 || access("/run/systemd/system", F_OK) != 0)
+		return true;
+	snprintf(why, size, "batchd's cgroup %s belongs to systemd, which has "
+	    "not delegated it (run batchd as batchd.service, Delegate=yes)",
+	    path);
+	return false;
+}
+
+/* mkdir that accepts an existing directory. */
+static int
+cg_mkdir(const char *dir)
+{
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The v2 mode under own (batchd's cgroup, at path in the hierarchy).
+ * 0, or a negative errno with *why set.
+ */
+static int
+cg_setup_v2(const char *own, const char *path, char *why, size_t size)
+{
+	char base[PATH_MAX], agent[PATH_MAX], ctrl[64];
+	char *avail;
+	int rc;
+
+	/* Already moved into agent by an earlier setup (a re-exec). */
+	const char *slash = strrchr(path, '/');
+	snprintf(base, sizeof(base), "%s", own);
+	if (slash != NULL && strcmp(slash, "/agent") == 0) {
+		char tasks[PATH_MAX];
+		snprintf(tasks, sizeof(tasks), "%.*s/tasks",
+		    (int)(strrchr(own, '/') - own), own);
+		if (access(tasks, F_OK) == 0)
+			*strrchr(base, '/') = '\0';
+	} else if (strcmp(path, "/") == 0) {
+		/* Not the root's own files: a subtree of batchd's. */
+		if ((rc = cg_path(base, sizeof(base), own, "batchd")) < 0 ||
+		    (rc = cg_mkdir(base)) < 0) {
+			snprintf(why, size, "cannot create %s/batchd: %s", own,
+			    strerror(-rc));
+			return rc;
+		}
+	}
+	if ((rc = cg_path(agent, sizeof(agent), base, "agent")) < 0 ||
+	    (rc = cg_mkdir(agent)) < 0 ||
+	    (rc = cg_write(agent, "cgroup.procs", "0")) < 0) {
+		snprintf(why, size, "cannot move batchd into %s/agent: %s",
+		    base, strerror(-rc));
+		return rc;
+	}
+	avail = cg_read(base, "cgroup.controllers", 4096);
+	cg_state.v2_cpu = avail != NULL && cg_list_has(avail, "cpu");
+	free(avail);
+	snprintf(ctrl, sizeof(ctrl), "+memory +pids%s",
+	    cg_state.v2_cpu ? " +cpu" : "");
+	if ((rc = cg_path(cg_state.v2, sizeof(cg_state.v2), base,
+	    "tasks")) < 0 || (rc = cg_mkdir(cg_state.v2)) < 0) {
+		snprintf(why, size, "cannot create %s/tasks: %s", base,
+		    strerror(-rc));
+		return rc;
+	}
+	for (int i = 0; i < 2; i++) {
+		const char *dir = i == 0 ? base : cg_state.v2;
+		if ((rc = cg_write(dir, "cgroup.subtree_control", ctrl)) < 0 &&
+		    cg_state.v2_cpu) {
+			/* cpu refuses while a realtime thread runs: go on
+			 * without weights rather than without cgroups. */
+			cg_state.v2_cpu = false;
+			strcpy(ctrl, "+memory +pids");
+			i = -1;
+			continue;
+		}
+		if (rc < 0) {
+			snprintf(why, size, "cannot enable the memory and pids "
+			    "controllers in %s: %s%s", dir, strerror(-rc),
+			    rc == -EBUSY ? " (other processes are in it)" : "");
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* The hybrid mode from what setup found.  0, or -errno with *why set. */
+static int
+cg_setup_hybrid(const struct cg_found *f, char *why, size_t size)
+{
+	int rc;
+
+	if ((rc = cg_path(cg_state.v2, sizeof(cg_state.v2), f->v2,
+	    "batchd")) < 0 || (rc = cg_mkdir(cg_state.v2)) < 0) {
+		snprintf(why, size, "cannot create %s/batchd: %s", f->v2,
+		    strerror(-rc));
+		return rc;
+	}
+	for (int i = 0; i < CG_NV1; i++) {
+		char *dir = cg_state.v1[i];
+
+		if (f->v1[i][0] == '\0')
+			continue;
+		if ((rc = cg_path(dir, PATH_MAX, f->v1[i], "batchd")) == 0)
+			rc = cg_mkdir(dir);
+		if (rc < 0 && i != CG_CPU) {
+			snprintf(why, size, "cannot create %s/batchd: %s",
+			    f->v1[i], strerror(-rc));
+			return rc;
+		}
+		if (rc < 0)
+			dir[0] = '\0'; /* no weights, still limits */
+	}
+	return 0;
+}
+
+int
+bd_cgroup_setup(void)
+{
+	struct cg_found f;
+	char why[PATH_MAX + 256], v2why[PATH_MAX + 256] = "";
+	char *ctrls = NULL;
+	bool v2_ok, v1_ok;
+	int i;
+
+	if (cg_state.done)
+		return 0;
+	cg_state.done = true;
+	cg_state.mode = BD_CGROUP_MODE_NONE;
+	if (cg_state.configured_off) {
+		log_info("cgroup: none: tasks.cgroups is false; tasks are "
+		    "contained by process groups and a sweep of descendants");
+		return 0;
+	}
+	memset(&f, 0, sizeof(f));
+	if (cg_own_dir(NULL, f.v2, sizeof(f.v2), f.v2_path,
+	    sizeof(f.v2_path)) < 0) {
+		snprintf(why, sizeof(why), "no cgroup v2 hierarchy is mounted");
+		goto none;
+	}
+	for (i = 0; i < CG_NV1; i++)
+		if (cg_own_dir(cg_v1_names[i], f.v1[i], sizeof(f.v1[i]), NULL,
+		    0) < 0)
+			f.v1[i][0] = '\0';
+	if (access(f.v2, W_OK) != 0) {
+		snprintf(why, sizeof(why), "batchd's cgroup %s is not writable "
+		    "(%s)", f.v2, geteuid() != 0 ? "batchd does not run as "
+		    "root" : strerror(errno));
+		goto none;
+	}
+	if (!cg_delegated(f.v2, f.v2_path, why, sizeof(why)))
+		goto none;
+
+	ctrls = cg_read(f.v2, "cgroup.controllers", 4096);
+	v2_ok = ctrls != NULL && cg_list_has(ctrls, "memory") &&
+	    cg_list_has(ctrls, "pids");
+	free(ctrls);
+	if (v2_ok && cg_setup_v2(f.v2, f.v2_path, v2why, sizeof(v2why)) == 0) {
+		cg_state.mode = BD_CGROUP_MODE_V2;
+		log_info("cgroup: v2: batchd's cgroup %s is delegated to it; "
+		    "task cgroups go under %s with memory.max, pids.max%s and "
+		    "cgroup.kill", f.v2_path, cg_state.v2,
+		    cg_state.v2_cpu ? ", cpu.weight" : "");
+		return 0;
+	}
+	if (!v2_ok)
+		snprintf(v2why, sizeof(v2why), "the memory and pids "
+		    "controllers are not available in cgroup v2");
+	v1_ok = f.v1[CG_MEMORY][0] != '\0' && f.v1[CG_PIDS][0] != '\0' &&
+	    access(f.v1[CG_MEMORY], W_OK) == 0 &&
+	    access(f.v1[CG_PIDS], W_OK) == 0;
+	if (v1_ok && cg_setup_hybrid(&f, why, sizeof(why)) == 0) {
+		cg_state.mode = BD_CGROUP_MODE_HYBRID;
+		log_info("cgroup: hybrid: %s, but cgroup v1 has them: task "
+		    "cgroups go under %s (membership, cgroup.kill, cpu.stat) "
+		    "with limits under %s and %s%s%s", v2why, cg_state.v2,
+		    cg_state.v1[CG_MEMORY], cg_state.v1[CG_PIDS],
+		    cg_state.v1[CG_CPU][0] != '\0' ? " and " : "",
+		    cg_state.v1[CG_CPU]);
+		return 0;
+	}
+	if (!v1_ok)
+		snprintf(why, sizeof(why), "%s, and the cgroup v1 memory and "
+		    "pids controllers are not mounted or not writable", v2why);
+none:
+	for (i = 0; i < CG_NV1; i++)
+		cg_state.v1[i][0] = '\0';
+	cg_state.v2[0] = '\0';
+	log_info("cgroup: none: %s; tasks are contained by process groups and "
+	    "a sweep of descendants", why);
+	return 0;
+}
+
+int
+bd_cgroup_setup_config(const struct bd_config *c)
+{
+	struct bd_cgroup_limits lim = {
+		.memory_max = c->tasks.limits.memory_max_bytes,
+		.pids_max = c->tasks.limits.pids_max,
+		.cpu_weight = (int)c->tasks.limits.cpu_weight,
+	};
+
+	bd_cgroup_configure(c->tasks.cgroups, &lim);
+	return bd_cgroup_setup();
+}
+
+/* Whether name can be a directory of ours: a word of [A-Za-z0-9._-]. */
+static bool
+cg_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 200 || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= 'A' && name[i] <= 'Z') ||
+		    (name[i] >= '0' && name[i] <= '9') ||
+		    name[i] == '.' || name[i] == '_' || name[i] == '-'))
+			return false;
+	/* v1 cgroups hold a file called "tasks"; ours hold dots anyway. */
+	return strcmp(name, "tasks") != 0 && strcmp(name, "agent") != 0;
+}
+
+/* A handle for name with the paths of the current mode. */
+static struct bd_cgroup *
+cg_handle(const char *name)
+{
+	struct bd_cgroup *cg = xcalloc(1, sizeof(*cg));
+
+	cg->name = xstrdup(name);
+	cg->v2 = bd_path_join(cg_state.v2, name);
+	return cg;
+}
+
+/* Which v1 hierarchies a cgroup with lim needs (hybrid only). */
+static bool
+cg_v1_wanted(int i, const struct bd_cgroup_limits *lim)
+{
+	if (cg_state.v1[i][0] == '\0')
+		return false;
+	switch (i) {
+	case CG_MEMORY:
+		return true;	/* peak memory and OOM kills, limit or not */
+	case CG_PIDS:
+		return lim->pids_max > 0;
+	default:
+		return lim->cpu_weight > 0 &&
+		    lim->cpu_weight != CG_WEIGHT_DEFAULT;
+	}
+}
+
+/* mkdir of a task cgroup; one left by a crash is reused when empty. */
+static int
+cg_make(const char *dir)
+{
+	if (mkdir(dir, 0755) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	if (rmdir(dir) == -1)
+		return -EEXIST;	/* still in use: not ours to take */
+	return mkdir(dir, 0755) == -1 ? -errno : 0;
+}
+
+/* Writes the limits into a new cgroup's directories. */
+static int
+cg_apply(const struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
+{
+	int rc = 0;
+
+	if (cg_state.mode == BD_CGROUP_MODE_V2) {
+		if (lim->memory_max > 0) {
+			rc = cg_write_int(cg->v2, "memory.max",
+			    lim->memory_max);
+			/* A limit that lets a task swap only slows it down. */
+			if (rc == 0)
+				(void)cg_write(cg->v2, "memory.swap.max", "0");
+		}
+		/* One OOM kill ends the whole task, not a random part. */
+		if (rc == 0)
+			(void)cg_write(cg->v2, "memory.oom.group", "1");
+		if (rc == 0 && lim->pids_max > 0)
+			rc = cg_write_int(cg->v2, "pids.max", lim->pids_max);
+		if (rc == 0 && cg_state.v2_cpu && lim->cpu_weight > 0 &&
+		    lim->cpu_weight != CG_WEIGHT_DEFAULT)
+			rc = cg_write_int(cg->v2, "cpu.weight",
+			    lim->cpu_weight);
+		return rc;
+	}
+	if (cg->v1[CG_MEMORY] != NULL && lim->memory_max > 0) {
+		rc = cg_write_int(cg->v1[CG_MEMORY], "memory.limit_in_bytes",
+		    lim->memory_max);
+		/* memsw exists with swap accounting only. */
+		if (rc == 0)
+			(void)cg_write_int(cg->v1[CG_MEMORY],
+			    "memory.memsw.limit_in_bytes", lim->memory_max);
+	}
+	if (rc == 0 && cg->v1[CG_PIDS] != NULL)
+		rc = cg_write_int(cg->v1[CG_PIDS], "pids.max", lim->pids_max);
+	if (rc == 0 && cg->v1[CG_CPU] != NULL) {
+		/* v2 weight 100 is v1's 1024 shares; v1 allows 2..262144. */
+		int64_t shares = (int64_t)lim->cpu_weight * CG_SHARES_DEFAULT /
+		    CG_WEIGHT_DEFAULT;
+		rc = cg_write_int(cg->v1[CG_CPU], "cpu.shares",
+		    shares < 2 ? 2 : shares > 262144 ? 262144 : shares);
+	}
+	return rc;
+}
+
+/* Removes what exists of cg's directories; 0 or the first -errno. */
+static int
+cg_remove(const struct bd_cgroup *cg)
+{
+	int rc = 0;
+
+	for (int i = 0; i < CG_NV1; i++)
+		if (cg->v1[i] != NULL && rmdir(cg->v1[i]) == -1 &&
+		    errno != ENOENT && rc == 0)
+			rc = -errno;
+	if (cg->v2 != NULL && rmdir(cg->v2) == -1 && errno != ENOENT &&
+	    rc == 0)
+		rc = -errno;
+	return rc;
 }
 
 int
 bd_cgroup_create(const char *name, const struct bd_cgroup_limits *lim,
     struct bd_cgroup **out)
 {
+	struct bd_cgroup *cg;
+	int rc;
+
 	*out = NULL;
+	if (!bd_cgroup_available())
+		return 0;
+	if (!cg_name_ok(name))
+		return -EINVAL;
+	cg = cg_handle(name);
+	if ((rc = cg_make(cg->v2)) < 0) {
+		free(cg->v2);
+		cg->v2 = NULL;
+		goto fail;
+	}
+	for (int i = 0; i < CG_NV1; i++) {
+		if (!cg_v1_wanted(i, lim))
+			continue;
+		cg->v1[i] = bd_path_join(cg_state.v1[i], name);
+		if ((rc = cg_make(cg->v1[i])) < 0) {
+			free(cg->v1[i]);
+			cg->v1[i] = NULL;
+			goto fail;
+		}
+	}
+	if ((rc = cg_apply(cg, lim)) < 0)
+		goto fail;
+	*out = cg;
 	return 0;
+fail:
+	(void)cg_remove(cg);
+	bd_cgroup_free(cg);
+	return rc;
 }
 
 int
 bd_cgroup_open(const char *name, struct bd_cgroup **out)
 {
+	struct bd_cgroup *cg;
+
 	*out = NULL;
-	return -ENOENT;
+	if (!bd_cgroup_available() || !cg_name_ok(name))
+		return -ENOENT;
+	cg = cg_handle(name);
+	if (access(cg->v2, F_OK) != 0) {
+		bd_cgroup_free(cg);
+		return -ENOENT;
+	}
+	for (int i = 0; i < CG_NV1; i++) {
+		if (cg_state.v1[i][0] == '\0')
+			continue;
+		cg->v1[i] = bd_path_join(cg_state.v1[i], name);
+		if (access(cg->v1[i], F_OK) != 0) {
+			free(cg->v1[i]);
+			cg->v1[i] = NULL;
+		}
+	}
+	*out = cg;
+	return 0;
 }
 
 const char *
 bd_cgroup_name(const struct bd_cgroup *cg)
 {
-	return NULL;
+	return cg != NULL ? cg->name : NULL;
+}
+
+const char *
+bd_cgroup_path(const struct bd_cgroup *cg)
+{
+	return cg != NULL ? cg->v2 : NULL;
 }
 
 int
 bd_cgroup_join(const struct bd_cgroup *cg, pid_t pid)
 {
+	char buf[32];
+	int rc;
+
+	if (cg == NULL)
+		return 0;
+	snprintf(buf, sizeof(buf), "%ld", (long)pid);
+	/* v2 first: it is what the kill and the emptiness check see. */
+	if ((rc = cg_write(cg->v2, "cgroup.procs", buf)) < 0)
+		return rc;
+	for (int i = 0; i < CG_NV1; i++)
+		if (cg->v1[i] != NULL &&
+		    (rc = cg_write(cg->v1[i], "cgroup.procs", buf)) < 0)
+			return rc;
 	return 0;
+}
+
+int
+bd_cgroup_join_thread_v1(const struct bd_cgroup *cg)
+{
+	int rc;
+
+	if (cg == NULL)
+		return 0;
+	/* "0" in a v1 tasks file is the calling thread. */
+	for (int i = 0; i < CG_NV1; i++)
+		if (cg->v1[i] != NULL &&
+		    (rc = cg_write(cg->v1[i], "tasks", "0")) < 0)
+			return rc;
+	return 0;
+}
+
+int
+bd_cgroup_open_dir(const struct bd_cgroup *cg)
+{
+	int fd;
+
+	if (cg == NULL)
+		return -EINVAL;
+	if ((fd = open(cg->v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -errno;
+	return fd;
+}
+
+/*
+ * Signals each process in cgroup.procs once; returns how many, or -errno
+ * when the file cannot be read.
+ */
+static int
+cg_signal_listed(const struct bd_cgroup *cg, int sig)
+{
+	char *text = cg_read(cg->v2, "cgroup.procs", CG_PROCS_MAX), *p, *end;
+	int n = 0;
+
+	if (text == NULL)
+		return errno == ENOENT ? 0 : -errno;
+	for (p = text; *p != '\0'; p = end) {
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (pid > 0 && kill((pid_t)pid, sig) == 0)
+			n++;
+	}
+	free(text);
+	return n;
 }
 
 int
 bd_cgroup_signal(const struct bd_cgroup *cg, int sig)
 {
-	return 0;
+	int n, more;
+
+	if (cg == NULL)
+		return 0;
+	if ((n = cg_signal_listed(cg, sig)) <= 0 || sig != SIGKILL)
+		return n;
+	/* cgroup.kill (Linux 5.14) also catches what forks meanwhile. */
+	if (cg_write(cg->v2, "cgroup.kill", "1") == 0)
+		return n;
+	/* Without it, again until nothing new shows up (a fork bomb). */
+	for (int pass = 0; pass < 16; pass++) {
+		if ((more = cg_signal_listed(cg, sig)) <= 0)
+			break;
+		n += more;
+	}
+	return n;
 }
 
 bool
 bd_cgroup_empty(const struct bd_cgroup *cg)
 {
-	return true;
+	int64_t populated;
+	char *procs;
+	bool empty;
+
+	if (cg == NULL)
+		return true;
+	if ((populated = cg_read_value(cg->v2, "cgroup.events",
+	    "populated")) >= 0)
+		return populated == 0;
+	if ((procs = cg_read(cg->v2, "cgroup.procs", CG_PROCS_MAX)) == NULL)
+		return errno == ENOENT;
+	empty = procs[0] == '\0';
+	free(procs);
+	return empty;
 }
 
 int
 bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out)
 {
+	int64_t v;
+
 	out->memory_peak = out->cpu_user_usec = out->cpu_system_usec = -1;
 	out->oom_kills = 0;
+	if (cg == NULL)
+		return 0;
+	if (access(cg->v2, F_OK) != 0)
+		return -errno;
+	/* cpu.stat's usage lines are there without the cpu controller. */
+	out->cpu_user_usec = cg_read_value(cg->v2, "cpu.stat", "user_usec");
+	out->cpu_system_usec = cg_read_value(cg->v2, "cpu.stat",
+	    "system_usec");
+	if (cg_state.mode == BD_CGROUP_MODE_V2) {
+		/* memory.peak is Linux 5.19; before it the peak is unknown. */
+		out->memory_peak = cg_read_value(cg->v2, "memory.peak", NULL);
+		v = cg_read_value(cg->v2, "memory.events", "oom_kill");
+	} else if (cg->v1[CG_MEMORY] != NULL) {
+		out->memory_peak = cg_read_value(cg->v1[CG_MEMORY],
+		    "memory.max_usage_in_bytes", NULL);
+		v = cg_read_value(cg->v1[CG_MEMORY], "memory.oom_control",
+		    "oom_kill");
+	} else
+		v = -1;
+	out->oom_kills = v > 0 ? v : 0;
 	return 0;
 }
 
 void
 bd_cgroup_destroy(struct bd_cgroup *cg)
 {
+	int rc;
+
+	if (cg == NULL)
+		return;
+	if ((rc = cg_remove(cg)) < 0)
+		log_warnx("cgroup %s: cannot remove it: %s", cg->name,
+		    strerror(-rc));
+	bd_cgroup_free(cg);
 }
 
 void
 bd_cgroup_free(struct bd_cgroup *cg)
 {
+	if (cg == NULL)
+		return;
+	free(cg->name);
+	free(cg->v2);
+	for (int i = 0; i < CG_NV1; i++)
+		free(cg->v1[i]);
+	free(cg);
 }

@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 struct bd_cgroup;
+struct bd_config;
 
 struct bd_cgroup_limits {
 	int64_t memory_max;	/* bytes; 0: no limit */
@@ -39,12 +40,40 @@ struct bd_cgroup_stats {
 	int64_t oom_kills;	/* processes the OOM killer ended in it */
 };
 
+/* Where task cgroups live (see above). */
+enum bd_cgroup_mode {
+	BD_CGROUP_MODE_NONE,
+	BD_CGROUP_MODE_V2,	/* a delegated cgroup v2 subtree */
+	BD_CGROUP_MODE_HYBRID,	/* v2 for membership and kill, v1 for limits */
+};
+
+/*
+ * The node's choices, for before bd_cgroup_setup(): enabled false makes
+ * the mode none (the configuration turned cgroups off; logged as the
+ * reason), and lim (copied) becomes bd_cgroup_node_limits().  Without a
+ * call, cgroups are on and the limits are all 0 (none).
+ */
+void bd_cgroup_configure(bool enabled, const struct bd_cgroup_limits *lim);
+
+/* The limits given to bd_cgroup_configure(); static. */
+const struct bd_cgroup_limits *bd_cgroup_node_limits(void);
+
+/* The mode bd_cgroup_setup() chose, and its name ("v2", "hybrid", "none"). */
+enum bd_cgroup_mode bd_cgroup_mode(void);
+const char *bd_cgroup_mode_name(enum bd_cgroup_mode mode);
+
 /*
  * Finds where task cgroups can live and says once in the log which mode it
  * chose and why.  Idempotent.  Returns 0 (no cgroups is a mode, not an
  * error) or a negative errno for a broken invariant.
  */
 int bd_cgroup_setup(void);
+
+/*
+ * bd_cgroup_configure() from the configuration's tasks.cgroups and
+ * tasks.limits, then bd_cgroup_setup().  Returns what that returns.
+ */
+int bd_cgroup_setup_config(const struct bd_config *c);
 
 /* Whether bd_cgroup_setup() found somewhere to put task cgroups. */
 bool bd_cgroup_available(void);
@@ -63,8 +92,29 @@ int bd_cgroup_open(const char *name, struct bd_cgroup **out);
 /* The name cg was created with; borrowed. */
 const char *bd_cgroup_name(const struct bd_cgroup *cg);
 
+/* Its directory in the v2 hierarchy (membership, kill); borrowed. */
+const char *bd_cgroup_path(const struct bd_cgroup *cg);
+
 /* Moves process pid (0: the caller) into cg in every hierarchy. */
 int bd_cgroup_join(const struct bd_cgroup *cg, pid_t pid);
+
+/*
+ * For a child created by clone3() with CLONE_INTO_CGROUP into the
+ * directory bd_cgroup_open_dir() opened, between the clone and its exec:
+ * joins cg's v1 hierarchies (hybrid mode; nothing in v2 mode) by moving
+ * the calling thread, its only one.  Unlike bd_cgroup_join(), which moves
+ * a whole process, this takes no system-wide lock (such a move waited for
+ * an RCU grace period: 15 ms on a loaded host).  Uses only system calls
+ * and snprintf, so a child of a threaded parent may call it.  0 or a
+ * negative errno.
+ */
+int bd_cgroup_join_thread_v1(const struct bd_cgroup *cg);
+
+/*
+ * An O_DIRECTORY descriptor of cg's v2 directory, for clone3()'s
+ * CLONE_INTO_CGROUP.  Caller closes it.  A descriptor or a negative errno.
+ */
+int bd_cgroup_open_dir(const struct bd_cgroup *cg);
 
 /*
  * Sends sig to every process in cg; with SIGKILL, uses cgroup.kill where

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "app_package.h"
+#include "cgroup.h"
 #include "config.h"
 #include "daemon.h"
 #include "error.h"
@@ -275,6 +276,7 @@ bd_cmd_daemon(int argc, char **argv)
 	log_init((enum bd_log_level)n.cfg->log.level,
 	    (enum bd_log_format)n.cfg->log.format);
 	signal(SIGPIPE, SIG_IGN);
+	bd_cgroup_setup_config(n.cfg);
 	uv_loop_init(&n.loop);
 	if ((rc = bd_process_init(&n.loop)) < 0) {
 		log_warnx("cannot watch child processes: %s", strerror(-rc));

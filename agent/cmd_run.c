@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "app_package.h"
+#include "cgroup.h"
 #include "config.h"
 #include "task_user.h"
 #include "error.h"
@@ -204,18 +205,21 @@ run_write_result(struct run *run, const struct bd_run_outcome *o)
 {
 	cJSON *doc = run->task_json ? cJSON_Duplicate(run->task_json, 1) :
 	    cJSON_CreateObject();
-	cJSON *node;
+	cJSON *node, *stats;
 	char *text;
 	int rc;
 
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "state");
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "executionInfo");
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "nodeInfo");
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "stats");
 	cJSON_AddStringToObject(doc, "state", o != NULL ? "completed" :
 	    "active");
 	if (o != NULL) {
 		cJSON_AddItemToObject(doc, "executionInfo",
 		    bd_execution_info_to_json(&o->info));
+		if ((stats = bd_task_stats_to_json(&o->info)) != NULL)
+			cJSON_AddItemToObject(doc, "stats", stats);
 		node = cJSON_AddObjectToObject(doc, "nodeInfo");
 		cJSON_AddStringToObject(node, "poolId", run->node.pool_id);
 		cJSON_AddStringToObject(node, "nodeId", run->node.node_id);
@@ -292,7 +296,7 @@ run_start(struct run *run, const struct bd_task_spec *t)
 		.job = run->job,
 		.task = t,
 		.users = run->users,
-		.kill_grace_ms = 5000,
+		.kill_grace_ms = run->config->tasks.kill_grace_period_ms,
 		.observer = run_observer(run),
 	};
 	int rc;
@@ -676,6 +680,14 @@ bd_cmd_run(int argc, char **argv)
 	run.node.is_dedicated = true;
 	if (run_task_users(&run, root) < 0)
 		goto out;
+
+	/* Task cgroups and limits: --config's, else the built-in defaults. */
+	if (run.config == NULL && (rc = bd_config_parse(NULL, 0, NULL,
+	    &run.config, &cause)) < 0) {
+		log_warnx("%s", cause != NULL ? cause : bd_strerror(rc));
+		goto out;
+	}
+	bd_cgroup_setup_config(run.config);
 
 	uv_loop_init(&run.loop);
 	if ((rc = bd_process_init(&run.loop)) < 0) {

@@ -825,6 +825,13 @@ task_to_json(const struct bd_client *c, const struct bd_entity *row)
 	if (created != NULL)
 		task_set(out, "creationTime", cJSON_CreateString(created));
 	task_set(out, "executionInfo", task_execution_info(row));
+	if (bd_client_prop(row, "stats") != NULL) {
+		cJSON *stats = cJSON_Parse(bd_client_prop(row, "stats"));
+		if (cJSON_IsObject(stats))
+			task_set(out, "stats", stats);
+		else
+			cJSON_Delete(stats);
+	}
 	if (node != NULL) {
 		ni = cJSON_CreateObject();
 		cJSON_AddStringToObject(ni, "poolId", c->cfg->pool_id);

@@ -386,6 +386,10 @@ static const struct bd_config_option config_table[] = {
 	  .offset = OFF(tasks.free_space_reserve_bytes),
 	  .help = "Free space under nodeRoot below which no new task "
 	    "starts." },
+	{ .name = "tasks.cgroups", .type = BD_CONFIG_BOOL,
+	  .default_value = "true", .offset = OFF(tasks.cgroups),
+	  .help = "Run each task in a cgroup of its own when the host allows "
+	    "it; false: process groups only." },
 	{ .name = "tasks.limits", .type = BD_CONFIG_SECTION,
 	  .help = "Resource limits of each task (its cgroup)." },
 	{ .name = "tasks.limits.memoryMaxBytes", .type = BD_CONFIG_SIZE,
@@ -393,7 +397,7 @@ static const struct bd_config_option config_table[] = {
 	  .offset = OFF(tasks.limits.memory_max_bytes),
 	  .help = "memory.max of a task; 0: no limit." },
 	{ .name = "tasks.limits.pidsMax", .type = BD_CONFIG_INT,
-	  .default_value = "0", .min = 0, .max = 4194304,
+	  .default_value = "4096", .min = 0, .max = 4194304,
 	  .offset = OFF(tasks.limits.pids_max),
 	  .help = "pids.max of a task; 0: no limit." },
 	{ .name = "tasks.limits.cpuWeight", .type = BD_CONFIG_INT,

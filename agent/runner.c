@@ -20,14 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "app_package.h"
+#include "cgroup.h"
 #include "clock.h"
 #include "cmdline.h"
 #include "download.h"
 #include "duration.h"
 #include "error.h"
 #include "fsutil.h"
+#include "log.h"
 #include "process.h"
 #include "task_user.h"
 #include "upload.h"
@@ -66,6 +69,15 @@ struct bd_runner {
 	struct bd_upload *upload;
 	void (*step)(struct bd_runner *);
 
+	/* The attempt's cgroup (cgroup.h), or NULL; reap_timer waits for it
+	   to empty after the main process has exited. */
+	struct bd_cgroup *cgroup;
+	uv_timer_t reap_timer;
+	uint64_t reap_delay_ms, reap_waited_ms;
+	int64_t launch_ms;
+	int exit_code, term_signal;	/* of the main process */
+	int64_t oom_kills;		/* in the attempt's cgroup */
+
 	bool timed_out;
 	char *end_reason; /* set by timeout or bd_runner_terminate() */
 	uv_timer_t wall_timer, grace_timer, step_timer;
@@ -77,6 +89,10 @@ static void runner_download(struct bd_runner *r);
 static void runner_launch(struct bd_runner *r);
 static void runner_upload(struct bd_runner *r);
 static void runner_finish(struct bd_runner *r);
+static void runner_on_exited(struct bd_runner *r);
+
+/* Longest wait for a killed task's processes to be gone. */
+#define RUNNER_REAP_MAX_MS	30000
 
 static void
 runner_phase(struct bd_runner *r, const char *what)
@@ -139,6 +155,7 @@ runner_on_grace(uv_timer_t *t)
 
 	if (r->proc != NULL)
 		bd_process_kill_tree(r->proc, SIGKILL);
+	bd_cgroup_signal(r->cgroup, SIGKILL);
 }
 
 /* Ends whatever is in flight because of a timeout or a terminate. */
@@ -162,6 +179,7 @@ runner_end_early(struct bd_runner *r, char *reason)
 	case RUNNER_RUNNING:
 		if (r->proc != NULL) {
 			bd_process_kill_tree(r->proc, SIGTERM);
+			bd_cgroup_signal(r->cgroup, SIGTERM);
 			uv_timer_start(&r->grace_timer, runner_on_grace,
 			    (uint64_t)r->opts.kill_grace_ms, 0);
 		}
@@ -213,13 +231,121 @@ runner_on_downloaded(void *arg, struct bd_failure_info *failure, int cancelled)
 	runner_launch(r);
 }
 
+/*
+ * The attempt's cgroup, named so that it is unique on the node and says
+ * whose it is: job.task.retry.pid.sequence, in the characters a cgroup
+ * name may have.  None when the node has no cgroups.
+ */
+static int
+runner_cgroup_create(struct bd_runner *r)
+{
+	static unsigned seq;
+	char *name;
+	int rc;
+
+	if (!bd_cgroup_available())
+		return 0;
+	name = xasprintf("%s.%s.%d.%ld.%u", r->opts.job != NULL ?
+	    r->opts.job->id : "_node", r->opts.task->id,
+	    r->out.info.retry_count, (long)getpid(), ++seq);
+	for (char *p = name; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+			*p = '_';
+	rc = bd_cgroup_create(name, bd_cgroup_node_limits(), &r->cgroup);
+	if (rc < 0)
+		log_warnx("task %s: cannot create its cgroup %s: %s",
+		    r->opts.task->id, name, strerror(-rc));
+	free(name);
+	return rc;
+}
+
+/* Reads the attempt's statistics, removes its cgroup, goes on. */
+static void
+runner_cgroup_end(struct bd_runner *r)
+{
+	struct bd_cgroup_stats st;
+
+	bd_cgroup_stats(r->cgroup, &st);
+	r->oom_kills = st.oom_kills;
+	bd_task_stats_add(&r->out.info.stats, bd_clock_now_ms() - r->launch_ms,
+	    st.cpu_user_usec, st.cpu_system_usec, st.memory_peak);
+	if (bd_cgroup_empty(r->cgroup))
+		bd_cgroup_destroy(r->cgroup);
+	else {
+		/* D state on a hung file system: Slurm's "unkillable step". */
+		log_warnx("task %s: processes of its cgroup %s are still there "
+		    "%d s after SIGKILL; leaving it", r->opts.task->id,
+		    bd_cgroup_path(r->cgroup), RUNNER_REAP_MAX_MS / 1000);
+		bd_cgroup_free(r->cgroup);
+	}
+	r->cgroup = NULL;
+	runner_on_exited(r);
+}
+
+static void runner_cgroup_reap(struct bd_runner *r);
+
+static void
+runner_on_reap(uv_timer_t *t)
+{
+	runner_cgroup_reap(t->data);
+}
+
+/*
+ * After the main process exits: SIGKILL to what is left in the cgroup,
+ * then wait (1 ms, doubling to 100 ms) until the kernel has taken it all
+ * out, so that outputs are uploaded, and the next attempt starts, with
+ * nothing of this one running.
+ */
+static void
+runner_cgroup_reap(struct bd_runner *r)
+{
+	if (r->cgroup == NULL || bd_cgroup_empty(r->cgroup) ||
+	    r->reap_waited_ms >= RUNNER_REAP_MAX_MS) {
+		r->reap_delay_ms = r->reap_waited_ms = 0;
+		runner_cgroup_end(r);
+		return;
+	}
+	if (r->reap_delay_ms == 0) {
+		bd_cgroup_signal(r->cgroup, SIGKILL);
+		r->reap_delay_ms = 1;
+	} else if (r->reap_delay_ms < 100)
+		r->reap_delay_ms *= 2;
+	r->reap_waited_ms += r->reap_delay_ms;
+	uv_timer_start(&r->reap_timer, runner_on_reap, r->reap_delay_ms, 0);
+}
+
+/* The failure of an attempt that the OOM killer ended. */
+static void
+runner_set_oom_failure(struct bd_runner *r, int code)
+{
+	int64_t max = bd_cgroup_node_limits()->memory_max;
+	struct bd_failure_info *f;
+	char limit[32];
+
+	if (max > 0)
+		f = bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "FailureExitCode", "The task ran out of memory: it reached "
+		    "its memory limit of %lld bytes (%.1f MiB, the node's "
+		    "tasks.limits.memoryMaxBytes) and the kernel's OOM killer "
+		    "ended it (exit code %d)", (long long)max,
+		    (double)max / (1024.0 * 1024.0), code);
+	else
+		f = bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "FailureExitCode", "The task ran out of memory: the "
+		    "kernel's OOM killer ended it (exit code %d)", code);
+	snprintf(limit, sizeof(limit), "%lld", (long long)max);
+	bd_failure_info_set_detail(f, "memoryMaxBytes", max > 0 ? limit :
+	    "none");
+	bd_execution_info_set_failure(&r->out.info, f);
+}
+
 static void
 runner_on_exit(struct bd_process *proc, int exit_code, int term_signal,
     void *arg)
 {
 	struct bd_runner *r = arg;
 	const struct bd_runner_observer *o = r->opts.observer;
-	int code = term_signal ? -term_signal : exit_code;
 
 	/* Whatever the task left behind ends with it. */
 	bd_process_kill_tree(proc, SIGKILL);
@@ -228,6 +354,17 @@ runner_on_exit(struct bd_process *proc, int exit_code, int term_signal,
 	uv_timer_stop(&r->grace_timer);
 	if (o != NULL && o->exited != NULL)
 		o->exited(o->arg);
+	r->exit_code = exit_code;
+	r->term_signal = term_signal;
+	runner_cgroup_reap(r);
+}
+
+/* The rest of an exit, once nothing of the attempt is left running. */
+static void
+runner_on_exited(struct bd_runner *r)
+{
+	int exit_code = r->exit_code, term_signal = r->term_signal;
+	int code = term_signal ? -term_signal : exit_code;
 
 	r->out.info.has_exit_code = true;
 	r->out.info.exit_code = code;
@@ -246,7 +383,9 @@ runner_on_exit(struct bd_process *proc, int exit_code, int term_signal,
 		runner_begin_attempt(r);
 		return;
 	}
-	if (term_signal != 0)
+	if (code != 0 && r->oom_kills > 0)
+		runner_set_oom_failure(r, code);
+	else if (term_signal != 0)
 		bd_execution_info_set_failure(&r->out.info,
 		    bd_failure_info_new(BD_CATEGORY_USER_ERROR,
 		    "FailureExitCode", "The task process was killed by "
@@ -302,6 +441,13 @@ runner_launch(struct bd_runner *r)
 		free(program);
 		return;
 	}
+	if ((rc = runner_cgroup_create(r)) < 0) {
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+		    "CommandLaunchFailed", "cannot create the task's cgroup: %s",
+		    strerror(-rc)));
+		free(program);
+		return;
+	}
 	memset(&po, 0, sizeof(po));
 	po.identity = r->account->process;
 	po.file = program;
@@ -314,8 +460,12 @@ runner_launch(struct bd_runner *r)
 	po.stderr_cap = r->opts.stderr_max_bytes;
 	po.state_path = r->opts.supervisor_state;
 	po.grace_ms = r->opts.kill_grace_ms;
+	po.cgroup = r->cgroup;
+	r->launch_ms = bd_clock_now_ms();
 	rc = bd_process_spawn(&po, runner_on_exit, r, &r->proc);
 	if (rc < 0) {
+		bd_cgroup_destroy(r->cgroup);
+		r->cgroup = NULL;
 		if (rc == -ENOENT)
 			runner_fail_pre(r, bd_failure_info_new(
 			    BD_CATEGORY_USER_ERROR, "CommandProgramNotFound",
@@ -707,8 +857,10 @@ bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
 	uv_timer_init(opts->loop, &r->wall_timer);
 	uv_timer_init(opts->loop, &r->grace_timer);
 	uv_timer_init(opts->loop, &r->step_timer);
+	uv_timer_init(opts->loop, &r->reap_timer);
 	r->wall_timer.data = r->grace_timer.data = r->step_timer.data = r;
-	r->open_handles = 3;
+	r->reap_timer.data = r;
+	r->open_handles = 4;
 
 	bd_layout_task_dirs(opts->node->root, opts->job ? opts->job->id : "",
 	    t, &r->out.dirs);
@@ -761,6 +913,7 @@ runner_on_close(uv_handle_t *h)
 
 	if (--r->open_handles > 0)
 		return;
+	bd_cgroup_free(r->cgroup);
 	bd_execution_info_clear(&r->out.info);
 	bd_layout_dirs_free(&r->out.dirs);
 	bd_app_request_free(r->packages);
@@ -785,4 +938,5 @@ bd_runner_free(struct bd_runner *r)
 	uv_close((uv_handle_t *)&r->wall_timer, runner_on_close);
 	uv_close((uv_handle_t *)&r->grace_timer, runner_on_close);
 	uv_close((uv_handle_t *)&r->step_timer, runner_on_close);
+	uv_close((uv_handle_t *)&r->reap_timer, runner_on_close);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "clock.h"
+#include "duration.h"
 #include "url.h"
 #include "xmalloc.h"
 
@@ -138,5 +139,67 @@ bd_execution_info_to_json(const struct bd_execution_info *info)
 	task_info_add_time(o, "lastRequeueTime", info->last_requeue_ms);
 	if (result != NULL)
 		cJSON_AddStringToObject(o, "result", result);
+	return o;
+}
+
+/* Adds b to *a where both are known; unknown stays unknown. */
+static void
+task_stats_sum(int64_t *a, int64_t b, bool first)
+{
+	if (first)
+		*a = b;
+	else if (*a >= 0)
+		*a = b >= 0 ? *a + b : -1;
+}
+
+void
+bd_task_stats_add(struct bd_task_stats *s, int64_t wall_clock_ms,
+    int64_t user_cpu_usec, int64_t kernel_cpu_usec, int64_t peak_memory)
+{
+	bool first = !s->valid;
+
+	task_stats_sum(&s->wall_clock_ms, wall_clock_ms, first);
+	task_stats_sum(&s->user_cpu_usec, user_cpu_usec, first);
+	task_stats_sum(&s->kernel_cpu_usec, kernel_cpu_usec, first);
+	if (first)
+		s->peak_memory_bytes = peak_memory;
+	else if (s->peak_memory_bytes >= 0)
+		s->peak_memory_bytes = peak_memory < 0 ? -1 :
+		    peak_memory > s->peak_memory_bytes ? peak_memory :
+		    s->peak_memory_bytes;
+	s->valid = true;
+}
+
+/* Adds name: an ISO 8601 duration of ms unless ms is unknown. */
+static void
+task_info_add_duration(cJSON *o, const char *name, int64_t ms)
+{
+	char buf[BD_DURATION_BUFSZ];
+
+	if (ms < 0)
+		return;
+	bd_duration_format(ms, buf, sizeof(buf));
+	cJSON_AddStringToObject(o, name, buf);
+}
+
+cJSON *
+bd_task_stats_to_json(const struct bd_execution_info *info)
+{
+	const struct bd_task_stats *s = &info->stats;
+	cJSON *o;
+
+	if (!s->valid)
+		return NULL;
+	o = cJSON_CreateObject();
+	task_info_add_time(o, "startTime", info->start_ms);
+	task_info_add_time(o, "lastUpdateTime", info->end_ms);
+	task_info_add_duration(o, "wallClockTime", s->wall_clock_ms);
+	task_info_add_duration(o, "userCPUTime", s->user_cpu_usec < 0 ? -1 :
+	    s->user_cpu_usec / 1000);
+	task_info_add_duration(o, "kernelCPUTime", s->kernel_cpu_usec < 0 ?
+	    -1 : s->kernel_cpu_usec / 1000);
+	if (s->peak_memory_bytes >= 0)
+		cJSON_AddNumberToObject(o, "peakMemoryBytes",
+		    (double)s->peak_memory_bytes);
 	return o;
 }

@@ -33,6 +33,19 @@ struct bd_failure_info {
 	char *detail_value;
 };
 
+/*
+ * Azure's TaskStatistics for what batchd can measure, summed over the
+ * task's attempts: CPU time and peak memory come from the task's cgroup,
+ * so they are unknown (-1) on a node without cgroups.
+ */
+struct bd_task_stats {
+	bool valid;		/* the command line ran at least once */
+	int64_t wall_clock_ms;	/* from each launch to its exit, summed */
+	int64_t user_cpu_usec;	/* -1 = unknown */
+	int64_t kernel_cpu_usec;	/* -1 = unknown */
+	int64_t peak_memory_bytes;	/* the highest of the attempts; -1 */
+};
+
 struct bd_execution_info {
 	int64_t start_ms;	/* 0 = not started */
 	int64_t end_ms;		/* 0 = not completed */
@@ -44,6 +57,8 @@ struct bd_execution_info {
 	int64_t last_requeue_ms;
 	enum bd_task_result result;
 	struct bd_failure_info *failure; /* owned; NULL on success */
+	/* Written as the task's own "stats", beside executionInfo. */
+	struct bd_task_stats stats;
 };
 
 /*
@@ -66,6 +81,21 @@ void bd_execution_info_clear(struct bd_execution_info *info);
 /* JSON in the REST shape; caller frees with cJSON_Delete(). */
 struct cJSON *bd_execution_info_to_json(const struct bd_execution_info *info);
 struct cJSON *bd_failure_info_to_json(const struct bd_failure_info *f);
+
+/*
+ * Adds one attempt to s: its wall clock time, and its CPU times and peak
+ * memory (each -1 when unknown, which makes the sum unknown too).
+ */
+void bd_task_stats_add(struct bd_task_stats *s, int64_t wall_clock_ms,
+    int64_t user_cpu_usec, int64_t kernel_cpu_usec, int64_t peak_memory);
+
+/*
+ * info's stats as Azure's TaskStatistics (startTime, lastUpdateTime,
+ * wallClockTime, userCPUTime, kernelCPUTime as ISO 8601 durations) plus
+ * batchd's peakMemoryBytes; unknown values are left out.  NULL when the
+ * task never ran.  Caller frees with cJSON_Delete().
+ */
+struct cJSON *bd_task_stats_to_json(const struct bd_execution_info *info);
 
 const char *bd_error_category_name(enum bd_error_category c);
 const char *bd_task_result_name(enum bd_task_result r);

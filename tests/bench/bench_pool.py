@@ -5,6 +5,12 @@ cost of an idle node, each against its baseline, in one run.
 
     tests/bench/bench_pool.py [BATCHD] [--only=throughput,idle,latency,azure]
     TMPDIR=/dev/shm tests/bench/bench_pool.py [BATCHD]   (spool on tmpfs)
+    BENCH_TASKS='{"cgroups": false}' BENCH_ONLY=throughput \
+        tests/bench/bench_pool.py [BATCHD]
+
+BENCH_TASKS (a JSON object) becomes the "tasks" section of every node's
+configuration, to compare containment on and off; BENCH_ONLY=throughput
+runs part 1 only.
 
 Everything lives in a temporary directory under $TMPDIR (else /tmp) that
 is removed at the end: the spoolDir, stateDir and nodeRoot of every node.
@@ -80,6 +86,8 @@ def config(name, **queue):
          "nodeRoot": d + "/root", "log": {"level": "warning"}}
     if queue:
         c["queue"] = queue
+    if os.environ.get("BENCH_TASKS"):
+        c["tasks"] = json.loads(os.environ["BENCH_TASKS"])
     path = d + "/config.json"
     with open(path, "w") as f:
         json.dump(c, f)

@@ -216,8 +216,9 @@ TEST(defaults)
 	    7LL * 24 * 3600 * 1000);
 	ASSERT_INT_EQ(c->tasks.free_space_reserve_bytes, (int64_t)1 << 30);
 	ASSERT_INT_EQ(c->tasks.limits.memory_max_bytes, 0);
-	ASSERT_INT_EQ(c->tasks.limits.pids_max, 0);
+	ASSERT_INT_EQ(c->tasks.limits.pids_max, 4096);
 	ASSERT_INT_EQ(c->tasks.limits.cpu_weight, 100);
+	ASSERT(c->tasks.cgroups);
 	ASSERT_STR_EQ(c->users.pool_non_admin, "_azbatch");
 	ASSERT_INT_EQ(c->users.n_accounts, 0);
 	ASSERT_INT_EQ(c->http.max_connections, 32);

@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Task cgroups on this host's real cgroup file system, with real
+ * processes: the mode chosen, limits written, join, signal, emptiness,
+ * statistics (CPU, peak memory, an OOM kill), open by name, destroy.
+ * Needs root and a writable cgroup hierarchy; skipped (77) with the
+ * reason otherwise.  Children are made with fork() and waited for; the
+ * waits for a cgroup to empty poll its cgroup.events against a deadline.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "fsutil.h"
+#include "unit.h"
+#include "xmalloc.h"
+
+#define MiB ((int64_t)1 << 20)
+
+static unsigned seq;
+
+/* A cgroup name unique to this run. */
+static char *
+unique(const char *what)
+{
+	return xasprintf("test.%s.%ld.%u", what, (long)getpid(), ++seq);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits (10 s at most) for cg to have no process left. */
+static bool
+wait_empty(const struct bd_cgroup *cg)
+{
+	int64_t end = now_ms() + 10000;
+
+	while (!bd_cgroup_empty(cg)) {
+		if (now_ms() > end)
+			return false;
+		usleep(2000);
+	}
+	return true;
+}
+
+/* A file's text, or NULL; caller frees. */
+static char *
+slurp(const char *path)
+{
+	char *data;
+	size_t len;
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL)
+		return NULL;
+	data = xmalloc(65536);
+	len = fread(data, 1, 65535, f);
+	fclose(f);
+	data[len] = '\0';
+	return data;
+}
+
+/*
+ * The directory of pid's cgroup in the v1 hierarchy of controller, from
+ * /proc/PID/cgroup (this host mounts v1 hierarchies at
+ * /sys/fs/cgroup/CONTROLLER); NULL when pid is not in one.
+ */
+static char *
+v1_dir(pid_t pid, const char *controller)
+{
+	char path[64], *text, *line, *save = NULL, *dir = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cgroup", (long)pid);
+	if ((text = slurp(path)) == NULL)
+		return NULL;
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *c = strchr(line, ':'), *p;
+		if (c == NULL || (p = strchr(c + 1, ':')) == NULL)
+			continue;
+		*p = '\0';
+		if (strcmp(c + 1, controller) == 0 ||
+		    (strncmp(c + 1, controller, strlen(controller)) == 0 &&
+		    c[1 + strlen(controller)] == ','))
+			dir = xasprintf("/sys/fs/cgroup/%s%s", c + 1, p + 1);
+	}
+	free(text);
+	return dir;
+}
+
+/* Whether pid runs (not gone, not a zombie waiting for its reaper). */
+static bool
+alive(pid_t pid)
+{
+	char path[64], *text, *rp;
+	bool up;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((text = slurp(path)) == NULL)
+		return false;
+	rp = strrchr(text, ')');
+	up = rp != NULL && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+	free(text);
+	return up;
+}
+
+/* A child that waits on a pipe until told to exit (or is killed). */
+static pid_t
+spawn_waiter(int *release_fd)
+{
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	ASSERT(pipe(fds) == 0);
+	if ((pid = fork()) == 0) {
+		close(fds[1]);
+		(void)!read(fds[0], &c, 1);
+		_exit(0);
+	}
+	ASSERT(pid > 0);
+	close(fds[0]);
+	*release_fd = fds[1];
+	return pid;
+}
+
+static struct bd_cgroup_limits limits = {
+	.memory_max = 64 * MiB,
+	.pids_max = 16,
+	.cpu_weight = 200,
+};
+
+/* The mode fits the host: pure v2 when /proc/self/cgroup has one line. */
+TEST(mode)
+{
+	char *text = slurp("/proc/self/cgroup");
+	bool pure_v2 = text != NULL && strncmp(text, "0::", 3) == 0 &&
+	    strchr(text, '\n') == strrchr(text, '\n');
+
+	ASSERT(bd_cgroup_available());
+	ASSERT_STR_EQ(bd_cgroup_mode_name(bd_cgroup_mode()),
+	    pure_v2 ? "v2" : "hybrid");
+	ASSERT_STR_EQ(bd_cgroup_mode_name(BD_CGROUP_MODE_NONE), "none");
+	ASSERT_INT_EQ(bd_cgroup_setup(), 0); /* idempotent */
+	free(text);
+}
+
+/* Names are one word of [A-Za-z0-9._-]. */
+TEST(bad_names)
+{
+	struct bd_cgroup *cg = (struct bd_cgroup *)1;
+
+	ASSERT_INT_EQ(bd_cgroup_create("a/b", &limits, &cg), -EINVAL);
+	ASSERT_NULL(cg);
+	ASSERT_INT_EQ(bd_cgroup_create("..", &limits, &cg), -EINVAL);
+	ASSERT_INT_EQ(bd_cgroup_create("", &limits, &cg), -EINVAL);
+	ASSERT_INT_EQ(bd_cgroup_create("tasks", &limits, &cg), -EINVAL);
+	ASSERT_INT_EQ(bd_cgroup_open("../x", &cg), -ENOENT);
+}
+
+/* Create writes the limits; join moves a process in every hierarchy. */
+TEST(create_join_limits)
+{
+	char *name = unique("limits"), *procs, *dir, *v;
+	struct bd_cgroup *cg;
+	int release;
+	pid_t pid;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	ASSERT_NOT_NULL(cg);
+	ASSERT_STR_EQ(bd_cgroup_name(cg), name);
+	ASSERT_STR_CONTAINS(bd_cgroup_path(cg), name);
+	ASSERT(bd_cgroup_empty(cg));
+
+	pid = spawn_waiter(&release);
+	ASSERT_INT_EQ(bd_cgroup_join(cg, pid), 0);
+	ASSERT(!bd_cgroup_empty(cg));
+	procs = xasprintf("%s/cgroup.procs", bd_cgroup_path(cg));
+	v = slurp(procs);
+	ASSERT_INT_EQ(atol(v), pid);
+	free(v);
+	free(procs);
+	if (bd_cgroup_mode() == BD_CGROUP_MODE_HYBRID) {
+		char *file;
+
+		dir = v1_dir(pid, "memory");
+		ASSERT_STR_CONTAINS(dir, name);
+		file = xasprintf("%s/memory.limit_in_bytes", dir);
+		v = slurp(file);
+		ASSERT_INT_EQ(atoll(v), 64 * MiB);
+		free(v);
+		free(file);
+		free(dir);
+		dir = v1_dir(pid, "pids");
+		ASSERT_STR_CONTAINS(dir, name);
+		file = xasprintf("%s/pids.max", dir);
+		v = slurp(file);
+		ASSERT_INT_EQ(atoll(v), 16);
+		free(v);
+		free(file);
+		free(dir);
+		/* Weight 200 is twice v1's default 1024 shares. */
+		dir = v1_dir(pid, "cpu");
+		ASSERT_STR_CONTAINS(dir, name);
+		file = xasprintf("%s/cpu.shares", dir);
+		v = slurp(file);
+		ASSERT_INT_EQ(atoll(v), 2048);
+		free(v);
+		free(file);
+		free(dir);
+	} else {
+		char *file = xasprintf("%s/memory.max", bd_cgroup_path(cg));
+		v = slurp(file);
+		ASSERT_INT_EQ(atoll(v), 64 * MiB);
+		free(v);
+		free(file);
+		file = xasprintf("%s/pids.max", bd_cgroup_path(cg));
+		v = slurp(file);
+		ASSERT_INT_EQ(atoll(v), 16);
+		free(v);
+		free(file);
+	}
+	close(release);
+	ASSERT_INT_EQ(waitpid(pid, NULL, 0), pid);
+	ASSERT(wait_empty(cg));
+	dir = xstrdup(bd_cgroup_path(cg));
+	bd_cgroup_destroy(cg);
+	ASSERT(access(dir, F_OK) != 0 && errno == ENOENT);
+	free(dir);
+	free(name);
+}
+
+/*
+ * A process that joins itself (as the supervisor will), double-forks a
+ * grandchild into a session of its own and exits: the grandchild is still
+ * in the cgroup, and SIGKILL through the cgroup ends it.
+ */
+TEST(signal_escaped)
+{
+	char *name = unique("escape");
+	struct bd_cgroup *cg;
+	int status, fds[2];
+	pid_t pid, grandchild = 0;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	ASSERT(pipe(fds) == 0);
+	if ((pid = fork()) == 0) {
+		pid_t g;
+		if (bd_cgroup_join(cg, 0) < 0)
+			_exit(2);
+		if ((g = fork()) == 0) {
+			setsid();
+			pause();
+			_exit(0);
+		}
+		(void)!write(fds[1], &g, sizeof(g));
+		_exit(0);
+	}
+	close(fds[1]);
+	ASSERT_INT_EQ(read(fds[0], &grandchild, sizeof(grandchild)),
+	    sizeof(grandchild));
+	close(fds[0]);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT(!bd_cgroup_empty(cg));
+	ASSERT(alive(grandchild));
+	ASSERT_INT_EQ(bd_cgroup_signal(cg, SIGKILL), 1);
+	ASSERT(wait_empty(cg));
+	ASSERT(!alive(grandchild));
+	bd_cgroup_destroy(cg);
+	free(name);
+}
+
+/* A signal other than SIGKILL goes to each process listed. */
+TEST(signal_term)
+{
+	char *name = unique("term");
+	struct bd_cgroup *cg;
+	int release, status;
+	pid_t pid;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	pid = spawn_waiter(&release);
+	ASSERT_INT_EQ(bd_cgroup_join(cg, pid), 0);
+	ASSERT_INT_EQ(bd_cgroup_signal(cg, SIGTERM), 1);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+	close(release);
+	ASSERT(wait_empty(cg));
+	ASSERT_INT_EQ(bd_cgroup_signal(cg, SIGTERM), 0);
+	bd_cgroup_destroy(cg);
+	free(name);
+}
+
+/* pids.max stops a fork bomb. */
+TEST(pids_max)
+{
+	char *name = unique("bomb");
+	struct bd_cgroup *cg;
+	int status, fds[2], forked = 0;
+	pid_t pid;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	ASSERT(pipe(fds) == 0);
+	if ((pid = fork()) == 0) {
+		int n = 0;
+		if (bd_cgroup_join(cg, 0) < 0)
+			_exit(2);
+		for (; n < 100; n++) {
+			pid_t c = fork();
+			if (c == -1)
+				break;
+			if (c == 0) {
+				pause();
+				_exit(0);
+			}
+		}
+		(void)!write(fds[1], &n, sizeof(n));
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	ASSERT_INT_EQ(read(fds[0], &forked, sizeof(forked)), sizeof(forked));
+	close(fds[0]);
+	/* The forker itself is one of the 16. */
+	ASSERT_INT_EQ(forked, 15);
+	ASSERT(bd_cgroup_signal(cg, SIGKILL) >= 16);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(wait_empty(cg));
+	bd_cgroup_destroy(cg);
+	free(name);
+}
+
+/* CPU time and peak memory of a finished process; no OOM kill. */
+TEST(stats)
+{
+	char *name = unique("stats");
+	struct bd_cgroup *cg;
+	struct bd_cgroup_stats st;
+	int status;
+	pid_t pid;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	if ((pid = fork()) == 0) {
+		struct timespec ts;
+		volatile unsigned long x = 0;
+		char *mem;
+
+		if (bd_cgroup_join(cg, 0) < 0)
+			_exit(2);
+		mem = mmap(NULL, 16 * MiB, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem == MAP_FAILED)
+			_exit(3);
+		memset(mem, 1, 16 * MiB);
+		/* 50 ms of CPU in user mode. */
+		do {
+			for (int i = 0; i < 100000; i++)
+				x += (unsigned long)i;
+			clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		} while (ts.tv_sec == 0 && ts.tv_nsec < 50000000);
+		_exit(x == 0 ? 4 : 0);
+	}
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT(wait_empty(cg));
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);
+	ASSERT(st.cpu_user_usec + st.cpu_system_usec >= 40000);
+	ASSERT(st.memory_peak >= 16 * MiB);
+	ASSERT(st.memory_peak <= 64 * MiB);
+	ASSERT_INT_EQ(st.oom_kills, 0);
+	bd_cgroup_destroy(cg);
+	ASSERT_INT_EQ(bd_cgroup_stats(NULL, &st), 0);
+	ASSERT_INT_EQ(st.memory_peak, -1);
+	free(name);
+}
+
+/* Past memory_max the OOM killer ends the process; stats count it. */
+TEST(oom)
+{
+	char *name = unique("oom");
+	struct bd_cgroup *cg;
+	struct bd_cgroup_stats st;
+	int status;
+	pid_t pid;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	if ((pid = fork()) == 0) {
+		char *mem;
+
+		if (bd_cgroup_join(cg, 0) < 0)
+			_exit(2);
+		mem = mmap(NULL, 256 * MiB, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem == MAP_FAILED)
+			_exit(3);
+		memset(mem, 1, 256 * MiB);
+		_exit(0);
+	}
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	ASSERT(wait_empty(cg));
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);
+	ASSERT(st.oom_kills >= 1);
+	ASSERT(st.memory_peak >= 60 * MiB);
+	bd_cgroup_destroy(cg);
+	free(name);
+}
+
+/*
+ * The spawn path: a directory descriptor for CLONE_INTO_CGROUP, and a
+ * child that joins the v1 hierarchies with its only thread.
+ */
+TEST(thread_join)
+{
+	char *name = unique("thread");
+	struct bd_cgroup *cg;
+	int status, fd;
+	pid_t pid;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	fd = bd_cgroup_open_dir(cg);
+	ASSERT(fd >= 0);
+	close(fd);
+	ASSERT_INT_EQ(bd_cgroup_open_dir(NULL), -EINVAL);
+	ASSERT_INT_EQ(bd_cgroup_join_thread_v1(NULL), 0);
+	if ((pid = fork()) == 0) {
+		char *dir;
+		if (bd_cgroup_join_thread_v1(cg) < 0)
+			_exit(2);
+		if (bd_cgroup_mode() != BD_CGROUP_MODE_HYBRID)
+			_exit(0);
+		dir = v1_dir(getpid(), "pids");
+		_exit(dir != NULL && strstr(dir, name) != NULL ? 0 : 3);
+	}
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status));
+	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+	bd_cgroup_destroy(cg);
+	free(name);
+}
+
+/* A cgroup is found again by name; an unknown name is -ENOENT. */
+TEST(open)
+{
+	char *name = unique("open"), *path;
+	struct bd_cgroup *cg, *again;
+	int release;
+	pid_t pid;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	path = xstrdup(bd_cgroup_path(cg));
+	pid = spawn_waiter(&release);
+	ASSERT_INT_EQ(bd_cgroup_join(cg, pid), 0);
+	bd_cgroup_free(cg);		/* as if batchd restarted */
+	ASSERT(access(path, F_OK) == 0);
+
+	/* In use: a second create of the name is refused. */
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &again), -EEXIST);
+	ASSERT_INT_EQ(bd_cgroup_open(name, &again), 0);
+	ASSERT_STR_EQ(bd_cgroup_path(again), path);
+	ASSERT(!bd_cgroup_empty(again));
+	ASSERT_INT_EQ(bd_cgroup_signal(again, SIGKILL), 1);
+	ASSERT_INT_EQ(waitpid(pid, NULL, 0), pid);
+	close(release);
+	ASSERT(wait_empty(again));
+	bd_cgroup_free(again);
+
+	/* Left empty (a crash): create takes it over. */
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	bd_cgroup_destroy(cg);
+	ASSERT(access(path, F_OK) != 0);
+	ASSERT_INT_EQ(bd_cgroup_open(name, &again), -ENOENT);
+	ASSERT_NULL(again);
+	free(path);
+	free(name);
+}
+
+/* tasks.cgroups false: the none mode, where NULL is every cgroup. */
+TEST(configured_off)
+{
+	int status;
+	pid_t pid;
+
+	/* The mode is per process and set once: look in a child. */
+	if ((pid = fork()) == 0) {
+		struct bd_cgroup *cg = (struct bd_cgroup *)1;
+		struct bd_cgroup_stats st;
+
+		bd_cgroup_configure(false, &limits);
+		bd_cgroup_setup();
+		if (bd_cgroup_available() ||
+		    bd_cgroup_mode() != BD_CGROUP_MODE_NONE ||
+		    bd_cgroup_node_limits()->pids_max != 16)
+			_exit(1);
+		if (bd_cgroup_create("x.y", &limits, &cg) != 0 || cg != NULL)
+			_exit(2);
+		if (bd_cgroup_join(NULL, 0) != 0 ||
+		    bd_cgroup_signal(NULL, SIGKILL) != 0 ||
+		    !bd_cgroup_empty(NULL) || bd_cgroup_stats(NULL, &st) != 0 ||
+		    st.cpu_user_usec != -1 || bd_cgroup_name(NULL) != NULL)
+			_exit(3);
+		bd_cgroup_destroy(NULL);
+		bd_cgroup_free(NULL);
+		_exit(0);
+	}
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status));
+	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+}
+
+int
+main(void)
+{
+	RUN(configured_off);
+	bd_cgroup_setup();
+	if (!bd_cgroup_available()) {
+		printf("SKIP: this host offers no writable cgroups to batchd "
+		    "(see the log line above for why)\n");
+		return 77;
+	}
+	RUN(mode);
+	RUN(bad_names);
+	RUN(create_join_limits);
+	RUN(signal_escaped);
+	RUN(signal_term);
+	RUN(pids_max);
+	RUN(stats);
+	RUN(oom);
+	RUN(thread_join);
+	RUN(open);
+	return 0;
+}
