@@ -44,8 +44,7 @@ def supervisors(ws):
 
 with Workspace() as ws:
     pool = Pool(ws, nodes=1, slots=4)
-    logdir = os.path.join(ws.dir, "logs")
-    os.makedirs(logdir)
+    logdir = ws.writable_dir("logs")  # tasks run as the pool's task user
     ran = os.path.join(logdir, "ran.log")
     root = os.path.join(ws.dir, "node1", "root")
 

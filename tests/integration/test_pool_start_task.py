@@ -181,8 +181,7 @@ with Workspace() as ws:
 
 # ---- requiredSlots ---------------------------------------------------------
 with Workspace() as ws:
-    logdir = os.path.join(ws.dir, "logs")
-    os.makedirs(logdir)
+    logdir = ws.writable_dir("logs")  # tasks run as the pool's task user
     cmd = ("/bin/sh -c 'date +%%s.%%N > %s/$AZ_BATCH_TASK_ID.start; sleep 0.4; "
            "date +%%s.%%N > %s/$AZ_BATCH_TASK_ID.end'" % (logdir, logdir))
     pool = Pool(ws, nodes=1, slots=2)
