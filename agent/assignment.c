@@ -820,7 +820,6 @@ assignment_on_claimed(void *arg, int status, const char *etag,
 			    "left the pool before the task started"));
 		return;
 	}
-	a->started_ms = bd_clock_now_ms();
 	if (a->env.adopt_dir != NULL) {
 		a->state_path = bd_adopt_state_path(a->env.adopt_dir,
 		    a->msg->id);
@@ -858,7 +857,9 @@ assignment_claim(struct bd_assignment *a)
 	/* A power failure that undoes this write is recovered by the lease
 	 * (protocol §7): the message comes back and the task runs again. */
 	e->lazy = true;
-	bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
+	/* The row's start is the one an adopted run reports at its end. */
+	a->started_ms = bd_clock_now_ms();
+	bd_clock_format_iso(a->started_ms, buf, sizeof(buf));
 	cJSON_AddStringToObject(e->props, "startTime", buf);
 	cJSON_AddNumberToObject(e->props, "retryCount", a->tm->retry_count);
 	cJSON_AddNumberToObject(e->props, "requeueCount", a->tm->requeue_count);
