@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -530,6 +531,22 @@ cg_setup_hybrid(const struct cg_found *f, char *why, size_t size)
 	return 0;
 }
 
+/*
+ * What bd_cgroup_setup() chose and why, for the agent to log once
+ * (bd_cgroup_setup_config()); a task's supervisor sets up silently.
+ */
+static char cg_report[3 * PATH_MAX + 512];
+
+static void __attribute__((format(printf, 1, 2)))
+cg_say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cg_report, sizeof(cg_report), fmt, ap);
+	va_end(ap);
+}
+
 int
 bd_cgroup_setup(void)
 {
@@ -544,7 +561,7 @@ bd_cgroup_setup(void)
 	cg_state.done = true;
 	cg_state.mode = BD_CGROUP_MODE_NONE;
 	if (cg_state.configured_off) {
-		log_info("cgroup: none: tasks.cgroups is false; tasks are "
+		cg_say("cgroup: none: tasks.cgroups is false; tasks are "
 		    "contained by process groups and a sweep of descendants");
 		return 0;
 	}
@@ -573,7 +590,7 @@ bd_cgroup_setup(void)
 	free(ctrls);
 	if (v2_ok && cg_setup_v2(f.v2, f.v2_path, v2why, sizeof(v2why)) == 0) {
 		cg_state.mode = BD_CGROUP_MODE_V2;
-		log_info("cgroup: v2: batchd's cgroup %s is delegated to it; "
+		cg_say("cgroup: v2: batchd's cgroup %s is delegated to it; "
 		    "task cgroups go under %s with memory.max, pids.max%s and "
 		    "cgroup.kill", f.v2_path, cg_state.v2,
 		    cg_state.v2_cpu ? ", cpu.weight" : "");
@@ -587,7 +604,7 @@ bd_cgroup_setup(void)
 	    access(f.v1[CG_PIDS], W_OK) == 0;
 	if (v1_ok && cg_setup_hybrid(&f, why, sizeof(why)) == 0) {
 		cg_state.mode = BD_CGROUP_MODE_HYBRID;
-		log_info("cgroup: hybrid: %s, but cgroup v1 has them: task "
+		cg_say("cgroup: hybrid: %s, but cgroup v1 has them: task "
 		    "cgroups go under %s (membership, cgroup.kill, cpu.stat) "
 		    "with limits under %s and %s%s%s", v2why, cg_state.v2,
 		    cg_state.v1[CG_MEMORY], cg_state.v1[CG_PIDS],
@@ -602,7 +619,7 @@ none:
 	for (i = 0; i < CG_NV1; i++)
 		cg_state.v1[i][0] = '\0';
 	cg_state.v2[0] = '\0';
-	log_info("cgroup: none: %s; tasks are contained by process groups and "
+	cg_say("cgroup: none: %s; tasks are contained by process groups and "
 	    "a sweep of descendants", why);
 	return 0;
 }
@@ -615,9 +632,14 @@ bd_cgroup_setup_config(const struct bd_config *c)
 		.pids_max = c->tasks.limits.pids_max,
 		.cpu_weight = (int)c->tasks.limits.cpu_weight,
 	};
+	int rc;
 
 	bd_cgroup_configure(c->tasks.cgroups, &lim);
-	return bd_cgroup_setup();
+	rc = bd_cgroup_setup();
+	if (cg_report[0] != '\0')
+		log_info("%s", cg_report);
+	cg_report[0] = '\0';
+	return rc;
 }
 
 /* Whether name can be a directory of ours: a word of [A-Za-z0-9._-]. */
