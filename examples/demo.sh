@@ -14,14 +14,16 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 demo=${BATCHD_DEMO_DIR:-/tmp/batchd-demo}
 
 bash "$top/.ci/install-deps"
-if [ ! -f "$top/build/build.ninja" ]; then
-	meson setup "$top/build" "$top"
-fi
-ninja -C "$top/build"
+# .ci/build reconfigures an existing tree, so modules added since it was
+# set up are built too.
+bash "$top/.ci/build" build
 batchd="$top/build/agent/batchd"
 
 rm -rf "$demo"
 mkdir -p "$demo/inputs" "$demo/outputs" "$demo/tasks" "$demo/results"
+# Run as root, batchd runs tasks as the pool's task user (_azbatch), and
+# file:// outputs are written with that user's rights.
+chmod 1777 "$demo/outputs"
 cat > "$demo/inputs/part-1.txt" <<'TXT'
 The batch pool runs the tasks of a job on many nodes, and each node
 downloads the inputs of a task, runs its command and uploads its outputs.
