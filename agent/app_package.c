@@ -976,6 +976,8 @@ bd_app_packages_new(const struct bd_app_packages_options *o)
 	m->store = o->store;
 	m->apps_dir = bd_path_join(o->node_root, "applications");
 	m->limits = o->limits;
+	/* Every task user reads the packages batchd (root) unpacked. */
+	m->limits.readable_by_all = true;
 	m->cache_max = o->cache_max_bytes;
 	m->token = (unsigned)(uv_hrtime() ^ ((uint64_t)getpid() << 20)) |
 	    1u;

@@ -78,6 +78,7 @@ struct archive_extract {
 	int destfd;
 	uint64_t max_bytes;	/* UINT64_MAX for none */
 	uint64_t max_entries;
+	bool readable_by_all;
 	uint64_t entries;
 	uint64_t implied;	/* directories made for paths, not listed */
 	uint64_t bytes;
@@ -91,6 +92,18 @@ struct archive_extract {
 	struct archive_dirfix *dirs;
 	size_t ndirs, dirs_cap;
 };
+
+/* The permission bits entry e gets (set-id and sticky bits never). */
+static mode_t
+archive_perm(const struct archive_extract *x, struct archive_entry *e,
+    bool dir)
+{
+	mode_t m = archive_entry_perm(e) & 0777;
+
+	if (x->readable_by_all)
+		m |= dir ? 0755 : 0644 | ((m & 0100) != 0 ? 0111 : 0);
+	return m;
+}
 
 /*
  * Sets *cause (when not set yet) to "entry NAME: " and the reason, and
@@ -495,7 +508,7 @@ archive_file(struct archive_extract *x, struct archive_entry *e,
 			return rc;
 	}
 	rc = archive_copy_data(x, e, fd);
-	if (rc == 0 && fchmod(fd, archive_entry_perm(e) & 0777) < 0)
+	if (rc == 0 && fchmod(fd, archive_perm(x, e, false)) < 0)
 		rc = archive_fail(x, -errno, "cannot set mode: %s",
 		    strerror(errno));
 	if (rc == 0 && archive_mtime(e, &times[1])) {
@@ -536,7 +549,7 @@ archive_dir(struct archive_extract *x, struct archive_entry *e,
 			return archive_fail(x, BD_EINVALID,
 			    "a file of that name is already unpacked");
 	}
-	archive_note_dir(x, xstrdup(path), archive_entry_perm(e) & 0777,
+	archive_note_dir(x, xstrdup(path), archive_perm(x, e, true),
 	    archive_mtime(e, &mtime) ? &mtime : NULL);
 	return 0;
 }
@@ -901,6 +914,7 @@ bd_archive_extract(const char *path, const char *dest,
 	    UINT64_MAX;
 	x.max_entries = lim != NULL && lim->max_entries != 0 ?
 	    lim->max_entries : UINT64_MAX;
+	x.readable_by_all = lim != NULL && lim->readable_by_all;
 	if ((rc = bd_archive_api_load(&why)) < 0) {
 		if (cause != NULL)
 			*cause = xstrdup(why);

@@ -10,11 +10,15 @@
  * it from a worker thread (uv_queue_work), never from the loop.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct bd_archive_limits {
 	uint64_t max_bytes;	/* total unpacked size; 0: no limit */
 	uint64_t max_entries;	/* entries of any kind; 0: no limit */
+	/* Everyone may read every file and enter every directory, and run
+	   what its owner may run (a package that other users' tasks use). */
+	bool readable_by_all;
 };
 
 struct bd_archive_result {

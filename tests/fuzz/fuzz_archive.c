@@ -117,7 +117,8 @@ check_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct bd_archive_limits lim = { FUZZ_MAX_BYTES, FUZZ_MAX_ENTRIES };
+	struct bd_archive_limits lim = { .max_bytes = FUZZ_MAX_BYTES,
+	    .max_entries = FUZZ_MAX_ENTRIES };
 	struct bd_archive_result res;
 	char *cause = NULL;
 	int fd, rc;

@@ -54,8 +54,7 @@ if node_missing():
 with Workspace() as ws:
     az = Azurite(ws)
     conn = all_services_conn(az)
-    logdir = os.path.join(ws.dir, "logs")
-    os.makedirs(logdir)
+    logdir = ws.writable_dir("logs")  # tasks run as the pool's task user
 
     # Some MiB of incompressible bytes, so that a second download would show.
     payload = os.urandom(3 << 20)

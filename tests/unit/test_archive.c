@@ -53,7 +53,8 @@ static int
 extract(const char *name, uint64_t max_bytes, uint64_t max_entries,
     struct bd_archive_result *res, char **cause)
 {
-	struct bd_archive_limits lim = { max_bytes, max_entries };
+	struct bd_archive_limits lim = { .max_bytes = max_bytes,
+	    .max_entries = max_entries };
 	char *path = xasprintf("%s/%s", corpus, name);
 	int rc;
 
@@ -499,7 +500,7 @@ TEST(unprivileged)
 
 TEST(bad_arguments)
 {
-	struct bd_archive_limits lim = { 0, 0 };
+	struct bd_archive_limits lim = { .max_bytes = 0 };
 	char *cause = NULL, *path = xasprintf("%s/good.zip", corpus);
 
 	/* dest must be empty. */
