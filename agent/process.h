@@ -4,12 +4,12 @@
 
 /*
  * Task processes.  A task's command runs under a supervisor of its own
- * (supervisor.h: `batchd supervise`, this binary re-executed), which puts
- * it in a session, cgroup and user of its own, copies its output into
- * stdout.txt and stderr.txt up to a cap, ends its whole tree when it exits
- * or when asked, and records the outcome in a state file.  The supervisor
- * does not depend on batchd: a restart of batchd leaves the task running,
- * and the next batchd adopts the supervisor again (bd_process_adopt()).
+ * (supervisor.h: the batchd-supervise program), which puts it in a
+ * session, cgroup and user of its own, copies its output into stdout.txt
+ * and stderr.txt up to a cap, ends its whole tree when it exits or when
+ * asked, and records the outcome in a state file.  The supervisor does not
+ * depend on batchd: a restart of batchd leaves the task running, and the
+ * next batchd adopts the supervisor again (bd_process_adopt()).
  *
  * batchd watches each supervisor through a pidfd on the loop, which works
  * for its children and for adopted processes alike and cannot be fooled by

@@ -245,9 +245,9 @@ bd_supervisor_alive(const struct bd_supervisor_record *r)
 
 /*
  * Writes the record to the state file: a temporary name, then rename, so
- * a reader sees the old or the new record whole.  The final record is
- * also fsync'd (bd_write_file_atomic); the running one need not be, since
- * a crash of the machine ends the supervisor with it.
+ * a reader sees the old or the new record whole.  Neither record is
+ * fsync'd: the file has to outlive batchd, not the machine, whose crash
+ * ends the supervisor too and whose tasks then run again from the queue.
  */
 static int
 supervisor_write_state(struct sv *s)
@@ -258,12 +258,7 @@ supervisor_write_state(struct sv *s)
 	if (s->o->state_path == NULL)
 		return 0;
 	text = bd_supervisor_record_format(&s->rec);
-	if (s->rec.state == BD_SUPERVISOR_EXITED)
-		rc = bd_write_file_atomic(s->o->state_path, text,
-		    strlen(text), 0600);
-	else
-		rc = bd_write_file_replace(s->o->state_path, text,
-		    strlen(text), 0600);
+	rc = bd_write_file_replace(s->o->state_path, text, strlen(text), 0600);
 	free(text);
 	return rc;
 }

@@ -3,14 +3,14 @@
 #define BD_SUPERVISOR_H
 
 /*
- * The per-task supervisor: a small process (`batchd supervise`, the same
- * binary re-executed) that holds one task's command so that the task
- * outlives a restart or crash of the agent.  It runs in a session of its
- * own and is a child subreaper, so everything the task forks stays below
- * it.  It starts the command (in the task's cgroup, as the task's user),
- * copies the command's stdout and stderr from pipes into stdout.txt and
- * stderr.txt up to a cap, waits for it, ends what the command left
- * behind, and writes the outcome into a small state file.
+ * The per-task supervisor: a small process (the batchd-supervise program,
+ * or `batchd supervise`; see cmd_supervise.c) that holds one task's
+ * command so that the task outlives a restart or crash of the agent.  It
+ * runs in a session of its own and is a child subreaper, so everything the
+ * task forks stays below it.  It starts the command (in the task's cgroup,
+ * as the task's user), copies the command's stdout and stderr from pipes
+ * into stdout.txt and stderr.txt up to a cap, waits for it, ends what the
+ * command left behind, and writes the outcome into a small state file.
  *
  * Talking to the agent:
  *   - fd report_fd (a pipe the agent reads): one line "ok PID START\n"

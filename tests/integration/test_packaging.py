@@ -35,6 +35,7 @@ if not shutil.which("dpkg-buildpackage") or not shutil.which("dh"):
 # each of these (Debian moves the unit to /lib/systemd/system).
 MESON_FILES = [
     "usr/sbin/batchd",
+    "usr/libexec/batchd/batchd-supervise",
     "usr/lib/systemd/system/batchd.service",
     "usr/lib/sysusers.d/batchd.conf",
     "usr/lib/tmpfiles.d/batchd.conf",

@@ -27,7 +27,7 @@ def alive(pid):
 
 
 def supervisors(ws):
-    """Pids of the `batchd supervise` processes of this workspace."""
+    """Pids of the task supervisors (batchd-supervise) of this workspace."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -37,7 +37,8 @@ def supervisors(ws):
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if len(argv) > 2 and argv[1] == b"supervise" and ws.dir.encode() in b" ".join(argv):
+        if len(argv) > 2 and argv[0].endswith(b"/batchd-supervise") and \
+                ws.dir.encode() in b" ".join(argv):
             out.append(int(d))
     return out
 
