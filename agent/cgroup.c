@@ -65,7 +65,24 @@ struct bd_cgroup {
 	char *name;
 	char *v2;		/* its v2 directory */
 	char *v1[CG_NV1];	/* hybrid: its v1 directories, or NULL */
+	struct bd_cgroup_limits lim;	/* as applied */
+	/* A reused cgroup's counters when it was taken: its statistics are
+	   what grew since. */
+	int64_t base_user_usec, base_system_usec, base_oom_kills;
+	/* v2 reused: memory.peak opened and reset for this use (Linux
+	   6.12: the reset holds for reads through this descriptor); -1. */
+	int peak_fd;
 };
+
+/*
+ * Empty task cgroups kept for the next task.  A task's start then costs a
+ * few writes instead of a mkdir and rmdir of each of its cgroups, whose
+ * kernel set-up and tear-down (per-CPU memory cgroup state, controller
+ * files, offlining) cost more than the rest of a short task's start.
+ */
+#define CG_SPARES_MAX	8
+static struct bd_cgroup *cg_spares[CG_SPARES_MAX];
+static int cg_nspares;
 
 static struct {
 	bool done;
@@ -668,6 +685,7 @@ cg_handle(const char *name)
 
 	cg->name = xstrdup(name);
 	cg->v2 = bd_path_join(cg_state.v2, name);
+	cg->peak_fd = -1;
 	return cg;
 }
 
@@ -762,6 +780,55 @@ cg_remove(const struct bd_cgroup *cg)
 	return rc;
 }
 
+/* The OOM kills counted in cg, or -1. */
+static int64_t
+cg_oom_kills(const struct bd_cgroup *cg)
+{
+	if (cg_state.mode == BD_CGROUP_MODE_V2)
+		return cg_read_value(cg->v2, "memory.events", "oom_kill");
+	if (cg->v1[CG_MEMORY] != NULL)
+		return cg_read_value(cg->v1[CG_MEMORY], "memory.oom_control",
+		    "oom_kill");
+	return -1;
+}
+
+/*
+ * Readies a spare for its next task: the same cgroups (a spare made for
+ * other limits, or missing a hierarchy they need, is not used), the peak
+ * reset and the counters taken as the new zero.  0 or a negative errno.
+ */
+static int
+cg_reuse(struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
+{
+	int64_t v;
+
+	for (int i = 0; i < CG_NV1; i++)
+		if (cg_v1_wanted(i, lim) != (cg->v1[i] != NULL))
+			return -EINVAL;
+	if (memcmp(&cg->lim, lim, sizeof(*lim)) != 0)
+		return -EINVAL;
+	if (!bd_cgroup_empty(cg))
+		return -EBUSY;
+	if (cg_state.mode == BD_CGROUP_MODE_V2) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/memory.peak", cg->v2);
+		if (cg->peak_fd != -1)
+			close(cg->peak_fd);
+		if ((cg->peak_fd = open(path, O_RDWR | O_CLOEXEC)) == -1 ||
+		    write(cg->peak_fd, "0", 1) != 1)
+			return -EOPNOTSUPP; /* before Linux 6.12: not reset */
+	} else if (cg->v1[CG_MEMORY] != NULL &&
+	    cg_write(cg->v1[CG_MEMORY], "memory.max_usage_in_bytes", "0") < 0)
+		return -EOPNOTSUPP;
+	v = cg_read_value(cg->v2, "cpu.stat", "user_usec");
+	cg->base_user_usec = v > 0 ? v : 0;
+	v = cg_read_value(cg->v2, "cpu.stat", "system_usec");
+	cg->base_system_usec = v > 0 ? v : 0;
+	v = cg_oom_kills(cg);
+	cg->base_oom_kills = v > 0 ? v : 0;
+	return 0;
+}
+
 int
 bd_cgroup_create(const char *name, const struct bd_cgroup_limits *lim,
     struct bd_cgroup **out)
@@ -774,6 +841,14 @@ bd_cgroup_create(const char *name, const struct bd_cgroup_limits *lim,
 		return 0;
 	if (!cg_name_ok(name))
 		return -EINVAL;
+	while (cg_nspares > 0) {
+		cg = cg_spares[--cg_nspares];
+		if (cg_reuse(cg, lim) == 0) {
+			*out = cg;
+			return 0;
+		}
+		bd_cgroup_destroy(cg);
+	}
 	cg = cg_handle(name);
 	if ((rc = cg_make(cg->v2)) < 0) {
 		free(cg->v2);
@@ -792,6 +867,7 @@ bd_cgroup_create(const char *name, const struct bd_cgroup_limits *lim,
 	}
 	if ((rc = cg_apply(cg, lim)) < 0)
 		goto fail;
+	cg->lim = *lim;
 	*out = cg;
 	return 0;
 fail:
@@ -947,6 +1023,26 @@ bd_cgroup_empty(const struct bd_cgroup *cg)
 	return empty;
 }
 
+/* memory.peak through the descriptor a reuse reset; -1 if unreadable. */
+static int64_t
+cg_read_peak_fd(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return buf[0] >= '0' && buf[0] <= '9' ? strtoll(buf, NULL, 10) : -1;
+}
+
+/* Since the cgroup was taken: a counter minus its base, or -1. */
+static int64_t
+cg_since(int64_t v, int64_t base)
+{
+	return v < 0 ? -1 : v >= base ? v - base : 0;
+}
+
 int
 bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out)
 {
@@ -959,22 +1055,40 @@ bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out)
 	if (access(cg->v2, F_OK) != 0)
 		return -errno;
 	/* cpu.stat's usage lines are there without the cpu controller. */
-	out->cpu_user_usec = cg_read_value(cg->v2, "cpu.stat", "user_usec");
-	out->cpu_system_usec = cg_read_value(cg->v2, "cpu.stat",
-	    "system_usec");
-	if (cg_state.mode == BD_CGROUP_MODE_V2) {
+	out->cpu_user_usec = cg_since(cg_read_value(cg->v2, "cpu.stat",
+	    "user_usec"), cg->base_user_usec);
+	out->cpu_system_usec = cg_since(cg_read_value(cg->v2, "cpu.stat",
+	    "system_usec"), cg->base_system_usec);
+	if (cg->peak_fd != -1)
+		out->memory_peak = cg_read_peak_fd(cg->peak_fd);
+	else if (cg_state.mode == BD_CGROUP_MODE_V2)
 		/* memory.peak is Linux 5.19; before it the peak is unknown. */
 		out->memory_peak = cg_read_value(cg->v2, "memory.peak", NULL);
-		v = cg_read_value(cg->v2, "memory.events", "oom_kill");
-	} else if (cg->v1[CG_MEMORY] != NULL) {
+	else if (cg->v1[CG_MEMORY] != NULL)
 		out->memory_peak = cg_read_value(cg->v1[CG_MEMORY],
 		    "memory.max_usage_in_bytes", NULL);
-		v = cg_read_value(cg->v1[CG_MEMORY], "memory.oom_control",
-		    "oom_kill");
-	} else
-		v = -1;
+	v = cg_since(cg_oom_kills(cg), cg->base_oom_kills);
 	out->oom_kills = v > 0 ? v : 0;
 	return 0;
+}
+
+void
+bd_cgroup_release(struct bd_cgroup *cg)
+{
+	if (cg == NULL)
+		return;
+	if (cg_nspares < CG_SPARES_MAX && bd_cgroup_empty(cg)) {
+		cg_spares[cg_nspares++] = cg;
+		return;
+	}
+	bd_cgroup_destroy(cg);
+}
+
+void
+bd_cgroup_drop_spares(void)
+{
+	while (cg_nspares > 0)
+		bd_cgroup_destroy(cg_spares[--cg_nspares]);
 }
 
 void
@@ -995,6 +1109,8 @@ bd_cgroup_free(struct bd_cgroup *cg)
 {
 	if (cg == NULL)
 		return;
+	if (cg->peak_fd != -1)
+		close(cg->peak_fd);
 	free(cg->name);
 	free(cg->v2);
 	for (int i = 0; i < CG_NV1; i++)

@@ -79,9 +79,12 @@ int bd_cgroup_setup_config(const struct bd_config *c);
 bool bd_cgroup_available(void);
 
 /*
- * Creates the cgroup called name (a file-name-safe word) with lim.  Sets
+ * Creates the cgroup called name (a file-name-safe word) with lim, or
+ * takes an empty one bd_cgroup_release() kept (it keeps the name it was
+ * made with: see bd_cgroup_name()); its statistics count from now.  Sets
  * *out to NULL and returns 0 when cgroups are not available.  Else 0 or a
- * negative errno.  Caller frees with bd_cgroup_free().
+ * negative errno.  Caller ends it with bd_cgroup_release(),
+ * bd_cgroup_destroy() or bd_cgroup_free().
  */
 int bd_cgroup_create(const char *name, const struct bd_cgroup_limits *lim,
     struct bd_cgroup **out);
@@ -127,6 +130,16 @@ bool bd_cgroup_empty(const struct bd_cgroup *cg);
 
 /* Peak memory, CPU time and OOM kills so far.  0 or a negative errno. */
 int bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out);
+
+/*
+ * Done with cg: when it is empty, kept for a later bd_cgroup_create() in
+ * this process (a few at most), else removed as bd_cgroup_destroy() does.
+ * NULL is fine.
+ */
+void bd_cgroup_release(struct bd_cgroup *cg);
+
+/* Removes the cgroups bd_cgroup_release() kept (at the end of a process). */
+void bd_cgroup_drop_spares(void);
 
 /* Removes cg's directories (it must be empty) and frees it; NULL is fine. */
 void bd_cgroup_destroy(struct bd_cgroup *cg);

@@ -169,6 +169,8 @@ bd_process_init(uv_loop_t *loop)
 void
 bd_process_shutdown(void)
 {
+	/* The empty task cgroups kept for reuse end with the last task. */
+	bd_cgroup_drop_spares();
 	if (!process_ready)
 		return;
 	uv_signal_stop(&process_sigchld);

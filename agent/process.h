@@ -70,7 +70,10 @@ struct bd_process_options {
  */
 int bd_process_init(uv_loop_t *loop);
 
-/* Stops the SIGCHLD watcher (closing its handle) for uv_loop_close(). */
+/*
+ * Stops the SIGCHLD watcher (closing its handle) for uv_loop_close(), and
+ * removes the empty task cgroups kept for reuse (bd_cgroup_release()).
+ */
 void bd_process_shutdown(void);
 
 /*

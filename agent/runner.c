@@ -232,31 +232,25 @@ runner_on_downloaded(void *arg, struct bd_failure_info *failure, int cancelled)
 }
 
 /*
- * The attempt's cgroup, named so that it is unique on the node and says
- * whose it is: job.task.retry.pid.sequence, in the characters a cgroup
- * name may have.  None when the node has no cgroups.
+ * The attempt's cgroup: task.PID.SEQUENCE, unique on the node.  It does
+ * not name the task, since an empty one is used again by later tasks
+ * (bd_cgroup_release()); the log line of each attempt names its cgroup.
+ * None when the node has no cgroups.
  */
 static int
 runner_cgroup_create(struct bd_runner *r)
 {
 	static unsigned seq;
-	char *name;
+	char name[64];
 	int rc;
 
 	if (!bd_cgroup_available())
 		return 0;
-	name = xasprintf("%s.%s.%d.%ld.%u", r->opts.job != NULL ?
-	    r->opts.job->id : "_node", r->opts.task->id,
-	    r->out.info.retry_count, (long)getpid(), ++seq);
-	for (char *p = name; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
-			*p = '_';
+	snprintf(name, sizeof(name), "task.%ld.%u", (long)getpid(), ++seq);
 	rc = bd_cgroup_create(name, bd_cgroup_node_limits(), &r->cgroup);
 	if (rc < 0)
 		log_warnx("task %s: cannot create its cgroup %s: %s",
 		    r->opts.task->id, name, strerror(-rc));
-	free(name);
 	return rc;
 }
 
@@ -271,7 +265,7 @@ runner_cgroup_end(struct bd_runner *r)
 	bd_task_stats_add(&r->out.info.stats, bd_clock_now_ms() - r->launch_ms,
 	    st.cpu_user_usec, st.cpu_system_usec, st.memory_peak);
 	if (bd_cgroup_empty(r->cgroup))
-		bd_cgroup_destroy(r->cgroup);
+		bd_cgroup_release(r->cgroup);
 	else {
 		/* D state on a hung file system: Slurm's "unkillable step". */
 		log_warnx("task %s: processes of its cgroup %s are still there "
@@ -464,7 +458,7 @@ runner_launch(struct bd_runner *r)
 	r->launch_ms = bd_clock_now_ms();
 	rc = bd_process_spawn(&po, runner_on_exit, r, &r->proc);
 	if (rc < 0) {
-		bd_cgroup_destroy(r->cgroup);
+		bd_cgroup_release(r->cgroup);
 		r->cgroup = NULL;
 		if (rc == -ENOENT)
 			runner_fail_pre(r, bd_failure_info_new(
@@ -487,6 +481,9 @@ runner_launch(struct bd_runner *r)
 		return;
 	}
 	free(program);
+	if (r->cgroup != NULL)
+		log_debug("task %s: pid %d in cgroup %s", r->opts.task->id,
+		    (int)bd_process_pid(r->proc), bd_cgroup_path(r->cgroup));
 	r->out.launched = true;
 	if (o != NULL && o->launched != NULL)
 		o->launched(o->arg, r->stdout_path, r->stderr_path);

@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "file_access.h"
 #include "fsutil.h"
 #include "log.h"
@@ -40,6 +41,10 @@
 extern char **environ;
 
 #define TASK_USER_MAX_GROUPS	64
+/* How long a user's ids and groups, once looked up, are taken as they
+ * were: the lookup (getgrouplist through NSS) costs more than the rest
+ * of a task's start, and the users rarely change. */
+#define TASK_USER_CACHE_MS	60000
 /* Task-scope users of one kind that can be held at once. */
 #define TASK_USER_MAX_POOL	4096
 
@@ -50,7 +55,20 @@ struct task_user_pool {
 	bool start_made;
 };
 
+/* A user as last looked up. */
+struct task_user_cached {
+	char *name;
+	bool admin;
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[TASK_USER_MAX_GROUPS];
+	int ngroups;
+	int64_t at_ms;
+	struct task_user_cached *next;
+};
+
 struct bd_task_users {
+	struct task_user_cached *cache;
 	bool self;
 	char *self_name;
 	char *pool_non_admin;
@@ -202,41 +220,79 @@ task_user_make(const char *name, int64_t uid, gid_t gid, bool admin,
 }
 
 /*
- * Fills a's name, uid, gid and groups from the user database entry of
- * linux_name (the user's own groups, plus the admin group when admin).
+ * Looks up linux_name's uid, gid and groups (its own, plus the admin group
+ * when admin) into c.
  */
 static int
-task_user_resolve(const char *linux_name, bool admin,
-    struct bd_task_account *a, char **cause)
+task_user_lookup(const char *linux_name, bool admin,
+    struct task_user_cached *c, char **cause)
 {
-	gid_t groups[TASK_USER_MAX_GROUPS];
-	int n = TASK_USER_MAX_GROUPS;
 	struct passwd *pw;
 	struct group *gr;
 
+	c->ngroups = TASK_USER_MAX_GROUPS - 1; /* room for the admin group */
 	if ((pw = getpwnam(linux_name)) == NULL) {
 		*cause = xasprintf("user %s does not exist", linux_name);
 		return -ENOENT;
 	}
-	if (getgrouplist(linux_name, pw->pw_gid, groups, &n) == -1) {
+	if (getgrouplist(linux_name, pw->pw_gid, c->groups, &c->ngroups) ==
+	    -1) {
 		*cause = xasprintf("user %s is in more than %d groups",
 		    linux_name, TASK_USER_MAX_GROUPS - 1);
 		return -E2BIG;
 	}
 	if (admin && (gr = getgrnam(BD_TASK_USER_ADMIN_GROUP)) != NULL) {
 		bool in = false;
-		for (int i = 0; i < n; i++)
-			in = in || groups[i] == gr->gr_gid;
+		for (int i = 0; i < c->ngroups; i++)
+			in = in || c->groups[i] == gr->gr_gid;
 		if (!in)
-			groups[n++] = gr->gr_gid;
+			c->groups[c->ngroups++] = gr->gr_gid;
+	}
+	c->uid = pw->pw_uid;
+	c->gid = pw->pw_gid;
+	return 0;
+}
+
+/*
+ * Fills a's name, uid, gid and groups for linux_name, from u's cache when
+ * it looked the user up less than TASK_USER_CACHE_MS ago.
+ */
+static int
+task_user_resolve(struct bd_task_users *u, const char *linux_name,
+    bool admin, struct bd_task_account *a, char **cause)
+{
+	struct task_user_cached *c;
+	int64_t now = bd_clock_mono_ms();
+	int rc;
+
+	for (c = u->cache; c != NULL; c = c->next)
+		if (c->admin == admin && strcmp(c->name, linux_name) == 0)
+			break;
+	if (c == NULL || now - c->at_ms >= TASK_USER_CACHE_MS) {
+		struct task_user_cached fresh;
+		if ((rc = task_user_lookup(linux_name, admin, &fresh,
+		    cause)) < 0)
+			return rc;
+		if (c == NULL) {
+			c = xcalloc(1, sizeof(*c));
+			c->name = xstrdup(linux_name);
+			c->admin = admin;
+			c->next = u->cache;
+			u->cache = c;
+		}
+		c->uid = fresh.uid;
+		c->gid = fresh.gid;
+		c->ngroups = fresh.ngroups;
+		memcpy(c->groups, fresh.groups, sizeof(c->groups));
+		c->at_ms = now;
 	}
 	a->name = xstrdup(linux_name);
-	a->id.uid = pw->pw_uid;
-	a->id.gid = pw->pw_gid;
-	a->groups = xreallocarray(NULL, (size_t)n, sizeof(gid_t));
-	memcpy(a->groups, groups, (size_t)n * sizeof(gid_t));
+	a->id.uid = c->uid;
+	a->id.gid = c->gid;
+	a->groups = xreallocarray(NULL, (size_t)c->ngroups, sizeof(gid_t));
+	memcpy(a->groups, c->groups, (size_t)c->ngroups * sizeof(gid_t));
 	a->id.groups = a->groups;
-	a->id.ngroups = (size_t)n;
+	a->id.ngroups = (size_t)c->ngroups;
 	a->process = &a->id;
 	a->admin = admin;
 	return 0;
@@ -369,6 +425,12 @@ bd_task_users_free(struct bd_task_users *u)
 		free(u->pool[k].held);
 		free(u->pool[k].made);
 	}
+	while (u->cache != NULL) {
+		struct task_user_cached *next = u->cache->next;
+		free(u->cache->name);
+		free(u->cache);
+		u->cache = next;
+	}
 	free(u->self_name);
 	free(u->pool_non_admin);
 	free(u->pool_admin);
@@ -483,7 +545,7 @@ task_user_take(struct bd_task_users *u, const struct bd_task_spec *task,
 	    cause)) == 0)
 		*made = true;
 	if (rc == 0)
-		rc = task_user_resolve(name, admin, a, cause);
+		rc = task_user_resolve(u, name, admin, a, cause);
 	free(name);
 	if (rc == 0 && a->pool_index >= 0)
 		p->held[a->pool_index] = true;
@@ -522,7 +584,7 @@ bd_task_users_acquire(struct bd_task_users *u, const struct bd_task_spec *task,
 			    "configuration)", ui->username);
 			rc = -ENOENT;
 		} else
-			rc = task_user_resolve(ca->system_user != NULL ?
+			rc = task_user_resolve(u, ca->system_user != NULL ?
 			    ca->system_user : ca->name,
 			    ca->elevation == BD_ELEVATION_ADMIN, a, cause);
 	} else if (ui->scope == BD_AUTO_USER_SCOPE_TASK) {
@@ -532,7 +594,7 @@ bd_task_users_acquire(struct bd_task_users *u, const struct bd_task_spec *task,
 			a->pool_index = a->pool_index >= 0 ? a->pool_index :
 			    -2; /* the start task's: swept, not pooled */
 	} else
-		rc = task_user_resolve(admin ? u->pool_admin :
+		rc = task_user_resolve(u, admin ? u->pool_admin :
 		    u->pool_non_admin, admin, a, cause);
 	if (rc < 0) {
 		free(a->name);

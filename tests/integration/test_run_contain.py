@@ -111,7 +111,8 @@ with Workspace() as ws:
     check(res is not None and res["executionInfo"]["result"] == "success",
           "the bomb's task completes", res and res["executionInfo"])
     cg = task_cgroup(text)
-    check(cg is not None and "bomb" in cg, "the bomb ran in its own cgroup", text)
+    check(cg is not None and re.fullmatch(r"task\.\d+\.\d+", os.path.basename(cg)),
+          "the bomb ran in a task cgroup of its own", text)
     check(cg is not None and not os.path.exists(cg), "its cgroup is gone afterwards", cg)
     check(with_marker(marker) == [], "none of its processes is left")
     status, out, err, res = ws.run({"id": "after", "commandLine": "/bin/true"}, extra=cfg)
@@ -126,7 +127,8 @@ with Workspace() as ws:
     check(status == 0, "the leaver exits 0", err)
     wd = os.path.join(ws.task_dir("leaver"), "wd")
     pid = int(read(os.path.join(wd, "left.pid")))
-    check("leaver" in (task_cgroup(read(os.path.join(wd, "left.cgroup"))) or ""),
+    left_cg = task_cgroup(read(os.path.join(wd, "left.cgroup"))) or ""
+    check(re.fullmatch(r"task\.\d+\.\d+", os.path.basename(left_cg)),
           "the double-forked sleep was in the task's cgroup",
           read(os.path.join(wd, "left.cgroup")))
     check(not alive(pid), "the double-forked sleep is gone when the task completes", pid)

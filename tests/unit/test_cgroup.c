@@ -389,6 +389,86 @@ TEST(stats)
 	free(name);
 }
 
+/* A child of cg that touches mb MiB and burns ms of CPU, waited for. */
+static void
+run_in(struct bd_cgroup *cg, size_t mb, long ms)
+{
+	int status;
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		struct timespec ts;
+		volatile unsigned long x = 0;
+		char *mem;
+
+		if (bd_cgroup_join(cg, 0) < 0)
+			_exit(2);
+		mem = mmap(NULL, mb * MiB, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem == MAP_FAILED)
+			_exit(3);
+		memset(mem, 1, mb * MiB);
+		do {
+			for (int i = 0; i < 100000; i++)
+				x += (unsigned long)i;
+			clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		} while (ts.tv_sec == 0 && ts.tv_nsec < ms * 1000000);
+		_exit(x == 0 ? 4 : 0);
+	}
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT(wait_empty(cg));
+}
+
+/*
+ * A released empty cgroup serves the next create with the same limits,
+ * which counts its statistics from zero; other limits get a new one; the
+ * spares are removed at the end.
+ */
+TEST(reuse)
+{
+	char *a = unique("reuse-a"), *b = unique("reuse-b");
+	char *c = unique("reuse-c"), *path;
+	struct bd_cgroup_limits other = limits;
+	struct bd_cgroup *cg, *cg2;
+	struct bd_cgroup_stats st;
+
+	ASSERT_INT_EQ(bd_cgroup_create(a, &limits, &cg), 0);
+	run_in(cg, 24, 60);
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);
+	ASSERT(st.memory_peak >= 24 * MiB);
+	path = strdup(bd_cgroup_path(cg));
+	bd_cgroup_release(cg);
+	ASSERT(access(path, F_OK) == 0);	/* kept */
+
+	ASSERT_INT_EQ(bd_cgroup_create(b, &limits, &cg), 0);
+	ASSERT_STR_EQ(bd_cgroup_name(cg), a);	/* the same one again */
+	ASSERT_STR_EQ(bd_cgroup_path(cg), path);
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);
+	ASSERT(st.cpu_user_usec >= 0 && st.cpu_user_usec < 20000);
+	ASSERT(st.memory_peak >= 0 && st.memory_peak < 16 * MiB);
+	ASSERT_INT_EQ(st.oom_kills, 0);
+	run_in(cg, 8, 30);
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);
+	ASSERT(st.memory_peak >= 8 * MiB && st.memory_peak < 24 * MiB);
+	ASSERT(st.cpu_user_usec + st.cpu_system_usec >= 20000 &&
+	    st.cpu_user_usec + st.cpu_system_usec < 55000);
+
+	/* Other limits: not the spare. */
+	bd_cgroup_release(cg);
+	other.pids_max = 32;
+	ASSERT_INT_EQ(bd_cgroup_create(c, &other, &cg2), 0);
+	ASSERT_STR_EQ(bd_cgroup_name(cg2), c);
+	bd_cgroup_destroy(cg2);
+
+	bd_cgroup_drop_spares();
+	ASSERT(access(path, F_OK) == -1 && errno == ENOENT);
+	free(path);
+	free(a);
+	free(b);
+	free(c);
+}
+
 /* Past memory_max the OOM killer ends the process; stats count it. */
 TEST(oom)
 {
@@ -540,6 +620,7 @@ main(void)
 	RUN(signal_term);
 	RUN(pids_max);
 	RUN(stats);
+	RUN(reuse);
 	RUN(oom);
 	RUN(thread_join);
 	RUN(open);
