@@ -47,6 +47,8 @@ struct bd_assignment {
 	char *etag;		/* of the task row, for conditional writes */
 	bool row_exists;
 	int slots;
+	bool ahead;		/* started ahead of a free slot */
+	bool parked;		/* ahead, ready, waiting for slots */
 	struct bd_runner *runner;
 	bool started;		/* a task process was started here */
 	uv_timer_t renew_timer;
@@ -904,6 +906,14 @@ assignment_prepare(struct bd_assignment *a)
 	}
 	if (need > 0) {
 		if (!a->hooks.reserve(a->hooks.arg, need)) {
+			if (a->ahead && a->hooks.park != NULL) {
+				/* Ready: wait for the slots a running task
+				 * frees (daemon.c gives it back if none do
+				 * soon). */
+				a->parked = true;
+				a->hooks.park(a->hooks.arg, a);
+				return;
+			}
 			/* Not enough free slots now: back to the queue. */
 			assignment_resend(a, a->tm->retry_count,
 			    a->tm->requeue_count, a->tm->dependency_waits,
@@ -912,6 +922,7 @@ assignment_prepare(struct bd_assignment *a)
 		}
 		a->slots += need;
 	}
+	a->ahead = false;
 	rc = bd_jobs_prepare(a->env.jobs, a->job, assignment_on_prepared, a);
 	if (rc == 1)
 		assignment_on_prepared(a, bd_jobs_may_run(a->job));
@@ -1201,6 +1212,53 @@ bd_assignment_start(const struct bd_assignment_env *env,
 	 * runs inside this call. */
 	uv_timer_start(&a->renew_timer, assignment_begin, 0, 0);
 	*out = a;
+}
+
+void
+bd_assignment_start_ahead(const struct bd_assignment_env *env,
+    struct bd_message *msg, const struct bd_assignment_hooks *hooks,
+    struct bd_assignment **out)
+{
+	bd_assignment_start(env, msg, hooks, out);
+	(*out)->slots = 0;
+	(*out)->ahead = true;
+}
+
+bool
+bd_assignment_ahead(const struct bd_assignment *a)
+{
+	return a->ahead;
+}
+
+int64_t
+bd_assignment_run_ms(const struct bd_assignment *a)
+{
+	return a->started && !a->adopting ? bd_clock_now_ms() - a->started_ms :
+	    -1;
+}
+
+void
+bd_assignment_resume(struct bd_assignment *a)
+{
+	if (!a->parked)
+		return;
+	a->parked = false;
+	if (a->stopping || a->lease_lost) {
+		assignment_claim(a);	/* gives the message back or ends */
+		return;
+	}
+	assignment_prepare(a);
+}
+
+void
+bd_assignment_give_back(struct bd_assignment *a)
+{
+	if (!a->parked)
+		return;
+	a->parked = false;
+	log_info("job %s: task %s: received ahead, but no slot freed here "
+	    "soon; back to the queue for other nodes", A_JOB(a), A_TASK(a));
+	assignment_later(a, 0);
 }
 
 void

@@ -52,6 +52,12 @@ struct bd_assignment_hooks {
 	/* An adopted assignment holds its lease again, or knows it lost it
 	   (runs once, before done; optional). */
 	void (*settled)(void *arg);
+	/* An assignment started ahead (bd_assignment_start_ahead()) is
+	   ready to run and waits for slots: the daemon calls
+	   bd_assignment_resume() when some are free, or
+	   bd_assignment_give_back().  Optional: without it, such an
+	   assignment goes back to the queue as one that finds no slot. */
+	void (*park)(void *arg, struct bd_assignment *a);
 	void *arg;
 };
 
@@ -63,6 +69,28 @@ struct bd_assignment_hooks {
 void bd_assignment_start(const struct bd_assignment_env *env,
     struct bd_message *msg, const struct bd_assignment_hooks *hooks,
     struct bd_assignment **out);
+
+/*
+ * The same for a message received ahead of a free slot, while short tasks
+ * flow (daemon.c): the assignment holds no slot and does what needs none
+ * (decode, job, task row, dependencies); then it takes its slots or, when
+ * none is free, waits through hooks->park.
+ */
+void bd_assignment_start_ahead(const struct bd_assignment_env *env,
+    struct bd_message *msg, const struct bd_assignment_hooks *hooks,
+    struct bd_assignment **out);
+
+/* Whether a was started ahead and holds no slot yet. */
+bool bd_assignment_ahead(const struct bd_assignment *a);
+
+/* How long its task ran here until now (ms), or -1 when none started. */
+int64_t bd_assignment_run_ms(const struct bd_assignment *a);
+
+/* A parked assignment tries again to take its slots (parks again if not). */
+void bd_assignment_resume(struct bd_assignment *a);
+
+/* A parked assignment gives its message back to the queue, visible now. */
+void bd_assignment_give_back(struct bd_assignment *a);
 
 /*
  * Takes over the task a previous batchd ran for the message in rec (taken

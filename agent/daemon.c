@@ -55,8 +55,18 @@ struct bd_daemon {
 	struct bd_assignment **assignments;
 	size_t n_assignments, cap_assignments;
 	int free_slots;
+	/* Started ahead, ready, waiting for slots: oldest first, each with
+	   the time it parked.  At most task_slots. */
+	struct daemon_parked {
+		struct bd_assignment *a;
+		int64_t since_ms;
+	} *parked;
+	size_t n_parked;
+	/* Moving average of how long this node's tasks ran, in ms: receiving
+	   ahead pays only while tasks are short. */
+	int64_t avg_run_ms;
 
-	uv_timer_t poll_timer, heartbeat_timer, job_timer;
+	uv_timer_t poll_timer, heartbeat_timer, job_timer, park_timer;
 	int open_handles;
 	int64_t poll_interval;
 	bool receiving;
@@ -78,6 +88,41 @@ struct bd_daemon {
 };
 
 static void daemon_poll_soon(struct bd_daemon *d, int64_t delay_ms);
+static void daemon_give_back_parked(struct bd_daemon *d);
+
+/*
+ * Receiving ahead.  While tasks are short, a slot that frees waits for the
+ * next message's receive, task row read and claim, which can take longer
+ * than the task.  So while work flows and tasks run under
+ * DAEMON_AHEAD_MAX_RUN_MS on average, the daemon receives up to
+ * task_slots messages more than it has free slots: their assignments
+ * read the job and the task row, then park until a slot frees.  One
+ * parked longer than DAEMON_PARK_MS gives its message back to the queue
+ * for other nodes.
+ */
+#define DAEMON_AHEAD_MAX_RUN_MS	500
+#define DAEMON_PARK_MS		1000
+
+/* Assignments started ahead that hold no slot yet. */
+static int
+daemon_ahead(const struct bd_daemon *d)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < d->n_assignments; i++)
+		n += bd_assignment_ahead(d->assignments[i]);
+	return n;
+}
+
+/* How many messages a receive may ask for now beyond the free slots. */
+static int
+daemon_ahead_room(const struct bd_daemon *d)
+{
+	if (d->poll_interval > d->s.poll_min_ms || d->avg_run_ms <= 0 ||
+	    d->avg_run_ms > DAEMON_AHEAD_MAX_RUN_MS)
+		return 0;
+	return d->s.task_slots - daemon_ahead(d);
+}
 
 /* Makes sure the HTTP client exists before something may need it. */
 static void
@@ -128,22 +173,22 @@ daemon_write_node(struct bd_daemon *d, const char *state)
 	struct utsname un;
 	char buf[40];
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	size_t running;
 
 	if (d->node_write_in_flight)
 		return;
 	if (state == NULL)
 		state = daemon_state(d);
 	d->last_state = state;
+	running = d->n_assignments - (size_t)daemon_ahead(d);
 	bd_notify("STATUS=%s: %zu task%s running, %d of %d slots free", state,
-	    d->n_assignments, d->n_assignments == 1 ? "" : "s", d->free_slots,
-	    d->s.task_slots);
+	    running, running == 1 ? "" : "s", d->free_slots, d->s.task_slots);
 	e = bd_entity_new(d->s.pool_id, d->s.node_id);
 	e->lazy = true;		/* the next heartbeat writes it again */
 	cJSON_AddStringToObject(e->props, "state", state);
 	bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
 	cJSON_AddStringToObject(e->props, "lastHeartbeat", buf);
-	cJSON_AddNumberToObject(e->props, "runningTasks",
-	    (double)d->n_assignments);
+	cJSON_AddNumberToObject(e->props, "runningTasks", (double)running);
 	cJSON_AddNumberToObject(e->props, "freeSlots", d->free_slots);
 	cJSON_AddNumberToObject(e->props, "totalSlots", d->s.task_slots);
 	cJSON_AddStringToObject(e->props, "agentVersion", BATCHD_VERSION);
@@ -227,9 +272,82 @@ daemon_release(void *arg, int n)
 	struct bd_daemon *d = arg;
 
 	d->free_slots += n;
+	if (d->draining) {
+		daemon_give_back_parked(d);
+		return;
+	}
+	/* A parked assignment is the next to run: it takes the slots. */
+	for (size_t tries = d->n_parked; tries > 0 && d->free_slots > 0 &&
+	    d->n_parked > 0; tries--) {
+		struct bd_assignment *a = d->parked[0].a;
+		memmove(d->parked, d->parked + 1,
+		    --d->n_parked * sizeof(*d->parked));
+		bd_assignment_resume(a);
+	}
 	/* While work flows, a freed slot is filled at once. */
 	if (d->poll_interval <= d->s.poll_min_ms)
 		daemon_poll_soon(d, 0);
+}
+
+/* Every parked assignment gives its message back (the node drains). */
+static void
+daemon_give_back_parked(struct bd_daemon *d)
+{
+	while (d->n_parked > 0) {
+		struct bd_assignment *a = d->parked[--d->n_parked].a;
+		bd_assignment_give_back(a);
+	}
+	uv_timer_stop(&d->park_timer);
+}
+
+static void
+daemon_on_park_timer(uv_timer_t *t)
+{
+	struct bd_daemon *d = t->data;
+	int64_t now = bd_clock_mono_ms();
+
+	/* The oldest first: give back those parked too long. */
+	while (d->n_parked > 0 && now - d->parked[0].since_ms >=
+	    DAEMON_PARK_MS) {
+		struct bd_assignment *a = d->parked[0].a;
+		memmove(d->parked, d->parked + 1,
+		    --d->n_parked * sizeof(*d->parked));
+		bd_assignment_give_back(a);
+		/* A task here has run that long at least: no more receiving
+		 * ahead until short ones bring the average down again. */
+		if (d->avg_run_ms < DAEMON_PARK_MS)
+			d->avg_run_ms = DAEMON_PARK_MS;
+	}
+	if (d->n_parked > 0)
+		uv_timer_start(&d->park_timer, daemon_on_park_timer,
+		    (uint64_t)(d->parked[0].since_ms + DAEMON_PARK_MS - now), 0);
+}
+
+static void
+daemon_park(void *arg, struct bd_assignment *a)
+{
+	struct bd_daemon *d = arg;
+
+	d->parked = xreallocarray(d->parked, d->n_parked + 1,
+	    sizeof(*d->parked));
+	d->parked[d->n_parked].a = a;
+	d->parked[d->n_parked].since_ms = bd_clock_mono_ms();
+	if (d->n_parked++ == 0)
+		uv_timer_start(&d->park_timer, daemon_on_park_timer,
+		    DAEMON_PARK_MS, 0);
+}
+
+/* Takes a off the parked list, if it is there. */
+static void
+daemon_unpark(struct bd_daemon *d, struct bd_assignment *a)
+{
+	for (size_t i = 0; i < d->n_parked; i++) {
+		if (d->parked[i].a == a) {
+			memmove(d->parked + i, d->parked + i + 1,
+			    (--d->n_parked - i) * sizeof(*d->parked));
+			return;
+		}
+	}
 }
 
 /* An adopted task's lease is settled: polling may start once all are. */
@@ -246,7 +364,7 @@ static void
 daemon_assignment_done(void *arg, struct bd_assignment *a)
 {
 	struct bd_daemon *d = arg;
-	int64_t retention_ms;
+	int64_t retention_ms, run_ms;
 	char *dir;
 
 	for (size_t i = 0; i < d->n_assignments; i++) {
@@ -255,6 +373,10 @@ daemon_assignment_done(void *arg, struct bd_assignment *a)
 			break;
 		}
 	}
+	daemon_unpark(d, a);
+	if ((run_ms = bd_assignment_run_ms(a)) >= 0)
+		d->avg_run_ms = d->avg_run_ms <= 0 ? run_ms :
+		    (d->avg_run_ms * 7 + run_ms) / 8;
 	/* Its directory stays for the task's retentionTime (spec §4.4); a
 	 * task that set none (Azure's default, 7 days) gets the node's. */
 	if ((dir = bd_assignment_task_dir(a, &retention_ms)) != NULL) {
@@ -275,7 +397,7 @@ daemon_assignment_done(void *arg, struct bd_assignment *a)
  */
 static void
 daemon_start_assignment(struct bd_daemon *d, struct bd_message *m,
-    struct bd_adopt_record *rec)
+    struct bd_adopt_record *rec, bool ahead)
 {
 	struct bd_assignment_env env = {
 		.loop = d->loop,
@@ -294,6 +416,7 @@ daemon_start_assignment(struct bd_daemon *d, struct bd_message *m,
 		.release = daemon_release,
 		.done = daemon_assignment_done,
 		.settled = daemon_adopt_settled,
+		.park = daemon_park,
 		.arg = d,
 	};
 	struct bd_assignment *a;
@@ -304,11 +427,15 @@ daemon_start_assignment(struct bd_daemon *d, struct bd_message *m,
 		d->assignments = xreallocarray(d->assignments,
 		    d->cap_assignments, sizeof(*d->assignments));
 	}
-	d->free_slots--;
-	if (m != NULL)
-		bd_assignment_start(&env, m, &hooks, &a);
-	else
-		bd_assignment_adopt(&env, rec, &hooks, &a);
+	if (ahead)
+		bd_assignment_start_ahead(&env, m, &hooks, &a);
+	else {
+		d->free_slots--;
+		if (m != NULL)
+			bd_assignment_start(&env, m, &hooks, &a);
+		else
+			bd_assignment_adopt(&env, rec, &hooks, &a);
+	}
 	d->assignments[d->n_assignments++] = a;
 }
 
@@ -365,12 +492,16 @@ daemon_on_received(void *arg, int status, struct bd_message **msgs, size_t n,
 		n = 0;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (d->draining || d->free_slots <= 0)
+		if (d->draining)
 			daemon_give_back(d, msgs[i]);
-		else {
+		else if (d->free_slots > 0) {
 			daemon_need_http(d);
-			daemon_start_assignment(d, msgs[i], NULL);
-		}
+			daemon_start_assignment(d, msgs[i], NULL, false);
+		} else if (daemon_ahead(d) < d->s.task_slots) {
+			daemon_need_http(d);
+			daemon_start_assignment(d, msgs[i], NULL, true);
+		} else
+			daemon_give_back(d, msgs[i]);
 	}
 	free(msgs);
 	if (d->draining) {
@@ -395,11 +526,11 @@ daemon_on_poll_timer(uv_timer_t *t)
 	struct bd_daemon *d = t->data;
 	int want;
 
-	if (!d->accepting || d->draining || d->receiving ||
-	    d->free_slots <= 0 || bd_housekeeping_problem(d->hk) != NULL ||
-	    d->adopting > 0)
+	want = (d->free_slots > 0 ? d->free_slots : 0) + daemon_ahead_room(d);
+	if (!d->accepting || d->draining || d->receiving || want <= 0 ||
+	    bd_housekeeping_problem(d->hk) != NULL || d->adopting > 0)
 		return;
-	want = d->free_slots < 32 ? d->free_slots : 32;
+	want = want < 32 ? want : 32;
 	d->stats.polls++;
 	if (bd_source_receive(d->source, want, d->s.lease_ms,
 	    daemon_on_received, d) == 0)
@@ -668,8 +799,10 @@ bd_daemon_new(uv_loop_t *loop, const struct bd_daemon_settings *s,
 	uv_timer_init(loop, &d->poll_timer);
 	uv_timer_init(loop, &d->heartbeat_timer);
 	uv_timer_init(loop, &d->job_timer);
+	uv_timer_init(loop, &d->park_timer);
 	d->poll_timer.data = d->heartbeat_timer.data = d->job_timer.data = d;
-	d->open_handles = 3;
+	d->park_timer.data = d;
+	d->open_handles = 4;
 	*out = d;
 	return 0;
 }
@@ -697,7 +830,7 @@ daemon_adopt(struct bd_daemon *d)
 	if (n > 0)
 		daemon_need_http(d);
 	for (size_t i = 0; i < n; i++)
-		daemon_start_assignment(d, NULL, recs[i]);
+		daemon_start_assignment(d, NULL, recs[i], false);
 	free(recs);
 }
 
@@ -781,6 +914,7 @@ bd_daemon_drain(struct bd_daemon *d, void (*done_cb)(void *arg), void *arg)
 	uv_timer_stop(&d->poll_timer);
 	uv_timer_stop(&d->heartbeat_timer);
 	uv_timer_stop(&d->job_timer);
+	daemon_give_back_parked(d);
 	if (d->start_runner != NULL)
 		bd_runner_terminate(d->start_runner, "the node is stopping");
 	if (d->pool_packages != NULL)
@@ -851,7 +985,7 @@ void
 bd_daemon_stats(const struct bd_daemon *d, struct bd_daemon_stats *out)
 {
 	*out = d->stats;
-	out->running = (int)d->n_assignments;
+	out->running = (int)d->n_assignments - daemon_ahead(d);
 	out->free_slots = d->free_slots;
 	out->state = d->draining && d->drain_cb == NULL ? "offline" :
 	    daemon_state(d);
@@ -870,6 +1004,7 @@ daemon_on_close(uv_handle_t *h)
 	bd_source_free(d->source);
 	bd_store_free(d->store);
 	free(d->assignments);
+	free(d->parked);
 	free(d->unusable);
 	free(d->adopt_dir);
 	free(d);
@@ -881,4 +1016,5 @@ bd_daemon_free(struct bd_daemon *d)
 	uv_close((uv_handle_t *)&d->poll_timer, daemon_on_close);
 	uv_close((uv_handle_t *)&d->heartbeat_timer, daemon_on_close);
 	uv_close((uv_handle_t *)&d->job_timer, daemon_on_close);
+	uv_close((uv_handle_t *)&d->park_timer, daemon_on_close);
 }
