@@ -64,7 +64,8 @@ import time
 here = os.path.dirname(os.path.abspath(__file__))
 args = [a for a in sys.argv[1:] if not a.startswith("--only=")]
 ONLY = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:]
-             if a.startswith("--only=")), None)
+             if a.startswith("--only=")),
+            os.environ["BENCH_ONLY"].split(",") if os.environ.get("BENCH_ONLY") else None)
 batchd = os.path.abspath(args[0] if args else
                          os.path.join(here, "../../build/agent/batchd"))
 NTASKS = 2000
