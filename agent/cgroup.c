@@ -805,7 +805,9 @@ cg_reuse(struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
 	for (int i = 0; i < CG_NV1; i++)
 		if (cg_v1_wanted(i, lim) != (cg->v1[i] != NULL))
 			return -EINVAL;
-	if (memcmp(&cg->lim, lim, sizeof(*lim)) != 0)
+	if (cg->lim.memory_max != lim->memory_max ||
+	    cg->lim.pids_max != lim->pids_max ||
+	    cg->lim.cpu_weight != lim->cpu_weight)
 		return -EINVAL;
 	if (!bd_cgroup_empty(cg))
 		return -EBUSY;

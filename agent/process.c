@@ -50,6 +50,13 @@ struct bd_process {
 	size_t report_len;
 	bd_process_exit_cb exit_cb;
 	void *arg;
+	/* Started without waiting (opts->started): until the first report
+	   line, starting is set, report_poll watches the pipe and a signal
+	   for the tree waits in pending_sig. */
+	bd_process_start_cb start_cb;
+	bool starting, report_polled;
+	int pending_sig;
+	uv_poll_t report_poll;
 	uv_poll_t poll;
 	uv_timer_t defer;
 	int open_handles;
@@ -80,8 +87,9 @@ process_on_sigchld(uv_signal_t *handle, int signum)
 			if (!p->child || p->pid != pid)
 				continue;
 			p->reaped = true;
-			/* Without a pidfd this is how its end is seen. */
-			if (p->pidfd == -1)
+			/* Without a pidfd this is how its end is seen (once
+			 * its start is known: process_on_report). */
+			if (p->pidfd == -1 && !p->starting)
 				process_ended(p);
 			break;
 		}
@@ -299,7 +307,8 @@ process_on_watch(uv_timer_t *t)
 
 /* A new process record, on the live list, with its handles. */
 static struct bd_process *
-process_new(pid_t pid, int pidfd, bd_process_exit_cb exit_cb, void *arg)
+process_new(pid_t pid, int pidfd, bd_process_exit_cb exit_cb, void *arg,
+    bool watch)
 {
 	struct bd_process *p = xcalloc(1, sizeof(*p));
 	int rc;
@@ -318,7 +327,8 @@ process_new(pid_t pid, int pidfd, bd_process_exit_cb exit_cb, void *arg)
 			    uv_strerror(rc));
 		p->poll.data = p;
 		p->open_handles++;
-		uv_poll_start(&p->poll, UV_READABLE, process_on_pidfd);
+		if (watch)
+			uv_poll_start(&p->poll, UV_READABLE, process_on_pidfd);
 	}
 	p->next = process_live;
 	process_live = p;
@@ -402,6 +412,78 @@ process_argv_free(char **v)
 	free(v);
 }
 
+/* Parses the supervisor's first line: "ok PID START" or "error ERRNO". */
+static int
+process_parse_first(const char *line, pid_t *task_pid)
+{
+	int v;
+
+	if (sscanf(line, "ok %d", &v) == 1 && v > 0) {
+		*task_pid = (pid_t)v;
+		return 0;
+	}
+	if (sscanf(line, "error %d", &v) == 1 && v < 0)
+		return v;
+	return -EIO;
+}
+
+/* Takes p off the live list: it will not be delivered. */
+static void
+process_unlist(struct bd_process *p)
+{
+	for (struct bd_process **pp = &process_live; *pp != NULL;
+	    pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	p->next = NULL;
+}
+
+/*
+ * The report pipe of a process started without waiting: its first line
+ * says whether the command runs.  What follows it (the outcome, when the
+ * command was quick) stays in p->report for process_ended().
+ */
+static void
+process_on_report(uv_poll_t *h, int status, int events)
+{
+	struct bd_process *p = h->data;
+	bool at_end = process_read_report(p);
+	char *nl = memchr(p->report, '\n', p->report_len);
+	pid_t task_pid = 0;
+	int rc = -EIO;
+
+	if (nl == NULL && !at_end && p->report_len < sizeof(p->report) - 1)
+		return;
+	uv_poll_stop(&p->report_poll);
+	p->starting = false;
+	if (nl != NULL) {
+		size_t len = (size_t)(nl - p->report) + 1;
+		*nl = '\0';
+		rc = process_parse_first(p->report, &task_pid);
+		memmove(p->report, p->report + len, p->report_len - len);
+		p->report_len -= len;
+	}
+	if (rc < 0) {
+		/* The supervisor exits at once; the SIGCHLD watcher reaps it. */
+		p->exited = true;
+		process_unlist(p);
+		p->start_cb(p, rc, p->arg);
+		return;
+	}
+	p->task_pid = task_pid;
+	if (p->pidfd != -1)
+		uv_poll_start(&p->poll, UV_READABLE, process_on_pidfd);
+	if (p->pending_sig != 0)
+		(void)bd_process_kill_tree(p, p->pending_sig);
+	p->start_cb(p, 0, p->arg);
+	/* Without a pidfd, an end already reaped is delivered now. */
+	if (p->pidfd == -1 && p->reaped)
+		process_ended(p);
+}
+
 /* Reads the supervisor's first line: "ok PID START" or "error ERRNO". */
 static int
 process_first_report(int fd, pid_t *task_pid)
@@ -409,7 +491,6 @@ process_first_report(int fd, pid_t *task_pid)
 	char line[128];
 	size_t len = 0;
 	ssize_t n;
-	int v;
 
 	while (len < sizeof(line) - 1) {
 		n = read(fd, line + len, 1);
@@ -421,13 +502,7 @@ process_first_report(int fd, pid_t *task_pid)
 			break;
 	}
 	line[len] = '\0';
-	if (sscanf(line, "ok %d", &v) == 1 && v > 0) {
-		*task_pid = (pid_t)v;
-		return 0;
-	}
-	if (sscanf(line, "error %d", &v) == 1 && v < 0)
-		return v;
-	return -EIO;
+	return process_parse_first(line, task_pid);
 }
 
 int
@@ -479,7 +554,8 @@ bd_process_spawn(const struct bd_process_options *opts,
 		close(rp[0]);
 		return -rc;
 	}
-	if ((rc = process_first_report(rp[0], &task_pid)) < 0) {
+	if (opts->started == NULL &&
+	    (rc = process_first_report(rp[0], &task_pid)) < 0) {
 		close(rp[0]);
 		(void)waitpid(pid, NULL, 0);
 		return rc;
@@ -489,12 +565,25 @@ bd_process_spawn(const struct bd_process_options *opts,
 	if ((pidfd = pidfd_open(pid, 0)) != -1)
 		(void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 	(void)fcntl(rp[0], F_SETFL, O_NONBLOCK);
-	struct bd_process *p = process_new(pid, pidfd, exit_cb, arg);
+	struct bd_process *p = process_new(pid, pidfd, exit_cb, arg,
+	    opts->started == NULL);
 	p->child = true;
 	p->task_pid = task_pid;
 	p->report_fd = rp[0];
 	if (opts->state_path != NULL)
 		p->state_path = xstrdup(opts->state_path);
+	if (opts->started != NULL) {
+		p->starting = true;
+		p->start_cb = opts->started;
+		if ((rc = uv_poll_init(process_loop, &p->report_poll,
+		    rp[0])) < 0)
+			fatalx("process: cannot watch a report pipe: %s",
+			    uv_strerror(rc));
+		p->report_poll.data = p;
+		p->report_polled = true;
+		p->open_handles++;
+		uv_poll_start(&p->report_poll, UV_READABLE, process_on_report);
+	}
 	*out = p;
 	return 0;
 }
@@ -525,7 +614,7 @@ bd_process_adopt(const char *state_path, bd_process_exit_cb exit_cb,
 		pidfd = pidfd_open(rec.pid, 0);
 		if (pidfd == -1 && errno == ENOSYS && bd_supervisor_alive(&rec)) {
 			struct bd_process *p = process_new(rec.pid, -1,
-			    exit_cb, arg);
+			    exit_cb, arg, true);
 			p->task_pid = rec.task_pid;
 			p->state_path = xstrdup(state_path);
 			p->rec = rec;
@@ -543,7 +632,8 @@ bd_process_adopt(const char *state_path, bd_process_exit_cb exit_cb,
 			pidfd = -1;
 		}
 	}
-	struct bd_process *p = process_new(rec.pid, pidfd, exit_cb, arg);
+	struct bd_process *p = process_new(rec.pid, pidfd, exit_cb, arg,
+	    true);
 	p->task_pid = rec.task_pid;
 	p->state_path = xstrdup(state_path);
 	p->rec = rec;
@@ -590,6 +680,8 @@ bd_process_free(struct bd_process *proc)
 	uv_close((uv_handle_t *)&proc->defer, process_on_close);
 	if (proc->pidfd != -1)
 		uv_close((uv_handle_t *)&proc->poll, process_on_close);
+	if (proc->report_polled)
+		uv_close((uv_handle_t *)&proc->report_poll, process_on_close);
 }
 
 int
@@ -599,6 +691,11 @@ bd_process_kill_tree(struct bd_process *proc, int sig)
 
 	if (proc->exited)
 		return 0;
+	if (proc->starting) {
+		/* Sent once the command runs (process_on_report). */
+		proc->pending_sig = sig;
+		return 1;
+	}
 	/* The supervisor sends sig on to the tree (supervisor.h). */
 	memset(&si, 0, sizeof(si));
 	si.si_signo = SIGRTMIN;

@@ -38,6 +38,10 @@ struct bd_process_identity {
 typedef void (*bd_process_exit_cb)(struct bd_process *proc, int exit_code,
     int term_signal, void *arg);
 
+/* The command runs (status 0) or could not start (a negative errno). */
+typedef void (*bd_process_start_cb)(struct bd_process *proc, int status,
+    void *arg);
+
 struct bd_process_options {
 	const char *file;     /* program path, absolute or relative to cwd */
 	char *const *argv;
@@ -61,6 +65,13 @@ struct bd_process_options {
 	/* From SIGTERM to SIGKILL when the supervisor itself is told to end
 	   the task (not through bd_process_kill_tree()); 0: 5 s. */
 	int64_t grace_ms;
+	/* NULL: bd_process_spawn() waits until the command has been
+	   executed.  Else it returns once the supervisor is started, without
+	   blocking the loop for the supervisor's start-up, and started runs
+	   once from the loop: with 0, after which exit_cb runs as usual;
+	   or with a negative errno (see bd_process_spawn()), after which
+	   exit_cb never runs and the caller frees the process. */
+	bd_process_start_cb started;
 };
 
 /*
@@ -82,8 +93,12 @@ void bd_process_shutdown(void);
  * tree is gone (term_signal 0 and exit_code set, or term_signal set).  On
  * failure returns a negative errno from the exec or the set-up before it
  * (-ENOENT: no such program, -EACCES, -ENOEXEC...) and exit_cb never runs.
- * Blocks until the command has been executed, as posix_spawn does.  The
- * caller frees *out with bd_process_free() after exit_cb.
+ * Without opts->started, blocks until the command has been executed, as
+ * posix_spawn does; with it, those errors come to opts->started instead
+ * (arg is given to both callbacks).  A signal sent with
+ * bd_process_kill_tree() before the command runs is sent once it does.
+ * The caller frees *out with bd_process_free() after exit_cb (or after a
+ * failed start).
  */
 int bd_process_spawn(const struct bd_process_options *opts,
     bd_process_exit_cb exit_cb, void *arg, struct bd_process **out);

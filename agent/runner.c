@@ -58,6 +58,7 @@ struct bd_runner {
 	char **envp;
 	char **argv;
 	size_t argc;
+	char *program;		/* while its supervisor starts */
 	char *cmdline_error; /* why commandLine does not split, or NULL */
 	char *stdout_path, *stderr_path;
 	int max_retries; /* -1 = unlimited */
@@ -392,11 +393,57 @@ runner_on_exited(struct bd_runner *r)
 	runner_upload(r);
 }
 
+/* The command could not start (rc from bd_process_spawn()). */
+static void
+runner_start_failed(struct bd_runner *r, const char *program, int rc)
+{
+	bd_cgroup_release(r->cgroup);
+	r->cgroup = NULL;
+	if (rc == -ENOENT)
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "CommandProgramNotFound", "commandLine: cannot run '%s': %s",
+		    program, strerror(-rc)));
+	else if (rc == -ENOEXEC)
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "CommandLaunchFailed", "commandLine: '%s' is neither a "
+		    "binary nor a script with a #! line", program));
+	else
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "CommandLaunchFailed", "commandLine: cannot run '%s'%s%s: "
+		    "%s", program, r->account->process != NULL ? " as user " :
+		    "", r->account->process != NULL ? r->account->name : "",
+		    strerror(-rc)));
+}
+
+/* The supervisor says whether the command runs (process.h). */
+static void
+runner_on_started(struct bd_process *proc, int status, void *arg)
+{
+	struct bd_runner *r = arg;
+	const struct bd_runner_observer *o = r->opts.observer;
+	char *program = r->program;
+
+	r->program = NULL;
+	if (status < 0) {
+		bd_process_free(r->proc);
+		r->proc = NULL;
+		runner_start_failed(r, program, status);
+		free(program);
+		return;
+	}
+	free(program);
+	if (r->cgroup != NULL)
+		log_debug("task %s: pid %d in cgroup %s", r->opts.task->id,
+		    (int)bd_process_pid(r->proc), bd_cgroup_path(r->cgroup));
+	r->out.launched = true;
+	if (o != NULL && o->launched != NULL)
+		o->launched(o->arg, r->stdout_path, r->stderr_path);
+}
+
 /* Starts the command line in wd. */
 static void
 runner_launch(struct bd_runner *r)
 {
-	const struct bd_runner_observer *o = r->opts.observer;
 	struct bd_process_options po;
 	char *program;
 	int rc;
@@ -455,38 +502,15 @@ runner_launch(struct bd_runner *r)
 	po.state_path = r->opts.supervisor_state;
 	po.grace_ms = r->opts.kill_grace_ms;
 	po.cgroup = r->cgroup;
+	po.started = runner_on_started;
 	r->launch_ms = bd_clock_now_ms();
 	rc = bd_process_spawn(&po, runner_on_exit, r, &r->proc);
 	if (rc < 0) {
-		bd_cgroup_release(r->cgroup);
-		r->cgroup = NULL;
-		if (rc == -ENOENT)
-			runner_fail_pre(r, bd_failure_info_new(
-			    BD_CATEGORY_USER_ERROR, "CommandProgramNotFound",
-			    "commandLine: cannot run '%s': %s", program,
-			    strerror(-rc)));
-		else if (rc == -ENOEXEC)
-			runner_fail_pre(r, bd_failure_info_new(
-			    BD_CATEGORY_USER_ERROR, "CommandLaunchFailed",
-			    "commandLine: '%s' is neither a binary nor a "
-			    "script with a #! line", program));
-		else
-			runner_fail_pre(r, bd_failure_info_new(
-			    BD_CATEGORY_USER_ERROR, "CommandLaunchFailed",
-			    "commandLine: cannot run '%s'%s%s: %s", program,
-			    po.identity != NULL ? " as user " : "",
-			    po.identity != NULL ? r->account->name : "",
-			    strerror(-rc)));
+		runner_start_failed(r, program, rc);
 		free(program);
 		return;
 	}
-	free(program);
-	if (r->cgroup != NULL)
-		log_debug("task %s: pid %d in cgroup %s", r->opts.task->id,
-		    (int)bd_process_pid(r->proc), bd_cgroup_path(r->cgroup));
-	r->out.launched = true;
-	if (o != NULL && o->launched != NULL)
-		o->launched(o->arg, r->stdout_path, r->stderr_path);
+	r->program = program;
 }
 
 /* Adds the variables of the task's packages and the pool's. */
@@ -924,6 +948,7 @@ runner_on_close(uv_handle_t *h)
 	free(r->stdout_path);
 	free(r->stderr_path);
 	free(r->end_reason);
+	free(r->program);
 	free(r);
 }
 
