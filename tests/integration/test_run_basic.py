@@ -53,6 +53,17 @@ with Workspace() as ws:
     check(status == 125 and res["executionInfo"]["failureInfo"]["code"] == "CommandLaunchFailed",
           "unterminated quote is CommandLaunchFailed", res)
 
+    # An executable file that is neither a binary nor a #! script: the
+    # exec fails inside the supervisor, which reports it (ENOEXEC).
+    garbage = ws.write("garbage", "just words, no #! line\n", mode=0o755)
+    status, out, err, res = ws.run({"id": "garbage", "commandLine": garbage})
+    fi = res["executionInfo"].get("failureInfo", {}) if res else {}
+    check(status == 125 and fi.get("code") == "CommandLaunchFailed" and
+          "neither a binary nor a script" in fi.get("message", ""),
+          "a file the kernel cannot execute is CommandLaunchFailed", res)
+    check(res is not None and "exitCode" not in res["executionInfo"],
+          "no exit code when the exec failed", res)
+
     # Killed by a signal: exit code is minus the signal, status 128+n.
     status, out, err, res = ws.run({"id": "sig", "commandLine": "/bin/sh -c 'kill -9 $$'"})
     check(status == 137, "signal death gives 128+9", status)
