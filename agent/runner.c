@@ -78,6 +78,12 @@ struct bd_runner {
 	int exit_code, term_signal;	/* of the main process */
 	int64_t oom_kills;		/* in the attempt's cgroup */
 
+	/* The chown of the task directory on the thread pool (runner_launch()). */
+	uv_work_t own_work;
+	bool freed;		/* bd_runner_free() was called */
+	int own_status;
+	char *launch_program;	/* the program it launches then */
+
 	bool timed_out;
 	char *end_reason; /* set by timeout or bd_runner_terminate() */
 	uv_timer_t wall_timer, grace_timer, step_timer;
@@ -90,6 +96,7 @@ static void runner_launch(struct bd_runner *r);
 static void runner_upload(struct bd_runner *r);
 static void runner_finish(struct bd_runner *r);
 static void runner_on_exited(struct bd_runner *r);
+static void runner_unref(struct bd_runner *r);
 
 /* Longest wait for a killed task's processes to be gone. */
 #define RUNNER_REAP_MAX_MS	30000
@@ -398,14 +405,59 @@ runner_on_exited(struct bd_runner *r)
 	runner_upload(r);
 }
 
-/* Starts the command line in wd. */
+/* Gives the task directory to the task's user, on a pool thread. */
+static void
+runner_own_work(uv_work_t *w)
+{
+	struct bd_runner *r = w->data;
+
+	r->own_status = bd_task_users_own_dir(r->account,
+	    r->out.dirs.task_dir, r->opts.task->kind);
+}
+
+static void runner_spawn(struct bd_runner *r);
+
+static void
+runner_on_owned(uv_work_t *w, int status)
+{
+	struct bd_runner *r = w->data;
+
+	if (r->freed) {
+		runner_unref(r);
+		return;
+	}
+	runner_unref(r);	/* its timers still hold it */
+	if (status == 0)
+		status = r->own_status;
+	if (r->end_reason != NULL) {
+		free(r->launch_program);
+		r->launch_program = NULL;
+		r->out.ended = true;
+		runner_fail_pre(r, runner_ended_failure(r));
+		return;
+	}
+	if (status < 0) {
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+		    "CommandLaunchFailed", "cannot give the task directory %s "
+		    "to user %s: %s", r->out.dirs.task_dir, r->account->name,
+		    strerror(-status)));
+		free(r->launch_program);
+		r->launch_program = NULL;
+		return;
+	}
+	runner_spawn(r);
+}
+
+/*
+ * Starts the command line in wd: finds the program, then gives the task
+ * directory (with what was downloaded into it) to the task's user on the
+ * thread pool, since the walk of a big tree must not hold up the loop,
+ * then runner_spawn().
+ */
 static void
 runner_launch(struct bd_runner *r)
 {
-	const struct bd_runner_observer *o = r->opts.observer;
-	struct bd_process_options po;
 	char *program;
-	int rc;
 
 	r->state = RUNNER_RUNNING;
 	if (r->cmdline_error != NULL) {
@@ -432,15 +484,30 @@ runner_launch(struct bd_runner *r)
 			    "use /bin/sh -c \"...\" for shell syntax)"));
 		return;
 	}
-	if ((rc = bd_task_users_own_dir(r->account, r->out.dirs.task_dir,
-	    r->opts.task->kind)) < 0) {
-		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
-		    "CommandLaunchFailed", "cannot give the task directory %s "
-		    "to user %s: %s", r->out.dirs.task_dir, r->account->name,
-		    strerror(-rc)));
-		free(program);
+	r->launch_program = program;
+	if (r->account == NULL || r->account->process == NULL) {
+		runner_spawn(r);	/* nothing to give away */
 		return;
 	}
+	r->own_work.data = r;
+	r->open_handles++;	/* the work holds the runner, as a handle */
+	if (uv_queue_work(r->opts.loop, &r->own_work, runner_own_work,
+	    runner_on_owned) < 0) {
+		runner_own_work(&r->own_work);
+		runner_on_owned(&r->own_work, 0);
+	}
+}
+
+/* Creates the attempt's cgroup and spawns the command (runner_launch()). */
+static void
+runner_spawn(struct bd_runner *r)
+{
+	const struct bd_runner_observer *o = r->opts.observer;
+	struct bd_process_options po;
+	char *program = r->launch_program;
+	int rc;
+
+	r->launch_program = NULL;
 	if ((rc = runner_cgroup_create(r)) < 0) {
 		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
 		    "CommandLaunchFailed", "cannot create the task's cgroup: %s",
@@ -906,11 +973,10 @@ bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
 	return 0;
 }
 
+/* Drops one of the runner's holds (handles, work); frees it at the last. */
 static void
-runner_on_close(uv_handle_t *h)
+runner_unref(struct bd_runner *r)
 {
-	struct bd_runner *r = h->data;
-
 	if (--r->open_handles > 0)
 		return;
 	bd_cgroup_free(r->cgroup);
@@ -927,7 +993,14 @@ runner_on_close(uv_handle_t *h)
 	free(r->stdout_path);
 	free(r->stderr_path);
 	free(r->end_reason);
+	free(r->launch_program);
 	free(r);
+}
+
+static void
+runner_on_close(uv_handle_t *h)
+{
+	runner_unref(h->data);
 }
 
 void
@@ -935,6 +1008,7 @@ bd_runner_free(struct bd_runner *r)
 {
 	if (r == NULL)
 		return;
+	r->freed = true;
 	uv_close((uv_handle_t *)&r->wall_timer, runner_on_close);
 	uv_close((uv_handle_t *)&r->grace_timer, runner_on_close);
 	uv_close((uv_handle_t *)&r->step_timer, runner_on_close);
