@@ -55,6 +55,24 @@ enum bd_cgroup_mode {
  */
 void bd_cgroup_configure(bool enabled, const struct bd_cgroup_limits *lim);
 
+/*
+ * For before bd_cgroup_setup(): dir (an absolute path in the cgroup v2
+ * hierarchy; NULL or "": none) is a cgroup delegated to batchd, used in
+ * the v2 mode in place of batchd's own cgroup (tasks.cgroupDir): for a
+ * host whose batchd cgroup is not delegated in v2 (a hybrid host, a
+ * systemd without Delegate=), and for tests of the v2 mode.  Controllers
+ * it lacks only mean limits that are not applied.  0 or -EINVAL.
+ */
+int bd_cgroup_configure_dir(const char *dir);
+
+/*
+ * For before bd_cgroup_setup() in a process that only joins and opens the
+ * task cgroups the agent made (a task's supervisor): setup then takes the
+ * agent's layout as it finds it, and moves no process (itself or any
+ * other) and enables no controller.
+ */
+void bd_cgroup_configure_joiner(void);
+
 /* The limits given to bd_cgroup_configure(); static. */
 const struct bd_cgroup_limits *bd_cgroup_node_limits(void);
 
@@ -127,6 +145,17 @@ bool bd_cgroup_empty(const struct bd_cgroup *cg);
 
 /* Peak memory, CPU time and OOM kills so far.  0 or a negative errno. */
 int bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out);
+
+/* Whether the task cgroup called name is stale (its maker is gone). */
+typedef bool (*bd_cgroup_stale_fn)(const char *name, void *arg);
+
+/*
+ * Removes task cgroups left behind by an earlier batchd (killed before it
+ * could remove them): every one stale() names that holds no process.  A
+ * cgroup with processes in it (an adopted task's) is kept whatever
+ * stale() says.  Returns how many were removed.
+ */
+int bd_cgroup_sweep(bd_cgroup_stale_fn stale, void *arg);
 
 /* Removes cg's directories (it must be empty) and frees it; NULL is fine. */
 void bd_cgroup_destroy(struct bd_cgroup *cg);
