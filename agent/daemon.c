@@ -28,6 +28,7 @@
 #include "app_package.h"
 #include "adopt.h"
 #include "assignment.h"
+#include "cgroup.h"
 #include "clock.h"
 #include "version.h"
 #include "error.h"
@@ -683,8 +684,13 @@ daemon_adopt(struct bd_daemon *d)
 {
 	struct bd_adopt_record **recs;
 	size_t n;
-	int rc;
+	int rc, swept;
 
+	/* Cgroups of tasks that ended while no batchd was there; adopted
+	 * tasks that still run keep theirs (a cgroup in use stays). */
+	if ((swept = bd_cgroup_sweep(bd_runner_cgroup_stale, NULL)) > 0)
+		log_info("node %s: removed %d task cgroup%s left by an earlier "
+		    "batchd", d->s.node_id, swept, swept == 1 ? "" : "s");
 	if ((rc = bd_adopt_load(d->adopt_dir, &recs, &n)) < 0) {
 		log_warnx("node %s: cannot read %s: %s", d->s.node_id,
 		    d->adopt_dir, strerror(-rc));

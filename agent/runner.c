@@ -267,11 +267,36 @@ runner_cgroup_create(struct bd_runner *r)
 	return rc;
 }
 
+bool
+bd_runner_cgroup_stale(const char *name, void *arg)
+{
+	const char *seq = strrchr(name, '.'), *p;
+	char *end;
+	long pid;
+
+	(void)arg;
+	if (seq == NULL || seq == name)
+		return false;
+	for (p = seq - 1; p > name && *p != '.'; p--)
+		;
+	if (*p != '.')
+		return false;
+	pid = strtol(p + 1, &end, 10);
+	if (end != seq || pid <= 0 || pid == (long)getpid())
+		return false;
+	/* A pid reused since only keeps the cgroup a while longer. */
+	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
 /* Reads the attempt's statistics, removes its cgroup, goes on. */
 static void
 runner_cgroup_end(struct bd_runner *r)
 {
 	struct bd_cgroup_stats st;
+
+	/* An adopted task's cgroup was made by the batchd that died. */
+	if (r->opts.adopt)
+		(void)bd_cgroup_sweep(bd_runner_cgroup_stale, NULL);
 
 	bd_cgroup_stats(r->cgroup, &st);
 	r->oom_kills = st.oom_kills;

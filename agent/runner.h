@@ -105,6 +105,13 @@ int bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
 void bd_runner_terminate(struct bd_runner *r, const char *reason);
 
 /*
+ * Whether the task cgroup called name was made by a batchd that no longer
+ * runs: its names end in ".PID.SEQ" (the agent's pid); for
+ * bd_cgroup_sweep().  arg is unused.
+ */
+bool bd_runner_cgroup_stale(const char *name, void *arg);
+
+/*
  * Whether a completed attempt should be retried: a nonzero exit of a
  * process that ran, not ended by a timeout or terminate, with retries left
  * (the task's maxTaskRetryCount, else the job's; -1 = no limit).
