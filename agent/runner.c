@@ -485,6 +485,12 @@ runner_launch(struct bd_runner *r)
 	char *program;
 
 	r->state = RUNNER_RUNNING;
+	if (r->end_reason != NULL) {
+		/* Ended before there was anything to stop (no download). */
+		r->out.ended = true;
+		runner_fail_pre(r, runner_ended_failure(r));
+		return;
+	}
 	if (r->cmdline_error != NULL) {
 		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_USER_ERROR,
 		    "CommandLaunchFailed", "commandLine: %s",
@@ -677,7 +683,13 @@ runner_adopt(struct bd_runner *r)
 		return;
 	}
 	r->out.launched = true;
-	if (max != BD_DURATION_INFINITE) {
+	if (r->end_reason != NULL) {
+		/* Ended before it was picked up (the node lost its lease while
+		 * batchd was away): end the process now. */
+		char *reason = r->end_reason;
+		r->end_reason = NULL;
+		runner_end_early(r, reason);
+	} else if (max != BD_DURATION_INFINITE) {
 		left = max - (bd_clock_now_ms() - r->opts.adopt_started_ms);
 		uv_timer_start(&r->wall_timer, runner_on_wall_clock,
 		    left > 0 ? (uint64_t)left : 0, 0);
