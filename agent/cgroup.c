@@ -695,11 +695,36 @@ cg_leave_agent_leaf(struct cg_found *f)
 		*slash = '\0';
 }
 
+/*
+ * Said with the v2 mode when batchd runs in the root of its systemd unit's
+ * cgroup (systemd before 254 starts ExecStartPre= and the main process
+ * there; DelegateSubgroup=agent puts them in agent/): once batchd has made
+ * it an inner cgroup with controllers, the kernel refuses a process there
+ * (EBUSY), so the unit's next start fails with status 219/CGROUP while
+ * supervisors or tasks of the old batchd still run.
+ */
+#define CG_UNIT_ROOT_WARNING "; batchd started in the root of its " \
+	"systemd unit's cgroup, which now holds task cgroups: while tasks " \
+	"of this batchd run, systemd cannot start the unit again " \
+	"(status 219/CGROUP) unless it has DelegateSubgroup=agent " \
+	"(systemd 254 or later)"
+
+/* Whether path, batchd's own v2 cgroup, is the root of a systemd unit. */
+static bool
+cg_unit_root(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 8 && strcmp(path + n - 8, ".service") == 0 &&
+	    access("/run/systemd/system", F_OK) == 0;
+}
+
 int
 bd_cgroup_setup(void)
 {
 	struct cg_found f;
 	char why[PATH_MAX + 256], v2why[PATH_MAX + 256] = "", missing[256];
+	char own_path[PATH_MAX];
 	char *ctrls = NULL;
 	bool v2_ok, v1_ok;
 	int i;
@@ -724,6 +749,7 @@ bd_cgroup_setup(void)
 		snprintf(why, sizeof(why), "no cgroup v2 hierarchy is mounted");
 		goto none;
 	}
+	snprintf(own_path, sizeof(own_path), "%s", f.v2_path);
 	cg_leave_agent_leaf(&f);
 	for (i = 0; i < CG_NV1; i++)
 		if (cg_own_dir(cg_v1_names[i], f.v1[i], sizeof(f.v1[i]), NULL,
@@ -753,8 +779,9 @@ bd_cgroup_setup(void)
 		cg_v2_missing(missing, sizeof(missing));
 		cg_say("cgroup: v2: batchd's cgroup %s is delegated to it; "
 		    "task cgroups go under %s with memory.max, pids.max%s and "
-		    "cgroup.kill%s", f.v2_path, cg_state.v2,
-		    cg_state.v2_cpu ? ", cpu.weight" : "", missing);
+		    "cgroup.kill%s%s", f.v2_path, cg_state.v2,
+		    cg_state.v2_cpu ? ", cpu.weight" : "", missing,
+		    cg_unit_root(own_path) ? CG_UNIT_ROOT_WARNING : "");
 		return 0;
 	}
 	if (!v2_ok)
