@@ -21,17 +21,8 @@ import re
 import signal
 import sys
 
-from harness import Workspace, check, finish, read
+from harness import Workspace, cgroup_v2_mount, check, finish, read, remove_cgroup_tree
 from pool import Pool, wait_for
-
-
-def v2_mount():
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, post = line.split(" - ", 1)
-            if post.split()[0] == "cgroup2":
-                return pre.split()[4]
-    return None
 
 
 def cgroups_of(text):
@@ -77,19 +68,7 @@ def supervisors(ws):
     return out
 
 
-def remove_cgroup_tree(d):
-    if d is None or not os.path.isdir(d):
-        return
-    for root, dirs, files in os.walk(d, topdown=False):
-        for sub in dirs:
-            try:
-                os.rmdir(os.path.join(root, sub))
-            except OSError:
-                pass
-    os.rmdir(d)
-
-
-MOUNT = v2_mount()
+MOUNT = cgroup_v2_mount()
 if MOUNT is None:
     print("SKIP: no cgroup v2 hierarchy")
     sys.exit(77)

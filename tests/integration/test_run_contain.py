@@ -27,7 +27,7 @@ import re
 import sys
 import time
 
-from harness import Workspace, check, finish, read
+from harness import Workspace, cgroup_v2_mount, check, finish, read, remove_cgroup_tree
 from pool import Pool
 
 
@@ -39,20 +39,11 @@ def alive(pid):
         return False
 
 
-def v2_mount():
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, post = line.split(" - ", 1)
-            if post.split()[0] == "cgroup2":
-                return pre.split()[4]
-    return None
-
-
 def task_cgroup(text):
     """The v2 cgroup directory named by a /proc/PID/cgroup text."""
     for line in text.splitlines():
         if line.startswith("0::"):
-            return v2_mount() + line[3:]
+            return cgroup_v2_mount() + line[3:]
     return None
 
 
@@ -83,24 +74,11 @@ def v2_dir():
     """A fresh tasks.cgroupDir for --v2dir, or None without one."""
     if "--v2dir" not in sys.argv[1:]:
         return None
-    mount = v2_mount()
+    mount = cgroup_v2_mount()
     if mount is None:
         print("SKIP: no cgroup v2 hierarchy")
         sys.exit(77)
     return os.path.join(mount, "batchd-it-%d" % os.getpid())
-
-
-def remove_cgroup_tree(d):
-    """Removes the cgroup directory d and its subdirectories, deepest first."""
-    if d is None or not os.path.isdir(d):
-        return
-    for root, dirs, files in os.walk(d, topdown=False):
-        for sub in dirs:
-            try:
-                os.rmdir(os.path.join(root, sub))
-            except OSError:
-                pass
-    os.rmdir(d)
 
 
 def controllers(d):
