@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -801,10 +802,48 @@ TEST(v2_dir)
 	free(mount);
 }
 
+/*
+ * tasks.cgroupDir that cannot be used: a relative or too long path is
+ * refused; a directory that is not a cgroup gives the none mode.
+ */
+TEST(v2_dir_errors)
+{
+	char *big = xmalloc(PATH_MAX + 2);
+	int status;
+	pid_t pid;
+
+	memset(big, 'x', PATH_MAX + 1);
+	big[0] = '/';
+	big[PATH_MAX + 1] = '\0';
+	ASSERT_INT_EQ(bd_cgroup_configure_dir("relative/dir"), -EINVAL);
+	ASSERT_INT_EQ(bd_cgroup_configure_dir(big), -EINVAL);
+	ASSERT_INT_EQ(bd_cgroup_configure_dir(NULL), 0);
+	ASSERT_INT_EQ(bd_cgroup_configure_dir(""), 0);
+	free(big);
+	if ((pid = fork()) == 0) {
+		char dir[] = "/tmp/bd-cgroup-not-XXXXXX";
+		int rc = 0;
+
+		if (mkdtemp(dir) == NULL)
+			_exit(1);
+		bd_cgroup_configure(true, &limits);
+		if (bd_cgroup_configure_dir(dir) != 0 || bd_cgroup_setup() != 0)
+			rc = 2;
+		else if (bd_cgroup_available())
+			rc = 3;
+		rmdir(dir);
+		_exit(rc);
+	}
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status));
+	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+}
+
 int
 main(void)
 {
 	RUN(configured_off);
+	RUN(v2_dir_errors);
 	RUN(v2_dir);
 	bd_cgroup_setup();
 	if (!bd_cgroup_available()) {
