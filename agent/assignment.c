@@ -791,11 +791,8 @@ assignment_on_renewed(void *arg, int status, const char *detail)
 	} else if (status < 0)
 		log_warnx("job %s: task %s: cannot renew its lease: %s",
 		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
-	if (a->held_runner != NULL) {
-		/* Its report (or, the lease lost, its end) goes on now. */
-		assignment_release_run(a);
-		return;
-	}
+	/* A held report (or, the lease lost, its end) goes on now. */
+	assignment_release_run(a);
 	if (a->after_renewal != NULL) {
 		void (*next)(struct bd_assignment *) = a->after_renewal;
 		a->after_renewal = NULL;

@@ -446,12 +446,11 @@ static void
 runner_on_owned(uv_work_t *w, int status)
 {
 	struct bd_runner *r = w->data;
+	bool freed = r->freed;
 
-	if (r->freed) {
-		runner_unref(r);
+	runner_unref(r);	/* unless freed meanwhile, its timers hold it */
+	if (freed)
 		return;
-	}
-	runner_unref(r);	/* its timers still hold it */
 	if (status == 0)
 		status = r->own_status;
 	if (r->end_reason != NULL) {
