@@ -38,11 +38,13 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -1170,14 +1172,35 @@ bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out)
 }
 
 /*
- * Removes the stale task cgroups under parent (a v2 parent when v2 is
- * true): each directory whose name stale() says is stale and that rmdir
- * takes, which it does only when no process is in it; in v2, its v1
- * directories too.  Returns how many went.
+ * Kills what runs in the v2 task cgroup at path and waits up to a second
+ * for it to empty.  Whether anything was there to kill.
+ */
+static bool
+cg_sweep_kill(const char *path, const char *name)
+{
+	struct bd_cgroup cg = { .name = (char *)(uintptr_t)name,
+	    .v2 = (char *)(uintptr_t)path };
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+
+	if (bd_cgroup_empty(&cg))
+		return false;
+	(void)bd_cgroup_signal(&cg, SIGKILL);
+	/* SIGKILLed processes go in milliseconds (unless in D state). */
+	for (int i = 0; i < 200 && !bd_cgroup_empty(&cg); i++)
+		nanosleep(&pause, NULL);
+	return true;
+}
+
+/*
+ * Sweeps the task cgroups under parent (a v2 parent when v2 is true) as
+ * stale() says: rmdir takes a cgroup only when no process is in it; in
+ * v2, its v1 directories go with it, and what runs in a cgroup to kill is
+ * killed first (its processes are the same in v1).  Returns how many
+ * went; adds the killed ones to *killed.
  */
 static int
 cg_sweep_parent(const char *parent, bool v2, bd_cgroup_stale_fn stale,
-    void *arg)
+    void *arg, int *killed)
 {
 	struct dirent *de;
 	DIR *d;
@@ -1186,11 +1209,12 @@ cg_sweep_parent(const char *parent, bool v2, bd_cgroup_stale_fn stale,
 	if (parent[0] == '\0' || (d = opendir(parent)) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL) {
+		enum bd_cgroup_sweep_action act;
 		char path[PATH_MAX];
 		bool gone;
 
 		if (de->d_type != DT_DIR || !cg_name_ok(de->d_name) ||
-		    !stale(de->d_name, arg) ||
+		    (act = stale(de->d_name, arg)) == BD_CGROUP_KEEP ||
 		    cg_path(path, sizeof(path), parent, de->d_name) < 0)
 			continue;
 		/* A v1 directory goes with its v2 one, or alone when the
@@ -1201,6 +1225,9 @@ cg_sweep_parent(const char *parent, bool v2, bd_cgroup_stale_fn stale,
 			    de->d_name) < 0 || access(v2dir, F_OK) == 0)
 				continue;
 		}
+		if (v2 && act == BD_CGROUP_KILL && cg_sweep_kill(path,
+		    de->d_name))
+			(*killed)++;
 		gone = rmdir(path) == 0;
 		if (!gone && errno != ENOENT)
 			continue;	/* EBUSY: a process still runs in it */
@@ -1216,15 +1243,19 @@ cg_sweep_parent(const char *parent, bool v2, bd_cgroup_stale_fn stale,
 }
 
 int
-bd_cgroup_sweep(bd_cgroup_stale_fn stale, void *arg)
+bd_cgroup_sweep(bd_cgroup_stale_fn stale, void *arg, int *killed)
 {
-	int n;
+	int n, k = 0;
 
+	if (killed != NULL)
+		*killed = 0;
 	if (!bd_cgroup_available())
 		return 0;
-	n = cg_sweep_parent(cg_state.v2, true, stale, arg);
+	n = cg_sweep_parent(cg_state.v2, true, stale, arg, &k);
 	for (int i = 0; i < CG_NV1; i++)
-		n += cg_sweep_parent(cg_state.v1[i], false, stale, arg);
+		n += cg_sweep_parent(cg_state.v1[i], false, stale, arg, &k);
+	if (killed != NULL)
+		*killed = k;
 	return n;
 }
 

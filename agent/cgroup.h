@@ -146,16 +146,27 @@ bool bd_cgroup_empty(const struct bd_cgroup *cg);
 /* Peak memory, CPU time and OOM kills so far.  0 or a negative errno. */
 int bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out);
 
-/* Whether the task cgroup called name is stale (its maker is gone). */
-typedef bool (*bd_cgroup_stale_fn)(const char *name, void *arg);
+/* What bd_cgroup_sweep() does with a task cgroup. */
+enum bd_cgroup_sweep_action {
+	BD_CGROUP_KEEP,		/* in use: left alone */
+	BD_CGROUP_REMOVE,	/* stale: removed if no process is in it */
+	BD_CGROUP_KILL,		/* stale, and what runs in it has no one
+				   watching it: killed, then removed */
+};
+
+/* Says what to do with the task cgroup called name. */
+typedef enum bd_cgroup_sweep_action (*bd_cgroup_stale_fn)(const char *name,
+    void *arg);
 
 /*
  * Removes task cgroups left behind by an earlier batchd (killed before it
- * could remove them): every one stale() names that holds no process.  A
- * cgroup with processes in it (an adopted task's) is kept whatever
- * stale() says.  Returns how many were removed.
+ * could remove them): every one stale() says to remove that holds no
+ * process, and every one it says to kill, after killing what runs in it
+ * (cgroup.kill; waits up to a second for the processes to go).  A cgroup
+ * that still holds a process afterwards stays.  Returns how many were
+ * removed; *killed (may be NULL) gets how many were killed.
  */
-int bd_cgroup_sweep(bd_cgroup_stale_fn stale, void *arg);
+int bd_cgroup_sweep(bd_cgroup_stale_fn stale, void *arg, int *killed);
 
 /* Removes cg's directories (it must be empty) and frees it; NULL is fine. */
 void bd_cgroup_destroy(struct bd_cgroup *cg);

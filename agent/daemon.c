@@ -684,11 +684,19 @@ daemon_adopt(struct bd_daemon *d)
 {
 	struct bd_adopt_record **recs;
 	size_t n;
-	int rc, swept;
+	int rc, swept, killed;
 
-	/* Cgroups of tasks that ended while no batchd was there; adopted
-	 * tasks that still run keep theirs (a cgroup in use stays). */
-	if ((swept = bd_cgroup_sweep(bd_runner_cgroup_stale, NULL)) > 0)
+	/*
+	 * Cgroups of tasks that ended while no batchd was there go; adopted
+	 * tasks that still run keep theirs.  Processes whose supervisor is
+	 * gone are killed first: their task goes back to the queue below.
+	 */
+	swept = bd_runner_sweep_cgroups(true, &killed);
+	if (killed > 0)
+		log_warnx("node %s: killed the processes of %d task%s whose "
+		    "supervisor is gone", d->s.node_id, killed,
+		    killed == 1 ? "" : "s");
+	if (swept > 0)
 		log_info("node %s: removed %d task cgroup%s left by an earlier "
 		    "batchd", d->s.node_id, swept, swept == 1 ? "" : "s");
 	if ((rc = bd_adopt_load(d->adopt_dir, &recs, &n)) < 0) {

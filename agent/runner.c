@@ -14,7 +14,9 @@
  */
 #include "runner.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,25 +269,118 @@ runner_cgroup_create(struct bd_runner *r)
 	return rc;
 }
 
-bool
+/* The task cgroups that live supervisors hold, for a sweep. */
+struct runner_sweep {
+	char **names;	/* their --cgroup arguments */
+	size_t n, cap;
+	bool kill;	/* orphaned processes are killed */
+};
+
+/*
+ * Adds the --cgroup of the supervisor pid (a process of batchd's user
+ * whose argv[1] is "supervise") to s.  Only the options before "--" count:
+ * what follows is the task's command line.
+ */
+static void
+runner_sweep_add(struct runner_sweep *s, const char *pid)
+{
+	char path[64], buf[8192];
+	struct stat st;
+	ssize_t len = 0, r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s", pid);
+	if (stat(path, &st) == -1 || st.st_uid != geteuid())
+		return;
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	while (len < (ssize_t)sizeof(buf) - 1 &&
+	    (r = read(fd, buf + len, sizeof(buf) - 1 - (size_t)len)) > 0)
+		len += r;
+	close(fd);
+	buf[len] = '\0';
+	const char *arg = buf, *end = buf + len;
+	arg += strlen(arg) + 1;		/* argv[0] */
+	if (arg >= end || strcmp(arg, "supervise") != 0)
+		return;
+	for (; arg < end && strcmp(arg, "--") != 0; arg += strlen(arg) + 1) {
+		const char *next = arg + strlen(arg) + 1;
+		if (strcmp(arg, "--cgroup") != 0 || next >= end)
+			continue;
+		if (s->n == s->cap) {
+			s->cap = s->cap ? s->cap * 2 : 16;
+			s->names = xreallocarray(s->names, s->cap,
+			    sizeof(*s->names));
+		}
+		s->names[s->n++] = xstrdup(next);
+		return;
+	}
+}
+
+/* Fills s with the cgroups of every live supervisor on the machine. */
+static void
+runner_sweep_scan(struct runner_sweep *s)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
+			runner_sweep_add(s, de->d_name);
+	closedir(d);
+}
+
+enum bd_cgroup_sweep_action
 bd_runner_cgroup_stale(const char *name, void *arg)
 {
+	const struct runner_sweep *s = arg;
 	const char *seq = strrchr(name, '.'), *p;
 	char *end;
 	long pid;
 
-	(void)arg;
 	if (seq == NULL || seq == name)
-		return false;
+		return BD_CGROUP_KEEP;
 	for (p = seq - 1; p > name && *p != '.'; p--)
 		;
 	if (*p != '.')
-		return false;
+		return BD_CGROUP_KEEP;
 	pid = strtol(p + 1, &end, 10);
 	if (end != seq || pid <= 0 || pid == (long)getpid())
-		return false;
+		return BD_CGROUP_KEEP;
 	/* A pid reused since only keeps the cgroup a while longer. */
-	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+	if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		return BD_CGROUP_KEEP;
+	if (s == NULL || !s->kill)
+		return BD_CGROUP_REMOVE;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->names[i], name) == 0)
+			return BD_CGROUP_KEEP;	/* an adopted task's */
+	/* Its supervisor is gone: nothing will ever stop or report what
+	 * runs there, and the task runs again elsewhere. */
+	return BD_CGROUP_KILL;
+}
+
+int
+bd_runner_sweep_cgroups(bool kill_orphans, int *killed)
+{
+	struct runner_sweep s = { .kill = kill_orphans };
+	int n;
+
+	if (!bd_cgroup_available()) {
+		if (killed != NULL)
+			*killed = 0;
+		return 0;
+	}
+	if (kill_orphans)
+		runner_sweep_scan(&s);
+	n = bd_cgroup_sweep(bd_runner_cgroup_stale, &s, killed);
+	for (size_t i = 0; i < s.n; i++)
+		free(s.names[i]);
+	free(s.names);
+	return n;
 }
 
 /* Reads the attempt's statistics, removes its cgroup, goes on. */
@@ -294,9 +389,10 @@ runner_cgroup_end(struct bd_runner *r)
 {
 	struct bd_cgroup_stats st;
 
-	/* An adopted task's cgroup was made by the batchd that died. */
+	/* An adopted task's cgroup was made by the batchd that died.  No
+	 * kills here: they would wait on the loop. */
 	if (r->opts.adopt)
-		(void)bd_cgroup_sweep(bd_runner_cgroup_stale, NULL);
+		(void)bd_runner_sweep_cgroups(false, NULL);
 
 	bd_cgroup_stats(r->cgroup, &st);
 	r->oom_kills = st.oom_kills;

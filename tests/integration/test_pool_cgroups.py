@@ -3,10 +3,12 @@
 """Task cgroups of a pool node across a kill -9, on this host's real cgroups.
 
 A node runs 3 tasks; batchd is killed with SIGKILL; the supervisors of two
-of them are killed too and their tasks' processes ended (cgroup.kill), so
-those two cgroups are left empty by a batchd that is gone.  The batchd that
-starts next removes them, and keeps the cgroup of the task it adopts, which
-still runs; that one goes when the adopted task ends.
+of them are killed too.  a's processes are ended as well (cgroup.kill), so
+its cgroup is left empty by a batchd that is gone; b's run on, watched by
+no one.  The batchd that starts next removes a's cgroup, kills b's
+processes (b goes back to the queue: they would run it twice) and removes
+its cgroup, and keeps the cgroup of the task it adopts, c, which still
+runs; that one goes when c ends.
 
 With --v2dir the node runs in the v2 mode, in a tasks.cgroupDir made for
 the test in the cgroup v2 hierarchy, and the layout is checked while tasks
@@ -44,6 +46,14 @@ def v2_dir_of(pid):
 
 def procs(d):
     return read(os.path.join(d, "cgroup.procs")).split()
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
 
 
 def populated(d):
@@ -104,10 +114,11 @@ with Workspace() as ws:
             pool.stop()
             sys.exit(77)
         print("mode: " + mode.group(1))
-        cg = {}
+        cg, pids = {}, {}
         for name in os.listdir(logdir):
             if name.startswith("cg-"):
                 cg[name.split("-")[1]] = cgroups_of(read(os.path.join(logdir, name)))
+                pids[name.split("-")[1]] = int(name.split("-")[2])
         check(sorted(cg) == ids, "each task says where it runs", cg)
         v2 = {t: MOUNT + c[""] for t, c in cg.items()}
         sups = supervisors(ws)
@@ -126,14 +137,18 @@ with Workspace() as ws:
                   "no process in the inner cgroups (the directory, tasks/)")
 
         pool.kill("node1", signal.SIGKILL)
-        # a and b: supervisor and task gone, their cgroups left empty.
+        # a: supervisor and task gone, its cgroup left empty.  b: only
+        # its supervisor gone, the task's processes run on unwatched.
         for t in ("a", "b"):
             os.kill(sups[t], signal.SIGKILL)
-            with open(os.path.join(v2[t], "cgroup.kill"), "w") as f:
-                f.write("1")
-        check(wait_for(lambda: not populated(v2["a"]) and not populated(v2["b"]), 10),
-              "a's and b's cgroups are empty and left behind",
-              [os.path.exists(v2[t]) for t in ids])
+        with open(os.path.join(v2["a"], "cgroup.kill"), "w") as f:
+            f.write("1")
+        check(wait_for(lambda: not populated(v2["a"]), 10),
+              "a's cgroup is empty and left behind", os.path.exists(v2["a"]))
+        check(wait_for(lambda: not any(p == sups["b"] for p in supervisors(ws).values()), 10),
+              "b's supervisor is gone")
+        check(populated(v2["b"]) and alive(pids["b"]),
+              "b's task runs on in its cgroup without a supervisor")
         check(populated(v2["c"]), "c still runs in its cgroup")
         v1 = {}
         if mode.group(1) == "hybrid":
@@ -144,6 +159,9 @@ with Workspace() as ws:
         check(wait_for(lambda: "removed 2 task cgroups left by an earlier batchd"
                        in pool.log("node1"), 30),
               "the new batchd says it removed the 2 stale cgroups", pool.log("node1")[-3000:])
+        check("killed the processes of 1 task whose supervisor is gone" in pool.log("node1"),
+              "and that it killed the unwatched task's processes")
+        check(not alive(pids["b"]), "b's unwatched copy is gone: it runs again, once")
         check(not os.path.exists(v2["a"]) and not os.path.exists(v2["b"]),
               "a's and b's cgroups are gone")
         check(all(not os.path.exists(v1[t]) for t in ("a", "b") if t in v1),
@@ -158,12 +176,16 @@ with Workspace() as ws:
         check(wait_for(lambda: all((pool.task_json("cj", t) or {}).get("state") == "completed"
                                    for t in ids), 90, step=0.5),
               "all 3 complete (a and b ran again)", [pool.task_json("cj", t) for t in ids])
+        check(sorted(read(ran).split()) == ["a", "a", "b", "b", "c"],
+              "a and b ran twice in all, c once", read(ran).split())
         check(wait_for(lambda: not os.path.exists(v2["c"]), 10),
               "the adopted task's cgroup goes when it ends", v2["c"])
         if V2DIR is not None:
             left = [n for n in os.listdir(os.path.join(V2DIR, "tasks"))
                     if os.path.isdir(os.path.join(V2DIR, "tasks", n))]
             check(left == [], "no task cgroup is left in tasks/", left)
+        if os.environ.get("SHOW_LOG"):
+            print(pool.log("node1"))
         st = pool.stop()
         check(st == {"node1": 0}, "the node stops", st)
     finally:

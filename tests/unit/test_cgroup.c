@@ -534,15 +534,23 @@ TEST(configured_off)
 	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
 }
 
-/* Names stale for the sweep tests: "stale." and this process's pid. */
-static bool
+/*
+ * The sweep tests' verdicts: "stale.PID." names (this process's) are to
+ * be removed, "orphan.PID." ones killed; the rest kept.
+ */
+static enum bd_cgroup_sweep_action
 stale_names(const char *name, void *arg)
 {
 	char prefix[32];
 
 	(void)arg;
 	snprintf(prefix, sizeof(prefix), "stale.%ld.", (long)getpid());
-	return strncmp(name, prefix, strlen(prefix)) == 0;
+	if (strncmp(name, prefix, strlen(prefix)) == 0)
+		return BD_CGROUP_REMOVE;
+	snprintf(prefix, sizeof(prefix), "orphan.%ld.", (long)getpid());
+	if (strncmp(name, prefix, strlen(prefix)) == 0)
+		return BD_CGROUP_KILL;
+	return BD_CGROUP_KEEP;
 }
 
 /*
@@ -554,9 +562,10 @@ TEST(sweep)
 	char *empty = xasprintf("stale.%ld.%u", (long)getpid(), ++seq);
 	char *busy = xasprintf("stale.%ld.%u", (long)getpid(), ++seq);
 	char *live = unique("live");
-	struct bd_cgroup *e, *b, *l;
+	char *orphan = xasprintf("orphan.%ld.%u", (long)getpid(), ++seq);
+	struct bd_cgroup *e, *b, *l, *o;
 	char *epath;
-	int release;
+	int release, killed, status;
 	pid_t pid;
 
 	ASSERT_INT_EQ(bd_cgroup_create(empty, &limits, &e), 0);
@@ -566,7 +575,8 @@ TEST(sweep)
 	bd_cgroup_free(e);
 	pid = spawn_waiter(&release);
 	ASSERT_INT_EQ(bd_cgroup_join(b, pid), 0);
-	ASSERT_INT_EQ(bd_cgroup_sweep(stale_names, NULL), 1);
+	ASSERT_INT_EQ(bd_cgroup_sweep(stale_names, NULL, &killed), 1);
+	ASSERT_INT_EQ(killed, 0);
 	ASSERT(access(epath, F_OK) != 0 && errno == ENOENT);
 	ASSERT_INT_EQ(bd_cgroup_open(empty, &e), -ENOENT);
 	ASSERT_INT_EQ(access(bd_cgroup_path(b), F_OK), 0);
@@ -586,8 +596,22 @@ TEST(sweep)
 	ASSERT(wait_empty(b));
 	bd_cgroup_free(b);
 	/* Its process gone, the next sweep takes it. */
-	ASSERT_INT_EQ(bd_cgroup_sweep(stale_names, NULL), 1);
+	ASSERT_INT_EQ(bd_cgroup_sweep(stale_names, NULL, NULL), 1);
 	ASSERT_INT_EQ(bd_cgroup_open(busy, &b), -ENOENT);
+
+	/* An orphan's processes (a double fork too) are killed, then it
+	 * goes. */
+	ASSERT_INT_EQ(bd_cgroup_create(orphan, &limits, &o), 0);
+	pid = spawn_waiter(&release);
+	ASSERT_INT_EQ(bd_cgroup_join(o, pid), 0);
+	bd_cgroup_free(o);
+	ASSERT_INT_EQ(bd_cgroup_sweep(stale_names, NULL, &killed), 1);
+	ASSERT_INT_EQ(killed, 1);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	close(release);
+	ASSERT_INT_EQ(bd_cgroup_open(orphan, &o), -ENOENT);
+	free(orphan);
 	bd_cgroup_destroy(l);
 	free(epath);
 	free(empty);

@@ -113,17 +113,18 @@ TEST(cgroup_stale)
 		_exit(0);
 	ASSERT_INT_EQ(waitpid(dead, NULL, 0), dead);
 	snprintf(name, sizeof(name), "job.task.0.%ld.7", (long)dead);
-	ASSERT(bd_runner_cgroup_stale(name, NULL));
+	ASSERT_INT_EQ(bd_runner_cgroup_stale(name, NULL), BD_CGROUP_REMOVE);
 	snprintf(name, sizeof(name), "_node.start.2.%ld.1", (long)getpid());
-	ASSERT(!bd_runner_cgroup_stale(name, NULL));	/* this batchd's */
+	ASSERT_INT_EQ(bd_runner_cgroup_stale(name, NULL), BD_CGROUP_KEEP);
 	snprintf(name, sizeof(name), "job.task.0.%ld.7", (long)getppid());
-	ASSERT(!bd_runner_cgroup_stale(name, NULL));	/* a live process */
-	ASSERT(!bd_runner_cgroup_stale("job.task.0.x.7", NULL));
-	ASSERT(!bd_runner_cgroup_stale("nodots", NULL));
-	ASSERT(!bd_runner_cgroup_stale("7", NULL));
-	ASSERT(!bd_runner_cgroup_stale(".1", NULL));
-	ASSERT(!bd_runner_cgroup_stale("a.0.1", NULL));
-	ASSERT(!bd_runner_cgroup_stale("a.-5.1", NULL));
+	ASSERT_INT_EQ(bd_runner_cgroup_stale(name, NULL), BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale("job.task.0.x.7", NULL),
+	    BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale("nodots", NULL), BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale("7", NULL), BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale(".1", NULL), BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale("a.0.1", NULL), BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale("a.-5.1", NULL), BD_CGROUP_KEEP);
 }
 
 int
