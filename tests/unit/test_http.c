@@ -924,7 +924,7 @@ TEST(resume_weak_etag)
 	/* The cut request is not logged: nginx was killed. */
 	ASSERT(ng_access_count(get, "range=\"-\"", NULL) >= 1);
 	ASSERT_INT_EQ(ng_access_count(get, "range=\"bytes=", NULL), 0);
-	ASSERT_INT_EQ(ng_access_count(get, "if_range=\"-\"", NULL),
+	ASSERT_INT_EQ(ng_access_count(get, "ifr=\"-\"", NULL),
 	    ng_access_count(get, "", NULL));
 	result_free(&r.res);
 }
