@@ -73,6 +73,12 @@
 #define HTTP_MAX_URL		(64 * 1024)
 #define HTTP_MAX_METHOD		16
 #define HTTP_BUFFER_SIZE	(128L * 1024)
+/*
+ * Smaller request bodies go without "Expect: 100-continue": the wait for
+ * the interim 100 costs every small upload a round trip (and a blob
+ * server a response), to save sending a body that may be refused.
+ */
+#define HTTP_EXPECT_MIN		(1024L * 1024)
 /* Bytes of a file sink gathered before one pwrite: libcurl hands the body
    over in 16 KiB pieces, and a pwrite each cost more than the receiving. */
 #define HTTP_SINK_BUF		(128 * 1024)
@@ -1025,7 +1031,10 @@ transfer_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	return 0;
 }
 
-/* Builds this attempt's header list: the request's, then Range/If-Range. */
+/*
+ * Builds this attempt's header list: the request's, then no Expect for a
+ * small body, then If-Range.
+ */
 static struct curl_slist *
 transfer_slist(struct bd_http_transfer *t)
 {
@@ -1035,6 +1044,11 @@ transfer_slist(struct bd_http_transfer *t)
 
 	for (i = 0; i < t->n_headers; i++) {
 		if ((n = curl_slist_append(l, t->headers[i])) == NULL)
+			goto oom;
+		l = n;
+	}
+	if (t->sends_body && t->body_length < HTTP_EXPECT_MIN) {
+		if ((n = curl_slist_append(l, "Expect:")) == NULL)
 			goto oom;
 		l = n;
 	}
