@@ -120,7 +120,7 @@ http {
 	default_type application/octet-stream;
 	log_format harness '\$connection \$connection_requests \$status "\$request" '
 	    'range="\$http_range" ua="\$http_user_agent" sent=\$body_bytes_sent '
-	    'ifr="\$http_if_range"';
+	    'ifr="\$http_if_range" expect="\$http_expect"';
 	access_log $dir/logs/access.log harness;
 	client_body_temp_path $dir/tmp/body;
 	proxy_temp_path $dir/tmp/proxy;
