@@ -69,6 +69,8 @@ AZ_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
           "K1SZFPTOtr/KBHBeksoGMGw==")
 
 tmp = tempfile.mkdtemp(prefix="batchd-bench-blob-")
+# Tasks run as task users: they must reach the node roots below tmp.
+os.chmod(tmp, 0o755)
 cleanups = []
 results = []
 
@@ -330,6 +332,12 @@ def bench_azurite():
     for i in range(NSMALL):
         with open(os.path.join(src, "small/%05d" % i), "wb") as f:
             f.write(b"x" * SMALL)
+    # The upload tasks hard-link these as a task user, which the kernel
+    # allows (protected_hardlinks) for files it may read and write.
+    for d, dirs, files in os.walk(src):
+        os.chmod(d, 0o755)
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o666)
 
     def down(prefix):
         return {"id": "down", "commandLine": "/bin/true",
@@ -366,12 +374,12 @@ def bench_azurite():
     big_rows = "azurite" in ONLY or "azurite-big" in ONLY
     small_rows = "azurite" in ONLY or "azurite-small" in ONLY
     if big_rows:
-        bench_azurite_big(down, up, sdk, sas, src, env)
+        bench_azurite_big(down, up, sdk, sas, src)
     if small_rows:
         bench_azurite_small(down, up, sdk, sas, cont, query, src)
 
 
-def bench_azurite_big(down, up, sdk, sas, src, env):
+def bench_azurite_big(down, up, sdk, sas, src):
     # 256 MiB down.
     ours, theirs = [], []
     for _ in range(REPS):
