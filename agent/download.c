@@ -22,10 +22,11 @@
  * Jobs made from a listing go to the end of the queue.  At most
  * max_parallel jobs are active at once; copies, local listings and the
  * rename of a finished download run in uv_queue_work so the loop
- * never blocks on the disk.  A download's rename no longer counts as
- * active (committing): its connection goes on to the next file at once,
- * which is what keeps many small files moving.  Blob names are kept whole below filePath, and
- * a name that would leave the working directory fails the set.
+ * never blocks on the disk.  A download being renamed (committing) does
+ * not count as active: its connection goes on to the next file at once,
+ * which is what keeps many small files moving.  Blob names are kept whole
+ * below filePath, and a name that would leave the working directory fails
+ * the set.
  *
  * The first failure stops the set: nothing new starts, the active
  * transfers are cancelled, their partial files removed, and the callback
@@ -747,8 +748,8 @@ dl_open_partial(struct dl_job *j)
 	free(dir);
 	j->fd = open(j->partial, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, j->rf->file_mode);
-	if (j->fd == -1 && errno == EACCES) {
-		/* A leftover partial file may be read-only: replace it. */
+	if (j->fd == -1 && errno != ENOENT) {
+		/* A leftover partial file (read-only, a link): replace it. */
 		unlink(j->partial);
 		j->fd = open(j->partial, O_RDWR | O_CREAT | O_TRUNC |
 		    O_CLOEXEC | O_NOFOLLOW, j->rf->file_mode);
