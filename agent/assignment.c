@@ -76,6 +76,10 @@ struct bd_assignment {
 	bool recorded;
 	bool adopting;
 	bool settled;		/* the adopted lease's first renewal is back */
+	/* An adopted run that ended before that renewal was back: reported
+	 * after it, when it is known whether the lease is still ours. */
+	struct bd_runner *held_runner;
+	const struct bd_run_outcome *held_outcome;
 	char *state_path;	/* the supervisor's state file, or NULL */
 	int64_t started_ms;
 };
@@ -550,6 +554,13 @@ assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
 	char buf[40];
 	int rc;
 
+	if (a->adopting && !a->settled) {
+		/* Another node may have run the task while batchd was away:
+		 * report nothing before the lease is known to be ours. */
+		a->held_runner = r;
+		a->held_outcome = o;
+		return;
+	}
 	info.requeue_count = a->tm->requeue_count;
 	uv_timer_stop(&a->renew_timer);
 	bd_metrics_task_ran(i);
@@ -745,6 +756,21 @@ assignment_adopt_run(struct bd_assignment *a)
 		    "(deallocation option terminate)");
 }
 
+static void assignment_on_run(struct bd_runner *r,
+    const struct bd_run_outcome *o, void *arg);
+
+/* Reports an adopted run held until its lease was settled. */
+static void
+assignment_release_run(struct bd_assignment *a)
+{
+	struct bd_runner *r = a->held_runner;
+
+	if (r == NULL || !a->settled)
+		return;
+	a->held_runner = NULL;
+	assignment_on_run(r, a->held_outcome, a);
+}
+
 static void
 assignment_on_renewed(void *arg, int status, const char *detail)
 {
@@ -767,6 +793,8 @@ assignment_on_renewed(void *arg, int status, const char *detail)
 	} else if (status < 0)
 		log_warnx("job %s: task %s: cannot renew its lease: %s",
 		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
+	/* A held report (or, the lease lost, its end) goes on now. */
+	assignment_release_run(a);
 	if (a->after_renewal != NULL) {
 		void (*next)(struct bd_assignment *) = a->after_renewal;
 		a->after_renewal = NULL;
@@ -785,8 +813,11 @@ assignment_on_renew_timer(uv_timer_t *t)
 	if (bd_source_update(a->env.source, a->msg,
 	    a->env.settings->lease_ms, NULL, assignment_on_renewed, a) == 0)
 		a->renewing = true;
-	else
+	else {
 		assignment_settle(a); /* the next tick tries again */
+		/* Unknown: the row's ETag still keeps a second report out. */
+		assignment_release_run(a);
+	}
 }
 
 static void

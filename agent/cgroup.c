@@ -7,10 +7,16 @@
  * cgroups are made:
  *
  *   v2      OWN is batchd's delegated cgroup (OWN/batchd when batchd sits
- *           in the root of its hierarchy).  batchd moves itself into
- *           OWN/agent (a cgroup with controllers may hold no processes of
- *           its own), enables memory, pids and cpu for OWN's children and
- *           for OWN/tasks, and makes OWN/tasks/NAME per task.
+ *           in the root of its hierarchy; the directory tasks.cgroupDir
+ *           names, when set; the parent when batchd starts in OWN/agent).
+ *           batchd moves itself into OWN/agent (a cgroup with controllers
+ *           may hold no processes of its own), enables what it can of
+ *           memory, pids and cpu for OWN's children and for OWN/tasks,
+ *           and makes OWN/tasks/NAME per task.  A limit whose controller
+ *           is missing is said once in the mode line and not applied.
+ *           A task's supervisor (bd_cgroup_configure_joiner()) finds this
+ *           layout from its own place in OWN/agent and changes nothing:
+ *           it moves no process and enables no controller.
  *   hybrid  the memory and pids controllers are bound to cgroup v1, and
  *           the v2 hierarchy has none: OWN2/batchd/NAME in v2 holds the
  *           task's processes (cgroup.events, cgroup.kill, cpu.stat) and
@@ -32,11 +38,13 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -87,10 +95,13 @@ static int cg_nspares;
 static struct {
 	bool done;
 	bool configured_off;
+	bool joiner;			/* bd_cgroup_configure_joiner() */
+	char dir[PATH_MAX];		/* bd_cgroup_configure_dir(), or "" */
 	struct bd_cgroup_limits limits;
 	enum bd_cgroup_mode mode;
 	char v2[PATH_MAX];		/* the parent of task cgroups */
 	char v1[CG_NV1][PATH_MAX];	/* hybrid: parents, "" if unused */
+	bool v2_memory, v2_pids;	/* v2: memory.max, pids.max can be set */
 	bool v2_cpu;			/* v2: cpu.weight can be set */
 } cg_state;
 
@@ -107,6 +118,29 @@ bd_cgroup_configure(bool enabled, const struct bd_cgroup_limits *lim)
 	cg_state.configured_off = !enabled;
 	if (lim != NULL)
 		cg_state.limits = *lim;
+}
+
+int
+bd_cgroup_configure_dir(const char *dir)
+{
+	size_t n = dir != NULL ? strlen(dir) : 0;
+
+	if (n == 0) {
+		cg_state.dir[0] = '\0';
+		return 0;
+	}
+	if (dir[0] != '/' || n >= sizeof(cg_state.dir))
+		return -EINVAL;
+	memcpy(cg_state.dir, dir, n + 1);
+	while (n > 1 && cg_state.dir[n - 1] == '/')
+		cg_state.dir[--n] = '\0';
+	return 0;
+}
+
+void
+bd_cgroup_configure_joiner(void)
+{
+	cg_state.joiner = true;
 }
 
 const struct bd_cgroup_limits *
@@ -451,26 +485,45 @@ cg_mkdir(const char *dir)
 }
 
 /*
- * The v2 mode under own (batchd's cgroup, at path in the hierarchy).
+ * Which of the memory, pids and cpu controllers the list in dir/file has
+ * (cgroup.controllers: what dir's children may get; cgroup.subtree_control:
+ * what they have), into cg_state's v2 flags.
+ */
+static void
+cg_v2_available(const char *dir, const char *file)
+{
+	char *avail = cg_read(dir, file, 4096);
+
+	cg_state.v2_memory = avail != NULL && cg_list_has(avail, "memory");
+	cg_state.v2_pids = avail != NULL && cg_list_has(avail, "pids");
+	cg_state.v2_cpu = avail != NULL && cg_list_has(avail, "cpu");
+	free(avail);
+}
+
+/* The "+memory +pids +cpu" of what cg_state's v2 flags allow, into buf. */
+static void
+cg_v2_enable_list(char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s%s", cg_state.v2_memory ? " +memory" : "",
+	    cg_state.v2_pids ? " +pids" : "", cg_state.v2_cpu ? " +cpu" : "");
+}
+
+/*
+ * The v2 mode under own, batchd's delegated cgroup (path in the
+ * hierarchy, for messages): batchd moves itself into own/agent, so that
+ * own holds no process of its own (a cgroup whose children have
+ * controllers may not), and enables what it can of memory, pids and cpu
+ * for own's children and for own/tasks, the parent of task cgroups.
  * 0, or a negative errno with *why set.
  */
 static int
 cg_setup_v2(const char *own, const char *path, char *why, size_t size)
 {
 	char base[PATH_MAX], agent[PATH_MAX], ctrl[64];
-	char *avail;
 	int rc;
 
-	/* Already moved into agent by an earlier setup (a re-exec). */
-	const char *slash = strrchr(path, '/');
 	snprintf(base, sizeof(base), "%s", own);
-	if (slash != NULL && strcmp(slash, "/agent") == 0) {
-		char tasks[PATH_MAX];
-		snprintf(tasks, sizeof(tasks), "%.*s/tasks",
-		    (int)(strrchr(own, '/') - own), own);
-		if (access(tasks, F_OK) == 0)
-			*strrchr(base, '/') = '\0';
-	} else if (strcmp(path, "/") == 0) {
+	if (strcmp(path, "/") == 0) {
 		/* Not the root's own files: a subtree of batchd's. */
 		if ((rc = cg_path(base, sizeof(base), own, "batchd")) < 0 ||
 		    (rc = cg_mkdir(base)) < 0) {
@@ -486,36 +539,52 @@ cg_setup_v2(const char *own, const char *path, char *why, size_t size)
 		    base, strerror(-rc));
 		return rc;
 	}
-	avail = cg_read(base, "cgroup.controllers", 4096);
-	cg_state.v2_cpu = avail != NULL && cg_list_has(avail, "cpu");
-	free(avail);
-	snprintf(ctrl, sizeof(ctrl), "+memory +pids%s",
-	    cg_state.v2_cpu ? " +cpu" : "");
+	cg_v2_available(base, "cgroup.controllers");
 	if ((rc = cg_path(cg_state.v2, sizeof(cg_state.v2), base,
 	    "tasks")) < 0 || (rc = cg_mkdir(cg_state.v2)) < 0) {
 		snprintf(why, size, "cannot create %s/tasks: %s", base,
 		    strerror(-rc));
 		return rc;
 	}
-	for (int i = 0; i < 2; i++) {
+	cg_v2_enable_list(ctrl, sizeof(ctrl));
+	for (int i = 0; i < 2 && ctrl[0] != '\0'; i++) {
 		const char *dir = i == 0 ? base : cg_state.v2;
-		if ((rc = cg_write(dir, "cgroup.subtree_control", ctrl)) < 0 &&
-		    cg_state.v2_cpu) {
+		if ((rc = cg_write(dir, "cgroup.subtree_control",
+		    ctrl + 1)) < 0 && cg_state.v2_cpu) {
 			/* cpu refuses while a realtime thread runs: go on
 			 * without weights rather than without cgroups. */
 			cg_state.v2_cpu = false;
-			strcpy(ctrl, "+memory +pids");
+			cg_v2_enable_list(ctrl, sizeof(ctrl));
 			i = -1;
 			continue;
 		}
 		if (rc < 0) {
-			snprintf(why, size, "cannot enable the memory and pids "
-			    "controllers in %s: %s%s", dir, strerror(-rc),
+			snprintf(why, size, "cannot enable the%s controllers "
+			    "in %s: %s%s", ctrl, dir, strerror(-rc),
 			    rc == -EBUSY ? " (other processes are in it)" : "");
 			return rc;
 		}
 	}
 	return 0;
+}
+
+/*
+ * For a process that only joins task cgroups (bd_cgroup_configure_joiner()):
+ * the v2 layout the agent made, when this process sits in its agent leaf
+ * (own is the leaf's parent) and own/tasks exists.  Writes nothing.
+ */
+static bool
+cg_join_v2(const char *own)
+{
+	struct stat st;
+
+	if (cg_path(cg_state.v2, sizeof(cg_state.v2), own, "tasks") < 0 ||
+	    stat(cg_state.v2, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		cg_state.v2[0] = '\0';
+		return false;
+	}
+	cg_v2_available(cg_state.v2, "cgroup.subtree_control");
+	return true;
 }
 
 /* The hybrid mode from what setup found.  0, or -errno with *why set. */
@@ -564,11 +633,117 @@ cg_say(const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * What the v2 mode cannot limit, for the mode line (said once, since a
+ * missing controller is the host's choice, not a task's fault): "" or
+ * "; ..." into buf.
+ */
+static void
+cg_v2_missing(char *buf, size_t size)
+{
+	bool both = !cg_state.v2_memory && !cg_state.v2_pids;
+
+	buf[0] = '\0';
+	if (cg_state.v2_memory && cg_state.v2_pids)
+		return;
+	snprintf(buf, size, "; the%s%s%s controller%s not available there, "
+	    "so %s%s%s %s not applied%s", cg_state.v2_memory ? "" : " memory",
+	    both ? " and" : "", cg_state.v2_pids ? "" : " pids",
+	    both ? "s are" : " is",
+	    cg_state.v2_memory ? "" : "tasks.limits.memoryMaxBytes",
+	    both ? " and " : "", cg_state.v2_pids ? "" : "tasks.limits.pidsMax",
+	    both ? "are" : "is", cg_state.v2_memory ? "" :
+	    " and peak memory is not measured");
+}
+
+/*
+ * The v2 mode in the directory tasks.cgroupDir names instead of batchd's
+ * own cgroup: made if missing; delegated by the configuration's word.
+ */
+static int
+cg_setup_dir(char *why, size_t size)
+{
+	char missing[256], probe[PATH_MAX];
+	int rc;
+
+	if ((rc = cg_mkdir(cg_state.dir)) < 0) {
+		snprintf(why, size, "tasks.cgroupDir %s: %s", cg_state.dir,
+		    strerror(-rc));
+		return rc;
+	}
+	if (access(cg_state.dir, W_OK) != 0) {
+		rc = -errno;
+		snprintf(why, size, "tasks.cgroupDir %s is not writable: %s",
+		    cg_state.dir, strerror(-rc));
+		return rc;
+	}
+	if (cg_path(probe, sizeof(probe), cg_state.dir, "cgroup.procs") < 0 ||
+	    access(probe, F_OK) != 0) {
+		snprintf(why, size, "tasks.cgroupDir %s is not a cgroup v2 "
+		    "directory", cg_state.dir);
+		return -ENOTDIR;
+	}
+	if ((rc = cg_setup_v2(cg_state.dir, cg_state.dir, why, size)) < 0)
+		return rc;
+	cg_state.mode = BD_CGROUP_MODE_V2;
+	cg_v2_missing(missing, sizeof(missing));
+	cg_say("cgroup: v2: tasks.cgroupDir %s is delegated to batchd; "
+	    "task cgroups go under %s with cgroup.kill%s%s%s%s", cg_state.dir,
+	    cg_state.v2, cg_state.v2_memory ? ", memory.max" : "",
+	    cg_state.v2_pids ? ", pids.max" : "",
+	    cg_state.v2_cpu ? ", cpu.weight" : "", missing);
+	return 0;
+}
+
+/*
+ * batchd's delegated cgroup is the parent of the agent leaf it sits in:
+ * one that systemd started it in (DelegateSubgroup=agent), an earlier
+ * setup moved it to (a re-exec), or, for a task's supervisor, the agent
+ * started it in.  Strips the leaf from f's v2 paths.
+ */
+static void
+cg_leave_agent_leaf(struct cg_found *f)
+{
+	char *slash = strrchr(f->v2_path, '/');
+
+	if (slash == NULL || slash == f->v2_path ||
+	    strcmp(slash, "/agent") != 0)
+		return;
+	*slash = '\0';
+	if ((slash = strrchr(f->v2, '/')) != NULL)
+		*slash = '\0';
+}
+
+/*
+ * Said with the v2 mode when batchd runs in the root of its systemd unit's
+ * cgroup (systemd before 254 starts ExecStartPre= and the main process
+ * there; DelegateSubgroup=agent puts them in agent/): once batchd has made
+ * it an inner cgroup with controllers, the kernel refuses a process there
+ * (EBUSY), so the unit's next start fails with status 219/CGROUP while
+ * supervisors or tasks of the old batchd still run.
+ */
+#define CG_UNIT_ROOT_WARNING "; batchd started in the root of its " \
+	"systemd unit's cgroup, which now holds task cgroups: while tasks " \
+	"of this batchd run, systemd cannot start the unit again " \
+	"(status 219/CGROUP) unless it has DelegateSubgroup=agent " \
+	"(systemd 254 or later)"
+
+/* Whether path, batchd's own v2 cgroup, is the root of a systemd unit. */
+static bool
+cg_unit_root(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 8 && strcmp(path + n - 8, ".service") == 0 &&
+	    access("/run/systemd/system", F_OK) == 0;
+}
+
 int
 bd_cgroup_setup(void)
 {
 	struct cg_found f;
-	char why[PATH_MAX + 256], v2why[PATH_MAX + 256] = "";
+	char why[PATH_MAX + 256], v2why[PATH_MAX + 256] = "", missing[256];
+	char own_path[PATH_MAX];
 	char *ctrls = NULL;
 	bool v2_ok, v1_ok;
 	int i;
@@ -583,15 +758,27 @@ bd_cgroup_setup(void)
 		return 0;
 	}
 	memset(&f, 0, sizeof(f));
+	if (cg_state.dir[0] != '\0' && !cg_state.joiner) {
+		if (cg_setup_dir(why, sizeof(why)) == 0)
+			return 0;
+		goto none;
+	}
 	if (cg_own_dir(NULL, f.v2, sizeof(f.v2), f.v2_path,
 	    sizeof(f.v2_path)) < 0) {
 		snprintf(why, sizeof(why), "no cgroup v2 hierarchy is mounted");
 		goto none;
 	}
+	snprintf(own_path, sizeof(own_path), "%s", f.v2_path);
+	cg_leave_agent_leaf(&f);
 	for (i = 0; i < CG_NV1; i++)
 		if (cg_own_dir(cg_v1_names[i], f.v1[i], sizeof(f.v1[i]), NULL,
 		    0) < 0)
 			f.v1[i][0] = '\0';
+	/* A supervisor takes the agent's layout as it is (no moves). */
+	if (cg_state.joiner && cg_join_v2(f.v2)) {
+		cg_state.mode = BD_CGROUP_MODE_V2;
+		return 0;
+	}
 	if (access(f.v2, W_OK) != 0) {
 		snprintf(why, sizeof(why), "batchd's cgroup %s is not writable "
 		    "(%s)", f.v2, geteuid() != 0 ? "batchd does not run as "
@@ -605,12 +792,15 @@ bd_cgroup_setup(void)
 	v2_ok = ctrls != NULL && cg_list_has(ctrls, "memory") &&
 	    cg_list_has(ctrls, "pids");
 	free(ctrls);
-	if (v2_ok && cg_setup_v2(f.v2, f.v2_path, v2why, sizeof(v2why)) == 0) {
+	if (v2_ok && !cg_state.joiner &&
+	    cg_setup_v2(f.v2, f.v2_path, v2why, sizeof(v2why)) == 0) {
 		cg_state.mode = BD_CGROUP_MODE_V2;
+		cg_v2_missing(missing, sizeof(missing));
 		cg_say("cgroup: v2: batchd's cgroup %s is delegated to it; "
 		    "task cgroups go under %s with memory.max, pids.max%s and "
-		    "cgroup.kill", f.v2_path, cg_state.v2,
-		    cg_state.v2_cpu ? ", cpu.weight" : "");
+		    "cgroup.kill%s%s", f.v2_path, cg_state.v2,
+		    cg_state.v2_cpu ? ", cpu.weight" : "", missing,
+		    cg_unit_root(own_path) ? CG_UNIT_ROOT_WARNING : "");
 		return 0;
 	}
 	if (!v2_ok)
@@ -652,6 +842,9 @@ bd_cgroup_setup_config(const struct bd_config *c)
 	int rc;
 
 	bd_cgroup_configure(c->tasks.cgroups, &lim);
+	/* The checker made it an absolute path: it fits or it is refused. */
+	if (bd_cgroup_configure_dir(c->tasks.cgroup_dir) < 0)
+		fatalx("tasks.cgroupDir %s: too long", c->tasks.cgroup_dir);
 	rc = bd_cgroup_setup();
 	if (cg_report[0] != '\0')
 		log_info("%s", cg_report);
@@ -726,7 +919,8 @@ cg_apply(const struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
 	int rc = 0;
 
 	if (cg_state.mode == BD_CGROUP_MODE_V2) {
-		if (lim->memory_max > 0) {
+		/* A limit without its controller was reported at setup. */
+		if (cg_state.v2_memory && lim->memory_max > 0) {
 			rc = cg_write_int(cg->v2, "memory.max",
 			    lim->memory_max);
 			/* A limit that lets a task swap only slows it down. */
@@ -734,9 +928,9 @@ cg_apply(const struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
 				(void)cg_write(cg->v2, "memory.swap.max", "0");
 		}
 		/* One OOM kill ends the whole task, not a random part. */
-		if (rc == 0)
+		if (rc == 0 && cg_state.v2_memory)
 			(void)cg_write(cg->v2, "memory.oom.group", "1");
-		if (rc == 0 && lim->pids_max > 0)
+		if (rc == 0 && cg_state.v2_pids && lim->pids_max > 0)
 			rc = cg_write_int(cg->v2, "pids.max", lim->pids_max);
 		if (rc == 0 && cg_state.v2_cpu && lim->cpu_weight > 0 &&
 		    lim->cpu_weight != CG_WEIGHT_DEFAULT)
@@ -1072,6 +1266,94 @@ bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out)
 	v = cg_since(cg_oom_kills(cg), cg->base_oom_kills);
 	out->oom_kills = v > 0 ? v : 0;
 	return 0;
+}
+
+/*
+ * Kills what runs in the v2 task cgroup at path and waits up to a second
+ * for it to empty.  Whether anything was there to kill.
+ */
+static bool
+cg_sweep_kill(const char *path, const char *name)
+{
+	struct bd_cgroup cg = { .name = (char *)(uintptr_t)name,
+	    .v2 = (char *)(uintptr_t)path };
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+
+	if (bd_cgroup_empty(&cg))
+		return false;
+	(void)bd_cgroup_signal(&cg, SIGKILL);
+	/* SIGKILLed processes go in milliseconds (unless in D state). */
+	for (int i = 0; i < 200 && !bd_cgroup_empty(&cg); i++)
+		nanosleep(&pause, NULL);
+	return true;
+}
+
+/*
+ * Sweeps the task cgroups under parent (a v2 parent when v2 is true) as
+ * stale() says: rmdir takes a cgroup only when no process is in it; in
+ * v2, its v1 directories go with it, and what runs in a cgroup to kill is
+ * killed first (its processes are the same in v1).  Returns how many
+ * went; adds the killed ones to *killed.
+ */
+static int
+cg_sweep_parent(const char *parent, bool v2, bd_cgroup_stale_fn stale,
+    void *arg, int *killed)
+{
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if (parent[0] == '\0' || (d = opendir(parent)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		enum bd_cgroup_sweep_action act;
+		char path[PATH_MAX];
+		bool gone;
+
+		if (de->d_type != DT_DIR || !cg_name_ok(de->d_name) ||
+		    (act = stale(de->d_name, arg)) == BD_CGROUP_KEEP ||
+		    cg_path(path, sizeof(path), parent, de->d_name) < 0)
+			continue;
+		/* A v1 directory goes with its v2 one, or alone when the
+		 * v2 one is gone (a create that failed half way). */
+		if (!v2 && cg_state.v2[0] != '\0') {
+			char v2dir[PATH_MAX];
+			if (cg_path(v2dir, sizeof(v2dir), cg_state.v2,
+			    de->d_name) < 0 || access(v2dir, F_OK) == 0)
+				continue;
+		}
+		if (v2 && act == BD_CGROUP_KILL && cg_sweep_kill(path,
+		    de->d_name))
+			(*killed)++;
+		gone = rmdir(path) == 0;
+		if (!gone && errno != ENOENT)
+			continue;	/* EBUSY: a process still runs in it */
+		n += gone;
+		for (int i = 0; v2 && i < CG_NV1; i++) {
+			if (cg_state.v1[i][0] != '\0' && cg_path(path,
+			    sizeof(path), cg_state.v1[i], de->d_name) == 0)
+				(void)rmdir(path);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+int
+bd_cgroup_sweep(bd_cgroup_stale_fn stale, void *arg, int *killed)
+{
+	int n, k = 0;
+
+	if (killed != NULL)
+		*killed = 0;
+	if (!bd_cgroup_available())
+		return 0;
+	n = cg_sweep_parent(cg_state.v2, true, stale, arg, &k);
+	for (int i = 0; i < CG_NV1; i++)
+		n += cg_sweep_parent(cg_state.v1[i], false, stale, arg, &k);
+	if (killed != NULL)
+		*killed = k;
+	return n;
 }
 
 void

@@ -55,6 +55,24 @@ enum bd_cgroup_mode {
  */
 void bd_cgroup_configure(bool enabled, const struct bd_cgroup_limits *lim);
 
+/*
+ * For before bd_cgroup_setup(): dir (an absolute path in the cgroup v2
+ * hierarchy; NULL or "": none) is a cgroup delegated to batchd, used in
+ * the v2 mode in place of batchd's own cgroup (tasks.cgroupDir): for a
+ * host whose batchd cgroup is not delegated in v2 (a hybrid host, a
+ * systemd without Delegate=), and for tests of the v2 mode.  Controllers
+ * it lacks only mean limits that are not applied.  0 or -EINVAL.
+ */
+int bd_cgroup_configure_dir(const char *dir);
+
+/*
+ * For before bd_cgroup_setup() in a process that only joins and opens the
+ * task cgroups the agent made (a task's supervisor): setup then takes the
+ * agent's layout as it finds it, and moves no process (itself or any
+ * other) and enables no controller.
+ */
+void bd_cgroup_configure_joiner(void);
+
 /* The limits given to bd_cgroup_configure(); static. */
 const struct bd_cgroup_limits *bd_cgroup_node_limits(void);
 
@@ -140,6 +158,28 @@ void bd_cgroup_release(struct bd_cgroup *cg);
 
 /* Removes the cgroups bd_cgroup_release() kept (at the end of a process). */
 void bd_cgroup_drop_spares(void);
+
+/* What bd_cgroup_sweep() does with a task cgroup. */
+enum bd_cgroup_sweep_action {
+	BD_CGROUP_KEEP,		/* in use: left alone */
+	BD_CGROUP_REMOVE,	/* stale: removed if no process is in it */
+	BD_CGROUP_KILL,		/* stale, and what runs in it has no one
+				   watching it: killed, then removed */
+};
+
+/* Says what to do with the task cgroup called name. */
+typedef enum bd_cgroup_sweep_action (*bd_cgroup_stale_fn)(const char *name,
+    void *arg);
+
+/*
+ * Removes task cgroups left behind by an earlier batchd (killed before it
+ * could remove them): every one stale() says to remove that holds no
+ * process, and every one it says to kill, after killing what runs in it
+ * (cgroup.kill; waits up to a second for the processes to go).  A cgroup
+ * that still holds a process afterwards stays.  Returns how many were
+ * removed; *killed (may be NULL) gets how many were killed.
+ */
+int bd_cgroup_sweep(bd_cgroup_stale_fn stale, void *arg, int *killed);
 
 /* Removes cg's directories (it must be empty) and frees it; NULL is fine. */
 void bd_cgroup_destroy(struct bd_cgroup *cg);

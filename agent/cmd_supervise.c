@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgroup.h"
 #include "supervisor.h"
 #include "xmalloc.h"
 
@@ -158,6 +159,8 @@ bd_cmd_supervise(int argc, char **argv)
 	o.file = argv[optind];
 	o.argv = argv + optind + 1;
 	o.envp = environ;
+	/* The agent made the task's cgroup: join it, change nothing else. */
+	bd_cgroup_configure_joiner();
 	rc = bd_supervisor_run(&o);
 	free(groups);
 	return rc;

@@ -390,6 +390,10 @@ static const struct bd_config_option config_table[] = {
 	  .default_value = "true", .offset = OFF(tasks.cgroups),
 	  .help = "Run each task in a cgroup of its own when the host allows "
 	    "it; false: process groups only." },
+	{ .name = "tasks.cgroupDir", .type = BD_CONFIG_PATH,
+	  .offset = OFF(tasks.cgroup_dir),
+	  .help = "A cgroup v2 directory delegated to batchd, used for task "
+	    "cgroups instead of batchd's own cgroup." },
 	{ .name = "tasks.limits", .type = BD_CONFIG_SECTION,
 	  .help = "Resource limits of each task (its cgroup)." },
 	{ .name = "tasks.limits.memoryMaxBytes", .type = BD_CONFIG_SIZE,

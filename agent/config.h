@@ -168,6 +168,7 @@ struct bd_config {
 		int64_t default_retention_time_ms;
 		int64_t free_space_reserve_bytes;
 		bool cgroups;		/* task cgroups when the host allows */
+		char *cgroup_dir;	/* a delegated v2 cgroup, or NULL */
 		struct {
 			int64_t memory_max_bytes;	/* 0 = no limit */
 			int64_t pids_max;		/* 0 = no limit */

@@ -28,6 +28,7 @@
 #include "app_package.h"
 #include "adopt.h"
 #include "assignment.h"
+#include "cgroup.h"
 #include "clock.h"
 #include "version.h"
 #include "error.h"
@@ -284,9 +285,10 @@ daemon_release(void *arg, int n)
 		    --d->n_parked * sizeof(*d->parked));
 		bd_assignment_resume(a);
 	}
-	/* While work flows, a freed slot is filled at once. */
-	if (d->poll_interval <= d->s.poll_min_ms)
-		daemon_poll_soon(d, 0);
+	/* While work flows, a freed slot is filled at once; else at the next
+	 * poll, which a poll that found no free slot did not arm. */
+	daemon_poll_soon(d, d->poll_interval <= d->s.poll_min_ms ? 0 :
+	    d->poll_interval);
 }
 
 /* Every parked assignment gives its message back (the node drains). */
@@ -816,8 +818,21 @@ daemon_adopt(struct bd_daemon *d)
 {
 	struct bd_adopt_record **recs;
 	size_t n;
-	int rc;
+	int rc, swept, killed;
 
+	/*
+	 * Cgroups of tasks that ended while no batchd was there go; adopted
+	 * tasks that still run keep theirs.  Processes whose supervisor is
+	 * gone are killed first: their task goes back to the queue below.
+	 */
+	swept = bd_runner_sweep_cgroups(true, &killed);
+	if (killed > 0)
+		log_warnx("node %s: killed the processes of %d task%s whose "
+		    "supervisor is gone", d->s.node_id, killed,
+		    killed == 1 ? "" : "s");
+	if (swept > 0)
+		log_info("node %s: removed %d task cgroup%s left by an earlier "
+		    "batchd", d->s.node_id, swept, swept == 1 ? "" : "s");
 	if ((rc = bd_adopt_load(d->adopt_dir, &recs, &n)) < 0) {
 		log_warnx("node %s: cannot read %s: %s", d->s.node_id,
 		    d->adopt_dir, strerror(-rc));

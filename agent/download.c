@@ -22,8 +22,11 @@
  * Jobs made from a listing go to the end of the queue.  At most
  * max_parallel jobs are active at once; copies, local listings and the
  * rename of a finished download run in uv_queue_work so the loop
- * never blocks on the disk.  Blob names are kept whole below filePath, and
- * a name that would leave the working directory fails the set.
+ * never blocks on the disk.  A download being renamed (committing) does
+ * not count as active: its connection goes on to the next file at once,
+ * which is what keeps many small files moving.  Blob names are kept whole
+ * below filePath, and a name that would leave the working directory fails
+ * the set.
  *
  * The first failure stops the set: nothing new starts, the active
  * transfers are cancelled, their partial files removed, and the callback
@@ -90,6 +93,7 @@ struct dl_job {
 	struct bd_http_transfer *transfer;
 	uv_work_t work;
 	bool working;		/* work queued and not yet done */
+	bool committing;	/* its rename is queued: not active */
 	struct bd_failure_info *failure; /* made by a worker */
 	char **blobs;		/* local listing result, sorted */
 	size_t n_blobs;
@@ -112,6 +116,8 @@ struct bd_download {
 	struct dl_job **jobs;
 	size_t n_jobs, next_job;
 	int active;
+	int committing;		/* downloads being renamed into place */
+	char *made_dir;		/* the last directory dl_make_parent made */
 	bool stopping, cancelled, done;
 	struct bd_failure_info *failure;
 	uv_timer_t kick;
@@ -255,7 +261,10 @@ dl_job_end(struct dl_job *j)
 	}
 	if (j->partial != NULL)
 		unlink(j->partial);
-	d->active--;
+	if (j->committing)
+		d->committing--;
+	else
+		d->active--;
 	dl_pump(d);
 }
 
@@ -300,13 +309,28 @@ dl_commit_work(uv_work_t *w)
 	j->partial = NULL;	/* renamed: nothing to remove */
 }
 
-/* Creates the directories above j's file; 0 or -1 with j->failure set. */
+/*
+ * Creates the directories above j's file; 0 or -1 with j->failure set.
+ * On the loop thread (remember), the directory made last is not made
+ * again: the files of a listing mostly share a few directories.
+ */
 static int
-dl_make_parent(struct dl_job *j)
+dl_make_parent(struct dl_job *j, bool remember)
 {
 	char *dir = bd_path_dirname(j->dst);
-	int rc = bd_mkdir_p(dir, DL_DIR_MODE);
+	int rc;
 
+	if (remember && j->d->made_dir != NULL &&
+	    strcmp(dir, j->d->made_dir) == 0) {
+		free(dir);
+		return 0;
+	}
+	rc = bd_mkdir_p(dir, DL_DIR_MODE);
+	if (rc == 0 && remember) {
+		free(j->d->made_dir);
+		j->d->made_dir = dir;
+		return 0;
+	}
 	free(dir);
 	if (rc == 0)
 		return 0;
@@ -422,7 +446,10 @@ dl_after_work(uv_work_t *w, int status)
 	dl_job_end(j);
 }
 
-/* Queues the commit of j's finished download; false if it failed. */
+/*
+ * Queues the commit of j's finished download, which then stops counting
+ * as active so the next download starts; false if it failed.
+ */
 static bool
 dl_commit(struct bd_download *d, struct dl_job *j)
 {
@@ -430,8 +457,13 @@ dl_commit(struct bd_download *d, struct dl_job *j)
 
 	j->working = true;
 	if ((rc = uv_queue_work(d->loop, &j->work, dl_commit_work,
-	    dl_after_work)) == 0)
+	    dl_after_work)) == 0) {
+		j->committing = true;
+		d->committing++;
+		d->active--;
+		dl_pump(d);
 		return true;
+	}
 	j->working = false;
 	dl_fail(d, dl_failure(j, BD_CATEGORY_SERVER_ERROR,
 	    "ResourceFileWriteFailed", "%s", uv_strerror(rc)));
@@ -658,7 +690,7 @@ dl_copy_work(uv_work_t *w)
 		    strerror(err));
 		return;
 	}
-	if (dl_make_parent(j) < 0) {
+	if (dl_make_parent(j, false) < 0) {
 		close(fd);
 		return;
 	}
@@ -708,16 +740,20 @@ dl_open_partial(struct dl_job *j)
 {
 	char *dir;
 
-	if (dl_make_parent(j) < 0)
+	if (dl_make_parent(j, true) < 0)
 		return -1;
 	dir = bd_path_dirname(j->dst);
 	j->partial = xasprintf("%s/.%s.batchd-partial", dir,
 	    j->dst + strlen(dir) + 1);
 	free(dir);
-	/* A leftover partial file may be read-only: remove it first. */
-	unlink(j->partial);
 	j->fd = open(j->partial, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, j->rf->file_mode);
+	if (j->fd == -1 && errno != ENOENT) {
+		/* A leftover partial file (read-only, a link): replace it. */
+		unlink(j->partial);
+		j->fd = open(j->partial, O_RDWR | O_CREAT | O_TRUNC |
+		    O_CLOEXEC | O_NOFOLLOW, j->rf->file_mode);
+	}
 	if (j->fd == -1) {
 		j->failure = dl_local_failure(j, errno, true);
 		free(j->partial);
@@ -845,7 +881,7 @@ dl_pump(struct bd_download *d)
 	while (!d->stopping && d->active < d->max_parallel &&
 	    d->next_job < d->n_jobs)
 		dl_job_start(d, d->jobs[d->next_job++]);
-	if (d->done || d->active > 0 ||
+	if (d->done || d->active > 0 || d->committing > 0 ||
 	    (!d->stopping && d->next_job < d->n_jobs))
 		return;
 	d->done = true;
@@ -1063,6 +1099,7 @@ dl_on_closed(uv_handle_t *h)
 		bd_blob_container_free(d->containers[i]);
 	free(d->containers);
 	bd_failure_info_free(d->failure);
+	free(d->made_dir);
 	free(d->wd);
 	free(d);
 }

@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "xmalloc.h"
 
 /* setgroups for this thread only (glibc's wrapper changes all of them). */
@@ -115,50 +116,34 @@ bd_file_access_can_read(const struct bd_process_identity *id,
 	return yes;
 }
 
-/* Chowns the entries below the open directory dfd (closed here). */
-static int
-file_access_chown_fd(int dfd, uid_t uid, gid_t gid, int depth)
-{
-	struct dirent *de;
-	DIR *dir;
-	int rc = 0;
+/* The owner a chown walk gives. */
+struct file_access_owner {
+	uid_t uid;
+	gid_t gid;
+};
 
-	if (depth > 4096) {
-		close(dfd);
-		return -ELOOP;
+/* Chowns one entry; walks into it when it is a directory. */
+static int
+file_access_chown_enter(int dfd, const char *name, unsigned char d_type,
+    void *arg)
+{
+	const struct file_access_owner *o = arg;
+	struct stat st;
+
+	if (fchownat(dfd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) == -1)
+		return -errno;
+	if (d_type == DT_UNKNOWN) {
+		/* Some file systems do not say: ask, without following. */
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			return -errno;
+		return S_ISDIR(st.st_mode) ? 1 : 0;
 	}
-	if ((dir = fdopendir(dfd)) == NULL) {
-		rc = -errno;
-		close(dfd);
-		return rc;
-	}
-	while ((de = readdir(dir)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fchownat(dirfd(dir), de->d_name, uid, gid,
-		    AT_SYMLINK_NOFOLLOW) == -1) {
-			if (errno != ENOENT && rc == 0)
-				rc = -errno;
-			continue;
-		}
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
-		int sub = openat(dirfd(dir), de->d_name,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub == -1) {
-			/* A symlink or a file (DT_UNKNOWN): nothing below. */
-			if (errno != ENOTDIR && errno != ELOOP &&
-			    errno != ENOENT && rc == 0)
-				rc = -errno;
-			continue;
-		}
-		int r = file_access_chown_fd(sub, uid, gid, depth + 1);
-		if (r < 0 && rc == 0)
-			rc = r;
-	}
-	closedir(dir);
-	return rc;
+	return d_type == DT_DIR ? 1 : 0;
 }
+
+static const struct bd_walk_ops file_access_chown_ops = {
+	.enter = file_access_chown_enter,
+};
 
 int
 bd_file_access_chown_tree(const char *dir, uid_t uid, gid_t gid)
@@ -173,5 +158,6 @@ bd_file_access_chown_tree(const char *dir, uid_t uid, gid_t gid)
 		close(dfd);
 		return rc;
 	}
-	return file_access_chown_fd(dfd, uid, gid, 0);
+	return bd_walk_tree(dfd, &file_access_chown_ops,
+	    &(struct file_access_owner){ .uid = uid, .gid = gid });
 }

@@ -14,7 +14,9 @@
  */
 #include "runner.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +60,6 @@ struct bd_runner {
 	char **envp;
 	char **argv;
 	size_t argc;
-	char *program;		/* while its supervisor starts */
 	char *cmdline_error; /* why commandLine does not split, or NULL */
 	char *stdout_path, *stderr_path;
 	int max_retries; /* -1 = unlimited */
@@ -79,6 +80,12 @@ struct bd_runner {
 	int exit_code, term_signal;	/* of the main process */
 	int64_t oom_kills;		/* in the attempt's cgroup */
 
+	/* The chown of the task directory on the thread pool (runner_launch()). */
+	uv_work_t own_work;
+	bool freed;		/* bd_runner_free() was called */
+	int own_status;
+	char *launch_program;	/* the program it launches then */
+
 	bool timed_out;
 	char *end_reason; /* set by timeout or bd_runner_terminate() */
 	uv_timer_t wall_timer, grace_timer, step_timer;
@@ -91,6 +98,7 @@ static void runner_launch(struct bd_runner *r);
 static void runner_upload(struct bd_runner *r);
 static void runner_finish(struct bd_runner *r);
 static void runner_on_exited(struct bd_runner *r);
+static void runner_unref(struct bd_runner *r);
 
 /* Longest wait for a killed task's processes to be gone. */
 #define RUNNER_REAP_MAX_MS	30000
@@ -233,10 +241,11 @@ runner_on_downloaded(void *arg, struct bd_failure_info *failure, int cancelled)
 }
 
 /*
- * The attempt's cgroup: task.PID.SEQUENCE, unique on the node.  It does
- * not name the task, since an empty one is used again by later tasks
- * (bd_cgroup_release()); the log line of each attempt names its cgroup.
- * None when the node has no cgroups.
+ * The attempt's cgroup: task.PID.SEQUENCE, unique on the node, with the
+ * pid of the batchd that made it (a sweep after a crash goes by it).  It
+ * does not name the task, since an empty one is used again by later tasks
+ * (bd_cgroup_release()); a debug line names each attempt's cgroup.  None
+ * when the node has no cgroups.
  */
 static int
 runner_cgroup_create(struct bd_runner *r)
@@ -255,11 +264,134 @@ runner_cgroup_create(struct bd_runner *r)
 	return rc;
 }
 
+/* The task cgroups that live supervisors hold, for a sweep. */
+struct runner_sweep {
+	char **names;	/* their --cgroup arguments */
+	size_t n, cap;
+	bool kill;	/* orphaned processes are killed */
+};
+
+/*
+ * Adds the --cgroup of the supervisor pid (a process of batchd's user
+ * that is a task supervisor: batchd-supervise, or batchd with argv[1]
+ * "supervise") to s.  Only the options before "--" count: what follows is
+ * the task's command line.
+ */
+static void
+runner_sweep_add(struct runner_sweep *s, const char *pid)
+{
+	char path[64], buf[8192];
+	struct stat st;
+	ssize_t len = 0, r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s", pid);
+	if (stat(path, &st) == -1 || st.st_uid != geteuid())
+		return;
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	while (len < (ssize_t)sizeof(buf) - 1 &&
+	    (r = read(fd, buf + len, sizeof(buf) - 1 - (size_t)len)) > 0)
+		len += r;
+	close(fd);
+	buf[len] = '\0';
+	const char *arg = buf, *end = buf + len, *base = strrchr(buf, '/');
+	/* batchd-supervise OPTIONS, or batchd supervise OPTIONS. */
+	if (strcmp(base != NULL ? base + 1 : buf, "batchd-supervise") != 0) {
+		arg += strlen(arg) + 1;		/* argv[0] */
+		if (arg >= end || strcmp(arg, "supervise") != 0)
+			return;
+	}
+	for (; arg < end && strcmp(arg, "--") != 0; arg += strlen(arg) + 1) {
+		const char *next = arg + strlen(arg) + 1;
+		if (strcmp(arg, "--cgroup") != 0 || next >= end)
+			continue;
+		if (s->n == s->cap) {
+			s->cap = s->cap ? s->cap * 2 : 16;
+			s->names = xreallocarray(s->names, s->cap,
+			    sizeof(*s->names));
+		}
+		s->names[s->n++] = xstrdup(next);
+		return;
+	}
+}
+
+/* Fills s with the cgroups of every live supervisor on the machine. */
+static void
+runner_sweep_scan(struct runner_sweep *s)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
+			runner_sweep_add(s, de->d_name);
+	closedir(d);
+}
+
+enum bd_cgroup_sweep_action
+bd_runner_cgroup_stale(const char *name, void *arg)
+{
+	const struct runner_sweep *s = arg;
+	const char *seq = strrchr(name, '.'), *p;
+	char *end;
+	long pid;
+
+	if (seq == NULL || seq == name)
+		return BD_CGROUP_KEEP;
+	for (p = seq - 1; p > name && *p != '.'; p--)
+		;
+	if (*p != '.')
+		return BD_CGROUP_KEEP;
+	pid = strtol(p + 1, &end, 10);
+	if (end != seq || pid <= 0 || pid == (long)getpid())
+		return BD_CGROUP_KEEP;
+	/* A pid reused since only keeps the cgroup a while longer. */
+	if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		return BD_CGROUP_KEEP;
+	if (s == NULL || !s->kill)
+		return BD_CGROUP_REMOVE;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->names[i], name) == 0)
+			return BD_CGROUP_KEEP;	/* an adopted task's */
+	/* Its supervisor is gone: nothing will ever stop or report what
+	 * runs there, and the task runs again elsewhere. */
+	return BD_CGROUP_KILL;
+}
+
+int
+bd_runner_sweep_cgroups(bool kill_orphans, int *killed)
+{
+	struct runner_sweep s = { .kill = kill_orphans };
+	int n;
+
+	if (!bd_cgroup_available()) {
+		if (killed != NULL)
+			*killed = 0;
+		return 0;
+	}
+	if (kill_orphans)
+		runner_sweep_scan(&s);
+	n = bd_cgroup_sweep(bd_runner_cgroup_stale, &s, killed);
+	for (size_t i = 0; i < s.n; i++)
+		free(s.names[i]);
+	free(s.names);
+	return n;
+}
+
 /* Reads the attempt's statistics, removes its cgroup, goes on. */
 static void
 runner_cgroup_end(struct bd_runner *r)
 {
 	struct bd_cgroup_stats st;
+
+	/* An adopted task's cgroup was made by the batchd that died.  No
+	 * kills here: they would wait on the loop. */
+	if (r->opts.adopt)
+		(void)bd_runner_sweep_cgroups(false, NULL);
 
 	bd_cgroup_stats(r->cgroup, &st);
 	r->oom_kills = st.oom_kills;
@@ -393,6 +525,105 @@ runner_on_exited(struct bd_runner *r)
 	runner_upload(r);
 }
 
+/* Gives the task directory to the task's user, on a pool thread. */
+static void
+runner_own_work(uv_work_t *w)
+{
+	struct bd_runner *r = w->data;
+
+	r->own_status = bd_task_users_own_dir(r->account,
+	    r->out.dirs.task_dir, r->opts.task->kind);
+}
+
+static void runner_spawn(struct bd_runner *r);
+
+static void
+runner_on_owned(uv_work_t *w, int status)
+{
+	struct bd_runner *r = w->data;
+	bool freed = r->freed;
+
+	runner_unref(r);	/* unless freed meanwhile, its timers hold it */
+	if (freed)
+		return;
+	if (status == 0)
+		status = r->own_status;
+	if (r->end_reason != NULL) {
+		free(r->launch_program);
+		r->launch_program = NULL;
+		r->out.ended = true;
+		runner_fail_pre(r, runner_ended_failure(r));
+		return;
+	}
+	if (status < 0) {
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+		    "CommandLaunchFailed", "cannot give the task directory %s "
+		    "to user %s: %s", r->out.dirs.task_dir, r->account->name,
+		    strerror(-status)));
+		free(r->launch_program);
+		r->launch_program = NULL;
+		return;
+	}
+	runner_spawn(r);
+}
+
+/*
+ * Starts the command line in wd: finds the program, then gives the task
+ * directory (with what was downloaded into it) to the task's user on the
+ * thread pool, since the walk of a big tree must not hold up the loop,
+ * then runner_spawn().
+ */
+static void
+runner_launch(struct bd_runner *r)
+{
+	char *program;
+
+	r->state = RUNNER_RUNNING;
+	if (r->end_reason != NULL) {
+		/* Ended before there was anything to stop (no download). */
+		r->out.ended = true;
+		runner_fail_pre(r, runner_ended_failure(r));
+		return;
+	}
+	if (r->cmdline_error != NULL) {
+		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_USER_ERROR,
+		    "CommandLaunchFailed", "commandLine: %s",
+		    r->cmdline_error));
+		return;
+	}
+	program = bd_process_find_program(r->argv[0], r->out.dirs.wd,
+	    bd_env_get(r->env, "PATH"));
+	if (program == NULL) {
+		if (errno == EACCES)
+			runner_fail_pre(r, bd_failure_info_new(
+			    BD_CATEGORY_USER_ERROR, "CommandLaunchFailed",
+			    "commandLine: the program '%s' is not executable "
+			    "(no execute permission)", r->argv[0]));
+		else
+			runner_fail_pre(r, bd_failure_info_new(
+			    BD_CATEGORY_USER_ERROR, "CommandProgramNotFound",
+			    "commandLine: the program '%s' was not found %s",
+			    r->argv[0], strchr(r->argv[0], '/') != NULL ?
+			    "relative to the task working directory" :
+			    "in PATH (the command line is not run by a shell; "
+			    "use /bin/sh -c \"...\" for shell syntax)"));
+		return;
+	}
+	r->launch_program = program;
+	if (r->account == NULL || r->account->process == NULL) {
+		runner_spawn(r);	/* nothing to give away */
+		return;
+	}
+	r->own_work.data = r;
+	r->open_handles++;	/* the work holds the runner, as a handle */
+	if (uv_queue_work(r->opts.loop, &r->own_work, runner_own_work,
+	    runner_on_owned) < 0) {
+		runner_own_work(&r->own_work);
+		runner_on_owned(&r->own_work, 0);
+	}
+}
+
+/* Creates the attempt's cgroup and spawns the command (runner_launch()). */
 /* The command could not start (rc from bd_process_spawn()). */
 static void
 runner_start_failed(struct bd_runner *r, const char *program, int rc)
@@ -421,9 +652,9 @@ runner_on_started(struct bd_process *proc, int status, void *arg)
 {
 	struct bd_runner *r = arg;
 	const struct bd_runner_observer *o = r->opts.observer;
-	char *program = r->program;
+	char *program = r->launch_program;
 
-	r->program = NULL;
+	r->launch_program = NULL;
 	if (status < 0) {
 		bd_process_free(r->proc);
 		r->proc = NULL;
@@ -440,48 +671,14 @@ runner_on_started(struct bd_process *proc, int status, void *arg)
 		o->launched(o->arg, r->stdout_path, r->stderr_path);
 }
 
-/* Starts the command line in wd. */
 static void
-runner_launch(struct bd_runner *r)
+runner_spawn(struct bd_runner *r)
 {
 	struct bd_process_options po;
-	char *program;
+	char *program = r->launch_program;
 	int rc;
 
-	r->state = RUNNER_RUNNING;
-	if (r->cmdline_error != NULL) {
-		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_USER_ERROR,
-		    "CommandLaunchFailed", "commandLine: %s",
-		    r->cmdline_error));
-		return;
-	}
-	program = bd_process_find_program(r->argv[0], r->out.dirs.wd,
-	    bd_env_get(r->env, "PATH"));
-	if (program == NULL) {
-		if (errno == EACCES)
-			runner_fail_pre(r, bd_failure_info_new(
-			    BD_CATEGORY_USER_ERROR, "CommandLaunchFailed",
-			    "commandLine: the program '%s' is not executable "
-			    "(no execute permission)", r->argv[0]));
-		else
-			runner_fail_pre(r, bd_failure_info_new(
-			    BD_CATEGORY_USER_ERROR, "CommandProgramNotFound",
-			    "commandLine: the program '%s' was not found %s",
-			    r->argv[0], strchr(r->argv[0], '/') != NULL ?
-			    "relative to the task working directory" :
-			    "in PATH (the command line is not run by a shell; "
-			    "use /bin/sh -c \"...\" for shell syntax)"));
-		return;
-	}
-	if ((rc = bd_task_users_own_dir(r->account, r->out.dirs.task_dir,
-	    r->opts.task->kind)) < 0) {
-		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
-		    "CommandLaunchFailed", "cannot give the task directory %s "
-		    "to user %s: %s", r->out.dirs.task_dir, r->account->name,
-		    strerror(-rc)));
-		free(program);
-		return;
-	}
+	r->launch_program = NULL;
 	if ((rc = runner_cgroup_create(r)) < 0) {
 		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
 		    "CommandLaunchFailed", "cannot create the task's cgroup: %s",
@@ -510,7 +707,7 @@ runner_launch(struct bd_runner *r)
 		free(program);
 		return;
 	}
-	r->program = program;
+	r->launch_program = program;	/* for a start that fails later */
 }
 
 /* Adds the variables of the task's packages and the pool's. */
@@ -606,7 +803,13 @@ runner_adopt(struct bd_runner *r)
 		return;
 	}
 	r->out.launched = true;
-	if (max != BD_DURATION_INFINITE) {
+	if (r->end_reason != NULL) {
+		/* Ended before it was picked up (the node lost its lease while
+		 * batchd was away): end the process now. */
+		char *reason = r->end_reason;
+		r->end_reason = NULL;
+		runner_end_early(r, reason);
+	} else if (max != BD_DURATION_INFINITE) {
 		left = max - (bd_clock_now_ms() - r->opts.adopt_started_ms);
 		uv_timer_start(&r->wall_timer, runner_on_wall_clock,
 		    left > 0 ? (uint64_t)left : 0, 0);
@@ -927,11 +1130,10 @@ bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
 	return 0;
 }
 
+/* Drops one of the runner's holds (handles, work); frees it at the last. */
 static void
-runner_on_close(uv_handle_t *h)
+runner_unref(struct bd_runner *r)
 {
-	struct bd_runner *r = h->data;
-
 	if (--r->open_handles > 0)
 		return;
 	bd_cgroup_free(r->cgroup);
@@ -948,8 +1150,14 @@ runner_on_close(uv_handle_t *h)
 	free(r->stdout_path);
 	free(r->stderr_path);
 	free(r->end_reason);
-	free(r->program);
+	free(r->launch_program);
 	free(r);
+}
+
+static void
+runner_on_close(uv_handle_t *h)
+{
+	runner_unref(h->data);
 }
 
 void
@@ -957,6 +1165,7 @@ bd_runner_free(struct bd_runner *r)
 {
 	if (r == NULL)
 		return;
+	r->freed = true;
 	uv_close((uv_handle_t *)&r->wall_timer, runner_on_close);
 	uv_close((uv_handle_t *)&r->grace_timer, runner_on_close);
 	uv_close((uv_handle_t *)&r->step_timer, runner_on_close);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "cgroup.h"
 #include "environment.h"
 #include "http.h"
 #include "job_spec.h"
@@ -103,6 +104,25 @@ int bd_runner_start(const struct bd_runner_options *opts, bd_runner_done_cb cb,
  * with failureInfo TaskEnded and reason.  The callback still runs once.
  */
 void bd_runner_terminate(struct bd_runner *r, const char *reason);
+
+/*
+ * For bd_cgroup_sweep(): what to do with the task cgroup called name.
+ * Task cgroup names end in ".PID.SEQ" (the pid of the batchd that made
+ * it): one whose batchd still runs is kept; else it is removed when
+ * empty, and, with arg from bd_runner_sweep_cgroups(true, ...), what
+ * runs in it is killed first unless a live supervisor holds it.
+ */
+enum bd_cgroup_sweep_action bd_runner_cgroup_stale(const char *name,
+    void *arg);
+
+/*
+ * Sweeps the task cgroups that an earlier batchd left: removes the empty
+ * ones and, with kill_orphans (at start-up: it waits up to a second per
+ * cgroup), kills the processes of those whose supervisor is gone (the
+ * task goes back to the queue, so they would run it twice).  Returns how
+ * many were removed; *killed (may be NULL): how many had processes killed.
+ */
+int bd_runner_sweep_cgroups(bool kill_orphans, int *killed);
 
 /*
  * Whether a completed attempt should be retried: a nonzero exit of a

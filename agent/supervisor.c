@@ -238,10 +238,27 @@ bd_supervisor_read_state(const char *path, struct bd_supervisor_record *r,
 bool
 bd_supervisor_alive(const struct bd_supervisor_record *r)
 {
+	char path[64], buf[512], *rp;
 	uint64_t st;
+	ssize_t len;
+	int fd;
 
-	return r->state == BD_SUPERVISOR_RUNNING &&
-	    bd_supervisor_start_time(r->pid, &st) == 0 && st == r->start_time;
+	if (r->state != BD_SUPERVISOR_RUNNING ||
+	    bd_supervisor_start_time(r->pid, &st) != 0 || st != r->start_time)
+		return false;
+	/* A supervisor that was killed and is not reaped yet (its parent,
+	 * the batchd that died, left it to an init that may be slow or never
+	 * reap) is a zombie: gone, with no outcome. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)r->pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return false;
+	buf[len] = '\0';
+	rp = strrchr(buf, ')');
+	return rp != NULL && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
 }
 
 /*

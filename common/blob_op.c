@@ -18,8 +18,9 @@
  * the Range header, so http's own resume (which changes the Range) cannot
  * be used there: such parts (self_resume) make one attempt each, and a
  * broken one is resumed here from the bytes already written, with a newly
- * signed request after a backoff.  With a SAS, http retries and resumes by
- * itself.
+ * signed request after a backoff (a streamed GET, which has no If-Match,
+ * starts again instead).  With a SAS, http retries and resumes by itself,
+ * as far as the response's validator allows (see http.h).
  *
  * Error texts name the operation and the blob URL without its query, the
  * HTTP status, the storage error code and message, and for a refused SAS
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crypto_api.h"
 #include "error.h"
@@ -376,11 +378,20 @@ blob_on_http(struct bd_http_transfer *t, int status,
 				op->parts[i].state = P_DONE;
 	} else if (status != 0 && p->self_resume && op->status == 0 &&
 	    blob_transient(status, resp->status)) {
-		/* Resume with a freshly signed Range (see the top). */
-		if (resp->bytes_received > 0)
-			p->tries = 0;
-		p->done += resp->bytes_received;
-		if (++p->tries < max)
+		/*
+		 * Resume with a freshly signed Range (see the top), guarded by
+		 * If-Match.  A streamed GET has no strong ETag to guard one:
+		 * it starts again, from an empty file.
+		 */
+		if (!op->streamed) {
+			if (resp->bytes_received > 0)
+				p->tries = 0;
+			p->done += resp->bytes_received;
+		}
+		if (op->streamed && ftruncate(op->fd, p->offset) != 0)
+			bd_blob_op_fail(op, -errno, "%s %s: truncating the "
+			    "file: %s", op->what, op->url, strerror(errno));
+		else if (++p->tries < max)
 			blob_retry_later(op, p);
 		else
 			blob_fail_http(op, status, resp);

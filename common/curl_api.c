@@ -28,6 +28,7 @@ static const struct bd_lazylib_symbol curl_symbols[] = {
 	CURL_SYMBOL(multi_strerror, "curl_multi_strerror"),
 	CURL_SYMBOL(slist_append, "curl_slist_append"),
 	CURL_SYMBOL(slist_free_all, "curl_slist_free_all"),
+	CURL_SYMBOL(getdate, "curl_getdate"),
 	{ NULL, NULL },
 };
 

@@ -30,6 +30,7 @@ struct bd_curl_api {
 	__typeof__(curl_multi_strerror) *multi_strerror;
 	__typeof__(curl_slist_append) *slist_append;
 	__typeof__(curl_slist_free_all) *slist_free_all;
+	__typeof__(curl_getdate) *getdate;
 };
 
 extern struct bd_curl_api bd_curl;
@@ -58,6 +59,7 @@ int bd_curl_api_load(const char **cause);
 #define curl_multi_assign (*bd_curl.multi_assign)
 #define curl_multi_socket_action (*bd_curl.multi_socket_action)
 #define curl_multi_info_read (*bd_curl.multi_info_read)
+#define curl_getdate (*bd_curl.getdate)
 #define curl_multi_cleanup (*bd_curl.multi_cleanup)
 #define curl_multi_strerror (*bd_curl.multi_strerror)
 #define curl_slist_append (*bd_curl.slist_append)

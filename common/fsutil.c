@@ -49,13 +49,13 @@ bd_mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
-/* Removes every entry of the open directory dfd; closes dfd. */
+/* Walks below dfd at depth; closes dfd.  See bd_walk_tree(). */
 static int
-fsutil_empty_fd(int dfd, int depth)
+fsutil_walk(int dfd, const struct bd_walk_ops *ops, void *arg, int depth)
 {
 	DIR *dir;
 	struct dirent *de;
-	int rc = 0;
+	int rc = 0, r;
 
 	if (depth > 4096) {
 		close(dfd);
@@ -69,30 +69,59 @@ fsutil_empty_fd(int dfd, int depth)
 	while ((de = readdir(dir)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
-			continue;
-		if (errno != EISDIR && errno != EPERM) {
-			if (errno != ENOENT && rc == 0)
-				rc = -errno;
+		if ((r = ops->enter(dirfd(dir), de->d_name, de->d_type,
+		    arg)) <= 0) {
+			if (r < 0 && r != -ENOENT && rc == 0)
+				rc = r;
 			continue;
 		}
 		int sub = openat(dirfd(dir), de->d_name,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub == -1) {
-			if (rc == 0)
+			if (errno != ENOENT && rc == 0)
 				rc = -errno;
 			continue;
 		}
-		int r = fsutil_empty_fd(sub, depth + 1);
-		if (r < 0 && rc == 0)
+		if ((r = fsutil_walk(sub, ops, arg, depth + 1)) < 0 && rc == 0)
 			rc = r;
-		if (unlinkat(dirfd(dir), de->d_name, AT_REMOVEDIR) == -1 &&
-		    errno != ENOENT && rc == 0)
-			rc = -errno;
+		if (ops->leave != NULL &&
+		    (r = ops->leave(dirfd(dir), de->d_name, arg)) < 0 &&
+		    r != -ENOENT && rc == 0)
+			rc = r;
 	}
 	closedir(dir);
 	return rc;
 }
+
+int
+bd_walk_tree(int dfd, const struct bd_walk_ops *ops, void *arg)
+{
+	return fsutil_walk(dfd, ops, arg, 0);
+}
+
+/* Emptying: a file goes at once, a directory after its entries. */
+static int
+fsutil_empty_enter(int dfd, const char *name, unsigned char d_type,
+    void *arg)
+{
+	(void)d_type;
+	(void)arg;
+	if (unlinkat(dfd, name, 0) == 0)
+		return 0;
+	return errno == EISDIR || errno == EPERM ? 1 : -errno;
+}
+
+static int
+fsutil_empty_leave(int dfd, const char *name, void *arg)
+{
+	(void)arg;
+	return unlinkat(dfd, name, AT_REMOVEDIR) == 0 ? 0 : -errno;
+}
+
+static const struct bd_walk_ops fsutil_empty_ops = {
+	.enter = fsutil_empty_enter,
+	.leave = fsutil_empty_leave,
+};
 
 int
 bd_empty_dir(const char *path)
@@ -101,7 +130,7 @@ bd_empty_dir(const char *path)
 
 	if (dfd == -1)
 		return errno == ENOENT ? 0 : -errno;
-	return fsutil_empty_fd(dfd, 0);
+	return bd_walk_tree(dfd, &fsutil_empty_ops, NULL);
 }
 
 int

@@ -27,6 +27,29 @@ int bd_rm_rf(const char *path);
 int bd_empty_dir(const char *path);
 
 /*
+ * A walk of a directory tree by descriptors, never following a symlink:
+ * for each entry of a directory, enter(dfd, name, d_type, arg) is called
+ * with the open directory that holds it.  It returns 1 to walk into the
+ * entry (opened with O_NOFOLLOW, so a symlink is never walked into), 0
+ * to go on with the next, or a negative errno (recorded; the walk goes
+ * on).  After the entries of a directory walked into, leave(dfd, name,
+ * arg) is called for it (NULL: nothing), and what it returns is recorded
+ * the same way.
+ */
+struct bd_walk_ops {
+	int (*enter)(int dfd, const char *name, unsigned char d_type,
+	    void *arg);
+	int (*leave)(int dfd, const char *name, void *arg);
+};
+
+/*
+ * Walks the entries below the open directory dfd, which it closes.
+ * Returns 0 or the first negative errno met (-ELOOP past 4096 levels);
+ * an entry gone meanwhile (ENOENT) is no error.
+ */
+int bd_walk_tree(int dfd, const struct bd_walk_ops *ops, void *arg);
+
+/*
  * Writes data to path atomically: a temporary file in the same directory,
  * write, fsync, rename, fsync of the directory.
  */

@@ -29,8 +29,11 @@
  * inside libcurl's callbacks on the loop thread.  Only the body of a 2xx
  * response reaches the sink; other bodies are kept (capped) for the error
  * text.  A GET into a file that fails mid-body keeps what was written and
- * asks for the rest with a Range (and If-Range on a strong ETag), checking
- * the Content-Range start of the 206; a 200 instead restarts the range.
+ * asks for the rest with a Range and an If-Range on the response's
+ * validator, checking the Content-Range start of the 206; a 200 instead
+ * restarts the range.  A response without a validator (no ETag and no
+ * strong Last-Modified, or a weak ETag) cannot be resumed: the next bytes
+ * could be of another version, so the range starts again from its first.
  *
  * libcurl forbids adding or removing easy handles from inside its
  * callbacks, and a user's progress callback runs inside them, so a cancel,
@@ -48,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "version.h"
@@ -69,6 +73,12 @@
 #define HTTP_MAX_URL		(64 * 1024)
 #define HTTP_MAX_METHOD		16
 #define HTTP_BUFFER_SIZE	(128L * 1024)
+/*
+ * Smaller request bodies go without "Expect: 100-continue": the wait for
+ * the interim 100 costs every small upload a round trip (and a blob
+ * server a response), to save sending a body that may be refused.
+ */
+#define HTTP_EXPECT_MIN		(1024L * 1024)
 /* Bytes of a file sink gathered before one pwrite: libcurl hands the body
    over in 16 KiB pieces, and a pwrite each cost more than the receiving. */
 #define HTTP_SINK_BUF		(128 * 1024)
@@ -161,7 +171,8 @@ struct bd_http_transfer {
 	int attempts;
 	int64_t written;	/* bytes of the range in the sink */
 	int64_t expect_len;	/* length of the range once known, or -1 */
-	char *if_range;		/* strong ETag of the first 2xx, for resuming */
+	char *if_range;		/* validator of the first 2xx, for resuming;
+				   NULL: a broken attempt starts again */
 	bool cancel_requested;
 	int final_status;
 	char *detail;
@@ -684,6 +695,54 @@ http_parse_content_range(const char *v, int64_t *s, int64_t *e, int64_t *total)
 	return 0;
 }
 
+/*
+ * The validator of the response in t that a resumed request may send in
+ * If-Range (caller frees), or NULL: its ETag if strong; else, when it has
+ * no ETag at all, its Last-Modified if the Date is at least a second later,
+ * which makes the date strong (RFC 9110 8.8.2.2, 13.1.5).  A weak ETag
+ * only says two bodies are equivalent, not the same bytes, and forbids
+ * the date too: the client has an entity tag, just not a usable one.
+ */
+static char *
+transfer_validator(const struct bd_http_transfer *t)
+{
+	const char *etag = transfer_header(t, "ETag");
+	const char *lm = transfer_header(t, "Last-Modified");
+	const char *date = transfer_header(t, "Date");
+	time_t m, d;
+
+	if (etag != NULL && *etag != '\0')
+		return strncmp(etag, "W/", 2) != 0 ? xstrdup(etag) : NULL;
+	if (lm == NULL || date == NULL)
+		return NULL;
+	m = curl_getdate(lm, NULL);
+	d = curl_getdate(date, NULL);
+	if (m == -1 || d == -1 || d - m < 1)
+		return NULL;
+	return xstrdup(lm);
+}
+
+/*
+ * Drops the bytes of the range kept so far: the next come from its first
+ * byte.  A GET to the end of the resource also cuts the file at
+ * sink_offset, so that no byte of a longer earlier version stays past the
+ * new end.  0, or sets and returns sink_err.
+ */
+static int
+transfer_restart(struct bd_http_transfer *t)
+{
+	bool had = t->written > 0;
+
+	t->written = 0;
+	t->wlen = 0;
+	if (had && t->sink_fd >= 0 && t->range_end < 0 &&
+	    ftruncate(t->sink_fd, t->sink_offset) != 0) {
+		t->sink_err = -errno;
+		return t->sink_err;
+	}
+	return 0;
+}
+
 /* The first byte of the resource the range starts at. */
 static int64_t
 transfer_base(const struct bd_http_transfer *t)
@@ -699,7 +758,7 @@ static bool
 transfer_on_headers_end(struct bd_http_transfer *t)
 {
 	const char *cl = transfer_header(t, "Content-Length");
-	const char *etag = transfer_header(t, "ETag"), *cr;
+	const char *cr;
 	int64_t base = transfer_base(t), s, e, total, end;
 
 	t->content_length = cl != NULL ? http_parse_int(cl, strlen(cl)) : -1;
@@ -719,9 +778,8 @@ transfer_on_headers_end(struct bd_http_transfer *t)
 		}
 		t->entity_length = total;
 		t->expect_len = t->written + (e - s + 1);
-		if (t->if_range == NULL && etag != NULL &&
-		    strncmp(etag, "W/", 2) != 0)
-			t->if_range = xstrdup(etag);
+		if (t->if_range == NULL)
+			t->if_range = transfer_validator(t);
 		return true;
 	}
 
@@ -737,12 +795,11 @@ transfer_on_headers_end(struct bd_http_transfer *t)
 	 */
 	t->entity_length = t->content_length;
 	free(t->if_range);
-	t->if_range = etag != NULL && strncmp(etag, "W/", 2) != 0 ?
-	    xstrdup(etag) : NULL;
+	t->if_range = transfer_validator(t);
 	t->expect_len = t->content_length;
 	if (t->range_start >= 0 || t->written > 0) {
-		t->written = 0;
-		t->wlen = 0;
+		if (transfer_restart(t) != 0)
+			return false;
 		t->skip = base;
 		if (t->range_end >= 0)
 			t->limit = t->range_end - base + 1;
@@ -974,7 +1031,10 @@ transfer_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	return 0;
 }
 
-/* Builds this attempt's header list: the request's, then Range/If-Range. */
+/*
+ * Builds this attempt's header list: the request's, then no Expect for a
+ * small body, then If-Range.
+ */
 static struct curl_slist *
 transfer_slist(struct bd_http_transfer *t)
 {
@@ -984,6 +1044,11 @@ transfer_slist(struct bd_http_transfer *t)
 
 	for (i = 0; i < t->n_headers; i++) {
 		if ((n = curl_slist_append(l, t->headers[i])) == NULL)
+			goto oom;
+		l = n;
+	}
+	if (t->sends_body && t->body_length < HTTP_EXPECT_MIN) {
+		if ((n = curl_slist_append(l, "Expect:")) == NULL)
 			goto oom;
 		l = n;
 	}
@@ -1028,6 +1093,13 @@ transfer_attempt(struct bd_http_transfer *t)
 	t->last_done = t->last_total = -2;
 	t->attempts++;
 
+	/* Bytes kept without a validator could join two versions. */
+	if (t->is_get && t->sink_fd >= 0 && t->written > 0 &&
+	    t->if_range == NULL && transfer_restart(t) != 0) {
+		transfer_finish(t, t->sink_err, xasprintf("truncating the "
+		    "file to start again: %s", strerror(-t->sink_err)));
+		return;
+	}
 	if ((e = curl_easy_init()) == NULL) {
 		transfer_finish(t, -ENOMEM, xstrdup("curl_easy_init failed"));
 		return;

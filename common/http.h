@@ -12,7 +12,10 @@
  * (connection errors, timeouts, HTTP 408, 429, 500, 502, 503, 504) are
  * retried with capped, jittered exponential backoff that honours
  * Retry-After; other statuses are final at once.  A GET into a file that
- * breaks mid-body resumes from the last byte written.
+ * breaks mid-body resumes from the last byte written, with If-Range on the
+ * response's strong ETag (or, without any ETag, its Last-Modified when
+ * that is a strong validator); a response with neither starts again from
+ * the first byte of the range.
  *
  * Callback contract: if bd_http_start() fails its callback never runs;
  * otherwise it runs exactly once, on the loop thread and never from inside
@@ -87,7 +90,8 @@ struct bd_http_request {
 	 * (so parallel ranges can share one descriptor), or memory when
 	 * sink_fd is -1, up to max_memory_body bytes (BD_ETOOBIG past it;
 	 * 0 = 8 MiB).  A retried download rewrites its bytes in place; the
-	 * module never truncates the file.
+	 * module truncates the file only when a GET to the end of the
+	 * resource (range_end -1) starts again, at sink_offset.
 	 */
 	int sink_fd;
 	int64_t sink_offset;

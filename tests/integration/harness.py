@@ -341,3 +341,27 @@ class Spool:
         for name in os.listdir(d):
             if not name.startswith("."):
                 os.unlink(os.path.join(d, name))
+
+
+def cgroup_v2_mount():
+    """Where the cgroup v2 hierarchy is mounted, or None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, post = line.split(" - ", 1)
+            if post.split()[0] == "cgroup2":
+                return pre.split()[4]
+    return None
+
+
+def remove_cgroup_tree(d):
+    """Removes the cgroup directory d and those below it, deepest first
+    (a cgroup directory goes with rmdir only); a missing d is fine."""
+    if d is None or not os.path.isdir(d):
+        return
+    for root, dirs, files in os.walk(d, topdown=False):
+        for sub in dirs:
+            try:
+                os.rmdir(os.path.join(root, sub))
+            except OSError:
+                pass
+    os.rmdir(d)

@@ -15,6 +15,9 @@
 #   /slow/...     the same files as /, at most 50 MB/s per connection
 #   /norange/...  the same files as /, ignoring Range (always 200)
 #   /liar/...     the same, but saying Accept-Ranges: bytes all the same
+#   /weak/...     as /slow/, with a weak ETag (W/"weak") instead of nginx's
+#   /noetag/...   as /slow/, without an ETag (Last-Modified only)
+#   /novalidator/... as /slow/, with neither ETag nor Last-Modified
 #   /status/NNN[/...] answers with status NNN (404 with x-ms-error-code
 #                 BlobNotFound, 429 with Retry-After: 1)
 #
@@ -116,7 +119,8 @@ events {
 http {
 	default_type application/octet-stream;
 	log_format harness '\$connection \$connection_requests \$status "\$request" '
-	    'range="\$http_range" ua="\$http_user_agent" sent=\$body_bytes_sent';
+	    'range="\$http_range" ua="\$http_user_agent" sent=\$body_bytes_sent '
+	    'ifr="\$http_if_range" expect="\$http_expect"';
 	access_log $dir/logs/access.log harness;
 	client_body_temp_path $dir/tmp/body;
 	proxy_temp_path $dir/tmp/proxy;
@@ -155,6 +159,24 @@ http {
 			alias $dir/www/;
 			max_ranges 0;
 			add_header Accept-Ranges bytes;
+		}
+
+		location /weak/ {
+			alias $dir/www/;
+			limit_rate 50m;
+			etag off;
+			add_header ETag 'W/"weak"';
+		}
+		location /noetag/ {
+			alias $dir/www/;
+			limit_rate 50m;
+			etag off;
+		}
+		location /novalidator/ {
+			alias $dir/www/;
+			limit_rate 50m;
+			etag off;
+			add_header Last-Modified "";
 		}
 EOF
 		for code in $STATUSES; do

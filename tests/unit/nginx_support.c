@@ -4,7 +4,8 @@
  * test_upload): starting one nginx through tests/lib/nginx-harness.sh,
  * restarting or killing it, stopping it at exit, and reading its access
  * log (the harness's "harness" format: connection, request count, status,
- * request line, range="...", ua="...", sent=N).
+ * request line, range="...", ua="...", sent=N, ifr="..." the If-Range,
+ * expect="...").
  *
  * State is one per test program: ng_start() copies the directory, reads
  * BATCHD_TEST_LIB and registers the atexit handler once; the handler stops

@@ -8,12 +8,17 @@
  * waits for a cgroup to empty poll its cgroup.events against a deadline.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +31,10 @@
 #define MiB ((int64_t)1 << 20)
 
 static unsigned seq;
+
+/* The v2 mode has the memory and pids controllers (not so in a
+ * tasks.cgroupDir on a hybrid host). */
+static bool v2_has_all = true;
 
 /* A cgroup name unique to this run. */
 static char *
@@ -223,14 +232,16 @@ TEST(create_join_limits)
 		free(file);
 		free(dir);
 	} else {
+		/* In tasks.cgroupDir a controller may be missing: then its
+		 * limit is not there (said once at setup), and no error. */
 		char *file = xasprintf("%s/memory.max", bd_cgroup_path(cg));
-		v = slurp(file);
-		ASSERT_INT_EQ(atoll(v), 64 * MiB);
+		if ((v = slurp(file)) != NULL || v2_has_all)
+			ASSERT_INT_EQ(atoll(v), 64 * MiB);
 		free(v);
 		free(file);
 		file = xasprintf("%s/pids.max", bd_cgroup_path(cg));
-		v = slurp(file);
-		ASSERT_INT_EQ(atoll(v), 16);
+		if ((v = slurp(file)) != NULL || v2_has_all)
+			ASSERT_INT_EQ(atoll(v), 16);
 		free(v);
 		free(file);
 	}
@@ -603,10 +614,341 @@ TEST(configured_off)
 	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
 }
 
+/*
+ * The sweep tests' verdicts: "stale.PID." names (this process's) are to
+ * be removed, "orphan.PID." ones killed; the rest kept.
+ */
+static enum bd_cgroup_sweep_action
+stale_names(const char *name, void *arg)
+{
+	char prefix[32];
+
+	(void)arg;
+	snprintf(prefix, sizeof(prefix), "stale.%ld.", (long)getpid());
+	if (strncmp(name, prefix, strlen(prefix)) == 0)
+		return BD_CGROUP_REMOVE;
+	snprintf(prefix, sizeof(prefix), "orphan.%ld.", (long)getpid());
+	if (strncmp(name, prefix, strlen(prefix)) == 0)
+		return BD_CGROUP_KILL;
+	return BD_CGROUP_KEEP;
+}
+
+/*
+ * The sweep removes the stale cgroups that are empty, and keeps a stale
+ * one with a process in it (an adopted task's) and those not stale.
+ */
+TEST(sweep)
+{
+	char *empty = xasprintf("stale.%ld.%u", (long)getpid(), ++seq);
+	char *busy = xasprintf("stale.%ld.%u", (long)getpid(), ++seq);
+	char *live = unique("live");
+	char *orphan = xasprintf("orphan.%ld.%u", (long)getpid(), ++seq);
+	struct bd_cgroup *e, *b, *l, *o;
+	char *epath;
+	int release, killed, status;
+	pid_t pid;
+
+	ASSERT_INT_EQ(bd_cgroup_create(empty, &limits, &e), 0);
+	ASSERT_INT_EQ(bd_cgroup_create(busy, &limits, &b), 0);
+	ASSERT_INT_EQ(bd_cgroup_create(live, &limits, &l), 0);
+	epath = xstrdup(bd_cgroup_path(e));
+	bd_cgroup_free(e);
+	pid = spawn_waiter(&release);
+	ASSERT_INT_EQ(bd_cgroup_join(b, pid), 0);
+	ASSERT_INT_EQ(bd_cgroup_sweep(stale_names, NULL, &killed), 1);
+	ASSERT_INT_EQ(killed, 0);
+	ASSERT(access(epath, F_OK) != 0 && errno == ENOENT);
+	ASSERT_INT_EQ(bd_cgroup_open(empty, &e), -ENOENT);
+	ASSERT_INT_EQ(access(bd_cgroup_path(b), F_OK), 0);
+	ASSERT_INT_EQ(access(bd_cgroup_path(l), F_OK), 0);
+	if (bd_cgroup_mode() == BD_CGROUP_MODE_HYBRID) {
+		/* Its v1 directories went with it. */
+		char *v1 = v1_dir(getpid(), "memory");
+		char *gone = xasprintf("%.*s/batchd/%s",
+		    (int)(strlen(v1) - (strcmp(strrchr(v1, '/'), "/") == 0 ?
+		    1 : 0)), v1, empty);
+		ASSERT(access(gone, F_OK) != 0);
+		free(gone);
+		free(v1);
+	}
+	close(release);
+	ASSERT_INT_EQ(waitpid(pid, NULL, 0), pid);
+	ASSERT(wait_empty(b));
+	bd_cgroup_free(b);
+	/* Its process gone, the next sweep takes it. */
+	ASSERT_INT_EQ(bd_cgroup_sweep(stale_names, NULL, NULL), 1);
+	ASSERT_INT_EQ(bd_cgroup_open(busy, &b), -ENOENT);
+
+	/* An orphan's processes (a double fork too) are killed, then it
+	 * goes. */
+	ASSERT_INT_EQ(bd_cgroup_create(orphan, &limits, &o), 0);
+	pid = spawn_waiter(&release);
+	ASSERT_INT_EQ(bd_cgroup_join(o, pid), 0);
+	bd_cgroup_free(o);
+	ASSERT_INT_EQ(bd_cgroup_sweep(stale_names, NULL, &killed), 1);
+	ASSERT_INT_EQ(killed, 1);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	close(release);
+	ASSERT_INT_EQ(bd_cgroup_open(orphan, &o), -ENOENT);
+	free(orphan);
+	bd_cgroup_destroy(l);
+	free(epath);
+	free(empty);
+	free(busy);
+	free(live);
+}
+
+/* The mount point of the cgroup v2 hierarchy, or NULL; caller frees. */
+static char *
+v2_mount(void)
+{
+	char *text = slurp("/proc/self/mountinfo"), *line, *save = NULL;
+	char *found = NULL;
+
+	for (line = strtok_r(text, "\n", &save); line != NULL && found == NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char point[4096], *sep = strstr(line, " - ");
+		if (sep != NULL && strncmp(sep + 3, "cgroup2 ", 8) == 0 &&
+		    sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1)
+			found = xstrdup(point);
+	}
+	free(text);
+	return found;
+}
+
+/* Whether the cgroup directory dir holds no process of its own. */
+static bool
+no_procs(const char *dir)
+{
+	char *file = xasprintf("%s/cgroup.procs", dir), *v = slurp(file);
+	bool none = v != NULL && v[0] == '\0';
+
+	free(v);
+	free(file);
+	return none;
+}
+
+/* This process's v2 cgroup directory under mount; caller frees. */
+static char *
+own_v2(const char *mount, pid_t pid)
+{
+	char path[64], *text, *line, *save = NULL, *dir = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cgroup", (long)pid);
+	text = slurp(path);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		if (strncmp(line, "0::", 3) == 0)
+			dir = xasprintf("%s%s", mount, strcmp(line + 3, "/") == 0 ?
+			    "" : line + 3);
+	free(text);
+	return dir;
+}
+
+/*
+ * A task's supervisor, as the agent starts it in its leaf: waits on go,
+ * then sets up as a joiner, opens the task cgroup name and checks that
+ * nothing moved.  Exits 0 when all held.
+ */
+static void __attribute__((noreturn))
+joiner(int go, const char *mount, const char *d, const char *name)
+{
+	char *agent = xasprintf("%s/agent", d), *own;
+	struct bd_cgroup *cg;
+	char c;
+
+	if (read(go, &c, 1) != 1)
+		_exit(10);
+	bd_cgroup_configure_joiner();
+	if (bd_cgroup_setup() < 0 || bd_cgroup_mode() != BD_CGROUP_MODE_V2)
+		_exit(11);
+	if (bd_cgroup_open(name, &cg) < 0)
+		_exit(12);
+	own = own_v2(mount, getpid());
+	if (own == NULL || strcmp(own, agent) != 0)
+		_exit(13);	/* it moved itself */
+	if (!no_procs(d))
+		_exit(14);
+	bd_cgroup_free(cg);
+	_exit(0);
+}
+
+/*
+ * The child that tests tasks.cgroupDir d: it forks a supervisor-to-be,
+ * sets up the v2 mode in d, runs the tests of a task cgroup there, then
+ * lets the supervisor check the layout.  Exits 0 when all held.
+ */
+static void __attribute__((noreturn))
+v2_dir_child(const char *mount, const char *d)
+{
+	char *agent = xasprintf("%s/agent", d), *tasks = xasprintf("%s/tasks", d);
+	char *name = unique("into"), *own, *ctl, *file;
+	struct bd_cgroup *cg;
+	struct clone_args ca;
+	int go[2], fd, status;
+	pid_t pid, sup;
+
+	ASSERT(pipe(go) == 0);
+	if ((sup = fork()) == 0) {
+		close(go[1]);
+		joiner(go[0], mount, d, name);
+	}
+	close(go[0]);
+	bd_cgroup_configure(true, &limits);
+	ASSERT_INT_EQ(bd_cgroup_configure_dir(d), 0);
+	ASSERT_INT_EQ(bd_cgroup_setup(), 0);
+	ASSERT_STR_EQ(bd_cgroup_mode_name(bd_cgroup_mode()), "v2");
+	file = xasprintf("%s/cgroup.subtree_control", tasks);
+	ctl = slurp(file);
+	v2_has_all = ctl != NULL && strstr(ctl, "memory") != NULL &&
+	    strstr(ctl, "pids") != NULL;
+	free(ctl);
+	free(file);
+	/* The agent sits in its leaf; d and d/tasks hold no process. */
+	own = own_v2(mount, getpid());
+	ASSERT_STR_EQ(own, agent);
+	free(own);
+	ASSERT(no_procs(d));
+	ASSERT(no_procs(tasks));
+
+	RUN(create_join_limits);
+	RUN(signal_escaped);
+	RUN(signal_term);
+	if (v2_has_all) {
+		RUN(pids_max);
+		RUN(stats);
+		RUN(oom);
+	}
+	RUN(thread_join);
+	RUN(open);
+	RUN(sweep);
+
+	/* clone3() with CLONE_INTO_CGROUP starts a child in a task cgroup. */
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	fd = bd_cgroup_open_dir(cg);
+	ASSERT(fd >= 0);
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_INTO_CGROUP;
+	ca.exit_signal = SIGCHLD;
+	ca.cgroup = (uint64_t)fd;
+	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0) {
+		char *here = own_v2(mount, getpid());
+		_exit(here != NULL && strcmp(here, bd_cgroup_path(cg)) == 0 ?
+		    0 : 3);
+	}
+	ASSERT(pid > 0);
+	close(fd);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status));
+	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+	ASSERT(wait_empty(cg));
+
+	/* The supervisor-to-be, started in the agent's leaf. */
+	file = xasprintf("%ld", (long)sup);
+	ctl = xasprintf("%s/cgroup.procs", agent);
+	fd = open(ctl, O_WRONLY | O_CLOEXEC);
+	ASSERT(fd >= 0);
+	ASSERT_INT_EQ(write(fd, file, strlen(file)), (ssize_t)strlen(file));
+	close(fd);
+	free(ctl);
+	free(file);
+	ASSERT_INT_EQ(write(go[1], "g", 1), 1);
+	ASSERT_INT_EQ(waitpid(sup, &status, 0), sup);
+	ASSERT(WIFEXITED(status));
+	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+	bd_cgroup_destroy(cg);
+	free(name);
+	free(agent);
+	free(tasks);
+	_exit(0);
+}
+
+/*
+ * tasks.cgroupDir: the v2 mode in a cgroup made for this test in the v2
+ * hierarchy, whatever mode the host gives batchd's own cgroup (on a
+ * hybrid host, a v2 mode without the memory and pids controllers).  Run
+ * in a child, since the mode is per process and the child moves itself.
+ */
+TEST(v2_dir)
+{
+	char *mount = v2_mount(), *d, *sub;
+	int status;
+	pid_t pid;
+
+	if (mount == NULL) {
+		printf("skip v2_dir: no cgroup v2 hierarchy\n");
+		return;
+	}
+	d = xasprintf("%s/batchd-test-v2.%ld", mount, (long)getpid());
+	if (mkdir(d, 0755) == -1) {
+		printf("skip v2_dir: cannot create %s: %s\n", d,
+		    strerror(errno));
+		free(d);
+		free(mount);
+		return;
+	}
+	if ((pid = fork()) == 0)
+		v2_dir_child(mount, d);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	/* The child and its children are gone: the tree can go. */
+	sub = xasprintf("%s/agent", d);
+	(void)rmdir(sub);
+	free(sub);
+	sub = xasprintf("%s/tasks", d);
+	(void)rmdir(sub);
+	free(sub);
+	ASSERT_INT_EQ(rmdir(d), 0);
+	ASSERT(WIFEXITED(status));
+	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+	free(d);
+	free(mount);
+}
+
+/*
+ * tasks.cgroupDir that cannot be used: a relative or too long path is
+ * refused; a directory that is not a cgroup gives the none mode.
+ */
+TEST(v2_dir_errors)
+{
+	char *big = xmalloc(PATH_MAX + 2);
+	int status;
+	pid_t pid;
+
+	memset(big, 'x', PATH_MAX + 1);
+	big[0] = '/';
+	big[PATH_MAX + 1] = '\0';
+	ASSERT_INT_EQ(bd_cgroup_configure_dir("relative/dir"), -EINVAL);
+	ASSERT_INT_EQ(bd_cgroup_configure_dir(big), -EINVAL);
+	ASSERT_INT_EQ(bd_cgroup_configure_dir(NULL), 0);
+	ASSERT_INT_EQ(bd_cgroup_configure_dir(""), 0);
+	free(big);
+	if ((pid = fork()) == 0) {
+		char dir[] = "/tmp/bd-cgroup-not-XXXXXX";
+		int rc = 0;
+
+		if (mkdtemp(dir) == NULL)
+			_exit(1);
+		bd_cgroup_configure(true, &limits);
+		if (bd_cgroup_configure_dir(dir) != 0 || bd_cgroup_setup() != 0)
+			rc = 2;
+		else if (bd_cgroup_available())
+			rc = 3;
+		rmdir(dir);
+		_exit(rc);
+	}
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status));
+	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+}
+
 int
 main(void)
 {
 	RUN(configured_off);
+	RUN(v2_dir_errors);
+	RUN(v2_dir);
 	bd_cgroup_setup();
 	if (!bd_cgroup_available()) {
 		printf("SKIP: this host offers no writable cgroups to batchd "
@@ -624,5 +966,6 @@ main(void)
 	RUN(oom);
 	RUN(thread_join);
 	RUN(open);
+	RUN(sweep);
 	return 0;
 }

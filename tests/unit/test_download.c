@@ -258,6 +258,40 @@ TEST(http_ok)
 	free(wd);
 }
 
+/*
+ * A partial file left behind, as a link to a file the download must not
+ * write, is replaced rather than followed or failed on.
+ */
+TEST(http_leftover_partial)
+{
+	char *wd = new_wd(), *www = xasprintf("%s/www/left.txt", ngdir);
+	char *u = http_url("left.txt" SAS), *p, *victim, *data;
+	struct bd_resource_file rf[1];
+	size_t len;
+
+	put_file(www, "fresh\n", 6);
+	victim = xasprintf("%s/victim", wd);
+	put_file(victim, "keep\n", 5);
+	p = xasprintf("%s/.left.txt.batchd-partial", wd);
+	ASSERT_INT_EQ(symlink(victim, p), 0);
+	free(p);
+	rf[0] = rf_make(BD_RESOURCE_HTTP_URL, u, "left.txt", NULL, 0640);
+	struct outcome o = run(rf, 1, wd, 0, 0);
+	ASSERT_NULL(o.failure);
+	p = xasprintf("%s/left.txt", wd);
+	check_file(p, "fresh\n", 0640);
+	free(p);
+	ASSERT_INT_EQ(bd_read_file(victim, 1024, &data, &len), 0);
+	ASSERT_STR_EQ(data, "keep\n");
+	free(data);
+	ASSERT_INT_EQ(count_named(wd, "partial"), 0);
+	rf_clear(rf, 1);
+	free(victim);
+	free(u);
+	free(www);
+	free(wd);
+}
+
 TEST(http_errors)
 {
 	char *wd = new_wd();
@@ -831,6 +865,7 @@ main(void)
 	port = ng_start(ngdir, false);
 	if (port != 0) {
 		RUN(http_ok);
+		RUN(http_leftover_partial);
 		RUN(http_errors);
 		RUN(http_first_failure_stops_rest);
 		RUN(cancel);

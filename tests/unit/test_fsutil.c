@@ -2,7 +2,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,6 +96,99 @@ TEST(empty_dir)
 	free(d);
 }
 
+/* What a walk saw: "+name" on enter, "-name" on leave, in order. */
+struct walk_log {
+	char text[512];
+	int fail_enter_on;	/* enter of "bad" returns this, 0: never */
+};
+
+static int
+walk_enter(int dfd, const char *name, unsigned char d_type, void *arg)
+{
+	struct walk_log *w = arg;
+	struct stat st;
+
+	(void)d_type;
+	snprintf(w->text + strlen(w->text), sizeof(w->text) - strlen(w->text),
+	    "+%s ", name);
+	if (strcmp(name, "bad") == 0 && w->fail_enter_on != 0)
+		return w->fail_enter_on;
+	ASSERT_INT_EQ(fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+	/* Asked to go into everything: a symlink must still not be. */
+	return 1;
+}
+
+static int
+walk_leave(int dfd, const char *name, void *arg)
+{
+	struct walk_log *w = arg;
+
+	(void)dfd;
+	snprintf(w->text + strlen(w->text), sizeof(w->text) - strlen(w->text),
+	    "-%s ", name);
+	return 0;
+}
+
+static int
+walk_open(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	ASSERT(fd >= 0);
+	return fd;
+}
+
+TEST(walk_tree)
+{
+	static const struct bd_walk_ops ops = {
+		.enter = walk_enter, .leave = walk_leave,
+	};
+	static const struct bd_walk_ops enter_only = { .enter = walk_enter };
+	char *d = tmpdir(), *outside = tmpdir();
+	char *sub = bd_path_join(d, "a/b"), *link = bd_path_join(d, "a/link");
+	char *bad = bd_path_join(d, "bad");
+	struct walk_log w = { "", 0 };
+
+	ASSERT_INT_EQ(bd_mkdir_p(sub, 0755), 0);
+	touch(sub, "f", "1");
+	touch(outside, "secret", "2");
+	ASSERT_INT_EQ(symlink(outside, link), 0);
+	/* Depth first, leave after the entries; the symlink to a directory
+	 * and the file are entered but never walked into (no "-link", no
+	 * "+secret"), and a file that cannot be walked into is an error. */
+	int rc = bd_walk_tree(walk_open(d), &ops, &w);
+	ASSERT(rc == -ENOTDIR || rc == -ELOOP);
+	ASSERT(strstr(w.text, "+a ") != NULL);
+	ASSERT(strstr(w.text, "+b +f -b ") != NULL);
+	ASSERT(strstr(w.text, "+link ") != NULL);
+	ASSERT(strstr(w.text, "-link") == NULL);
+	ASSERT(strstr(w.text, "secret") == NULL);
+	ASSERT(strstr(w.text, "-a ") > strstr(w.text, "-b "));
+
+	/* An error from enter is returned; the walk still goes on. */
+	ASSERT_INT_EQ(bd_rm_rf(link), 0);
+	char *f = bd_path_join(sub, "f");
+	ASSERT_INT_EQ(unlink(f), 0);
+	free(f);
+	ASSERT_INT_EQ(bd_mkdir_p(bad, 0755), 0);
+	memset(&w, 0, sizeof(w));
+	w.fail_enter_on = -EACCES;
+	ASSERT_INT_EQ(bd_walk_tree(walk_open(d), &enter_only, &w), -EACCES);
+	ASSERT(strstr(w.text, "+bad ") != NULL && strstr(w.text, "+b ") != NULL);
+	/* ENOENT (gone meanwhile) is no error. */
+	memset(&w, 0, sizeof(w));
+	w.fail_enter_on = -ENOENT;
+	ASSERT_INT_EQ(bd_walk_tree(walk_open(d), &enter_only, &w), 0);
+
+	ASSERT_INT_EQ(bd_rm_rf(d), 0);
+	ASSERT_INT_EQ(bd_rm_rf(outside), 0);
+	free(bad);
+	free(link);
+	free(sub);
+	free(d);
+	free(outside);
+}
+
 TEST(read_and_copy)
 {
 	char *d = tmpdir(), *src = bd_path_join(d, "src"),
@@ -182,6 +277,7 @@ main(void)
 	RUN(stays_inside);
 	RUN(rm_rf_keeps_symlink_targets);
 	RUN(empty_dir);
+	RUN(walk_tree);
 	RUN(read_and_copy);
 	RUN(write_replace);
 	RUN(join_and_dirname);

@@ -522,6 +522,15 @@ TEST(put)
 	fetch(h, &req, &res);
 	ASSERT_INT_EQ(res.status, 0);
 	ASSERT(res.http_status == 201 || res.http_status == 204);
+	/*
+	 * Only the big body waited for a 100 Continue: a small one goes
+	 * with its headers, sparing a round trip per small upload.
+	 */
+	run_for(100);	/* nginx logs a request after answering it */
+	ASSERT_INT_EQ(ng_access_count("\"PUT /upload/dir/sub/part.bin",
+	    "expect=\"100-continue\"", NULL), 1);
+	ASSERT_INT_EQ(ng_access_count("\"PUT /upload/mem.txt",
+	    "expect=\"-\"", NULL), 2);
 	path = xasprintf("%s/www/upload/mem.txt", nginx_dir);
 	got = read_path(path, 1024, &len);
 	ASSERT_INT_EQ(len, 21);
@@ -778,13 +787,30 @@ TEST(timeout)
 	http_close(h);
 }
 
-/* State of the kill-and-restart test. */
+/* Sets the mtime of name under www/ to age seconds before now. */
+static void
+www_age(const char *name, time_t age)
+{
+	char *path = xasprintf("%s/www/%s", nginx_dir, name);
+	struct timespec ts[2];
+
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= age;
+	ts[0].tv_nsec = 0;
+	ts[1] = ts[0];
+	ASSERT_INT_EQ(utimensat(AT_FDCWD, path, ts, 0), 0);
+	free(path);
+}
+
+/* State of the kill-and-restart tests. */
 struct resume {
 	struct result res;
 	uv_timer_t timer;
+	const char *path;	/* URL path; NULL: /slow/big.bin */
 	bool killed;
 	bool change;		/* rewrite big.bin while nginx is down */
 	unsigned char *changed;
+	size_t changed_len;	/* its length; 0: BIG_SIZE */
 };
 
 /* Kills nginx, maybe changes the file, and starts it on the same port. */
@@ -793,19 +819,13 @@ on_kill(uv_timer_t *timer)
 {
 	struct resume *r = timer->data;
 	char portarg[16];
-	char *path;
-	struct timespec ts[2];
 
 	ng_harness("kill", NULL);
 	if (r->change) {
-		write_www("big.bin", r->changed, BIG_SIZE);
-		/* A new mtime, so a new ETag, even within the same second. */
-		path = xasprintf("%s/www/big.bin", nginx_dir);
-		clock_gettime(CLOCK_REALTIME, &ts[0]);
-		ts[0].tv_sec += 100;
-		ts[1] = ts[0];
-		ASSERT_INT_EQ(utimensat(AT_FDCWD, path, ts, 0), 0);
-		free(path);
+		write_www("big.bin", r->changed, r->changed_len);
+		/* A new mtime, so a new ETag and Last-Modified, even within
+		   the same second; in the past, so the date stays strong. */
+		www_age("big.bin", 100);
 	}
 	snprintf(portarg, sizeof(portarg), "%d", port);
 	ASSERT_INT_EQ(ng_harness("start", portarg), port);
@@ -823,16 +843,20 @@ progress_kill(void *arg, int64_t done, int64_t total)
 	r->res.last_done = done;
 }
 
-/* Downloads /slow/big.bin, killing nginx on the way. */
+/* Downloads r's path (/slow/big.bin), killing nginx on the way. */
 static void
 download_with_kill(struct resume *r, const unsigned char *want)
 {
 	struct bd_http *h = http_new(4);
 	struct bd_http_request req;
-	char *u = url("/slow/big.bin");
+	char *u = url(r->path != NULL ? r->path : "/slow/big.bin");
 	int fd = scratch_file("resume.out"), closed = 0;
+	size_t len = r->change && r->changed_len > 0 ? r->changed_len :
+	    BIG_SIZE;
 	struct stat st;
 
+	if (r->change && r->changed_len == 0)
+		r->changed_len = BIG_SIZE;
 	uv_timer_init(&loop, &r->timer);
 	r->timer.data = r;
 	req_init(&req, u);
@@ -847,10 +871,10 @@ download_with_kill(struct resume *r, const unsigned char *want)
 		UNIT_FAIL("status %d: %s", r->res.status, r->res.detail);
 	ASSERT(r->killed);
 	ASSERT(r->res.attempts > 1);
-	ASSERT_INT_EQ(r->res.bytes, BIG_SIZE);
+	ASSERT_INT_EQ(r->res.bytes, len);
 	ASSERT_INT_EQ(fstat(fd, &st), 0);
-	ASSERT_INT_EQ(st.st_size, BIG_SIZE);
-	check_fd(fd, 0, want, BIG_SIZE);
+	ASSERT_INT_EQ(st.st_size, len);
+	check_fd(fd, 0, want, len);
 	fprintf(stderr, "   attempts %d, last status %ld\n", r->res.attempts,
 	    r->res.http_status);
 	close(fd);
@@ -859,6 +883,7 @@ download_with_kill(struct resume *r, const unsigned char *want)
 	uv_close((uv_handle_t *)&r->timer, on_handle_closed);
 	run_until(&closed);
 	http_close(h);
+	run_for(100);	/* nginx logs a request after answering it */
 }
 
 TEST(resume_after_kill)
@@ -870,7 +895,6 @@ TEST(resume_after_kill)
 	download_with_kill(&r, big);
 	ASSERT_INT_EQ(r.res.http_status, 206);
 	/* The server saw a resumed request. */
-	run_for(100);
 	ASSERT(log_count("\"GET /slow/big.bin HTTP/1.1\" range=\"bytes=") >
 	    before);
 	result_free(&r.res);
@@ -888,6 +912,94 @@ TEST(resume_changed_file)
 	download_with_kill(&r, r.changed);
 	ASSERT_INT_EQ(r.res.http_status, 200);
 	write_www("big.bin", big, BIG_SIZE);
+	www_age("big.bin", 200);
+	free(r.changed);
+	result_free(&r.res);
+}
+
+/*
+ * A weak ETag guards no range, and forbids If-Range on the date too: the
+ * broken download starts again, without a Range, and is right.
+ */
+TEST(resume_weak_etag)
+{
+	struct resume r;
+	const char *get = "\"GET /weak/big.bin HTTP/1.1\"";
+
+	memset(&r, 0, sizeof(r));
+	r.path = "/weak/big.bin";
+	download_with_kill(&r, big);
+	ASSERT_INT_EQ(r.res.http_status, 200);
+	/* The cut request is not logged: nginx was killed. */
+	ASSERT(ng_access_count(get, "range=\"-\"", NULL) >= 1);
+	ASSERT_INT_EQ(ng_access_count(get, "range=\"bytes=", NULL), 0);
+	ASSERT_INT_EQ(ng_access_count(get, "ifr=\"-\"", NULL),
+	    ng_access_count(get, "", NULL));
+	result_free(&r.res);
+}
+
+/* Without an ETag, a strong Last-Modified guards the resume. */
+TEST(resume_no_etag)
+{
+	struct resume r;
+	const char *get = "\"GET /noetag/big.bin HTTP/1.1\"";
+	int ranged = ng_access_count(get, "range=\"bytes=", NULL);
+	int guarded = ng_access_count(get, "GMT\"", NULL);
+
+	memset(&r, 0, sizeof(r));
+	r.path = "/noetag/big.bin";
+	download_with_kill(&r, big);
+	ASSERT_INT_EQ(r.res.http_status, 206);
+	/* Every resumed request carried If-Range with the date. */
+	ASSERT(ng_access_count(get, "range=\"bytes=", NULL) > ranged);
+	ASSERT_INT_EQ(ng_access_count(get, "range=\"bytes=", NULL) - ranged,
+	    ng_access_count(get, "GMT\"", NULL) - guarded);
+	result_free(&r.res);
+}
+
+/*
+ * The file changes (shorter) while the server is down: If-Range on the
+ * old date gets a 200, and the download starts over, truncated.
+ */
+TEST(resume_no_etag_changed)
+{
+	struct resume r;
+
+	memset(&r, 0, sizeof(r));
+	r.path = "/noetag/big.bin";
+	r.change = true;
+	r.changed_len = BIG_SIZE / 2;
+	r.changed = xmalloc(r.changed_len);
+	fill(r.changed, r.changed_len, 4);
+	download_with_kill(&r, r.changed);
+	ASSERT_INT_EQ(r.res.http_status, 200);
+	write_www("big.bin", big, BIG_SIZE);
+	www_age("big.bin", 200);
+	free(r.changed);
+	result_free(&r.res);
+}
+
+/*
+ * No validator at all and the file changes, shorter: the retry asks for
+ * the whole file, and what was written of the old one is cut off.
+ */
+TEST(resume_no_validator)
+{
+	struct resume r;
+	const char *get = "\"GET /novalidator/big.bin HTTP/1.1\"";
+
+	memset(&r, 0, sizeof(r));
+	r.path = "/novalidator/big.bin";
+	r.change = true;
+	r.changed_len = BIG_SIZE / 2;
+	r.changed = xmalloc(r.changed_len);
+	fill(r.changed, r.changed_len, 5);
+	download_with_kill(&r, r.changed);
+	ASSERT_INT_EQ(r.res.http_status, 200);
+	ASSERT(ng_access_count(get, "range=\"-\"", NULL) >= 1);
+	ASSERT_INT_EQ(ng_access_count(get, "range=\"bytes=", NULL), 0);
+	write_www("big.bin", big, BIG_SIZE);
+	www_age("big.bin", 200);
 	free(r.changed);
 	result_free(&r.res);
 }
@@ -1215,6 +1327,8 @@ main(void)
 	big = xmalloc(BIG_SIZE);
 	fill(big, BIG_SIZE, 1);
 	write_www("big.bin", big, BIG_SIZE);
+	/* Old enough for its Last-Modified to be a strong validator. */
+	www_age("big.bin", 200);
 	mid = xmalloc(MID_SIZE);
 	fill(mid, MID_SIZE, 3);
 	write_www("mid.bin", mid, MID_SIZE);
@@ -1235,6 +1349,10 @@ main(void)
 	RUN(timeout);
 	RUN(resume_after_kill);
 	RUN(resume_changed_file);
+	RUN(resume_weak_etag);
+	RUN(resume_no_etag);
+	RUN(resume_no_etag_changed);
+	RUN(resume_no_validator);
 	RUN(cancel);
 	RUN(close_cancels);
 	RUN(concurrency);

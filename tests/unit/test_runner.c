@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Exit conditions (spec §1.6); the runner's processes are covered by the
  * integration tests, which drive the real binary. */
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "cmd_supervise.h"
 #include "runner.h"
 #include "unit.h"
@@ -99,6 +103,30 @@ TEST(job_action_needs_perform)
 	job.on_task_failure = BD_ON_TASK_FAILURE_PERFORM_EXIT_OPTIONS_JOB_ACTION;
 }
 
+/* Task cgroup names end in ".PID.SEQ": stale when that batchd is gone. */
+TEST(cgroup_stale)
+{
+	char name[128];
+	pid_t dead;
+
+	if ((dead = fork()) == 0)
+		_exit(0);
+	ASSERT_INT_EQ(waitpid(dead, NULL, 0), dead);
+	snprintf(name, sizeof(name), "job.task.0.%ld.7", (long)dead);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale(name, NULL), BD_CGROUP_REMOVE);
+	snprintf(name, sizeof(name), "_node.start.2.%ld.1", (long)getpid());
+	ASSERT_INT_EQ(bd_runner_cgroup_stale(name, NULL), BD_CGROUP_KEEP);
+	snprintf(name, sizeof(name), "job.task.0.%ld.7", (long)getppid());
+	ASSERT_INT_EQ(bd_runner_cgroup_stale(name, NULL), BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale("job.task.0.x.7", NULL),
+	    BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale("nodots", NULL), BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale("7", NULL), BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale(".1", NULL), BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale("a.0.1", NULL), BD_CGROUP_KEEP);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale("a.-5.1", NULL), BD_CGROUP_KEEP);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -108,5 +136,6 @@ main(int argc, char **argv)
 	RUN(implicit_defaults);
 	RUN(mappings_and_precedence);
 	RUN(job_action_needs_perform);
+	RUN(cgroup_stale);
 	return 0;
 }

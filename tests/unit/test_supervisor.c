@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -351,6 +352,18 @@ TEST(pid_reuse_and_missing_state)
 	/* The same with the right start time is. */
 	rec.start_time -= 1;
 	ASSERT(bd_supervisor_alive(&rec));
+	/* A supervisor killed and not reaped yet (a zombie) is gone. */
+	pid_t z = fork();
+	if (z == 0)
+		_exit(0);
+	ASSERT(z > 0);
+	rec.pid = z;
+	ASSERT_INT_EQ(bd_supervisor_start_time(z, &rec.start_time), 0);
+	for (int i = 0; i < 2000 && bd_supervisor_alive(&rec); i++)
+		usleep(1000);	/* until it has exited, unreaped */
+	ASSERT(!bd_supervisor_alive(&rec));
+	ASSERT_INT_EQ(bd_supervisor_start_time(z, &rec.start_time), 0);
+	ASSERT_INT_EQ(waitpid(z, NULL, 0), z);
 	/* A damaged file is an error, not a guess. */
 	ASSERT_INT_EQ(bd_write_file_atomic(state, "{\"version\":1}", 13, 0600),
 	    0);

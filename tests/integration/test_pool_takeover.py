@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""A dead node's tasks are taken over, and its copies never report.
+
+Two real daemons share a local spool.  node1 runs t1 and t2 and is killed
+with SIGKILL; its supervisors keep both copies running.  t2's copy on node1
+then ends (exit code 9) while no batchd watches it.  node2 takes the two
+tasks over once node1's leases are gone (the spool sees node1's owner lock
+free) and runs them to completion (exit code 7).  When node1 starts again
+and adopts its supervisors, it finds its leases gone: it ends its copy of
+t1 (still running) and reports neither, so each task is recorded completed
+once, with node2's exit code, and its record does not change afterwards.
+"""
+import os
+import signal
+
+from harness import Workspace, check, finish, read
+from pool import Pool, wait_for
+
+
+def lines(path):
+    return [l for l in read(path).split("\n") if l.strip()] if os.path.exists(path) else []
+
+
+def supervisors(ws, node):
+    """{task id: pid} of the `batchd supervise` processes of a node here."""
+    out = {}
+    root = os.path.join(ws.dir, node).encode()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 2 and argv[0].endswith(b"/batchd-supervise") and root + b"/" in b" ".join(argv):
+            cwd = argv[argv.index(b"--cwd") + 1].decode()
+            out[os.path.basename(os.path.dirname(cwd))] = int(d)
+    return out
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+with Workspace() as ws:
+    pool = Pool(ws, nodes=2, slots=2)
+    logdir = ws.writable_dir("logs")
+    ran = os.path.join(logdir, "ran.log")
+
+    def task(tid):
+        # Says where it runs, waits for its gate (one per task and node),
+        # exits 7 on node2 and 9 on node1.
+        return {"id": tid, "commandLine": "/bin/sh -c '"
+                "echo $AZ_BATCH_TASK_ID $AZ_BATCH_NODE_ID $$ >> %s; "
+                "while [ ! -e %s/go-$AZ_BATCH_TASK_ID-$AZ_BATCH_NODE_ID ]; do sleep 0.05; done; "
+                "[ $AZ_BATCH_NODE_ID = node2 ] && exit 7; exit 9'" % (ran, logdir)}
+
+    def gate(tid, node):
+        open(os.path.join(logdir, "go-%s-%s" % (tid, node)), "w").close()
+
+    def runs():
+        return sorted((l.split()[0], l.split()[1]) for l in lines(ran))
+
+    def state(tid):
+        return (pool.task_json("tj", tid) or {}).get("state")
+
+    try:
+        rc, out, err = pool.cli("job", "add", ws.write_json("job.json", {"id": "tj"}))
+        check(rc == 0, "job add", err)
+        rc, out, err = pool.cli("task", "add", "tj", ws.write_json(
+            "tasks.json", {"value": [task("t1"), task("t2")]}))
+        check(rc == 0, "task add", err)
+        pool.start("node1")
+        check(wait_for(lambda: runs() == [("t1", "node1"), ("t2", "node1")], 60),
+              "node1 runs t1 and t2", lines(ran))
+        sup1 = supervisors(ws, "node1")
+        check(sorted(sup1) == ["t1", "t2"], "node1 has a supervisor for each", sup1)
+        copy1 = {l.split()[0]: int(l.split()[2]) for l in lines(ran)}
+
+        pool.kill("node1", signal.SIGKILL)
+        check(all(alive(p) for p in sup1.values()), "node1's supervisors outlive it")
+        # t2's copy on node1 ends while no batchd watches it.
+        gate("t2", "node1")
+        check(wait_for(lambda: not alive(sup1["t2"]), 30),
+              "t2's copy on node1 ends; its supervisor records it and exits")
+
+        pool.start("node2")
+        check(wait_for(lambda: ("t1", "node2") in runs() and ("t2", "node2") in runs(), 60),
+              "node2 takes t1 and t2 over", pool.log("node2")[-3000:])
+        check(alive(copy1["t1"]), "node1's copy of t1 still runs meanwhile")
+        gate("t1", "node2")
+        gate("t2", "node2")
+        check(wait_for(lambda: state("t1") == "completed" and state("t2") == "completed", 60),
+              "node2 completes both", [pool.task_json("tj", t) for t in ("t1", "t2")])
+        before = {t: pool.task_json("tj", t) for t in ("t1", "t2")}
+        for t in ("t1", "t2"):
+            ei = before[t]["executionInfo"]
+            check(ei.get("exitCode") == 7, "%s has node2's exit code" % t, ei)
+
+        # node1 comes back and adopts its supervisors: its leases are gone.
+        pool.start("node1")
+        check(wait_for(lambda: pool.log("node1").count("adopted from before the restart") +
+                       pool.log("node1").count("another node has it") >= 2 or
+                       not supervisors(ws, "node1"), 60),
+              "node1 picks up its old tasks", pool.log("node1")[-3000:])
+        check(wait_for(lambda: not alive(copy1["t1"]) and not alive(sup1["t1"]), 30),
+              "node1 ends its copy of t1 (its lease is gone)", pool.log("node1")[-3000:])
+        st = os.path.join(ws.dir, "node1", "state", "tasks")
+        check(wait_for(lambda: os.listdir(st) == [], 30),
+              "node1 keeps no adoption record", os.listdir(st))
+        log1 = pool.log("node1")
+        check("completed with exit code" not in log1.split("adopting")[-1],
+              "node1 reports neither task completed", log1[-3000:])
+        # The records go when node1 is done with the tasks: any report it
+        # made has landed by then.
+        after = {t: pool.task_json("tj", t) for t in ("t1", "t2")}
+        for t in ("t1", "t2"):
+            check(after[t] == before[t], "%s's record is node2's, unchanged" % t,
+                  (before[t], after[t]))
+        check(runs() == [("t1", "node1"), ("t1", "node2"), ("t2", "node1"), ("t2", "node2")],
+              "no task runs a third time", lines(ran))
+        if os.environ.get("SHOW_LOG"):
+            print(pool.log("node1"))
+            print(pool.log("node2"))
+        status = pool.stop()
+        check(status == {"node1": 0, "node2": 0}, "both nodes stop", status)
+    finally:
+        pool.stop()
+        for n in ("node1", "node2"):
+            for p in supervisors(ws, n).values():
+                os.kill(p, signal.SIGKILL)
+finish()
