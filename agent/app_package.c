@@ -25,6 +25,21 @@
  *
  * The last use of a package is its directory's mtime, set at each use, so
  * that the order of removal survives a restart.
+ *
+ * Holds: whoever uses a package keeps its directory open with a shared
+ * flock(2) on it.  The install takes the lock before the rename gives the
+ * directory its name; each request keeps a dup of it; a task's supervisor
+ * inherits the request's (bd_app_packages_hold_fds()) and keeps it, away
+ * from the task, until the task ends, even when batchd does not live that
+ * long.  A removal takes the lock exclusive without waiting and leaves
+ * the package when it cannot: the lock says "in use" across processes (a
+ * second batchd on the same node root) and across restarts (an adopted
+ * task's supervisor), where the index's own counts cannot.
+ *
+ * Cancel: an install that no request waits for any more is stopped (its
+ * store operation cancelled, its unpack told through an atomic flag that
+ * the archive module reads between entries) and hidden from new requests,
+ * which start an install of their own.
  */
 #include "app_package.h"
 
@@ -33,10 +48,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,6 +86,9 @@ struct install {
 	char *tmp_dir, *tmp_archive, *archive;
 	bool own_archive;		/* downloaded: removed after unpack */
 	uv_work_t work;
+	atomic_bool stop;		/* read by the unpack between entries */
+	bool cancelled;			/* nobody waits: new waiters go elsewhere */
+	int hold_fd;			/* the installed directory, locked shared */
 	int status;
 	char *cause;
 	struct bd_archive_result res;
@@ -92,6 +112,7 @@ struct bd_app_request {
 	struct bd_app_package *pkgs;
 	char **names, **ids, **versions, **dirs; /* owned strings of pkgs */
 	char **store_ids, **store_versions;
+	int *fds;			/* each package's directory, locked */
 	struct waiter *w;
 	bool answered;
 	bool cancelled;
@@ -122,6 +143,7 @@ struct bd_app_packages {
 
 static void pkg_maybe_free(struct bd_app_packages *m);
 static void pkg_gc(struct bd_app_packages *m);
+static void pkg_install_abandon(struct install *in);
 
 /* ---- names ---------------------------------------------------------------- */
 
@@ -219,6 +241,35 @@ pkg_touch(struct bd_app_packages *m, struct pkg_dir *d)
 	free(path);
 }
 
+/*
+ * Opens the installed package at path and takes the shared lock that
+ * marks it in use.  Returns the descriptor (close-on-exec), -EBUSY when a
+ * removal holds it, -ENOENT when no package is (or is any longer) there,
+ * or another negative errno.
+ */
+static int
+pkg_hold_path(const char *path)
+{
+	struct stat held, named;
+	int fd, err;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) < 0)
+		return -errno;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return err;
+	}
+	/* A removal that renamed it between our open and our lock. */
+	if (fstat(fd, &held) < 0 || stat(path, &named) < 0 ||
+	    held.st_ino != named.st_ino || held.st_dev != named.st_dev) {
+		close(fd);
+		return -ENOENT;
+	}
+	return fd;
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
 static void
@@ -249,10 +300,13 @@ pkg_answer(struct bd_app_request *req, int status, const char *message)
 	req->cb(req, status, message, req->arg);
 }
 
-/* One waiter's package is ready in directory name of the index. */
+/*
+ * One waiter's package is ready in directory name of the index, held by
+ * hold_fd (the request keeps its own copy of the lock).
+ */
 static void
 pkg_waiter_ready(struct waiter *w, struct pkg_dir *d,
-    const struct bd_app_object *obj)
+    const struct bd_app_object *obj, int hold_fd)
 {
 	struct bd_app_request *req = w->req;
 	struct bd_app_packages *m = req->m;
@@ -260,6 +314,8 @@ pkg_waiter_ready(struct waiter *w, struct pkg_dir *d,
 
 	pkg_unlink_waiter(w);
 	d->users++;
+	if (hold_fd >= 0 && req->fds[i] < 0)
+		req->fds[i] = fcntl(hold_fd, F_DUPFD_CLOEXEC, 3);
 	req->names[i] = xstrdup(d->name);
 	req->dirs[i] = bd_path_join(m->apps_dir, d->name);
 	if (req->versions[i] == NULL)
@@ -294,8 +350,12 @@ bd_app_request_cancel(struct bd_app_request *req)
 	if (req->answered || req->cancelled)
 		return;
 	req->cancelled = true;
-	for (size_t i = 0; i < req->n; i++)
+	for (size_t i = 0; i < req->n; i++) {
+		struct install *in = req->w[i].in;
+
 		pkg_unlink_waiter(&req->w[i]);
+		pkg_install_abandon(in);
+	}
 	/* The answer comes on a later turn of the loop, never from here. */
 	req->work.data = req;
 	req->m->busy++;
@@ -322,9 +382,13 @@ bd_app_request_free(struct bd_app_request *req)
 		return;
 	m = req->m;
 	for (size_t i = 0; i < req->n; i++) {
+		struct install *in = req->w[i].in;
 		struct pkg_dir *d;
 
 		pkg_unlink_waiter(&req->w[i]);
+		pkg_install_abandon(in);
+		if (req->fds[i] >= 0)
+			close(req->fds[i]);
 		if (req->names[i] != NULL &&
 		    (d = pkg_find_dir(m, req->names[i])) != NULL && d->users > 0)
 			d->users--;
@@ -337,6 +401,7 @@ bd_app_request_free(struct bd_app_request *req)
 	}
 	free(req->store_ids);
 	free(req->store_versions);
+	free(req->fds);
 	free(req->names);
 	free(req->ids);
 	free(req->versions);
@@ -373,6 +438,8 @@ pkg_install_free(struct install *in)
 	free(in->tmp_archive);
 	free(in->archive);
 	free(in->cause);
+	if (in->hold_fd >= 0)
+		close(in->hold_fd);
 	free(in);
 	m->busy--;
 	pkg_maybe_free(m);
@@ -387,9 +454,12 @@ pkg_install_failed(struct install *in, int status, const char *why)
 	    in->obj != NULL ? in->obj->version : NULL);
 	char *msg = xasprintf("application package %s: %s", what, why);
 
-	m->stats.failures++;
-	if (status != -ECANCELED)
+	if (status != -ECANCELED) {
+		m->stats.failures++;
 		log_warnx("app_package: %s", msg);
+	} else if (in->cancelled)
+		log_info("app_package: %s: cancelled, no task waits for it any "
+		    "more", what);
 	while (in->waiters != NULL) {
 		struct bd_app_request *req = in->waiters->req;
 
@@ -418,7 +488,7 @@ pkg_install_done(struct install *in)
 	while (in->waiters != NULL) {
 		if ((d = pkg_find_dir(m, name)) == NULL)
 			d = pkg_add_dir(m, name, 0, bd_clock_now_ms());
-		pkg_waiter_ready(in->waiters, d, in->obj);
+		pkg_waiter_ready(in->waiters, d, in->obj, in->hold_fd);
 	}
 	m->handing_out--;
 	pkg_install_free(in);
@@ -442,7 +512,10 @@ pkg_unpack_work(uv_work_t *w)
 {
 	struct install *in = w->data;
 	char *final = bd_path_join(in->m->apps_dir, in->dir_name);
+	struct bd_archive_limits lim = in->m->limits;
 	int fd, rc;
+
+	lim.cancel = &in->stop;
 
 	if (mkdir(in->tmp_dir, 0755) < 0) {
 		in->status = -errno;
@@ -450,12 +523,17 @@ pkg_unpack_work(uv_work_t *w)
 		    strerror(errno));
 		goto out;
 	}
-	rc = bd_archive_extract(in->archive, in->tmp_dir, &in->m->limits,
-	    &in->res, &in->cause);
+	rc = bd_archive_extract(in->archive, in->tmp_dir, &lim, &in->res,
+	    &in->cause);
 	if (rc < 0) {
 		in->status = rc;
 		if (in->cause == NULL)
 			in->cause = xstrdup(bd_strerror(rc));
+		goto out;
+	}
+	if (atomic_load(&in->stop)) {
+		in->status = -ECANCELED;
+		in->cause = xstrdup("the unpack was cancelled");
 		goto out;
 	}
 	/* Everything on disk before the name says it is there. */
@@ -464,10 +542,24 @@ pkg_unpack_work(uv_work_t *w)
 		close(fd);
 	}
 	(void)chmod(in->tmp_dir, 0755);
+	/* Held before it has its name: no removal can come between. */
+	if ((in->hold_fd = open(in->tmp_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) >= 0)
+		(void)flock(in->hold_fd, LOCK_SH);
 	if (rename(in->tmp_dir, final) < 0) {
 		if (errno == EEXIST || errno == ENOTEMPTY) {
 			/* Another process installed it first: use theirs. */
 			(void)bd_rm_rf(in->tmp_dir);
+			if (in->hold_fd >= 0)
+				close(in->hold_fd);
+			if ((in->hold_fd = pkg_hold_path(final)) < 0) {
+				in->status = in->hold_fd;
+				in->hold_fd = -1;
+				in->cause = xasprintf("another process installed "
+				    "it at %s and is removing it: %s", final,
+				    strerror(-in->status));
+				goto out;
+			}
 		} else {
 			in->status = -errno;
 			in->cause = xasprintf("cannot move the package into "
@@ -542,9 +634,10 @@ pkg_on_fetched(void *arg, int status, const char *archive, const char *etag,
 		in->dir_name = bd_app_package_dir_name(in->obj->application_id,
 		    in->obj->version, etag);
 	}
-	if (m->closing) {
+	if (m->closing || in->cancelled) {
 		pkg_remove_temporaries(in);
-		pkg_install_failed(in, -ECANCELED, "the node is stopping");
+		pkg_install_failed(in, -ECANCELED, m->closing ?
+		    "the node is stopping" : "cancelled");
 		return;
 	}
 	in->state = I_UNPACK;
@@ -561,7 +654,8 @@ static struct install *
 pkg_find_installing(struct bd_app_packages *m, struct install *in)
 {
 	for (struct install *o = m->installs; o != NULL; o = o->next)
-		if (o != in && o->state != I_RESOLVE && o->dir_name != NULL &&
+		if (o != in && !o->cancelled && o->state != I_RESOLVE &&
+		    o->dir_name != NULL &&
 		    strcmp(o->dir_name, in->dir_name) == 0)
 			return o;
 	return NULL;
@@ -575,7 +669,6 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 	struct bd_app_packages *m = in->m;
 	struct install *other;
 	struct pkg_dir *d;
-	struct stat st;
 	char *path;
 	int rc;
 
@@ -588,11 +681,15 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 		return;
 	}
 	in->obj = obj;
+	if (in->cancelled) {
+		pkg_install_failed(in, -ECANCELED, "cancelled");
+		return;
+	}
 	in->dir_name = bd_app_package_dir_name(obj->application_id,
 	    obj->version, obj->etag);
 	path = bd_path_join(m->apps_dir, in->dir_name);
 	d = pkg_find_dir(m, in->dir_name);
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if ((in->hold_fd = pkg_hold_path(path)) >= 0) {
 		/* Installed already (perhaps by another process). */
 		free(path);
 		if (d == NULL)
@@ -602,8 +699,10 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 		pkg_install_done(in);
 		return;
 	}
+	/* Absent, or being removed (-EBUSY): installed anew. */
+	in->hold_fd = -1;
 	free(path);
-	if (d != NULL)
+	if (d != NULL && d->users == 0)
 		pkg_drop_dir(m, d);	/* removed behind our back */
 	if ((other = pkg_find_installing(m, in)) != NULL) {
 		/* The same package by another reference: wait for that. */
@@ -642,13 +741,29 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 	}
 }
 
+/*
+ * Stops in (may be NULL) when no request waits for it any more: the store
+ * operation is cancelled, the unpack stops at its next entry, and the
+ * callbacks that follow free it.  New requests start their own install.
+ */
+static void
+pkg_install_abandon(struct install *in)
+{
+	if (in == NULL || in->waiters != NULL || in->cancelled)
+		return;
+	in->cancelled = true;
+	atomic_store(&in->stop, true);
+	if (in->sop != NULL)
+		bd_app_store_cancel(in->sop);
+}
+
 /* The install of reference (app, version) in flight, or NULL. */
 static struct install *
 pkg_find_install(struct bd_app_packages *m, const char *app,
     const char *version)
 {
 	for (struct install *in = m->installs; in != NULL; in = in->next) {
-		if (strcasecmp(in->app_ref, app) != 0)
+		if (in->cancelled || strcasecmp(in->app_ref, app) != 0)
 			continue;
 		if (version == NULL ? in->version_ref == NULL :
 		    in->version_ref != NULL &&
@@ -667,6 +782,7 @@ pkg_install_new(struct bd_app_packages *m, const char *app,
 	int rc;
 
 	in->m = m;
+	in->hold_fd = -1;
 	in->app_ref = xstrdup(app);
 	in->version_ref = version != NULL ? xstrdup(version) : NULL;
 	if ((rc = bd_app_store_resolve(m->store, app, version,
@@ -703,6 +819,9 @@ bd_app_packages_acquire(struct bd_app_packages *m,
 	req->dirs = xcalloc(n, sizeof(char *));
 	req->store_ids = xcalloc(n, sizeof(char *));
 	req->store_versions = xcalloc(n, sizeof(char *));
+	req->fds = xcalloc(n, sizeof(int));
+	for (size_t i = 0; i < n; i++)
+		req->fds[i] = -1;
 	req->w = xcalloc(n, sizeof(*req->w));
 	m->busy++;
 	for (size_t i = 0; i < n; i++) {
@@ -787,22 +906,39 @@ pkg_gc(struct bd_app_packages *m)
 		struct pkg_dir *d = &m->dirs[i];
 		char *from, *to;
 		struct removal *r;
+		int fd;
 
 		if (d->users > 0) {
 			i++;
 			continue;
 		}
 		from = bd_path_join(m->apps_dir, d->name);
+		fd = open(from, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			/* A task of another batchd on this node root, or one
+			 * adopted after a restart, still uses it. */
+			log_debug("app_package: keeping %s: in use by a task "
+			    "that another process holds", from);
+			close(fd);
+			free(from);
+			i++;
+			continue;
+		}
 		m->seq++;
 		to = xasprintf("%s/" PKG_REMOVE_PREFIX "%ld-%08x-%" PRIu64,
 		    m->apps_dir, (long)getpid(), m->token, m->seq);
 		if (rename(from, to) < 0 && errno != ENOENT) {
 			log_warn("app_package: cannot remove %s", from);
+			if (fd >= 0)
+				close(fd);
 			free(from);
 			free(to);
 			i++;
 			continue;
 		}
+		if (fd >= 0)
+			close(fd);
 		log_info("app_package: removing %s (%" PRIu64 " bytes, least "
 		    "recently used) to stay under %" PRIu64 " bytes", from,
 		    d->bytes, m->cache_max);
@@ -1083,6 +1219,30 @@ bd_app_packages_add_env(const struct bd_app_packages *m,
 		pkg_add_vars(env, &p[i]);
 }
 
+size_t
+bd_app_packages_hold_fds(const struct bd_app_packages *m,
+    const struct bd_app_request *req, int *fds, size_t max)
+{
+	const struct bd_app_request *reqs[2] = { req,
+	    m != NULL ? m->pool : NULL };
+	size_t n = 0;
+
+	for (int k = 0; k < 2; k++) {
+		const struct bd_app_request *q = reqs[k];
+
+		if (q == NULL || !q->answered || q->status != 0)
+			continue;
+		for (size_t i = 0; i < q->n; i++) {
+			if (q->fds[i] < 0)
+				continue;
+			if (n < max)
+				fds[n] = q->fds[i];
+			n++;
+		}
+	}
+	return n;
+}
+
 void
 bd_app_packages_stats(const struct bd_app_packages *m,
     struct bd_app_packages_stats *out)
@@ -1115,9 +1275,11 @@ bd_app_packages_close(struct bd_app_packages *m)
 	pool = m->pool;
 	m->pool = NULL;
 	bd_app_request_free(pool);
-	for (struct install *in = m->installs; in != NULL; in = in->next)
+	for (struct install *in = m->installs; in != NULL; in = in->next) {
+		atomic_store(&in->stop, true);
 		if (in->sop != NULL)
 			bd_app_store_cancel(in->sop);
+	}
 	m->busy--;
 	pkg_maybe_free(m);
 }

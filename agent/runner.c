@@ -405,7 +405,7 @@ runner_launch(struct bd_runner *r)
 	const struct bd_runner_observer *o = r->opts.observer;
 	struct bd_process_options po;
 	char *program;
-	int rc;
+	int *hold, rc;
 
 	r->state = RUNNER_RUNNING;
 	if (r->cmdline_error != NULL) {
@@ -461,8 +461,16 @@ runner_launch(struct bd_runner *r)
 	po.state_path = r->opts.supervisor_state;
 	po.grace_ms = r->opts.kill_grace_ms;
 	po.cgroup = r->cgroup;
+	/* The supervisor holds the task's packages for as long as it runs. */
+	po.n_hold_fds = bd_app_packages_hold_fds(r->opts.node->packages,
+	    r->packages, NULL, 0);
+	hold = po.n_hold_fds > 0 ? xcalloc(po.n_hold_fds, sizeof(int)) : NULL;
+	(void)bd_app_packages_hold_fds(r->opts.node->packages, r->packages,
+	    hold, po.n_hold_fds);
+	po.hold_fds = hold;
 	r->launch_ms = bd_clock_now_ms();
 	rc = bd_process_spawn(&po, runner_on_exit, r, &r->proc);
+	free(hold);
 	if (rc < 0) {
 		bd_cgroup_destroy(r->cgroup);
 		r->cgroup = NULL;
