@@ -20,8 +20,20 @@
  * On disk, under <nodeRoot>/applications:
  *   <id>-<version>-<hash>          installed packages (read by tasks)
  *   .install-<pid>-<token>-<n>[.archive]   an install in progress
+ *   .install-<pid>-<token>-<n>.unsynced    "<bootId>\n<dir name>\n": that
+ *                                  package may not be on disk yet
  *   .remove-<pid>-<token>-<n>              a package being removed
  * Temporaries whose process is gone are removed by the start-up scan.
+ *
+ * Durability: an install writes and fsyncs its .unsynced marker before it
+ * unpacks, renames the unpacked tree into place without waiting for the
+ * disk, answers its waiters, and then, off their path, syncs the file
+ * system and removes the marker.  A package whose marker is still there
+ * at the next start is whole if the marker is of this boot (the page
+ * cache kept what batchd wrote: the scan syncs it and drops the marker),
+ * and suspect if it is of an earlier boot (a power cut may have lost part
+ * of it: the scan removes it).  Requests wait for that scan, so no task
+ * ever sees a package that a power cut tore.
  *
  * The last use of a package is its directory's mtime, set at each use, so
  * that the order of removal survives a restart.
@@ -85,6 +97,9 @@ struct install {
 	char *dir_name;
 	char *tmp_dir, *tmp_archive, *archive;
 	bool own_archive;		/* downloaded: removed after unpack */
+	char *marker;			/* the .unsynced marker */
+	bool renamed;			/* the tree has its final name */
+	bool waiting_scan;		/* resolves once the scan is done */
 	uv_work_t work;
 	atomic_bool stop;		/* read by the unpack between entries */
 	bool cancelled;			/* nobody waits: new waiters go elsewhere */
@@ -135,6 +150,7 @@ struct bd_app_packages {
 	uint64_t seq;
 	unsigned token;			/* tells this process from an earlier
 					   one with the same pid */
+	char boot_id[64];
 	int busy;			/* installs, works and live requests */
 	int handing_out;		/* no collection while > 0 */
 	bool scanned;
@@ -436,6 +452,7 @@ pkg_install_free(struct install *in)
 	free(in->dir_name);
 	free(in->tmp_dir);
 	free(in->tmp_archive);
+	free(in->marker);
 	free(in->archive);
 	free(in->cause);
 	if (in->hold_fd >= 0)
@@ -502,21 +519,77 @@ pkg_remove_temporaries(struct install *in)
 {
 	if (in->tmp_dir != NULL)
 		(void)bd_rm_rf(in->tmp_dir);
+	if (!in->renamed && in->marker != NULL)
+		(void)unlink(in->marker);
 	if (in->own_archive)
 		(void)unlink(in->tmp_archive);
 }
 
-/* The unpack, in a worker: temporary directory, extract, sync, rename. */
+/* fsyncs the directory at path; an error is not worth more than a try. */
+static void
+pkg_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+/*
+ * Writes in's .unsynced marker and makes it durable before anything of
+ * the package can be.  Returns 0, or a negative errno with in->cause.
+ */
+static int
+pkg_write_marker(struct install *in)
+{
+	char *text = xasprintf("%s\n%s\n", in->m->boot_id, in->dir_name);
+	size_t len = strlen(text), done = 0;
+	int fd, err = 0;
+
+	if ((fd = open(in->marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) < 0)
+		err = -errno;
+	while (err == 0 && done < len) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n < 0 && errno != EINTR)
+			err = -errno;
+		else if (n > 0)
+			done += (size_t)n;
+	}
+	if (err == 0 && fsync(fd) < 0)
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	if (err < 0) {
+		in->cause = xasprintf("cannot write %s: %s", in->marker,
+		    strerror(-err));
+		return err;
+	}
+	pkg_fsync_dir(in->m->apps_dir);
+	return 0;
+}
+
+/*
+ * The unpack, in a worker: marker, temporary directory, extract, rename.
+ * The sync comes after the waiters are answered (pkg_sync_work()).
+ */
 static void
 pkg_unpack_work(uv_work_t *w)
 {
 	struct install *in = w->data;
 	char *final = bd_path_join(in->m->apps_dir, in->dir_name);
 	struct bd_archive_limits lim = in->m->limits;
-	int fd, rc;
+	int rc;
 
 	lim.cancel = &in->stop;
-
+	if ((rc = pkg_write_marker(in)) < 0) {
+		in->status = rc;
+		goto out;
+	}
 	if (mkdir(in->tmp_dir, 0755) < 0) {
 		in->status = -errno;
 		in->cause = xasprintf("cannot create %s: %s", in->tmp_dir,
@@ -536,47 +609,102 @@ pkg_unpack_work(uv_work_t *w)
 		in->cause = xstrdup("the unpack was cancelled");
 		goto out;
 	}
-	/* Everything on disk before the name says it is there. */
-	if ((fd = open(in->tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		(void)syncfs(fd);
-		close(fd);
-	}
 	(void)chmod(in->tmp_dir, 0755);
 	/* Held before it has its name: no removal can come between. */
 	if ((in->hold_fd = open(in->tmp_dir, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) >= 0)
 		(void)flock(in->hold_fd, LOCK_SH);
-	if (rename(in->tmp_dir, final) < 0) {
-		if (errno == EEXIST || errno == ENOTEMPTY) {
-			/* Another process installed it first: use theirs. */
-			(void)bd_rm_rf(in->tmp_dir);
-			if (in->hold_fd >= 0)
-				close(in->hold_fd);
-			if ((in->hold_fd = pkg_hold_path(final)) < 0) {
-				in->status = in->hold_fd;
-				in->hold_fd = -1;
-				in->cause = xasprintf("another process installed "
-				    "it at %s and is removing it: %s", final,
-				    strerror(-in->status));
-				goto out;
-			}
-		} else {
-			in->status = -errno;
-			in->cause = xasprintf("cannot move the package into "
-			    "place at %s: %s", final, strerror(errno));
+	if (rename(in->tmp_dir, final) == 0)
+		in->renamed = true;
+	else if (errno == EEXIST || errno == ENOTEMPTY) {
+		/* Another process installed it first: use theirs, which its
+		 * own marker covers. */
+		(void)bd_rm_rf(in->tmp_dir);
+		if (in->hold_fd >= 0)
+			close(in->hold_fd);
+		if ((in->hold_fd = pkg_hold_path(final)) < 0) {
+			in->status = in->hold_fd;
+			in->hold_fd = -1;
+			in->cause = xasprintf("another process installed it at "
+			    "%s and is removing it: %s", final,
+			    strerror(-in->status));
 			goto out;
 		}
-	}
-	if ((fd = open(in->m->apps_dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) >= 0) {
-		(void)fsync(fd);
-		close(fd);
+	} else {
+		in->status = -errno;
+		in->cause = xasprintf("cannot move the package into place at "
+		    "%s: %s", final, strerror(errno));
+		goto out;
 	}
 	free(in->tmp_dir);
 	in->tmp_dir = NULL;
 out:
 	pkg_remove_temporaries(in);
 	free(final);
+}
+
+/* A package renamed into place, to be made durable. */
+struct pkg_sync {
+	struct bd_app_packages *m;
+	char *dir, *marker;
+	uv_work_t work;
+};
+
+/*
+ * Makes the package durable, then drops its marker: syncfs writes back
+ * the package's file system once for all its files (an fsync per file
+ * would commit the journal once per file).
+ */
+static void
+pkg_sync_work(uv_work_t *w)
+{
+	struct pkg_sync *ps = w->data;
+	int fd = open(ps->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || syncfs(fd) < 0) {
+		/* The marker stays: the next start syncs it or removes it. */
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	close(fd);
+	(void)unlink(ps->marker);
+	pkg_fsync_dir(ps->m->apps_dir);
+}
+
+static void
+pkg_on_synced(uv_work_t *w, int status)
+{
+	struct pkg_sync *ps = w->data;
+	struct bd_app_packages *m = ps->m;
+
+	free(ps->dir);
+	free(ps->marker);
+	free(ps);
+	m->busy--;
+	pkg_maybe_free(m);
+}
+
+/* Starts the sync of in's package, off the waiters' path. */
+static void
+pkg_sync_start(struct install *in)
+{
+	struct bd_app_packages *m = in->m;
+	struct pkg_sync *ps = xcalloc(1, sizeof(*ps));
+
+	ps->m = m;
+	ps->dir = bd_path_join(m->apps_dir, in->dir_name);
+	ps->marker = xstrdup(in->marker);
+	ps->work.data = ps;
+	m->busy++;
+	if (uv_queue_work(m->loop, &ps->work, pkg_sync_work,
+	    pkg_on_synced) < 0) {
+		/* Left to the next start's scan. */
+		m->busy--;
+		free(ps->dir);
+		free(ps->marker);
+		free(ps);
+	}
 }
 
 static void
@@ -599,6 +727,8 @@ pkg_on_unpacked(uv_work_t *w, int status)
 	    in->dir_name, in->res.entries, in->res.bytes,
 	    (double)(bd_clock_now_ms() - in->started_ms) / 1000.0);
 	pkg_add_dir(m, in->dir_name, in->res.bytes, bd_clock_now_ms());
+	if (in->renamed)
+		pkg_sync_start(in);
 	pkg_install_done(in);
 }
 
@@ -728,6 +858,7 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 	in->tmp_dir = xasprintf("%s/" PKG_INSTALL_PREFIX "%ld-%08x-%" PRIu64,
 	    m->apps_dir, (long)getpid(), m->token, m->seq);
 	in->tmp_archive = xasprintf("%s.archive", in->tmp_dir);
+	in->marker = xasprintf("%s.unsynced", in->tmp_dir);
 	log_info("app_package: application package '%s' version '%s': "
 	    "fetching %s (%" PRId64 " bytes) from the store %s",
 	    obj->application_id, obj->version, obj->name, obj->size,
@@ -785,7 +916,10 @@ pkg_install_new(struct bd_app_packages *m, const char *app,
 	in->hold_fd = -1;
 	in->app_ref = xstrdup(app);
 	in->version_ref = version != NULL ? xstrdup(version) : NULL;
-	if ((rc = bd_app_store_resolve(m->store, app, version,
+	/* Until the scan has removed what a power cut may have torn. */
+	if (!m->scanned)
+		in->waiting_scan = true;
+	else if ((rc = bd_app_store_resolve(m->store, app, version,
 	    pkg_on_resolved, in, &in->sop)) < 0) {
 		free(in->app_ref);
 		free(in->version_ref);
@@ -851,6 +985,35 @@ bd_app_packages_acquire(struct bd_app_packages *m,
 	}
 	*out = req;
 	return 0;
+}
+
+/* Resolves the installs that waited for the start-up scan. */
+static void
+pkg_resolve_waiting(struct bd_app_packages *m)
+{
+	struct install *in;
+	int rc;
+
+	m->busy++;	/* a failure may free the last install */
+	for (;;) {
+		for (in = m->installs; in != NULL && !in->waiting_scan;
+		    in = in->next)
+			;
+		if (in == NULL)
+			break;
+		in->waiting_scan = false;
+		if (m->closing || in->cancelled)
+			pkg_install_failed(in, -ECANCELED, m->closing ?
+			    "the node is stopping" : "cancelled");
+		else if ((rc = bd_app_store_resolve(m->store, in->app_ref,
+		    in->version_ref, pkg_on_resolved, in, &in->sop)) < 0) {
+			char *why = xasprintf("cannot ask the store %s: %s",
+			    bd_app_store_describe(m->store), bd_strerror(rc));
+			pkg_install_failed(in, rc, why);
+			free(why);
+		}
+	}
+	m->busy--;
 }
 
 /* ---- removal ------------------------------------------------------------- */
@@ -968,6 +1131,9 @@ pkg_gc(struct bd_app_packages *m)
 struct scan {
 	struct bd_app_packages *m;
 	unsigned token;
+	char boot_id[64];
+	uint64_t synced;	/* packages of this boot made durable */
+	uint64_t torn;		/* packages of an earlier boot removed */
 	char *apps_dir;
 	struct pkg_dir *found;
 	size_t n_found;
@@ -1032,6 +1198,69 @@ pkg_temp_orphaned(const char *name, unsigned token)
 	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
+/*
+ * The .unsynced markers of installs whose process is gone (see the top of
+ * the file): a package of this boot is synced, one of an earlier boot is
+ * removed; then the markers go.
+ */
+static void
+pkg_scan_markers(struct scan *s, DIR *d)
+{
+	static const char suffix[] = ".unsynced";
+	char **keep = NULL;
+	struct dirent *e;
+	struct stat st;
+	size_t n = 0;
+	int fd;
+
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name), tlen;
+		char *path, *text = NULL, *name, *pkg;
+
+		if (len < sizeof(suffix) || strcmp(e->d_name + len -
+		    (sizeof(suffix) - 1), suffix) != 0 ||
+		    !pkg_temp_orphaned(e->d_name, s->token))
+			continue;
+		path = bd_path_join(s->apps_dir, e->d_name);
+		if (bd_read_file(path, 512, &text, &tlen) == 0 &&
+		    (name = strchr(text, '\n')) != NULL) {
+			*name++ = '\0';
+			name[strcspn(name, "\n")] = '\0';
+			pkg = bd_path_join(s->apps_dir, name);
+			if (name[0] == '\0' || name[0] == '.' ||
+			    strchr(name, '/') != NULL ||
+			    lstat(pkg, &st) < 0) {
+				/* Never renamed into place: only the marker. */
+			} else if (strcmp(text, s->boot_id) == 0) {
+				keep = xreallocarray(keep, n + 1,
+				    sizeof(*keep));
+				keep[n++] = path;
+				path = NULL;
+			} else if (bd_rm_rf(pkg) == 0)
+				s->torn++;
+			free(pkg);
+		}
+		if (path != NULL)
+			(void)unlink(path);
+		free(path);
+		free(text);
+	}
+	if (n > 0 && (fd = open(s->apps_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) >= 0) {
+		if (syncfs(fd) == 0) {
+			for (size_t i = 0; i < n; i++)
+				if (unlink(keep[i]) == 0)
+					s->synced++;
+			(void)fsync(fd);
+		}
+		close(fd);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(keep[i]);
+	free(keep);
+	rewinddir(d);
+}
+
 static void
 pkg_scan_work(uv_work_t *w)
 {
@@ -1042,6 +1271,7 @@ pkg_scan_work(uv_work_t *w)
 
 	if (d == NULL)
 		return;
+	pkg_scan_markers(s, d);
 	while ((e = readdir(d)) != NULL) {
 		char *path;
 
@@ -1079,6 +1309,15 @@ pkg_on_scanned(uv_work_t *w, int status)
 		log_info("app_package: removed %" PRIu64 " leftover%s of "
 		    "interrupted installs in %s", s->cleaned,
 		    s->cleaned == 1 ? "" : "s", m->apps_dir);
+	if (s->torn > 0)
+		log_warnx("app_package: removed %" PRIu64 " package%s in %s "
+		    "that a reboot may have torn (installed but not yet on "
+		    "disk when the node went down)", s->torn,
+		    s->torn == 1 ? "" : "s", m->apps_dir);
+	if (s->synced > 0)
+		log_info("app_package: wrote to disk %" PRIu64 " package%s "
+		    "that an earlier batchd installed but did not sync",
+		    s->synced, s->synced == 1 ? "" : "s");
 	for (size_t i = 0; i < s->n_found; i++) {
 		struct pkg_dir *d = pkg_find_dir(m, s->found[i].name);
 		if (d == NULL)
@@ -1095,6 +1334,7 @@ pkg_on_scanned(uv_work_t *w, int status)
 	free(s);
 	m->scanned = true;
 	m->busy--;
+	pkg_resolve_waiting(m);
 	if (!m->closing)
 		pkg_gc(m);
 	pkg_maybe_free(m);
@@ -1114,14 +1354,18 @@ bd_app_packages_new(const struct bd_app_packages_options *o)
 	m->limits = o->limits;
 	/* Every task user reads the packages batchd (root) unpacked. */
 	m->limits.readable_by_all = true;
+	/* The install syncs before its rename: let the disk start early. */
+	m->limits.start_writeback = true;
 	m->cache_max = o->cache_max_bytes;
 	m->token = (unsigned)(uv_hrtime() ^ ((uint64_t)getpid() << 20)) |
 	    1u;
+	bd_clock_boot_id(m->boot_id, sizeof(m->boot_id));
 	(void)bd_mkdir_p(m->apps_dir, 0755);
 
 	s = xcalloc(1, sizeof(*s));
 	s->m = m;
 	s->token = m->token;
+	memcpy(s->boot_id, m->boot_id, sizeof(s->boot_id));
 	s->apps_dir = xstrdup(m->apps_dir);
 	s->work.data = s;
 	m->busy++;

@@ -6,7 +6,9 @@
  * held copy, a hostile archive fails naming its entry, leftovers of a
  * crashed install are removed, least recently used packages go first,
  * but never one that another process holds; an install that nobody waits
- * for any more stops in the middle of its unpack).
+ * for any more stops in the middle of its unpack; a package that a batchd
+ * renamed into place but did not sync is synced at the next start in the
+ * same boot and removed after a reboot, before any request sees it).
  * Archives are made at test time with tar(1) and python3's zipfile.
  */
 #include <errno.h>
@@ -25,6 +27,7 @@
 
 #include "app_package.h"
 #include "app_store.h"
+#include "clock.h"
 #include "environment.h"
 #include "error.h"
 #include "fsutil.h"
@@ -553,7 +556,6 @@ TEST(cancel_stops_the_unpack)
 	struct bd_app_packages_options o = { 0 };
 	uv_loop_t loop;
 	struct bd_app_packages *m;
-	struct bd_app_packages_stats st;
 	struct bd_application_package_reference ref = {
 		.application_id = (char *)(uintptr_t)"slow",
 		.version = (char *)(uintptr_t)"1",
@@ -611,7 +613,78 @@ TEST(cancel_stops_the_unpack)
 	assert_nothing_of(k.apps, "slow");
 	free(k.apps);
 	answer_clear(&a);
-	(void)st;
+}
+
+/* Writes a dead process's .unsynced marker for dir under apps. */
+static void
+write_marker(const char *apps, pid_t dead, int n, const char *boot,
+    const char *dir)
+{
+	const char *slash = strrchr(dir, '/');
+
+	sh("printf '%%s\\n%%s\\n' '%s' '%s' > %s/.install-%ld-1234abcd-%d"
+	    ".unsynced", boot, slash != NULL ? slash + 1 : dir, apps,
+	    (long)dead, n);
+}
+
+TEST(unsynced_markers)
+{
+	uv_loop_t loop;
+	struct bd_app_packages *m;
+	struct bd_app_packages_stats st;
+	struct bd_app_request *req;
+	struct answer a, b;
+	char *apps = bd_path_join(root, "applications"), *extra, *sum;
+	char boot[64];
+	struct stat sb;
+	pid_t dead;
+
+	if ((dead = fork()) == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	make_targz("torn", "1", "torn");
+	make_targz("whole", "1", "whole");
+	uv_loop_init(&loop);
+	m = manager(&loop, 0);
+	/* Installed: the marker is gone once the sync has run. */
+	bd_app_request_free(get(&loop, m, "torn", "1", &a));
+	bd_app_request_free(get(&loop, m, "whole", "1", &b));
+	bd_app_packages_close(m);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	sh("! ls -a %s | grep -q 'unsynced$'", apps);
+
+	/* As if a batchd had died before its syncs: one package of an
+	 * earlier boot (a power cut may have torn it), one of this boot. */
+	bd_clock_boot_id(boot, sizeof(boot));
+	write_marker(apps, dead, 1, "an-earlier-boot", a.dir);
+	write_marker(apps, dead, 2, boot, b.dir);
+	extra = bd_path_join(a.dir, "torn-by-the-power-cut");
+	sh("touch %s", extra);
+	sum = bd_path_join(b.dir, "marker");
+	m = manager(&loop, 0);
+	/* Asked before the scan has run: it waits for it. */
+	req = get(&loop, m, "torn", "1", &a);
+	ASSERT_INT_EQ(a.status, 0);
+	ASSERT(stat(extra, &sb) < 0 && errno == ENOENT);
+	bd_app_request_free(req);
+	bd_app_packages_stats(m, &st);
+	ASSERT_INT_EQ(st.installs, 1);
+	req = get(&loop, m, "whole", "1", &b);
+	ASSERT_INT_EQ(b.status, 0);
+	ASSERT_INT_EQ(stat(sum, &sb), 0);
+	bd_app_request_free(req);
+	bd_app_packages_stats(m, &st);
+	ASSERT_INT_EQ(st.installs, 1);
+	ASSERT_INT_EQ(st.reuses, 1);
+	bd_app_packages_close(m);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+	sh("! ls -a %s | grep -q 'unsynced$'", apps);
+	free(extra);
+	free(sum);
+	free(apps);
+	answer_clear(&a);
+	answer_clear(&b);
 }
 
 int
@@ -632,6 +705,7 @@ main(void)
 	RUN(leftovers_and_lru);
 	RUN(held_elsewhere_is_kept);
 	RUN(cancel_stops_the_unpack);
+	RUN(unsynced_markers);
 	bd_rm_rf(tmp);
 	free(store_dir);
 	free(root);
