@@ -163,6 +163,33 @@ static void pkg_install_abandon(struct install *in);
 
 /* ---- names ---------------------------------------------------------------- */
 
+/*
+ * The ETag without the quotes around it: a blob listing gives 0x8D...,
+ * a GET's header "0x8D..." for the same blob.  Sets *len.
+ */
+static const char *
+pkg_etag_bare(const char *etag, size_t *len)
+{
+	size_t n = strlen(etag);
+
+	if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') {
+		*len = n - 2;
+		return etag + 1;
+	}
+	*len = n;
+	return etag;
+}
+
+/* Whether two ETags name the same version of an object. */
+static bool
+pkg_etag_equal(const char *a, const char *b)
+{
+	size_t la, lb;
+	const char *pa = pkg_etag_bare(a, &la), *pb = pkg_etag_bare(b, &lb);
+
+	return la == lb && memcmp(pa, pb, la) == 0;
+}
+
 char *
 bd_app_package_dir_name(const char *application_id, const char *version,
     const char *etag)
@@ -170,13 +197,15 @@ bd_app_package_dir_name(const char *application_id, const char *version,
 	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, 64 bits */
 	char *name, *p;
 	const char *parts[3] = { application_id, version, etag };
+	size_t lens[3] = { strlen(application_id), strlen(version), 0 };
 
+	parts[2] = pkg_etag_bare(etag, &lens[2]);
 	name = xasprintf("%s-%s-", application_id, version);
 	for (p = name; *p != '\0'; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	for (int i = 0; i < 3; i++) {
-		for (const char *q = parts[i]; *q != '\0'; q++) {
+		for (const char *q = parts[i]; q < parts[i] + lens[i]; q++) {
 			char c = i < 2 && *q >= 'A' && *q <= 'Z' ?
 			    (char)(*q - 'A' + 'a') : *q;
 			h ^= (unsigned char)c;
@@ -756,7 +785,7 @@ pkg_on_fetched(void *arg, int status, const char *archive, const char *etag,
 	if (in->own_archive)
 		m->stats.downloads++;
 	in->archive = xstrdup(archive);
-	if (etag != NULL && strcmp(etag, in->obj->etag) != 0) {
+	if (etag != NULL && !pkg_etag_equal(etag, in->obj->etag)) {
 		/* Replaced since the listing: name what was fetched. */
 		free(in->obj->etag);
 		in->obj->etag = xstrdup(etag);

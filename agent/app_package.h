@@ -153,7 +153,8 @@ void bd_app_packages_stats(const struct bd_app_packages *m,
 
 /*
  * The directory name of a package under applications/: lower-cased id and
- * version and a hash of the ETag.  Caller frees.  Exposed for tests.
+ * version and a hash of the ETag (without its quotes, which a listing
+ * leaves out and a GET puts in).  Caller frees.  Exposed for tests.
  */
 char *bd_app_package_dir_name(const char *application_id,
     const char *version, const char *etag);

@@ -103,6 +103,10 @@ TEST(dir_name)
 	ASSERT(strncmp(a, "myapp-1.5-", 10) == 0);
 	ASSERT_INT_EQ(strlen(a), 10 + 12);
 	ASSERT(strcmp(a, c) != 0);
+	free(b);
+	/* A listing's ETag and a GET's name the same package. */
+	b = bd_app_package_dir_name("MyApp", "1.5", "0x1");
+	ASSERT_STR_EQ(a, b);
 	free(a);
 	free(b);
 	free(c);
