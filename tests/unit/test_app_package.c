@@ -639,6 +639,7 @@ TEST(unsynced_markers)
 	struct bd_app_request *req;
 	struct answer a, b;
 	char *apps = bd_path_join(root, "applications"), *extra, *sum;
+	char *torn_dir, *whole_dir;
 	char boot[64];
 	struct stat sb;
 	pid_t dead;
@@ -656,15 +657,19 @@ TEST(unsynced_markers)
 	bd_app_packages_close(m);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	sh("! ls -a %s | grep -q 'unsynced$'", apps);
+	torn_dir = xstrdup(a.dir);
+	whole_dir = xstrdup(b.dir);
+	answer_clear(&a);
+	answer_clear(&b);
 
 	/* As if a batchd had died before its syncs: one package of an
 	 * earlier boot (a power cut may have torn it), one of this boot. */
 	bd_clock_boot_id(boot, sizeof(boot));
-	write_marker(apps, dead, 1, "an-earlier-boot", a.dir);
-	write_marker(apps, dead, 2, boot, b.dir);
-	extra = bd_path_join(a.dir, "torn-by-the-power-cut");
+	write_marker(apps, dead, 1, "an-earlier-boot", torn_dir);
+	write_marker(apps, dead, 2, boot, whole_dir);
+	extra = bd_path_join(torn_dir, "torn-by-the-power-cut");
 	sh("touch %s", extra);
-	sum = bd_path_join(b.dir, "marker");
+	sum = bd_path_join(whole_dir, "marker");
 	m = manager(&loop, 0);
 	/* Asked before the scan has run: it waits for it. */
 	req = get(&loop, m, "torn", "1", &a);
@@ -686,6 +691,8 @@ TEST(unsynced_markers)
 	sh("! ls -a %s | grep -q 'unsynced$'", apps);
 	free(extra);
 	free(sum);
+	free(torn_dir);
+	free(whole_dir);
 	free(apps);
 	answer_clear(&a);
 	answer_clear(&b);
