@@ -1383,8 +1383,6 @@ bd_app_packages_new(const struct bd_app_packages_options *o)
 	m->limits = o->limits;
 	/* Every task user reads the packages batchd (root) unpacked. */
 	m->limits.readable_by_all = true;
-	/* The install syncs before its rename: let the disk start early. */
-	m->limits.start_writeback = true;
 	m->cache_max = o->cache_max_bytes;
 	m->token = (unsigned)(uv_hrtime() ^ ((uint64_t)getpid() << 20)) |
 	    1u;

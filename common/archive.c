@@ -28,9 +28,7 @@
  * Directories are made 0700 while unpacking and get their own modes and
  * times at the end, so that a read-only directory can still be filled.
  * Nothing is fsynced: the caller syncs before it moves the tree into
- * place, if it must survive a power cut.  With start_writeback each file's
- * writeback is started (not waited for) as soon as it is written, so that
- * the disk works while the next entries are decompressed.
+ * place, if it must survive a power cut.
  */
 #include "archive.h"
 
@@ -81,7 +79,6 @@ struct archive_extract {
 	uint64_t max_bytes;	/* UINT64_MAX for none */
 	uint64_t max_entries;
 	bool readable_by_all;
-	bool start_writeback;
 	const atomic_bool *cancel;	/* or NULL */
 	uint64_t entries;
 	uint64_t implied;	/* directories made for paths, not listed */
@@ -532,8 +529,6 @@ archive_file(struct archive_extract *x, struct archive_entry *e,
 		times[0] = times[1];
 		(void)futimens(fd, times);
 	}
-	if (rc == 0 && x->start_writeback)
-		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (close(fd) < 0 && rc == 0)
 		rc = archive_fail(x, -errno, "cannot write: %s",
 		    strerror(errno));
@@ -936,7 +931,6 @@ bd_archive_extract(const char *path, const char *dest,
 	x.max_entries = lim != NULL && lim->max_entries != 0 ?
 	    lim->max_entries : UINT64_MAX;
 	x.readable_by_all = lim != NULL && lim->readable_by_all;
-	x.start_writeback = lim != NULL && lim->start_writeback;
 	x.cancel = lim != NULL ? lim->cancel : NULL;
 	if ((rc = bd_archive_api_load(&why)) < 0) {
 		if (cause != NULL)

@@ -20,10 +20,6 @@ struct bd_archive_limits {
 	/* Everyone may read every file and enter every directory, and run
 	   what its owner may run (a package that other users' tasks use). */
 	bool readable_by_all;
-	/* Start writing each file back to disk once it is unpacked
-	   (sync_file_range), so that writeback runs beside the unpack and
-	   the caller's sync at the end finds little left to write. */
-	bool start_writeback;
 	/* When not NULL, a flag another thread may set to stop the unpack:
 	   it is read before each entry and each block of data. */
 	const atomic_bool *cancel;
