@@ -9,11 +9,14 @@ ApplicationPackageError and the job's tasks do not run on the node.  A
 package that a task adopted after a restart still uses (batchd killed
 with SIGKILL, the task running on under its supervisor) is not removed by
 the least-recently-used collection of the new batchd, and goes once the
-task has ended."""
+task has ended.  A daemon drained with SIGTERM while a task's package
+unpacks stops the unpack and exits promptly, leaving nothing of it."""
 import io
 import json
 import os
 import signal
+import tarfile
+import time
 import zipfile
 
 from harness import Workspace, check, finish, read
@@ -52,9 +55,11 @@ with Workspace() as ws:
     state = os.path.join(ws.dir, "node1", "state")
 
     def show(var, name):
-        return ("/bin/sh -c 'echo $%s $(cat $%s/hello.txt) > %s/%s; "
-                "env | grep AZ_BATCH_APP_PACKAGE_ | sort > %s/%s.env; true'"
-                % (var, var, logdir, name, logdir, name))
+        # The variables first, then the result by rename: the test waits
+        # for the result, then reads both.
+        return ("/bin/sh -c 'env | grep AZ_BATCH_APP_PACKAGE_ | sort > %s/%s.env; "
+                "echo $%s $(cat $%s/hello.txt) > %s/%s.tmp; mv %s/%s.tmp %s/%s'"
+                % (logdir, name, var, var, logdir, name, logdir, name, logdir, name))
 
     try:
         pool.start()
@@ -156,8 +161,36 @@ with Workspace() as ws:
              "applicationPackageReferences": [{"applicationId": "pad", "version": "1"}]}]}))
         check(wait_for(lambda: not os.path.exists(tool_dir), 60),
               "once the task has ended its package is removed", os.listdir(apps))
+
+        # ---- drained with SIGTERM in the middle of an unpack -----------
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as t:
+            for i, name in enumerate(["000-first.txt"] + ["data/%05d" % i for i in range(25000)]):
+                info = tarfile.TarInfo(name)
+                info.size = 2
+                t.addfile(info, io.BytesIO(b"x\n"))
+        os.makedirs(os.path.join(store, "huge"))
+        with open(os.path.join(store, "huge", "1.tar.gz"), "wb") as f:
+            f.write(buf.getvalue())
+        pool.cli("task", "add", "hold", ws.write_json("huge.json", {"value": [
+            {"id": "huge", "commandLine": "/bin/true",
+             "applicationPackageReferences": [{"applicationId": "huge", "version": "1"}]}]}))
+
+        def unpacking():
+            return any(n.startswith(".install-") and
+                       os.path.exists(os.path.join(apps, n, "000-first.txt"))
+                       for n in os.listdir(apps))
+        check(wait_for(unpacking, 60, step=0.005), "the big package is unpacking")
+        t0 = time.monotonic()
         st = pool.stop()
+        took = time.monotonic() - t0
+        print("drained %.3f s after the unpack was seen" % took)
         check(st == {"node1": 0}, "the daemon stops cleanly", st)
+        check(took < 5, "drain: the daemon exits promptly, the unpack stopped", took)
+        check("'huge' version '1': cancelled" in pool.log("node1"),
+              "drain: the install was cancelled", pool.log("node1")[-2000:])
+        left = [n for n in os.listdir(apps) if n.startswith("huge") or n.startswith(".")]
+        check(left == [], "drain: nothing of the package is left", left)
     finally:
         pool.stop()
 finish()
