@@ -13,7 +13,10 @@
  * An install downloads into a temporary file, unpacks off the loop into a
  * temporary directory (.install-<pid>-...), and renames that directory
  * into place: a crash leaves only temporaries, which the next start
- * removes, never a half-unpacked package under a final name.  The final
+ * removes, never a half-unpacked package under a final name.  The sync
+ * to disk comes after the rename, off the waiters' path; a marker written
+ * first lets the next start remove a package that a reboot came too soon
+ * for, before any request sees it.  The final
  * name carries a hash of the store object's ETag, so a package whose store
  * copy changed is installed again beside the old one; tasks that hold the
  * old one keep it.  A request holds its directories until it is freed;
