@@ -61,6 +61,11 @@ struct bd_process_options {
 	/* From SIGTERM to SIGKILL when the supervisor itself is told to end
 	   the task (not through bd_process_kill_tree()); 0: 5 s. */
 	int64_t grace_ms;
+	/* Descriptors the supervisor keeps open, and out of the task, until
+	   the task ends: the locks of the application packages the task
+	   uses (app_package.h).  Borrowed for the call. */
+	const int *hold_fds;
+	size_t n_hold_fds;
 };
 
 /*
