@@ -20,11 +20,38 @@
  * On disk, under <nodeRoot>/applications:
  *   <id>-<version>-<hash>          installed packages (read by tasks)
  *   .install-<pid>-<token>-<n>[.archive]   an install in progress
+ *   .install-<pid>-<token>-<n>.unsynced    "<bootId>\n<dir name>\n": that
+ *                                  package may not be on disk yet
  *   .remove-<pid>-<token>-<n>              a package being removed
  * Temporaries whose process is gone are removed by the start-up scan.
  *
+ * Durability: an install writes and fsyncs its .unsynced marker before it
+ * unpacks, renames the unpacked tree into place without waiting for the
+ * disk, answers its waiters, and then, off their path, syncs the file
+ * system and removes the marker.  A package whose marker is still there
+ * at the next start is whole if the marker is of this boot (the page
+ * cache kept what batchd wrote: the scan syncs it and drops the marker),
+ * and suspect if it is of an earlier boot (a power cut may have lost part
+ * of it: the scan removes it).  Requests wait for that scan, so no task
+ * ever sees a package that a power cut tore.
+ *
  * The last use of a package is its directory's mtime, set at each use, so
  * that the order of removal survives a restart.
+ *
+ * Holds: whoever uses a package keeps its directory open with a shared
+ * flock(2) on it.  The install takes the lock before the rename gives the
+ * directory its name; each request keeps a dup of it; a task's supervisor
+ * inherits the request's (bd_app_packages_hold_fds()) and keeps it, away
+ * from the task, until the task ends, even when batchd does not live that
+ * long.  A removal takes the lock exclusive without waiting and leaves
+ * the package when it cannot: the lock says "in use" across processes (a
+ * second batchd on the same node root) and across restarts (an adopted
+ * task's supervisor), where the index's own counts cannot.
+ *
+ * Cancel: an install that no request waits for any more is stopped (its
+ * store operation cancelled, its unpack told through an atomic flag that
+ * the archive module reads between entries) and hidden from new requests,
+ * which start an install of their own.
  */
 #include "app_package.h"
 
@@ -33,10 +60,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,7 +97,13 @@ struct install {
 	char *dir_name;
 	char *tmp_dir, *tmp_archive, *archive;
 	bool own_archive;		/* downloaded: removed after unpack */
+	char *marker;			/* the .unsynced marker */
+	bool renamed;			/* the tree has its final name */
+	bool waiting_scan;		/* resolves once the scan is done */
 	uv_work_t work;
+	atomic_bool stop;		/* read by the unpack between entries */
+	bool cancelled;			/* nobody waits: new waiters go elsewhere */
+	int hold_fd;			/* the installed directory, locked shared */
 	int status;
 	char *cause;
 	struct bd_archive_result res;
@@ -92,6 +127,7 @@ struct bd_app_request {
 	struct bd_app_package *pkgs;
 	char **names, **ids, **versions, **dirs; /* owned strings of pkgs */
 	char **store_ids, **store_versions;
+	int *fds;			/* each package's directory, locked */
 	struct waiter *w;
 	bool answered;
 	bool cancelled;
@@ -114,6 +150,7 @@ struct bd_app_packages {
 	uint64_t seq;
 	unsigned token;			/* tells this process from an earlier
 					   one with the same pid */
+	char boot_id[64];
 	int busy;			/* installs, works and live requests */
 	int handing_out;		/* no collection while > 0 */
 	bool scanned;
@@ -122,8 +159,36 @@ struct bd_app_packages {
 
 static void pkg_maybe_free(struct bd_app_packages *m);
 static void pkg_gc(struct bd_app_packages *m);
+static void pkg_install_abandon(struct install *in);
 
 /* ---- names ---------------------------------------------------------------- */
+
+/*
+ * The ETag without the quotes around it: a blob listing gives 0x8D...,
+ * a GET's header "0x8D..." for the same blob.  Sets *len.
+ */
+static const char *
+pkg_etag_bare(const char *etag, size_t *len)
+{
+	size_t n = strlen(etag);
+
+	if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') {
+		*len = n - 2;
+		return etag + 1;
+	}
+	*len = n;
+	return etag;
+}
+
+/* Whether two ETags name the same version of an object. */
+static bool
+pkg_etag_equal(const char *a, const char *b)
+{
+	size_t la, lb;
+	const char *pa = pkg_etag_bare(a, &la), *pb = pkg_etag_bare(b, &lb);
+
+	return la == lb && memcmp(pa, pb, la) == 0;
+}
 
 char *
 bd_app_package_dir_name(const char *application_id, const char *version,
@@ -132,13 +197,15 @@ bd_app_package_dir_name(const char *application_id, const char *version,
 	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, 64 bits */
 	char *name, *p;
 	const char *parts[3] = { application_id, version, etag };
+	size_t lens[3] = { strlen(application_id), strlen(version), 0 };
 
+	parts[2] = pkg_etag_bare(etag, &lens[2]);
 	name = xasprintf("%s-%s-", application_id, version);
 	for (p = name; *p != '\0'; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	for (int i = 0; i < 3; i++) {
-		for (const char *q = parts[i]; *q != '\0'; q++) {
+		for (const char *q = parts[i]; q < parts[i] + lens[i]; q++) {
 			char c = i < 2 && *q >= 'A' && *q <= 'Z' ?
 			    (char)(*q - 'A' + 'a') : *q;
 			h ^= (unsigned char)c;
@@ -219,6 +286,35 @@ pkg_touch(struct bd_app_packages *m, struct pkg_dir *d)
 	free(path);
 }
 
+/*
+ * Opens the installed package at path and takes the shared lock that
+ * marks it in use.  Returns the descriptor (close-on-exec), -EBUSY when a
+ * removal holds it, -ENOENT when no package is (or is any longer) there,
+ * or another negative errno.
+ */
+static int
+pkg_hold_path(const char *path)
+{
+	struct stat held, named;
+	int fd, err;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) < 0)
+		return -errno;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return err;
+	}
+	/* A removal that renamed it between our open and our lock. */
+	if (fstat(fd, &held) < 0 || stat(path, &named) < 0 ||
+	    held.st_ino != named.st_ino || held.st_dev != named.st_dev) {
+		close(fd);
+		return -ENOENT;
+	}
+	return fd;
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
 static void
@@ -249,10 +345,13 @@ pkg_answer(struct bd_app_request *req, int status, const char *message)
 	req->cb(req, status, message, req->arg);
 }
 
-/* One waiter's package is ready in directory name of the index. */
+/*
+ * One waiter's package is ready in directory name of the index, held by
+ * hold_fd (the request keeps its own copy of the lock).
+ */
 static void
 pkg_waiter_ready(struct waiter *w, struct pkg_dir *d,
-    const struct bd_app_object *obj)
+    const struct bd_app_object *obj, int hold_fd)
 {
 	struct bd_app_request *req = w->req;
 	struct bd_app_packages *m = req->m;
@@ -260,6 +359,8 @@ pkg_waiter_ready(struct waiter *w, struct pkg_dir *d,
 
 	pkg_unlink_waiter(w);
 	d->users++;
+	if (hold_fd >= 0 && req->fds[i] < 0)
+		req->fds[i] = fcntl(hold_fd, F_DUPFD_CLOEXEC, 3);
 	req->names[i] = xstrdup(d->name);
 	req->dirs[i] = bd_path_join(m->apps_dir, d->name);
 	if (req->versions[i] == NULL)
@@ -294,8 +395,12 @@ bd_app_request_cancel(struct bd_app_request *req)
 	if (req->answered || req->cancelled)
 		return;
 	req->cancelled = true;
-	for (size_t i = 0; i < req->n; i++)
+	for (size_t i = 0; i < req->n; i++) {
+		struct install *in = req->w[i].in;
+
 		pkg_unlink_waiter(&req->w[i]);
+		pkg_install_abandon(in);
+	}
 	/* The answer comes on a later turn of the loop, never from here. */
 	req->work.data = req;
 	req->m->busy++;
@@ -322,9 +427,13 @@ bd_app_request_free(struct bd_app_request *req)
 		return;
 	m = req->m;
 	for (size_t i = 0; i < req->n; i++) {
+		struct install *in = req->w[i].in;
 		struct pkg_dir *d;
 
 		pkg_unlink_waiter(&req->w[i]);
+		pkg_install_abandon(in);
+		if (req->fds[i] >= 0)
+			close(req->fds[i]);
 		if (req->names[i] != NULL &&
 		    (d = pkg_find_dir(m, req->names[i])) != NULL && d->users > 0)
 			d->users--;
@@ -337,6 +446,7 @@ bd_app_request_free(struct bd_app_request *req)
 	}
 	free(req->store_ids);
 	free(req->store_versions);
+	free(req->fds);
 	free(req->names);
 	free(req->ids);
 	free(req->versions);
@@ -371,8 +481,11 @@ pkg_install_free(struct install *in)
 	free(in->dir_name);
 	free(in->tmp_dir);
 	free(in->tmp_archive);
+	free(in->marker);
 	free(in->archive);
 	free(in->cause);
+	if (in->hold_fd >= 0)
+		close(in->hold_fd);
 	free(in);
 	m->busy--;
 	pkg_maybe_free(m);
@@ -387,9 +500,12 @@ pkg_install_failed(struct install *in, int status, const char *why)
 	    in->obj != NULL ? in->obj->version : NULL);
 	char *msg = xasprintf("application package %s: %s", what, why);
 
-	m->stats.failures++;
-	if (status != -ECANCELED)
+	if (status != -ECANCELED) {
+		m->stats.failures++;
 		log_warnx("app_package: %s", msg);
+	} else if (in->cancelled)
+		log_info("app_package: %s: cancelled, no task waits for it any "
+		    "more", what);
 	while (in->waiters != NULL) {
 		struct bd_app_request *req = in->waiters->req;
 
@@ -418,7 +534,7 @@ pkg_install_done(struct install *in)
 	while (in->waiters != NULL) {
 		if ((d = pkg_find_dir(m, name)) == NULL)
 			d = pkg_add_dir(m, name, 0, bd_clock_now_ms());
-		pkg_waiter_ready(in->waiters, d, in->obj);
+		pkg_waiter_ready(in->waiters, d, in->obj, in->hold_fd);
 	}
 	m->handing_out--;
 	pkg_install_free(in);
@@ -432,59 +548,192 @@ pkg_remove_temporaries(struct install *in)
 {
 	if (in->tmp_dir != NULL)
 		(void)bd_rm_rf(in->tmp_dir);
+	if (!in->renamed && in->marker != NULL)
+		(void)unlink(in->marker);
 	if (in->own_archive)
 		(void)unlink(in->tmp_archive);
 }
 
-/* The unpack, in a worker: temporary directory, extract, sync, rename. */
+/* fsyncs the directory at path; an error is not worth more than a try. */
+static void
+pkg_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+/*
+ * Writes in's .unsynced marker and makes it durable before anything of
+ * the package can be.  Returns 0, or a negative errno with in->cause.
+ */
+static int
+pkg_write_marker(struct install *in)
+{
+	char *text = xasprintf("%s\n%s\n", in->m->boot_id, in->dir_name);
+	size_t len = strlen(text), done = 0;
+	int fd, err = 0;
+
+	if ((fd = open(in->marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) < 0)
+		err = -errno;
+	while (err == 0 && done < len) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n < 0 && errno != EINTR)
+			err = -errno;
+		else if (n > 0)
+			done += (size_t)n;
+	}
+	if (err == 0 && fsync(fd) < 0)
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	if (err < 0) {
+		in->cause = xasprintf("cannot write %s: %s", in->marker,
+		    strerror(-err));
+		return err;
+	}
+	pkg_fsync_dir(in->m->apps_dir);
+	return 0;
+}
+
+/*
+ * The unpack, in a worker: marker, temporary directory, extract, rename.
+ * The sync comes after the waiters are answered (pkg_sync_work()).
+ */
 static void
 pkg_unpack_work(uv_work_t *w)
 {
 	struct install *in = w->data;
 	char *final = bd_path_join(in->m->apps_dir, in->dir_name);
-	int fd, rc;
+	struct bd_archive_limits lim = in->m->limits;
+	int rc;
 
+	lim.cancel = &in->stop;
+	if ((rc = pkg_write_marker(in)) < 0) {
+		in->status = rc;
+		goto out;
+	}
 	if (mkdir(in->tmp_dir, 0755) < 0) {
 		in->status = -errno;
 		in->cause = xasprintf("cannot create %s: %s", in->tmp_dir,
 		    strerror(errno));
 		goto out;
 	}
-	rc = bd_archive_extract(in->archive, in->tmp_dir, &in->m->limits,
-	    &in->res, &in->cause);
+	rc = bd_archive_extract(in->archive, in->tmp_dir, &lim, &in->res,
+	    &in->cause);
 	if (rc < 0) {
 		in->status = rc;
 		if (in->cause == NULL)
 			in->cause = xstrdup(bd_strerror(rc));
 		goto out;
 	}
-	/* Everything on disk before the name says it is there. */
-	if ((fd = open(in->tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		(void)syncfs(fd);
-		close(fd);
+	if (atomic_load(&in->stop)) {
+		in->status = -ECANCELED;
+		in->cause = xstrdup("the unpack was cancelled");
+		goto out;
 	}
 	(void)chmod(in->tmp_dir, 0755);
-	if (rename(in->tmp_dir, final) < 0) {
-		if (errno == EEXIST || errno == ENOTEMPTY) {
-			/* Another process installed it first: use theirs. */
-			(void)bd_rm_rf(in->tmp_dir);
-		} else {
-			in->status = -errno;
-			in->cause = xasprintf("cannot move the package into "
-			    "place at %s: %s", final, strerror(errno));
+	/* Held before it has its name: no removal can come between. */
+	if ((in->hold_fd = open(in->tmp_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) >= 0)
+		(void)flock(in->hold_fd, LOCK_SH);
+	if (rename(in->tmp_dir, final) == 0)
+		in->renamed = true;
+	else if (errno == EEXIST || errno == ENOTEMPTY) {
+		/* Another process installed it first: use theirs, which its
+		 * own marker covers. */
+		(void)bd_rm_rf(in->tmp_dir);
+		if (in->hold_fd >= 0)
+			close(in->hold_fd);
+		if ((in->hold_fd = pkg_hold_path(final)) < 0) {
+			in->status = in->hold_fd;
+			in->hold_fd = -1;
+			in->cause = xasprintf("another process installed it at "
+			    "%s and is removing it: %s", final,
+			    strerror(-in->status));
 			goto out;
 		}
-	}
-	if ((fd = open(in->m->apps_dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) >= 0) {
-		(void)fsync(fd);
-		close(fd);
+	} else {
+		in->status = -errno;
+		in->cause = xasprintf("cannot move the package into place at "
+		    "%s: %s", final, strerror(errno));
+		goto out;
 	}
 	free(in->tmp_dir);
 	in->tmp_dir = NULL;
 out:
 	pkg_remove_temporaries(in);
 	free(final);
+}
+
+/* A package renamed into place, to be made durable. */
+struct pkg_sync {
+	struct bd_app_packages *m;
+	char *dir, *marker;
+	uv_work_t work;
+};
+
+/*
+ * Makes the package durable, then drops its marker: syncfs writes back
+ * the package's file system once for all its files (an fsync per file
+ * would commit the journal once per file).
+ */
+static void
+pkg_sync_work(uv_work_t *w)
+{
+	struct pkg_sync *ps = w->data;
+	int fd = open(ps->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || syncfs(fd) < 0) {
+		/* The marker stays: the next start syncs it or removes it. */
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	close(fd);
+	(void)unlink(ps->marker);
+	pkg_fsync_dir(ps->m->apps_dir);
+}
+
+static void
+pkg_on_synced(uv_work_t *w, int status)
+{
+	struct pkg_sync *ps = w->data;
+	struct bd_app_packages *m = ps->m;
+
+	free(ps->dir);
+	free(ps->marker);
+	free(ps);
+	m->busy--;
+	pkg_maybe_free(m);
+}
+
+/* Starts the sync of in's package, off the waiters' path. */
+static void
+pkg_sync_start(struct install *in)
+{
+	struct bd_app_packages *m = in->m;
+	struct pkg_sync *ps = xcalloc(1, sizeof(*ps));
+
+	ps->m = m;
+	ps->dir = bd_path_join(m->apps_dir, in->dir_name);
+	ps->marker = xstrdup(in->marker);
+	ps->work.data = ps;
+	m->busy++;
+	if (uv_queue_work(m->loop, &ps->work, pkg_sync_work,
+	    pkg_on_synced) < 0) {
+		/* Left to the next start's scan. */
+		m->busy--;
+		free(ps->dir);
+		free(ps->marker);
+		free(ps);
+	}
 }
 
 static void
@@ -507,6 +756,8 @@ pkg_on_unpacked(uv_work_t *w, int status)
 	    in->dir_name, in->res.entries, in->res.bytes,
 	    (double)(bd_clock_now_ms() - in->started_ms) / 1000.0);
 	pkg_add_dir(m, in->dir_name, in->res.bytes, bd_clock_now_ms());
+	if (in->renamed)
+		pkg_sync_start(in);
 	pkg_install_done(in);
 }
 
@@ -534,7 +785,7 @@ pkg_on_fetched(void *arg, int status, const char *archive, const char *etag,
 	if (in->own_archive)
 		m->stats.downloads++;
 	in->archive = xstrdup(archive);
-	if (etag != NULL && strcmp(etag, in->obj->etag) != 0) {
+	if (etag != NULL && !pkg_etag_equal(etag, in->obj->etag)) {
 		/* Replaced since the listing: name what was fetched. */
 		free(in->obj->etag);
 		in->obj->etag = xstrdup(etag);
@@ -542,9 +793,10 @@ pkg_on_fetched(void *arg, int status, const char *archive, const char *etag,
 		in->dir_name = bd_app_package_dir_name(in->obj->application_id,
 		    in->obj->version, etag);
 	}
-	if (m->closing) {
+	if (m->closing || in->cancelled) {
 		pkg_remove_temporaries(in);
-		pkg_install_failed(in, -ECANCELED, "the node is stopping");
+		pkg_install_failed(in, -ECANCELED, m->closing ?
+		    "the node is stopping" : "cancelled");
 		return;
 	}
 	in->state = I_UNPACK;
@@ -561,7 +813,8 @@ static struct install *
 pkg_find_installing(struct bd_app_packages *m, struct install *in)
 {
 	for (struct install *o = m->installs; o != NULL; o = o->next)
-		if (o != in && o->state != I_RESOLVE && o->dir_name != NULL &&
+		if (o != in && !o->cancelled && o->state != I_RESOLVE &&
+		    o->dir_name != NULL &&
 		    strcmp(o->dir_name, in->dir_name) == 0)
 			return o;
 	return NULL;
@@ -575,7 +828,6 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 	struct bd_app_packages *m = in->m;
 	struct install *other;
 	struct pkg_dir *d;
-	struct stat st;
 	char *path;
 	int rc;
 
@@ -588,11 +840,15 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 		return;
 	}
 	in->obj = obj;
+	if (in->cancelled) {
+		pkg_install_failed(in, -ECANCELED, "cancelled");
+		return;
+	}
 	in->dir_name = bd_app_package_dir_name(obj->application_id,
 	    obj->version, obj->etag);
 	path = bd_path_join(m->apps_dir, in->dir_name);
 	d = pkg_find_dir(m, in->dir_name);
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if ((in->hold_fd = pkg_hold_path(path)) >= 0) {
 		/* Installed already (perhaps by another process). */
 		free(path);
 		if (d == NULL)
@@ -602,8 +858,10 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 		pkg_install_done(in);
 		return;
 	}
+	/* Absent, or being removed (-EBUSY): installed anew. */
+	in->hold_fd = -1;
 	free(path);
-	if (d != NULL)
+	if (d != NULL && d->users == 0)
 		pkg_drop_dir(m, d);	/* removed behind our back */
 	if ((other = pkg_find_installing(m, in)) != NULL) {
 		/* The same package by another reference: wait for that. */
@@ -629,6 +887,7 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 	in->tmp_dir = xasprintf("%s/" PKG_INSTALL_PREFIX "%ld-%08x-%" PRIu64,
 	    m->apps_dir, (long)getpid(), m->token, m->seq);
 	in->tmp_archive = xasprintf("%s.archive", in->tmp_dir);
+	in->marker = xasprintf("%s.unsynced", in->tmp_dir);
 	log_info("app_package: application package '%s' version '%s': "
 	    "fetching %s (%" PRId64 " bytes) from the store %s",
 	    obj->application_id, obj->version, obj->name, obj->size,
@@ -642,13 +901,29 @@ pkg_on_resolved(void *arg, int status, struct bd_app_object *obj,
 	}
 }
 
+/*
+ * Stops in (may be NULL) when no request waits for it any more: the store
+ * operation is cancelled, the unpack stops at its next entry, and the
+ * callbacks that follow free it.  New requests start their own install.
+ */
+static void
+pkg_install_abandon(struct install *in)
+{
+	if (in == NULL || in->waiters != NULL || in->cancelled)
+		return;
+	in->cancelled = true;
+	atomic_store(&in->stop, true);
+	if (in->sop != NULL)
+		bd_app_store_cancel(in->sop);
+}
+
 /* The install of reference (app, version) in flight, or NULL. */
 static struct install *
 pkg_find_install(struct bd_app_packages *m, const char *app,
     const char *version)
 {
 	for (struct install *in = m->installs; in != NULL; in = in->next) {
-		if (strcasecmp(in->app_ref, app) != 0)
+		if (in->cancelled || strcasecmp(in->app_ref, app) != 0)
 			continue;
 		if (version == NULL ? in->version_ref == NULL :
 		    in->version_ref != NULL &&
@@ -667,9 +942,13 @@ pkg_install_new(struct bd_app_packages *m, const char *app,
 	int rc;
 
 	in->m = m;
+	in->hold_fd = -1;
 	in->app_ref = xstrdup(app);
 	in->version_ref = version != NULL ? xstrdup(version) : NULL;
-	if ((rc = bd_app_store_resolve(m->store, app, version,
+	/* Until the scan has removed what a power cut may have torn. */
+	if (!m->scanned)
+		in->waiting_scan = true;
+	else if ((rc = bd_app_store_resolve(m->store, app, version,
 	    pkg_on_resolved, in, &in->sop)) < 0) {
 		free(in->app_ref);
 		free(in->version_ref);
@@ -703,6 +982,9 @@ bd_app_packages_acquire(struct bd_app_packages *m,
 	req->dirs = xcalloc(n, sizeof(char *));
 	req->store_ids = xcalloc(n, sizeof(char *));
 	req->store_versions = xcalloc(n, sizeof(char *));
+	req->fds = xcalloc(n, sizeof(int));
+	for (size_t i = 0; i < n; i++)
+		req->fds[i] = -1;
 	req->w = xcalloc(n, sizeof(*req->w));
 	m->busy++;
 	for (size_t i = 0; i < n; i++) {
@@ -732,6 +1014,35 @@ bd_app_packages_acquire(struct bd_app_packages *m,
 	}
 	*out = req;
 	return 0;
+}
+
+/* Resolves the installs that waited for the start-up scan. */
+static void
+pkg_resolve_waiting(struct bd_app_packages *m)
+{
+	struct install *in;
+	int rc;
+
+	m->busy++;	/* a failure may free the last install */
+	for (;;) {
+		for (in = m->installs; in != NULL && !in->waiting_scan;
+		    in = in->next)
+			;
+		if (in == NULL)
+			break;
+		in->waiting_scan = false;
+		if (m->closing || in->cancelled)
+			pkg_install_failed(in, -ECANCELED, m->closing ?
+			    "the node is stopping" : "cancelled");
+		else if ((rc = bd_app_store_resolve(m->store, in->app_ref,
+		    in->version_ref, pkg_on_resolved, in, &in->sop)) < 0) {
+			char *why = xasprintf("cannot ask the store %s: %s",
+			    bd_app_store_describe(m->store), bd_strerror(rc));
+			pkg_install_failed(in, rc, why);
+			free(why);
+		}
+	}
+	m->busy--;
 }
 
 /* ---- removal ------------------------------------------------------------- */
@@ -787,22 +1098,39 @@ pkg_gc(struct bd_app_packages *m)
 		struct pkg_dir *d = &m->dirs[i];
 		char *from, *to;
 		struct removal *r;
+		int fd;
 
 		if (d->users > 0) {
 			i++;
 			continue;
 		}
 		from = bd_path_join(m->apps_dir, d->name);
+		fd = open(from, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			/* A task of another batchd on this node root, or one
+			 * adopted after a restart, still uses it. */
+			log_debug("app_package: keeping %s: in use by a task "
+			    "that another process holds", from);
+			close(fd);
+			free(from);
+			i++;
+			continue;
+		}
 		m->seq++;
 		to = xasprintf("%s/" PKG_REMOVE_PREFIX "%ld-%08x-%" PRIu64,
 		    m->apps_dir, (long)getpid(), m->token, m->seq);
 		if (rename(from, to) < 0 && errno != ENOENT) {
 			log_warn("app_package: cannot remove %s", from);
+			if (fd >= 0)
+				close(fd);
 			free(from);
 			free(to);
 			i++;
 			continue;
 		}
+		if (fd >= 0)
+			close(fd);
 		log_info("app_package: removing %s (%" PRIu64 " bytes, least "
 		    "recently used) to stay under %" PRIu64 " bytes", from,
 		    d->bytes, m->cache_max);
@@ -832,6 +1160,9 @@ pkg_gc(struct bd_app_packages *m)
 struct scan {
 	struct bd_app_packages *m;
 	unsigned token;
+	char boot_id[64];
+	uint64_t synced;	/* packages of this boot made durable */
+	uint64_t torn;		/* packages of an earlier boot removed */
 	char *apps_dir;
 	struct pkg_dir *found;
 	size_t n_found;
@@ -896,6 +1227,69 @@ pkg_temp_orphaned(const char *name, unsigned token)
 	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
+/*
+ * The .unsynced markers of installs whose process is gone (see the top of
+ * the file): a package of this boot is synced, one of an earlier boot is
+ * removed; then the markers go.
+ */
+static void
+pkg_scan_markers(struct scan *s, DIR *d)
+{
+	static const char suffix[] = ".unsynced";
+	char **keep = NULL;
+	struct dirent *e;
+	struct stat st;
+	size_t n = 0;
+	int fd;
+
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name), tlen;
+		char *path, *text = NULL, *name, *pkg;
+
+		if (len < sizeof(suffix) || strcmp(e->d_name + len -
+		    (sizeof(suffix) - 1), suffix) != 0 ||
+		    !pkg_temp_orphaned(e->d_name, s->token))
+			continue;
+		path = bd_path_join(s->apps_dir, e->d_name);
+		if (bd_read_file(path, 512, &text, &tlen) == 0 &&
+		    (name = strchr(text, '\n')) != NULL) {
+			*name++ = '\0';
+			name[strcspn(name, "\n")] = '\0';
+			pkg = bd_path_join(s->apps_dir, name);
+			if (name[0] == '\0' || name[0] == '.' ||
+			    strchr(name, '/') != NULL ||
+			    lstat(pkg, &st) < 0) {
+				/* Never renamed into place: only the marker. */
+			} else if (strcmp(text, s->boot_id) == 0) {
+				keep = xreallocarray(keep, n + 1,
+				    sizeof(*keep));
+				keep[n++] = path;
+				path = NULL;
+			} else if (bd_rm_rf(pkg) == 0)
+				s->torn++;
+			free(pkg);
+		}
+		if (path != NULL)
+			(void)unlink(path);
+		free(path);
+		free(text);
+	}
+	if (n > 0 && (fd = open(s->apps_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) >= 0) {
+		if (syncfs(fd) == 0) {
+			for (size_t i = 0; i < n; i++)
+				if (unlink(keep[i]) == 0)
+					s->synced++;
+			(void)fsync(fd);
+		}
+		close(fd);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(keep[i]);
+	free(keep);
+	rewinddir(d);
+}
+
 static void
 pkg_scan_work(uv_work_t *w)
 {
@@ -906,6 +1300,7 @@ pkg_scan_work(uv_work_t *w)
 
 	if (d == NULL)
 		return;
+	pkg_scan_markers(s, d);
 	while ((e = readdir(d)) != NULL) {
 		char *path;
 
@@ -943,6 +1338,15 @@ pkg_on_scanned(uv_work_t *w, int status)
 		log_info("app_package: removed %" PRIu64 " leftover%s of "
 		    "interrupted installs in %s", s->cleaned,
 		    s->cleaned == 1 ? "" : "s", m->apps_dir);
+	if (s->torn > 0)
+		log_warnx("app_package: removed %" PRIu64 " package%s in %s "
+		    "that a reboot may have torn (installed but not yet on "
+		    "disk when the node went down)", s->torn,
+		    s->torn == 1 ? "" : "s", m->apps_dir);
+	if (s->synced > 0)
+		log_info("app_package: wrote to disk %" PRIu64 " package%s "
+		    "that an earlier batchd installed but did not sync",
+		    s->synced, s->synced == 1 ? "" : "s");
 	for (size_t i = 0; i < s->n_found; i++) {
 		struct pkg_dir *d = pkg_find_dir(m, s->found[i].name);
 		if (d == NULL)
@@ -959,6 +1363,7 @@ pkg_on_scanned(uv_work_t *w, int status)
 	free(s);
 	m->scanned = true;
 	m->busy--;
+	pkg_resolve_waiting(m);
 	if (!m->closing)
 		pkg_gc(m);
 	pkg_maybe_free(m);
@@ -981,11 +1386,13 @@ bd_app_packages_new(const struct bd_app_packages_options *o)
 	m->cache_max = o->cache_max_bytes;
 	m->token = (unsigned)(uv_hrtime() ^ ((uint64_t)getpid() << 20)) |
 	    1u;
+	bd_clock_boot_id(m->boot_id, sizeof(m->boot_id));
 	(void)bd_mkdir_p(m->apps_dir, 0755);
 
 	s = xcalloc(1, sizeof(*s));
 	s->m = m;
 	s->token = m->token;
+	memcpy(s->boot_id, m->boot_id, sizeof(s->boot_id));
 	s->apps_dir = xstrdup(m->apps_dir);
 	s->work.data = s;
 	m->busy++;
@@ -1083,6 +1490,30 @@ bd_app_packages_add_env(const struct bd_app_packages *m,
 		pkg_add_vars(env, &p[i]);
 }
 
+size_t
+bd_app_packages_hold_fds(const struct bd_app_packages *m,
+    const struct bd_app_request *req, int *fds, size_t max)
+{
+	const struct bd_app_request *reqs[2] = { req,
+	    m != NULL ? m->pool : NULL };
+	size_t n = 0;
+
+	for (int k = 0; k < 2; k++) {
+		const struct bd_app_request *q = reqs[k];
+
+		if (q == NULL || !q->answered || q->status != 0)
+			continue;
+		for (size_t i = 0; i < q->n; i++) {
+			if (q->fds[i] < 0)
+				continue;
+			if (n < max)
+				fds[n] = q->fds[i];
+			n++;
+		}
+	}
+	return n;
+}
+
 void
 bd_app_packages_stats(const struct bd_app_packages *m,
     struct bd_app_packages_stats *out)
@@ -1115,9 +1546,11 @@ bd_app_packages_close(struct bd_app_packages *m)
 	pool = m->pool;
 	m->pool = NULL;
 	bd_app_request_free(pool);
-	for (struct install *in = m->installs; in != NULL; in = in->next)
+	for (struct install *in = m->installs; in != NULL; in = in->next) {
+		atomic_store(&in->stop, true);
 		if (in->sop != NULL)
 			bd_app_store_cancel(in->sop);
+	}
 	m->busy--;
 	pkg_maybe_free(m);
 }

@@ -13,12 +13,18 @@
  * An install downloads into a temporary file, unpacks off the loop into a
  * temporary directory (.install-<pid>-...), and renames that directory
  * into place: a crash leaves only temporaries, which the next start
- * removes, never a half-unpacked package under a final name.  The final
+ * removes, never a half-unpacked package under a final name.  The sync
+ * to disk comes after the rename, off the waiters' path; a marker written
+ * first lets the next start remove a package that a reboot came too soon
+ * for, before any request sees it.  The final
  * name carries a hash of the store object's ETag, so a package whose store
  * copy changed is installed again beside the old one; tasks that hold the
  * old one keep it.  A request holds its directories until it is freed;
  * unheld ones are removed least recently used first when the directory
- * passes its size limit.
+ * passes its size limit; a package that a process elsewhere holds (a task
+ * of another batchd on the node root, or one adopted after a restart,
+ * through its supervisor) is never removed.  A request given up by all
+ * its waiters stops its install, even in the middle of the unpack.
  */
 
 #include <stdbool.h>
@@ -125,6 +131,17 @@ const struct bd_app_package *bd_app_packages_pool(
 void bd_app_packages_add_env(const struct bd_app_packages *m,
     const struct bd_app_request *req, struct bd_env *env);
 
+/*
+ * The descriptors that hold (flock, shared) the packages of req (may be
+ * NULL) and of the pool of m (may be NULL): a task's supervisor inherits
+ * them and keeps them until the task ends, so that no batchd on the node
+ * removes a package a task still uses, even after this batchd is gone.
+ * Fills at most max of them into fds (borrowed while req and m live) and
+ * returns how many there are.
+ */
+size_t bd_app_packages_hold_fds(const struct bd_app_packages *m,
+    const struct bd_app_request *req, int *fds, size_t max);
+
 /* Counters, for logs, metrics and tests. */
 struct bd_app_packages_stats {
 	uint64_t downloads;	/* archives fetched from the store */
@@ -139,7 +156,8 @@ void bd_app_packages_stats(const struct bd_app_packages *m,
 
 /*
  * The directory name of a package under applications/: lower-cased id and
- * version and a hash of the ETag.  Caller frees.  Exposed for tests.
+ * version and a hash of the ETag (without its quotes, which a listing
+ * leaves out and a GET puts in).  Caller frees.  Exposed for tests.
  */
 char *bd_app_package_dir_name(const char *application_id,
     const char *version, const char *etag);

@@ -30,6 +30,7 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "fsutil.h"
 #include "log.h"
@@ -74,21 +75,6 @@ struct bd_jobs {
 	bool checking;
 };
 
-/* The kernel's id of this boot, to tell a daemon restart from a reboot. */
-static void
-jobs_read_boot_id(char *buf, size_t len)
-{
-	char *data;
-	size_t n;
-
-	snprintf(buf, len, "unknown");
-	if (bd_read_file("/proc/sys/kernel/random/boot_id", 128, &data, &n) < 0)
-		return;
-	data[strcspn(data, "\n")] = '\0';
-	snprintf(buf, len, "%s", data);
-	free(data);
-}
-
 static void jobs_load_prepared(struct bd_jobs *jobs);
 
 int
@@ -105,7 +91,7 @@ bd_jobs_new(const struct bd_jobs_env *env, struct bd_jobs **out, char **cause)
 		free(jobs);
 		return rc;
 	}
-	jobs_read_boot_id(jobs->boot_id, sizeof(jobs->boot_id));
+	bd_clock_boot_id(jobs->boot_id, sizeof(jobs->boot_id));
 	LIST_INIT(&jobs->entries);
 	jobs_load_prepared(jobs);
 	*out = jobs;

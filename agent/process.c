@@ -513,7 +513,7 @@ bd_process_spawn(const struct bd_process_options *opts,
 	posix_spawnattr_t attr;
 	sigset_t all, none;
 	pid_t pid, task_pid = 0;
-	int rc, rp[2], pidfd;
+	int rc, rp[2], pidfd, hold;
 	char **argv;
 
 	if (!process_ready)
@@ -536,6 +536,16 @@ bd_process_spawn(const struct bd_process_options *opts,
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, rp[1], PROCESS_REPORT_FD);
+	/* Above every source, so that no dup2 overwrites one still to come;
+	 * dup2 clears close-on-exec, and the supervisor keeps them from the
+	 * task (it marks every other descriptor close-on-exec). */
+	hold = rp[1] > PROCESS_REPORT_FD ? rp[1] : PROCESS_REPORT_FD;
+	for (size_t i = 0; i < opts->n_hold_fds; i++)
+		if (opts->hold_fds[i] > hold)
+			hold = opts->hold_fds[i];
+	for (size_t i = 0; i < opts->n_hold_fds; i++)
+		posix_spawn_file_actions_adddup2(&fa, opts->hold_fds[i],
+		    hold + 1 + (int)i);
 	/* The supervisor starts with default dispositions and nothing
 	 * blocked, whatever batchd ignores or blocks itself (SIGPIPE,
 	 * SIGCHLD), and passes them on to the task. */

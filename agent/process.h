@@ -72,6 +72,11 @@ struct bd_process_options {
 	   or with a negative errno (see bd_process_spawn()), after which
 	   exit_cb never runs and the caller frees the process. */
 	bd_process_start_cb started;
+	/* Descriptors the supervisor keeps open, and out of the task, until
+	   the task ends: the locks of the application packages the task
+	   uses (app_package.h).  Borrowed for the call. */
+	const int *hold_fds;
+	size_t n_hold_fds;
 };
 
 /*

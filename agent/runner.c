@@ -577,6 +577,8 @@ static void
 runner_launch(struct bd_runner *r)
 {
 	char *program;
+	int *hold, rc;
+>>>>>>> s3-apppkg3
 
 	r->state = RUNNER_RUNNING;
 	if (r->end_reason != NULL) {
@@ -699,9 +701,19 @@ runner_spawn(struct bd_runner *r)
 	po.state_path = r->opts.supervisor_state;
 	po.grace_ms = r->opts.kill_grace_ms;
 	po.cgroup = r->cgroup;
+<<<<<<< HEAD
 	po.started = runner_on_started;
+=======
+	/* The supervisor holds the task's packages for as long as it runs. */
+	po.n_hold_fds = bd_app_packages_hold_fds(r->opts.node->packages,
+	    r->packages, NULL, 0);
+	hold = po.n_hold_fds > 0 ? xcalloc(po.n_hold_fds, sizeof(int)) : NULL;
+	(void)bd_app_packages_hold_fds(r->opts.node->packages, r->packages,
+	    hold, po.n_hold_fds);
+	po.hold_fds = hold;
 	r->launch_ms = bd_clock_now_ms();
 	rc = bd_process_spawn(&po, runner_on_exit, r, &r->proc);
+	free(hold);
 	if (rc < 0) {
 		runner_start_failed(r, program, rc);
 		free(program);

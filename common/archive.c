@@ -79,6 +79,7 @@ struct archive_extract {
 	uint64_t max_bytes;	/* UINT64_MAX for none */
 	uint64_t max_entries;
 	bool readable_by_all;
+	const atomic_bool *cancel;	/* or NULL */
 	uint64_t entries;
 	uint64_t implied;	/* directories made for paths, not listed */
 	uint64_t bytes;
@@ -137,6 +138,17 @@ archive_too_many(struct archive_extract *x)
 	return archive_fail(x, BD_ETOOBIG,
 	    "the package has more than %" PRIu64 " entries%s", x->max_entries,
 	    x->implied > 0 ? " and directories its paths imply" : "");
+}
+
+/* Fails with -ECANCELED once the caller asked the unpack to stop. */
+static int
+archive_check_cancel(struct archive_extract *x)
+{
+	if (x->cancel == NULL ||
+	    !atomic_load_explicit(x->cancel, memory_order_relaxed))
+		return 0;
+	x->name = NULL;
+	return archive_fail(x, -ECANCELED, "the unpack was cancelled");
 }
 
 /* s quoted for a message; caller frees. */
@@ -440,6 +452,8 @@ archive_copy_data(struct archive_extract *x, struct archive_entry *e, int fd)
 	if ((rc = archive_check_size(x, e)) < 0)
 		return rc;
 	for (;;) {
+		if ((rc = archive_check_cancel(x)) < 0)
+			return rc;
 		r = archive_read_data_block(x->a, &buf, &len, &off);
 		if (r == ARCHIVE_EOF)
 			break;
@@ -876,6 +890,8 @@ archive_run(struct archive_extract *x)
 	int r, rc;
 
 	for (;;) {
+		if ((rc = archive_check_cancel(x)) < 0)
+			return rc;
 		r = archive_read_next_header(x->a, &e);
 		if (r == ARCHIVE_EOF)
 			break;
@@ -915,6 +931,7 @@ bd_archive_extract(const char *path, const char *dest,
 	x.max_entries = lim != NULL && lim->max_entries != 0 ?
 	    lim->max_entries : UINT64_MAX;
 	x.readable_by_all = lim != NULL && lim->readable_by_all;
+	x.cancel = lim != NULL ? lim->cancel : NULL;
 	if ((rc = bd_archive_api_load(&why)) < 0) {
 		if (cause != NULL)
 			*cause = xstrdup(why);

@@ -10,6 +10,7 @@
  * it from a worker thread (uv_queue_work), never from the loop.
  */
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,6 +20,9 @@ struct bd_archive_limits {
 	/* Everyone may read every file and enter every directory, and run
 	   what its owner may run (a package that other users' tasks use). */
 	bool readable_by_all;
+	/* When not NULL, a flag another thread may set to stop the unpack:
+	   it is read before each entry and each block of data. */
+	const atomic_bool *cancel;
 };
 
 struct bd_archive_result {
@@ -31,7 +35,8 @@ struct bd_archive_result {
  * File modes are kept without set-uid, set-gid and sticky bits; owners are
  * not restored.  Returns 0, or BD_EESCAPE (an entry would leave dest, or
  * is a device, FIFO or socket), BD_ETOOBIG (a limit was passed),
- * BD_EINVALID (not an archive, corrupt or truncated) or a negative errno;
+ * BD_EINVALID (not an archive, corrupt or truncated), -ECANCELED (the
+ * limits' cancel flag was set) or a negative errno;
  * then *cause (caller frees) names the entry and the reason, and dest may
  * hold a partial tree that the caller removes.  result may be NULL.
  */

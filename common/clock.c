@@ -4,8 +4,11 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "fsutil.h"
 
 int64_t
 bd_clock_now_ms(void)
@@ -66,4 +69,18 @@ bd_clock_parse_iso(const char *s, int64_t *ms)
 	tm.tm_mon -= 1;
 	*ms = (int64_t)timegm(&tm) * 1000 + frac;
 	return 0;
+}
+
+void
+bd_clock_boot_id(char *buf, size_t len)
+{
+	char *data;
+	size_t n;
+
+	snprintf(buf, len, "unknown");
+	if (bd_read_file("/proc/sys/kernel/random/boot_id", 128, &data, &n) < 0)
+		return;
+	data[strcspn(data, "\n")] = '\0';
+	snprintf(buf, len, "%s", data);
+	free(data);
 }

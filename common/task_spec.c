@@ -76,7 +76,7 @@ static const struct task_field {
 	{ "exitConditions", K_TASK },
 	{ "multiInstanceSettings", K_TASK },
 	{ "dependsOn", K_TASK },
-	{ "applicationPackageReferences", K_TASK | K_MGR },
+	{ "applicationPackageReferences", K_TASK | K_MGR | K_PREP | K_REL },
 	{ "authenticationTokenSettings", K_TASK | K_MGR },
 	{ "killJobOnCompletion", K_MGR },
 	{ "runExclusive", K_MGR },

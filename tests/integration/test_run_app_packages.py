@@ -5,11 +5,15 @@ each format (zip, tar.gz, tar.xz, tar.zst), explicit and default versions,
 the AZ_BATCH_APP_PACKAGE_* variables of reference section 5, a task seeing
 only the packages it referenced, hostile packages (zip-slip, symlink
 escape, a bomb, too many entries, a truncated archive) failing the task
-with ApplicationPackageError naming the entry, and batchd killed with SIGKILL in the middle of unpacking a big
-package: nothing usable is left and the next task installs cleanly.
+with ApplicationPackageError naming the entry, batchd killed with SIGKILL
+in the middle of unpacking a big package (nothing usable is left and the
+next task installs cleanly), and a task ended (SIGTERM to batchd run, its
+maxWallClockTime) in the middle of unpacking one: it ends promptly, the
+unpack stops, nothing of the package is left.
 Archives are made here, at test time."""
 import io
 import os
+import re
 import signal
 import subprocess
 import tarfile
@@ -225,5 +229,42 @@ with Workspace() as ws:
           "after kill -9: the package is complete", d)
     check(not [n for n in os.listdir(apps_dir) if n.startswith(".")],
           "after kill -9: the leftover was removed", os.listdir(apps_dir))
+
+    # ---- a task ended in the middle of its unpack ----------------------
+    # big/1 took full_s to install whole; the same files as huge/1.
+    m = re.search(r"installed in .*? in ([0-9.]+) s", err)
+    full_s = float(m.group(1)) if m else 0.0
+    make_package(store, "huge", "1", "tar.gz", files)
+    for how in ("SIGTERM", "maxWallClockTime"):
+        task = {"id": "huge-" + how, "commandLine": "/bin/true",
+                "applicationPackageReferences": [{"applicationId": "huge", "version": "1"}]}
+        if how == "maxWallClockTime":
+            # Short enough to end it in the middle of the unpack.
+            task["constraints"] = {"maxWallClockTime": "PT%.3fS" % max(full_s / 4, 0.2)}
+        p = ws.start(task, extra=conf)
+        seen = None
+        end = time.monotonic() + 120
+        while seen is None and p.poll() is None and time.monotonic() < end:
+            seen = partial()
+            time.sleep(0.002)
+        t0 = time.monotonic()
+        if how == "SIGTERM":
+            p.send_signal(signal.SIGTERM)
+        status, out, err2, res = ws.collect(p)
+        took = time.monotonic() - t0
+        fi = (res or {}).get("executionInfo", {}).get("failureInfo", {})
+        print("%s: ended %.3f s after the unpack was seen (a whole install: %.3f s)"
+              % (how, took, full_s))
+        check(seen is not None, "%s: the unpack was caught in progress" % how)
+        check(status == 125 and fi.get("code") == "TaskEnded",
+              "%s: the task ended" % how, (status, fi, err2[-1000:]))
+        # Whatever the machine's load, a stopped unpack ends well before a
+        # whole one would have.
+        check(took < max(full_s / 2, 1.0), "%s: batchd ended promptly" % how,
+              (took, full_s))
+        check("'huge' version '1': cancelled" in err2,
+              "%s: the install was cancelled" % how, err2[-2000:])
+        left = [n for n in os.listdir(apps_dir) if n.startswith("huge") or n.startswith(".")]
+        check(left == [], "%s: nothing of the package is left" % how, left)
 
 finish()

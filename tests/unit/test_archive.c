@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -531,6 +532,32 @@ TEST(bad_arguments)
 	free(path);
 }
 
+TEST(cancelled)
+{
+	atomic_bool stop = true;
+	struct bd_archive_limits lim = { .cancel = &stop };
+	struct bd_archive_result res;
+	char *cause = NULL, *path = xasprintf("%s/good.tar.gz", corpus);
+
+	/* Set before the first entry: nothing is unpacked. */
+	snprintf(dest, sizeof(dest), "%s/cancelled", scratch);
+	ASSERT_INT_EQ(bd_mkdir_p(dest, 0755), 0);
+	ASSERT_INT_EQ(bd_archive_extract(path, dest, &lim, &res, &cause),
+	    -ECANCELED);
+	ASSERT_STR_EQ(cause, "the unpack was cancelled");
+	ASSERT_INT_EQ(res.entries, 0);
+	ASSERT(!exists(at("app")));
+	free(cause);
+	cause = NULL;
+	/* Clear, the same limits unpack it all. */
+	stop = false;
+	snprintf(dest, sizeof(dest), "%s/not-cancelled", scratch);
+	ASSERT_INT_EQ(bd_mkdir_p(dest, 0755), 0);
+	ASSERT_INT_EQ(bd_archive_extract(path, dest, &lim, &res, &cause), 0);
+	ASSERT(res.entries > 0);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -538,6 +565,7 @@ main(void)
 	/* First, so that libarchive is loaded by racing threads. */
 	RUN(threads);
 	RUN(good_zip);
+	RUN(cancelled);
 	RUN(good_tar_gz);
 	RUN(good_tar_xz);
 	RUN(good_tar_bz2);

@@ -883,6 +883,23 @@ TEST(kinds)
 	    BD_TASK_KIND_JOB_PREPARATION,
 	    "displayName: unknown field (not a field of a job preparation "
 	    "task)");
+	/* A batchd extension: Azure's preparation and release tasks have no
+	 * applicationPackageReferences; the start task still has none. */
+	s = parse_kind_ok("{'commandLine':'c','applicationPackageReferences':"
+	    "[{'applicationId':'tool','version':'1.0'}]}",
+	    BD_TASK_KIND_JOB_PREPARATION);
+	ASSERT_INT_EQ(s->n_application_packages, 1);
+	ASSERT_STR_EQ(s->application_packages[0].application_id, "tool");
+	bd_task_spec_free(s);
+	s = parse_kind_ok("{'commandLine':'c','applicationPackageReferences':"
+	    "[{'applicationId':'tool'}]}", BD_TASK_KIND_JOB_RELEASE);
+	ASSERT_INT_EQ(s->n_application_packages, 1);
+	ASSERT_NULL(s->application_packages[0].version);
+	bd_task_spec_free(s);
+	bad_kind("{'commandLine':'c','applicationPackageReferences':"
+	    "[{'applicationId':'tool'}]}", BD_TASK_KIND_START,
+	    "applicationPackageReferences: unknown field (not a field of a "
+	    "start task)");
 
 	/* Job release. */
 	s = parse_kind_ok("{'commandLine':'c'}", BD_TASK_KIND_JOB_RELEASE);
