@@ -577,8 +577,6 @@ static void
 runner_launch(struct bd_runner *r)
 {
 	char *program;
-	int *hold, rc;
->>>>>>> s3-apppkg3
 
 	r->state = RUNNER_RUNNING;
 	if (r->end_reason != NULL) {
@@ -678,7 +676,7 @@ runner_spawn(struct bd_runner *r)
 {
 	struct bd_process_options po;
 	char *program = r->launch_program;
-	int rc;
+	int *hold, rc;
 
 	r->launch_program = NULL;
 	if ((rc = runner_cgroup_create(r)) < 0) {
@@ -701,9 +699,7 @@ runner_spawn(struct bd_runner *r)
 	po.state_path = r->opts.supervisor_state;
 	po.grace_ms = r->opts.kill_grace_ms;
 	po.cgroup = r->cgroup;
-<<<<<<< HEAD
 	po.started = runner_on_started;
-=======
 	/* The supervisor holds the task's packages for as long as it runs. */
 	po.n_hold_fds = bd_app_packages_hold_fds(r->opts.node->packages,
 	    r->packages, NULL, 0);
