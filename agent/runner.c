@@ -578,10 +578,6 @@ static void
 runner_launch(struct bd_runner *r)
 {
 	char *program;
-<<<<<<< HEAD
-=======
-	int *hold, rc;
->>>>>>> s3-apppkg3
 
 	r->state = RUNNER_RUNNING;
 	if (r->end_reason != NULL) {
@@ -635,7 +631,7 @@ runner_spawn(struct bd_runner *r)
 	const struct bd_runner_observer *o = r->opts.observer;
 	struct bd_process_options po;
 	char *program = r->launch_program;
-	int rc;
+	int *hold, rc;
 
 	r->launch_program = NULL;
 	if ((rc = runner_cgroup_create(r)) < 0) {
