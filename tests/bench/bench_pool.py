@@ -9,8 +9,8 @@ cost of an idle node, each against its baseline, in one run.
         tests/bench/bench_pool.py [BATCHD]
 
 BENCH_TASKS (a JSON object) becomes the "tasks" section of every node's
-configuration, to compare containment on and off; BENCH_ONLY=throughput
-runs part 1 only.
+configuration (part 1 then runs batchd once per round, with it, instead
+of with cgroups off and on); BENCH_ONLY=throughput runs part 1 only.
 
 Everything lives in a temporary directory under $TMPDIR (else /tmp) that
 is removed at the end: the spoolDir, stateDir and nodeRoot of every node.
@@ -18,7 +18,10 @@ About 4 minutes.  Needs strace.
 
 1. Throughput.  2,000 tasks of /bin/true are added to a job while no node
    runs; then one node with taskSlotsPerNode 2 and pollMinInterval PT0.01S
-   starts.  Measured: from the first task's startTime (the daemon picked it
+   starts: once with task cgroups off and once on (tasks.cgroups), so that
+   the cost of containment shows as a ratio in the same run (the per-task
+   supervisor runs in both), interleaved with the baseline, BENCH_REPS
+   rounds (default 3), medians printed.  Measured: from the first task's startTime (the daemon picked it
    up) to `batchd wait` returning, and from the first startTime to the last
    endTime (the rows' own times, free of wait's polling).  Baseline, in the
    same run: `xargs -P2` running sh -c 'mkdir D; cd D; true >stdout.txt
@@ -186,51 +189,84 @@ def rss_kb(pid):
     return 0
 
 
-def throughput():
-    cfg = config("tp", pollMinInterval="PT0.01S", pollMaxInterval="PT1S")
+def throughput_run(name, tasks_cfg):
+    """One node runs NTASKS tasks of /bin/true; returns (s to wait
+    returning, s to the last end, daemon CPU s, children CPU s)."""
+    cfg = config(name, pollMinInterval="PT0.01S", pollMaxInterval="PT1S")
+    if tasks_cfg is not None:
+        with open(cfg) as f:
+            c = json.load(f)
+        c["tasks"] = dict(c.get("tasks", {}), **tasks_cfg)
+        with open(cfg, "w") as f:
+            json.dump(c, f)
     add_job(cfg, "j")
-    path = os.path.join(tmp, "tasks.json")
+    path = os.path.join(tmp, name + "-tasks.json")
     with open(path, "w") as f:
         json.dump([{"id": "t%d" % i, "commandLine": "/bin/true"}
                    for i in range(NTASKS)], f)
-    t0 = time.time()
     bd("task", "add", "--config", cfg, "j", path)
-    add_s = time.time() - t0
     p = daemon(cfg)
     r = bd("wait", "--config", cfg, "j", check=False)
     waited = time.time()
+    f = open("/proc/%d/stat" % p.pid).read().rsplit(")", 1)[1].split()
+    own = (int(f[11]) + int(f[12])) / CLK_TCK
+    kids = (int(f[13]) + int(f[14])) / CLK_TCK
     stop(p)
     if r.returncode != 0:
         sys.exit("batchd wait: status %d: %s" % (r.returncode, r.stderr))
     starts, ends = [], []
-    rows = os.path.join(tmp, "tp/spool/tables/batchdtasks/j")
-    for name in os.listdir(rows):
-        with open(os.path.join(rows, name)) as f:
+    rows = os.path.join(tmp, name, "spool/tables/batchdtasks/j")
+    for row in os.listdir(rows):
+        with open(os.path.join(rows, row)) as f:
             props = json.load(f)["props"]
         starts.append(iso(props["startTime"]))
         ends.append(iso(props["endTime"]))
     first = min(starts)
+    return waited - first, max(ends) - first, own, kids
 
-    xd = os.path.join(tmp, "xargs")
+
+def xargs_run(name):
+    xd = os.path.join(tmp, name)
     os.makedirs(xd)
     names = "".join("d%d\n" % i for i in range(NTASKS))
     t0 = time.time()
     subprocess.run(["xargs", "-P2", "-n1", "sh", "-c",
                     'mkdir "$1"; cd "$1"; true >stdout.txt 2>stderr.txt', "sh"],
                    input=names, text=True, cwd=xd, check=True)
-    x_s = time.time() - t0
+    return time.time() - t0
 
-    w_s, e_s = waited - first, max(ends) - first
-    print("== throughput: %d tasks of /bin/true, 1 node, 2 slots" % NTASKS)
-    print("task add (%d tasks, no node running): %.2f s" % (NTASKS, add_s))
+
+def throughput():
+    """xargs, then batchd with task cgroups off and on (tasks.cgroups;
+    BENCH_TASKS, when set, is the only batchd run), interleaved, median of
+    BENCH_REPS (default 3) rounds."""
+    reps = int(os.environ.get("BENCH_REPS", "3"))
+    kinds = [("env", None)] if os.environ.get("BENCH_TASKS") else \
+        [("off", {"cgroups": False}), ("on", {"cgroups": True})]
+    xs, res = [], {k: [] for k, _ in kinds}
+    for rep in range(reps):
+        xs.append(xargs_run("xargs%d" % rep))
+        for k, cfg in kinds:
+            res[k].append(throughput_run("tp-%s%d" % (k, rep), cfg))
+    x_s = statistics.median(xs)
+    print("== throughput: %d tasks of /bin/true, 1 node, 2 slots, median of %d, "
+          "load %s" % (NTASKS, reps, open("/proc/loadavg").read().split()[0]))
     print("xargs -P2 (mkdir, cd, true >stdout.txt):       %7.1f tasks/s (%.2f s)"
           % (NTASKS / x_s, x_s))
-    print("batchd, first startTime to wait returning:     %7.1f tasks/s (%.2f s)"
-          % (NTASKS / w_s, w_s))
-    print("batchd, first startTime to last endTime:       %7.1f tasks/s (%.2f s)"
-          % (NTASKS / e_s, e_s))
-    print("ratio batchd/xargs: %.2fx (to wait returning), %.2fx (to last end)"
-          % (x_s / w_s, x_s / e_s))
+    ends = {}
+    for k, _ in kinds:
+        w_s = statistics.median(r[0] for r in res[k])
+        e_s = ends[k] = statistics.median(r[1] for r in res[k])
+        own = statistics.median(r[2] for r in res[k]) / NTASKS * 1e3
+        kids = statistics.median(r[3] for r in res[k]) / NTASKS * 1e3
+        print("batchd, cgroups %-3s: %7.1f tasks/s to wait returning, %7.1f to the "
+              "last end; CPU per task: daemon %.2f ms, supervisors and tasks %.2f ms"
+              % (k, NTASKS / w_s, NTASKS / e_s, own, kids))
+        print("  ratio batchd/xargs: %.2fx (to wait returning), %.2fx (to last end)"
+              % (x_s / w_s, x_s / e_s))
+    if "on" in ends:
+        print("containment: cgroups on / off, tasks per second to the last end: %.2fx"
+              % (ends["off"] / ends["on"]))
     print()
 
 
