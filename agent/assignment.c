@@ -935,11 +935,20 @@ assignment_prepare(struct bd_assignment *a)
 		    a->tm->task->required_slots, a->env.settings->task_slots));
 		return;
 	}
+	if (a->ahead && (a->stopping || a->lease_lost)) {
+		/* Stopped before it took a slot: back, or over, at once. */
+		assignment_claim(a);
+		return;
+	}
 	if (need > 0) {
 		if (!a->hooks.reserve(a->hooks.arg, need)) {
-			if (a->ahead && a->hooks.park != NULL) {
-				/* Ready: wait for the slots a running task
-				 * frees (daemon.c gives it back if none do
+			/* Only a one-slot task waits: one that needs more
+			 * would wait behind every one-slot task that frees
+			 * a slot. */
+			if (a->ahead && a->hooks.park != NULL &&
+			    a->tm->task->required_slots == 1) {
+				/* Ready: wait for the slot a running task
+				 * frees (daemon.c gives it back if none does
 				 * soon). */
 				a->parked = true;
 				a->hooks.park(a->hooks.arg, a);
@@ -1289,7 +1298,10 @@ bd_assignment_give_back(struct bd_assignment *a)
 	a->parked = false;
 	log_info("job %s: task %s: received ahead, but no slot freed here "
 	    "soon; back to the queue for other nodes", A_JOB(a), A_TASK(a));
-	assignment_later(a, 0);
+	/* As a new message with the same counts: a receive that ran
+	 * nothing must not count towards maxDequeueCount. */
+	assignment_resend(a, a->tm->retry_count, a->tm->requeue_count,
+	    a->tm->dependency_waits, 0);
 }
 
 void

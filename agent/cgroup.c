@@ -89,6 +89,8 @@ struct bd_cgroup {
  * files, offlining) cost more than the rest of a short task's start.
  */
 #define CG_SPARES_MAX	8
+/* Most memory still charged to a spare for it to be used again. */
+#define CG_REUSE_MAX_CHARGE	(2 * 1024 * 1024)
 static struct bd_cgroup *cg_spares[CG_SPARES_MAX];
 static int cg_nspares;
 
@@ -1004,6 +1006,15 @@ cg_reuse(struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
 	    cg->lim.cpu_weight != lim->cpu_weight)
 		return -EINVAL;
 	if (!bd_cgroup_empty(cg))
+		return -EBUSY;
+	/* Memory the last task left charged (page cache, tmpfs files)
+	 * would count against this one's limit and peak; a new cgroup
+	 * starts at zero, so one that holds much is not used again. */
+	v = cg_state.mode == BD_CGROUP_MODE_V2 ?
+	    cg_read_value(cg->v2, "memory.current", NULL) :
+	    cg->v1[CG_MEMORY] != NULL ? cg_read_value(cg->v1[CG_MEMORY],
+	    "memory.usage_in_bytes", NULL) : 0;
+	if (v > CG_REUSE_MAX_CHARGE)
 		return -EBUSY;
 	if (cg_state.mode == BD_CGROUP_MODE_V2) {
 		char path[PATH_MAX];

@@ -64,6 +64,7 @@ struct bd_process {
 };
 
 static void process_ended(struct bd_process *p);
+static void process_on_close(uv_handle_t *h);
 
 static uv_loop_t *process_loop;
 static uv_signal_t process_sigchld;
@@ -457,7 +458,9 @@ process_on_report(uv_poll_t *h, int status, int events)
 
 	if (nl == NULL && !at_end && p->report_len < sizeof(p->report) - 1)
 		return;
-	uv_poll_stop(&p->report_poll);
+	/* Closed now, before process_ended() closes the pipe under it. */
+	uv_close((uv_handle_t *)&p->report_poll, process_on_close);
+	p->report_polled = false;
 	p->starting = false;
 	if (nl != NULL) {
 		size_t len = (size_t)(nl - p->report) + 1;
@@ -701,9 +704,21 @@ bd_process_kill_tree(struct bd_process *proc, int sig)
 
 	if (proc->exited)
 		return 0;
+	/* Without a pidfd, a reaped child's pid may be someone else's now. */
+	if (proc->child && proc->reaped && proc->pidfd == -1)
+		return 0;
 	if (proc->starting) {
-		/* Sent once the command runs (process_on_report). */
+		/* Sent once the command runs (process_on_report).  SIGKILL
+		 * also ends a supervisor stuck before it (a hung file
+		 * system): its start then fails. */
 		proc->pending_sig = sig;
+		if (sig == SIGKILL) {
+			if (proc->pidfd != -1)
+				(void)pidfd_send_signal(proc->pidfd, SIGKILL,
+				    NULL, 0);
+			else
+				(void)kill(proc->pid, SIGKILL);
+		}
 		return 1;
 	}
 	/* The supervisor sends sig on to the tree (supervisor.h). */

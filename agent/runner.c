@@ -628,8 +628,16 @@ runner_launch(struct bd_runner *r)
 static void
 runner_start_failed(struct bd_runner *r, const char *program, int rc)
 {
+	/* A supervisor that died after it forked may leave the command. */
+	(void)bd_cgroup_signal(r->cgroup, SIGKILL);
 	bd_cgroup_release(r->cgroup);
 	r->cgroup = NULL;
+	if (r->end_reason != NULL) {
+		/* Ended (timeout, terminate) while it started. */
+		r->out.ended = true;
+		runner_fail_pre(r, runner_ended_failure(r));
+		return;
+	}
 	if (rc == -ENOENT)
 		runner_fail_pre(r, bd_failure_info_new(BD_CATEGORY_USER_ERROR,
 		    "CommandProgramNotFound", "commandLine: cannot run '%s': %s",

@@ -480,6 +480,45 @@ TEST(reuse)
 	free(c);
 }
 
+/* A spare that still holds a task's memory (a tmpfs file) is not reused. */
+TEST(reuse_charged)
+{
+	char *a = unique("charged-a"), *b = unique("charged-b");
+	char shm[64];
+	struct bd_cgroup *cg;
+	int status;
+	pid_t pid;
+
+	snprintf(shm, sizeof(shm), "/dev/shm/batchd-test-cgroup-%ld",
+	    (long)getpid());
+	ASSERT_INT_EQ(bd_cgroup_create(a, &limits, &cg), 0);
+	if ((pid = fork()) == 0) {
+		static char block[1024 * 1024];
+		int fd;
+
+		if (bd_cgroup_join(cg, 0) < 0 ||
+		    (fd = open(shm, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+			_exit(2);
+		memset(block, 7, sizeof(block));
+		for (int i = 0; i < 8; i++)
+			if (write(fd, block, sizeof(block)) !=
+			    (ssize_t)sizeof(block))
+				_exit(3);
+		_exit(0);
+	}
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT(wait_empty(cg));
+	bd_cgroup_release(cg);
+	ASSERT_INT_EQ(bd_cgroup_create(b, &limits, &cg), 0);
+	ASSERT_STR_EQ(bd_cgroup_name(cg), b);	/* a new one */
+	unlink(shm);
+	bd_cgroup_destroy(cg);
+	bd_cgroup_drop_spares();
+	free(a);
+	free(b);
+}
+
 /* Past memory_max the OOM killer ends the process; stats count it. */
 TEST(oom)
 {
@@ -963,6 +1002,7 @@ main(void)
 	RUN(pids_max);
 	RUN(stats);
 	RUN(reuse);
+	RUN(reuse_charged);
 	RUN(oom);
 	RUN(thread_join);
 	RUN(open);
