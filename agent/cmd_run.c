@@ -25,6 +25,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -666,6 +667,18 @@ bd_cmd_run(int argc, char **argv)
 
 	if (root == NULL)
 		root = run_default_root();
+	if (root[0] != '/') {
+		/* AZ_BATCH_NODE_ROOT_DIR and every path below it are absolute
+		 * (uploads refuse a relative working directory). */
+		char cwd[PATH_MAX];
+		if (getcwd(cwd, sizeof(cwd)) == NULL) {
+			log_warnx("node root %s: %s", root, strerror(errno));
+			goto out;
+		}
+		char *abs = bd_path_join(cwd, root);
+		free(root);
+		root = abs;
+	}
 	if ((rc = bd_layout_prepare_node(root)) < 0) {
 		log_warnx("node root %s: %s%s", root, strerror(-rc),
 		    rc == -EACCES ? " (use --root DIR)" : "");

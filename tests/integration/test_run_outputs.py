@@ -90,6 +90,21 @@ with Workspace() as ws:
         })
         check(res["executionInfo"]["failureInfo"]["code"] == "FileUploadAccessDenied",
               "403 gives FileUploadAccessDenied", res["executionInfo"])
+
+        # A relative --root (batchd run starts in the workspace) is taken
+        # from the current directory: the node root the task sees is
+        # absolute, and its outputs upload.
+        status, out, err, res = ws.run({
+            "id": "relroot", "commandLine": "/bin/sh -c 'mkdir out; "
+            "echo $AZ_BATCH_NODE_ROOT_DIR > out/root.txt'",
+            "outputFiles": [spec("out/root.txt", c, "rel/root.txt")],
+        }, root="relroot")
+        check(status == 0, "a task under a relative --root succeeds", err[-2000:])
+        uploaded = os.path.join(ws.dir, "c", "rel", "root.txt")
+        check(os.path.exists(uploaded) and
+              read(uploaded).strip() == os.path.join(ws.dir, "relroot"),
+              "its output uploads, and AZ_BATCH_NODE_ROOT_DIR is absolute",
+              read(uploaded) if os.path.exists(uploaded) else err[-1000:])
     finally:
         ng.stop()
 finish()
