@@ -119,6 +119,34 @@ def read(path):
         return f.read()
 
 
+def alive(pid):
+    """Whether pid runs (not gone, not a zombie waiting for its reaper)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def supervisors(under):
+    """[(task id, pid)] of the task supervisors (batchd-supervise) whose
+    command line names a path below the directory under."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 2 and argv[0].endswith(b"/batchd-supervise") and \
+                under.encode() + b"/" in b" ".join(argv):
+            cwd = argv[argv.index(b"--cwd") + 1].decode()
+            out.append((os.path.basename(os.path.dirname(cwd)), int(d)))
+    return out
+
+
 class Nginx:
     """A real nginx on loopback via tests/lib/nginx-harness.sh."""
 

@@ -23,7 +23,8 @@ import re
 import signal
 import sys
 
-from harness import Workspace, cgroup_v2_mount, check, finish, read, remove_cgroup_tree
+from harness import (Workspace, alive, cgroup_v2_mount, check, finish, read,
+                     remove_cgroup_tree, supervisors)
 from pool import Pool, wait_for
 
 
@@ -48,34 +49,9 @@ def procs(d):
     return read(os.path.join(d, "cgroup.procs")).split()
 
 
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
 def populated(d):
     m = re.search(r"populated (\d)", read(os.path.join(d, "cgroup.events")))
     return m is not None and m.group(1) == "1"
-
-
-def supervisors(ws):
-    """{task id: pid} of the `batchd supervise` processes of this workspace."""
-    out = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if len(argv) > 2 and argv[0].endswith(b"/batchd-supervise") and ws.dir.encode() in b" ".join(argv):
-            cwd = argv[argv.index(b"--cwd") + 1].decode()
-            out[os.path.basename(os.path.dirname(cwd))] = int(d)
-    return out
 
 
 MOUNT = cgroup_v2_mount()
@@ -121,7 +97,7 @@ with Workspace() as ws:
                 pids[name.split("-")[1]] = int(name.split("-")[2])
         check(sorted(cg) == ids, "each task says where it runs", cg)
         v2 = {t: MOUNT + c[""] for t, c in cg.items()}
-        sups = supervisors(ws)
+        sups = dict(supervisors(ws.dir))
         check(sorted(sups) == ids, "each task has its supervisor", sups)
 
         if V2DIR is not None:
@@ -145,7 +121,7 @@ with Workspace() as ws:
             f.write("1")
         check(wait_for(lambda: not populated(v2["a"]), 10),
               "a's cgroup is empty and left behind", os.path.exists(v2["a"]))
-        check(wait_for(lambda: not any(p == sups["b"] for p in supervisors(ws).values()), 10),
+        check(wait_for(lambda: not any(p == sups["b"] for p in dict(supervisors(ws.dir)).values()), 10),
               "b's supervisor is gone")
         check(populated(v2["b"]) and alive(pids["b"]),
               "b's task runs on in its cgroup without a supervisor")
@@ -191,7 +167,7 @@ with Workspace() as ws:
             check(left == [], "no task cgroup is left in tasks/ once it stopped", left)
     finally:
         pool.stop()
-        for p in supervisors(ws).values():
+        for p in dict(supervisors(ws.dir)).values():
             os.kill(p, signal.SIGKILL)
         if V2DIR is not None:
             wait_for(lambda: procs(os.path.join(V2DIR, "agent")) == [], 10)

@@ -10,37 +10,12 @@ import os
 import signal
 import time
 
-from harness import Workspace, check, finish, read
+from harness import Workspace, alive, check, finish, read, supervisors
 from pool import Pool, wait_for
 
 
 def lines(path):
     return [l for l in read(path).split("\n") if l.strip()] if os.path.exists(path) else []
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
-def supervisors(ws):
-    """Pids of the task supervisors (batchd-supervise) of this workspace."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if len(argv) > 2 and argv[0].endswith(b"/batchd-supervise") and \
-                ws.dir.encode() in b" ".join(argv):
-            out.append(int(d))
-    return out
 
 
 with Workspace() as ws:
@@ -68,7 +43,7 @@ with Workspace() as ws:
         check(rc == 0, "task add", err)
         pool.start()
         check(wait_for(lambda: len(lines(ran)) == 4, 60), "the 4 tasks run", lines(ran))
-        sups = supervisors(ws)
+        sups = [p for _, p in supervisors(ws.dir)]
         check(len(sups) == 4, "each task has its supervisor", sups)
 
         pool.kill("node1", signal.SIGKILL)
@@ -76,7 +51,7 @@ with Workspace() as ws:
         # One task ends while no batchd watches it.
         open(os.path.join(logdir, "go-early"), "w").close()
         check(wait_for(lambda: os.path.exists(os.path.join(logdir, "out-t4")), 30) and
-              wait_for(lambda: len(supervisors(ws)) == 3, 30),
+              wait_for(lambda: len([p for _, p in supervisors(ws.dir)]) == 3, 30),
               "a task ends while batchd is away; its supervisor records it and exits")
 
         pool.start()
@@ -112,7 +87,7 @@ with Workspace() as ws:
         t0 = time.monotonic()
         status = pool.kill("node1", signal.SIGUSR2)
         check(status == 0 and time.monotonic() - t0 < 10, "SIGUSR2: batchd exits 0 at once", status)
-        check(len(supervisors(ws)) == 1, "r1's supervisor runs on")
+        check(len([p for _, p in supervisors(ws.dir)]) == 1, "r1's supervisor runs on")
         pool.start()
         check(wait_for(lambda: "r1: adopted" in pool.log("node1"), 60), "r1 adopted after the restart")
         open(os.path.join(logdir, "go-r"), "w").close()
@@ -126,6 +101,6 @@ with Workspace() as ws:
         check(st == {"node1": 0}, "SIGTERM still drains and stops", st)
     finally:
         pool.stop()
-        for p in supervisors(ws):
+        for p in [p for _, p in supervisors(ws.dir)]:
             os.kill(p, signal.SIGKILL)
 finish()

@@ -14,38 +14,12 @@ once, with node2's exit code, and its record does not change afterwards.
 import os
 import signal
 
-from harness import Workspace, check, finish, read
+from harness import Workspace, alive, check, finish, read, supervisors
 from pool import Pool, wait_for
 
 
 def lines(path):
     return [l for l in read(path).split("\n") if l.strip()] if os.path.exists(path) else []
-
-
-def supervisors(ws, node):
-    """{task id: pid} of the `batchd supervise` processes of a node here."""
-    out = {}
-    root = os.path.join(ws.dir, node).encode()
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if len(argv) > 2 and argv[0].endswith(b"/batchd-supervise") and root + b"/" in b" ".join(argv):
-            cwd = argv[argv.index(b"--cwd") + 1].decode()
-            out[os.path.basename(os.path.dirname(cwd))] = int(d)
-    return out
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
 
 
 with Workspace() as ws:
@@ -79,7 +53,7 @@ with Workspace() as ws:
         pool.start("node1")
         check(wait_for(lambda: runs() == [("t1", "node1"), ("t2", "node1")], 60),
               "node1 runs t1 and t2", lines(ran))
-        sup1 = supervisors(ws, "node1")
+        sup1 = dict(supervisors(os.path.join(ws.dir, "node1")))
         check(sorted(sup1) == ["t1", "t2"], "node1 has a supervisor for each", sup1)
         copy1 = {l.split()[0]: int(l.split()[2]) for l in lines(ran)}
 
@@ -107,7 +81,7 @@ with Workspace() as ws:
         pool.start("node1")
         check(wait_for(lambda: pool.log("node1").count("adopted from before the restart") +
                        pool.log("node1").count("another node has it") >= 2 or
-                       not supervisors(ws, "node1"), 60),
+                       not supervisors(os.path.join(ws.dir, "node1")), 60),
               "node1 picks up its old tasks", pool.log("node1")[-3000:])
         check(wait_for(lambda: not alive(copy1["t1"]) and not alive(sup1["t1"]), 30),
               "node1 ends its copy of t1 (its lease is gone)", pool.log("node1")[-3000:])
@@ -133,6 +107,6 @@ with Workspace() as ws:
     finally:
         pool.stop()
         for n in ("node1", "node2"):
-            for p in supervisors(ws, n).values():
+            for p in dict(supervisors(os.path.join(ws.dir, n))).values():
                 os.kill(p, signal.SIGKILL)
 finish()

@@ -27,16 +27,9 @@ import re
 import sys
 import time
 
-from harness import Workspace, cgroup_v2_mount, check, finish, read, remove_cgroup_tree
+from harness import (Workspace, alive, cgroup_v2_mount, check, finish, read,
+                     remove_cgroup_tree)
 from pool import Pool
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(") ", 1)[1][0] not in "ZX"
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
 
 
 def task_cgroup(text):
