@@ -356,50 +356,6 @@ TEST(pids_max)
 	free(name);
 }
 
-/* CPU time and peak memory of a finished process; no OOM kill. */
-TEST(stats)
-{
-	char *name = unique("stats");
-	struct bd_cgroup *cg;
-	struct bd_cgroup_stats st;
-	int status;
-	pid_t pid;
-
-	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
-	if ((pid = fork()) == 0) {
-		struct timespec ts;
-		volatile unsigned long x = 0;
-		char *mem;
-
-		if (bd_cgroup_join(cg, 0) < 0)
-			_exit(2);
-		mem = mmap(NULL, 16 * MiB, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (mem == MAP_FAILED)
-			_exit(3);
-		memset(mem, 1, 16 * MiB);
-		/* 50 ms of CPU in user mode. */
-		do {
-			for (int i = 0; i < 100000; i++)
-				x += (unsigned long)i;
-			clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-		} while (ts.tv_sec == 0 && ts.tv_nsec < 50000000);
-		_exit(x == 0 ? 4 : 0);
-	}
-	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
-	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	ASSERT(wait_empty(cg));
-	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);
-	ASSERT(st.cpu_user_usec + st.cpu_system_usec >= 40000);
-	ASSERT(st.memory_peak >= 16 * MiB);
-	ASSERT(st.memory_peak <= 64 * MiB);
-	ASSERT_INT_EQ(st.oom_kills, 0);
-	bd_cgroup_destroy(cg);
-	ASSERT_INT_EQ(bd_cgroup_stats(NULL, &st), 0);
-	ASSERT_INT_EQ(st.memory_peak, -1);
-	free(name);
-}
-
 /* A child of cg that touches mb MiB and burns ms of CPU, waited for. */
 static void
 run_in(struct bd_cgroup *cg, size_t mb, long ms)
@@ -429,6 +385,26 @@ run_in(struct bd_cgroup *cg, size_t mb, long ms)
 	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
 	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	ASSERT(wait_empty(cg));
+}
+
+/* CPU time and peak memory of a finished process; no OOM kill. */
+TEST(stats)
+{
+	char *name = unique("stats");
+	struct bd_cgroup *cg;
+	struct bd_cgroup_stats st;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	run_in(cg, 16, 50);	/* 16 MiB, 50 ms of CPU in user mode */
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);
+	ASSERT(st.cpu_user_usec + st.cpu_system_usec >= 40000);
+	ASSERT(st.memory_peak >= 16 * MiB);
+	ASSERT(st.memory_peak <= 64 * MiB);
+	ASSERT_INT_EQ(st.oom_kills, 0);
+	bd_cgroup_destroy(cg);
+	ASSERT_INT_EQ(bd_cgroup_stats(NULL, &st), 0);
+	ASSERT_INT_EQ(st.memory_peak, -1);
+	free(name);
 }
 
 /*
