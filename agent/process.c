@@ -31,6 +31,7 @@
 
 #include "cgroup.h"
 #include "log.h"
+#include "spawner.h"
 #include "supervisor.h"
 #include "xmalloc.h"
 
@@ -74,6 +75,8 @@ static struct bd_process *process_live;
  * batchd-supervise, or this program with "supervise". */
 static char *process_supervisor;
 static bool process_supervisor_is_self;
+/* Whether bd_process_init() starts the spawner (bd_process_use_spawner()). */
+static bool process_want_spawner = true;
 
 /* Reaps every exited child; tracked supervisors are marked reaped. */
 static void
@@ -170,9 +173,19 @@ bd_process_init(uv_loop_t *loop)
 	if ((rc = uv_signal_start(&process_sigchld, process_on_sigchld,
 	    SIGCHLD)) < 0)
 		return rc;
+	if (process_want_spawner && (rc = bd_spawner_start()) < 0)
+		log_info("task supervisors are started by exec: no spawner "
+		    "(%s)", rc == -EBUSY ? "batchd runs threads already" :
+		    strerror(-rc));
 	process_loop = loop;
 	process_ready = true;
 	return 0;
+}
+
+void
+bd_process_use_spawner(bool use)
+{
+	process_want_spawner = use;
 }
 
 void
@@ -180,6 +193,7 @@ bd_process_shutdown(void)
 {
 	/* The empty task cgroups kept for reuse end with the last task. */
 	bd_cgroup_drop_spares();
+	bd_spawner_stop();
 	if (!process_ready)
 		return;
 	uv_signal_stop(&process_sigchld);
@@ -508,15 +522,57 @@ process_first_report(int fd, pid_t *task_pid)
 	return process_parse_first(line, task_pid);
 }
 
-int
-bd_process_spawn(const struct bd_process_options *opts,
-    bd_process_exit_cb exit_cb, void *arg, struct bd_process **out)
+/*
+ * Execs the supervisor (argv) as a child, with report_fd as its report
+ * descriptor.  0 or a positive errno, as posix_spawn.
+ */
+static int
+process_exec(const struct bd_process_options *opts, char **argv,
+    int report_fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t all, none;
+	int rc, hold;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, report_fd, PROCESS_REPORT_FD);
+	/* Above every source, so that no dup2 overwrites one still to come;
+	 * dup2 clears close-on-exec, and the supervisor keeps them from the
+	 * task (it marks every other descriptor close-on-exec). */
+	hold = report_fd > PROCESS_REPORT_FD ? report_fd : PROCESS_REPORT_FD;
+	for (size_t i = 0; i < opts->n_hold_fds; i++)
+		if (opts->hold_fds[i] > hold)
+			hold = opts->hold_fds[i];
+	for (size_t i = 0; i < opts->n_hold_fds; i++)
+		posix_spawn_file_actions_adddup2(&fa, opts->hold_fds[i],
+		    hold + 1 + (int)i);
+	/* The supervisor starts with default dispositions and nothing
+	 * blocked, whatever batchd ignores or blocks itself (SIGPIPE,
+	 * SIGCHLD), and passes them on to the task. */
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	rc = posix_spawn(pid, process_supervisor, &fa, &attr, argv,
+	    opts->envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return rc;
+}
+
+int
+bd_process_spawn(const struct bd_process_options *opts,
+    bd_process_exit_cb exit_cb, void *arg, struct bd_process **out)
+{
 	pid_t pid, task_pid = 0;
-	int rc, rp[2], pidfd, hold;
+	int rc, rp[2], pidfd = -1;
+	bool child;
 	char **argv;
 
 	if (!process_ready)
@@ -534,33 +590,14 @@ bd_process_spawn(const struct bd_process_options *opts,
 		}
 	}
 	argv = process_supervisor_argv(opts);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, rp[1], PROCESS_REPORT_FD);
-	/* Above every source, so that no dup2 overwrites one still to come;
-	 * dup2 clears close-on-exec, and the supervisor keeps them from the
-	 * task (it marks every other descriptor close-on-exec). */
-	hold = rp[1] > PROCESS_REPORT_FD ? rp[1] : PROCESS_REPORT_FD;
-	for (size_t i = 0; i < opts->n_hold_fds; i++)
-		if (opts->hold_fds[i] > hold)
-			hold = opts->hold_fds[i];
-	for (size_t i = 0; i < opts->n_hold_fds; i++)
-		posix_spawn_file_actions_adddup2(&fa, opts->hold_fds[i],
-		    hold + 1 + (int)i);
-	/* The supervisor starts with default dispositions and nothing
-	 * blocked, whatever batchd ignores or blocks itself (SIGPIPE,
-	 * SIGCHLD), and passes them on to the task. */
-	sigfillset(&all);
-	sigemptyset(&none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	rc = posix_spawn(&pid, process_supervisor, &fa, &attr, argv, opts->envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	/* Forked by the spawner, else exec'd (spawner.h). */
+	pid = bd_spawner_spawn(argv, process_supervisor_is_self ? 1 : 0,
+	    opts->envp, rp[1], opts->hold_fds, opts->n_hold_fds, &pidfd);
+	child = pid == -ENOTCONN || pid == -EMSGSIZE;
+	if (child)
+		rc = process_exec(opts, argv, rp[1], &pid);
+	else
+		rc = pid < 0 ? (int)-pid : 0;
 	process_argv_free(argv);
 	close(rp[1]);
 	if (rc != 0) {
@@ -570,17 +607,20 @@ bd_process_spawn(const struct bd_process_options *opts,
 	if (opts->started == NULL &&
 	    (rc = process_first_report(rp[0], &task_pid)) < 0) {
 		close(rp[0]);
-		(void)waitpid(pid, NULL, 0);
+		if (child)
+			(void)waitpid(pid, NULL, 0);
+		else
+			close(pidfd);
 		return rc;
 	}
 	/* Our child cannot be reused before we reap it: the pidfd is its.
 	 * Without pidfds the SIGCHLD watcher sees its end. */
-	if ((pidfd = pidfd_open(pid, 0)) != -1)
+	if (child && (pidfd = pidfd_open(pid, 0)) != -1)
 		(void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 	(void)fcntl(rp[0], F_SETFL, O_NONBLOCK);
 	struct bd_process *p = process_new(pid, pidfd, exit_cb, arg,
 	    opts->started == NULL);
-	p->child = true;
+	p->child = child;
 	p->task_pid = task_pid;
 	p->report_fd = rp[0];
 	if (opts->state_path != NULL)

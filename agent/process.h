@@ -4,8 +4,9 @@
 
 /*
  * Task processes.  A task's command runs under a supervisor of its own
- * (supervisor.h: the batchd-supervise program), which puts it in a
- * session, cgroup and user of its own, copies its output into stdout.txt
+ * (supervisor.h; forked by the spawner, spawner.h, else the exec'd
+ * batchd-supervise program), which puts it in a process group, cgroup
+ * and user of its own, copies its output into stdout.txt
  * and stderr.txt up to a cap, ends its whole tree when it exits or when
  * asked, and records the outcome in a state file.  The supervisor does not
  * depend on batchd: a restart of batchd leaves the task running, and the
@@ -91,6 +92,13 @@ int bd_process_init(uv_loop_t *loop);
  * removes the empty task cgroups kept for reuse (bd_cgroup_release()).
  */
 void bd_process_shutdown(void);
+
+/*
+ * Whether bd_process_init() starts the spawner (spawner.h), which forks
+ * supervisors instead of exec'ing them; default true.  Tests use false to
+ * run the exec path.
+ */
+void bd_process_use_spawner(bool use);
 
 /*
  * Spawns the command under its supervisor.  On success returns 0, sets

@@ -409,7 +409,7 @@ supervisor_kill_tree(struct sv *s, int sig)
 {
 	if (s->cg != NULL)
 		(void)bd_cgroup_signal(s->cg, sig);
-	/* The command's session and group (it may be a zombie by now, which
+	/* The command's process group (it may be a zombie by now, which
 	 * keeps its group id from being reused). */
 	(void)kill(-s->task_pid, sig);
 	if (sig != SIGKILL) {
@@ -561,7 +561,10 @@ supervisor_exec(const struct bd_supervisor_options *o,
 	sigset_t none;
 	int rc = 0;
 
-	if (setsid() == -1)
+	/* A group of its own, for signals to its tree; the supervisor's
+	 * session already has no terminal, and a session of its own would
+	 * cost a scheduler autogroup per task. */
+	if (setpgid(0, 0) == -1)
 		rc = -errno;
 	/* The command alone joins the cgroup: its kill must not reach the
 	 * supervisor, which still has an outcome to write.  Cloned into

@@ -3,8 +3,9 @@
 #define BD_SUPERVISOR_H
 
 /*
- * The per-task supervisor: a small process (the batchd-supervise program,
- * or `batchd supervise`; see cmd_supervise.c) that holds one task's
+ * The per-task supervisor: a small process (forked by the spawner,
+ * spawner.h, else the batchd-supervise program or `batchd supervise`; see
+ * cmd_supervise.c) that holds one task's
  * command so that the task outlives a restart or crash of the agent.  It
  * runs in a session of its own and is a child subreaper, so everything the
  * task forks stays below it.  It starts the command (in the task's cgroup,

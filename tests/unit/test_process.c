@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmd_supervise.h"
@@ -100,9 +102,12 @@ TEST(kill_tree_reaches_escaped_grandchild)
 	char *script = xasprintf("setsid sh -c 'echo $$ > %s; exec sleep 1000' & "
 	    "while [ ! -s %s ]; do sleep 0.01; done; exec sleep 1000",
 	    pidfile, pidfile);
-	struct bd_process *p = spawn_sh(script);
+	struct bd_process *p;
 	char *data;
 	size_t len;
+
+	(void)unlink(pidfile); /* from the other pass */
+	p = spawn_sh(script);
 
 	/* Wait for the grandchild to record itself (it is a real event). */
 	while (bd_read_file(pidfile, 64, &data, &len) != 0 || len == 0) {
@@ -142,6 +147,126 @@ TEST(spawn_errors)
 	ASSERT(bd_process_spawn(&o, on_exit_cb, NULL, &p) < 0);
 }
 
+/* The pid of our child named comm, or 0. */
+static pid_t
+child_named(const char *comm)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found = 0;
+
+	while (found == 0 && (de = readdir(d)) != NULL) {
+		char path[300], buf[512], name[64], *rp;
+		int ppid;
+		FILE *f;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if (atoi(de->d_name) <= 0 || (f = fopen(path, "r")) == NULL)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		if ((rp = strrchr(buf, ')')) == NULL ||
+		    sscanf(rp + 2, "%*c %d", &ppid) != 1 || ppid != getpid())
+			continue;
+		snprintf(name, sizeof(name), "(%s)", comm);
+		if (strstr(buf, name) != NULL)
+			found = (pid_t)atoi(de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
+/* The supervisor's command line, as ps shows it. */
+static char *
+cmdline_of(pid_t pid)
+{
+	char path[64], *data;
+	size_t len;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (bd_read_file(path, 65536, &data, &len) != 0)
+		return NULL;
+	for (size_t i = 0; i + 1 < len; i++)
+		if (data[i] == '\0')
+			data[i] = ' ';
+	return data;
+}
+
+/*
+ * Supervisors forked by the spawner show their own command line, are not
+ * our children, and their ends still arrive; when the spawner dies, the
+ * next task starts by exec; when batchd closes its end, it exits.
+ */
+TEST(spawner_forks_then_exec_when_it_dies)
+{
+	pid_t spawner = child_named("batchd-spawner");
+	struct bd_process *p;
+	int status;
+
+	ASSERT(spawner > 0);
+	p = spawn_sh("read x < /dev/null; exec sleep 1000");
+	/* The supervisor is the spawner's child, not ours. */
+	ASSERT_INT_EQ(child_named("batchd-supervis"), 0);
+	for (int i = 0; i < 500 && bd_process_pid(p) == 0; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	exits = 0;
+	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGKILL), 1);
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_signal, 9);
+	bd_process_free(p);
+
+	/* A real fault: the spawner is killed. */
+	ASSERT_INT_EQ(kill(spawner, SIGKILL), 0);
+	ASSERT_INT_EQ(waitpid(spawner, &status, 0), spawner);
+	p = spawn_sh("exit 4");
+	exits = 0;
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_code, 4);
+	bd_process_free(p);
+}
+
+TEST(supervisor_shows_its_command_line)
+{
+	struct bd_process *p = spawn_sh("exec sleep 1000");
+	pid_t sup = 0;
+	char *cmd = NULL;
+
+	/* The sleep's parent is the supervisor. */
+	for (int i = 0; i < 500 && bd_process_pid(p) == 0; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	ASSERT(bd_process_pid(p) > 0);
+	char path[64], buf[512];
+	FILE *f;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)bd_process_pid(p));
+	ASSERT_NOT_NULL(f = fopen(path, "r"));
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	ASSERT_INT_EQ(sscanf(strrchr(buf, ')') + 2, "%*c %d", &sup), 1);
+	ASSERT_NOT_NULL(cmd = cmdline_of(sup));
+	ASSERT(strstr(cmd, " supervise --stdout ") != NULL);
+	ASSERT(strstr(cmd, " -- /bin/sh sh -c exec sleep 1000") != NULL);
+	free(cmd);
+	exits = 0;
+	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGKILL), 1);
+	run_until_exits(1);
+	bd_process_free(p);
+}
+
+/* Closing batchd's end ends the spawner. */
+static void
+spawner_ends_with_shutdown(void)
+{
+	pid_t spawner = child_named("batchd-spawner");
+	int status;
+
+	ASSERT(spawner > 0);
+	bd_process_shutdown();
+	ASSERT_INT_EQ(waitpid(spawner, &status, 0), spawner);
+	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	uv_run(&loop, UV_RUN_DEFAULT); /* the closed SIGCHLD watcher */
+}
+
 TEST(find_program)
 {
 	char *f = bd_process_find_program("sh", dir, "/nonexistent:/bin:/usr/bin");
@@ -166,13 +291,25 @@ main(int argc, char **argv)
 	dir = xstrdup("/tmp/bd-process-XXXXXX");
 	ASSERT_NOT_NULL(mkdtemp(dir));
 	uv_loop_init(&loop);
-	ASSERT_INT_EQ(bd_process_init(&loop), 0);
-	RUN(exit_code_and_files);
-	RUN(signal_death);
-	RUN(kill_tree_reaches_escaped_grandchild);
-	RUN(spawn_errors);
+	/* Supervisors forked by the spawner, then exec'd. */
+	for (int spawner = 1; spawner >= 0; spawner--) {
+		fprintf(stderr, "== %s\n", spawner ? "spawner" : "exec");
+		bd_process_use_spawner(spawner);
+		ASSERT_INT_EQ(bd_process_init(&loop), 0);
+		RUN(exit_code_and_files);
+		RUN(signal_death);
+		RUN(kill_tree_reaches_escaped_grandchild);
+		RUN(spawn_errors);
+		RUN(supervisor_shows_its_command_line);
+		if (spawner) {
+			spawner_ends_with_shutdown();
+			ASSERT_INT_EQ(bd_process_init(&loop), 0);
+			RUN(spawner_forks_then_exec_when_it_dies);
+		}
+		bd_process_shutdown();
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
 	RUN(find_program);
-	bd_process_shutdown();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ASSERT_INT_EQ(uv_loop_close(&loop), 0);
 	bd_rm_rf(dir);

@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The spawner (spawner.h).  batchd and the spawner share a SOCK_SEQPACKET
+ * pair.  A request is one message: a header, the supervisor's command
+ * line and environment as NUL-terminated strings, and the descriptors
+ * (the report pipe first, then the hold fds) as SCM_RIGHTS.  The reply is
+ * one message: the supervisor's pid or a negative errno, and its pidfd.
+ *
+ * State: batchd's end of the pair and the spawner's pid.
+ */
+#include "spawner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd_supervise.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* Descriptors in one request: the report pipe and the hold fds. */
+#define SPAWNER_MAX_FDS 64
+/* The largest request: the task's command line and environment. */
+#define SPAWNER_MSG_MAX (4 * 1024 * 1024)
+
+struct spawner_header {
+	uint32_t argc;		/* strings of the command line */
+	uint32_t skip;		/* of them, before bd_cmd_supervise()'s argv */
+	uint32_t envc;		/* strings of the environment, after them */
+};
+
+extern char **environ;
+
+static int spawner_fd = -1;
+static pid_t spawner_pid = -1;
+
+/* ---- in the spawner ---------------------------------------------------- */
+
+/*
+ * The spawner's memory layout as /proc/self/stat has it (code, data,
+ * brk and stack starts, environment), which its forks share: the kernel
+ * takes a new command line area only with all of them (PR_SET_MM_MAP).
+ */
+static struct prctl_mm_map spawner_mm;
+static bool spawner_mm_known;
+
+static void
+spawner_read_mm(void)
+{
+	char buf[2048], *rp, *save = NULL, *w;
+	unsigned long long f[52] = { 0 };
+	int fd, i = 3;
+	ssize_t n;
+
+	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	if ((rp = strrchr(buf, ')')) == NULL)
+		return;
+	/* Numbered from 1 as in proc(5): field 3, the state, follows ")". */
+	for (w = strtok_r(rp + 1, " \n", &save); w != NULL && i <= 51;
+	    w = strtok_r(NULL, " \n", &save))
+		f[i++] = strtoull(w, NULL, 10);
+	if (i <= 51)
+		return;
+	spawner_mm.start_code = f[26];
+	spawner_mm.end_code = f[27];
+	spawner_mm.start_stack = f[28];
+	spawner_mm.start_data = f[45];
+	spawner_mm.end_data = f[46];
+	spawner_mm.start_brk = f[47];
+	spawner_mm.env_start = f[50];
+	spawner_mm.env_end = f[51];
+	spawner_mm.exe_fd = (uint32_t)-1;
+	spawner_mm_known = true;
+}
+
+/*
+ * Shows the supervisor's command line in /proc/PID/cmdline (ps, and the
+ * tests that find supervisors), as an exec'd one would.  PR_SET_MM_MAP
+ * needs no capability; the single-field calls need CAP_SYS_RESOURCE (and
+ * the kernel checks arg_start <= arg_end after each, hence the order).
+ */
+static void
+spawner_set_cmdline(const char *start, const char *end)
+{
+	unsigned long s = (unsigned long)start, e = (unsigned long)end;
+
+	if (spawner_mm_known) {
+		struct prctl_mm_map m = spawner_mm;
+		m.brk = (uint64_t)(uintptr_t)sbrk(0);
+		m.arg_start = s;
+		m.arg_end = e;
+		if (prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&m,
+		    sizeof(m), 0) == 0)
+			return;
+	}
+	if (prctl(PR_SET_MM, PR_SET_MM_ARG_START, s, 0, 0) == 0) {
+		(void)prctl(PR_SET_MM, PR_SET_MM_ARG_END, e, 0, 0);
+		return;
+	}
+	if (prctl(PR_SET_MM, PR_SET_MM_ARG_END, e, 0, 0) == 0)
+		(void)prctl(PR_SET_MM, PR_SET_MM_ARG_START, s, 0, 0);
+}
+
+/*
+ * In the forked supervisor: the descriptors, signals and session that
+ * posix_spawn gave an exec'd one, then the supervisor itself.
+ */
+static void __attribute__((noreturn))
+spawner_child(int sock, int sigfd, char **argv, size_t skip, size_t argc,
+    char **envp, int *fds, size_t nfds)
+{
+	int top = 3 + (int)nfds, null, sig;
+	sigset_t none;
+
+	close(sock);
+	close(sigfd);
+	/* Above their places first, so that no dup2 overwrites one still to
+	 * come; then report pipe on 3, hold fds after it, nothing else. */
+	for (size_t i = 0; i < nfds; i++)
+		if ((fds[i] = fcntl(fds[i], F_DUPFD, top)) == -1)
+			_exit(127);
+	for (size_t i = 0; i < nfds; i++)
+		if (dup2(fds[i], 3 + (int)i) == -1)
+			_exit(127);
+	(void)close_range((unsigned)top, ~0U, 0);
+	if ((null = open("/dev/null", O_RDWR)) == -1 ||
+	    dup2(null, 0) == -1 || dup2(null, 1) == -1)
+		_exit(127);
+	if (null > 2)
+		close(null);
+	for (sig = 1; sig < NSIG; sig++)
+		(void)signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	(void)setsid();
+	(void)prctl(PR_SET_NAME, "batchd-supervis", 0, 0, 0);
+	spawner_set_cmdline(argv[0], argv[argc - 1] + strlen(argv[argc - 1]) +
+	    1);
+	environ = envp;
+	_exit(bd_cmd_supervise((int)(argc - skip), argv + skip));
+}
+
+/* Sends the reply: a pid or negative errno, and the pidfd when >= 0. */
+static void
+spawner_reply(int sock, int32_t status, int pidfd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &status, sizeof(status) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+
+	if (pidfd >= 0) {
+		memset(&u, 0, sizeof(u));
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+	}
+	(void)sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
+/*
+ * Splits a request's body into argv and envp (pointing into buf).
+ * Returns 0 or -EINVAL.
+ */
+static int
+spawner_parse(char *buf, size_t len, char ***argv, size_t *argc,
+    size_t *skip, char ***envp)
+{
+	struct spawner_header h;
+	char *p = buf + sizeof(h), *end = buf + len, **v;
+	size_t n;
+
+	if (len < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, buf, sizeof(h));
+	n = (size_t)h.argc + h.envc;
+	if (h.argc < 2 || h.skip >= h.argc - 1 || n > len)
+		return -EINVAL;
+	v = xcalloc(n + 2, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		char *nul = memchr(p, '\0', (size_t)(end - p));
+		if (nul == NULL) {
+			free(v);
+			return -EINVAL;
+		}
+		/* argv, NULL, then envp, NULL */
+		v[i < h.argc ? i : i + 1] = p;
+		p = nul + 1;
+	}
+	*argv = v;
+	*argc = h.argc;
+	*skip = h.skip;
+	*envp = v + h.argc + 1;
+	return 0;
+}
+
+/*
+ * Serves one request.  Returns -1 when batchd has closed its end (or the
+ * socket failed), else 0.
+ */
+static int
+spawner_serve(int sock, int sigfd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * SPAWNER_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *c;
+	char **argv = NULL, **envp;
+	int fds[SPAWNER_MAX_FDS], pidfd = -1;
+	size_t nfds = 0, argc = 0, skip = 0;
+	ssize_t len, n;
+	int32_t status;
+	char *buf;
+	pid_t pid;
+
+	len = recv(sock, NULL, 0, MSG_PEEK | MSG_TRUNC);
+	if (len <= 0)
+		return len == -1 && (errno == EINTR || errno == EAGAIN) ? 0 : -1;
+	buf = xmalloc((size_t)len + 1);
+	iov.iov_base = buf;
+	iov.iov_len = (size_t)len;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	if ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) <= 0) {
+		free(buf);
+		return n == -1 && errno == EINTR ? 0 : -1;
+	}
+	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k && nfds < SPAWNER_MAX_FDS; i++)
+			memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int),
+			    sizeof(int));
+	}
+	if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || nfds == 0)
+		status = -EMSGSIZE;
+	else if ((status = spawner_parse(buf, (size_t)n, &argv, &argc, &skip,
+	    &envp)) == 0) {
+		/* _Fork: no atfork handlers, which are batchd's libraries'
+		 * (libuv's would replace descriptors it no longer owns). */
+		if ((pid = _Fork()) == 0)
+			spawner_child(sock, sigfd, argv, skip, argc, envp, fds,
+			    nfds);
+		/* The pidfd before any reaping: it names this child. */
+		if (pid == -1)
+			status = -errno;
+		else if ((pidfd = pidfd_open(pid, 0)) == -1) {
+			status = -errno;
+			(void)kill(pid, SIGKILL);
+		} else
+			status = (int32_t)pid;
+	}
+	spawner_reply(sock, status, pidfd);
+	if (pidfd != -1)
+		close(pidfd);
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+	free(argv);
+	free(buf);
+	return 0;
+}
+
+static void __attribute__((noreturn))
+spawner_main(int sock)
+{
+	static const int ignored[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+	    SIGUSR1, SIGUSR2, SIGPIPE };
+	sigset_t mask;
+	int sigfd;
+
+	/* Nothing of batchd's but the socket and the standard streams. */
+	if (sock > 3)
+		(void)close_range(3, (unsigned)sock - 1, 0);
+	(void)close_range((unsigned)sock + 1, ~0U, 0);
+	(void)prctl(PR_SET_NAME, "batchd-spawner", 0, 0, 0);
+	spawner_read_mm();
+	/* It ends when batchd closes its end, not on a terminal's or a
+	 * service manager's signals, which are batchd's to act on. */
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		(void)signal(ignored[i], SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		_exit(1);
+	for (;;) {
+		struct pollfd p[2] = { { sock, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
+		struct signalfd_siginfo si;
+
+		if (poll(p, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if (p[1].revents != 0) {
+			while (read(sigfd, &si, sizeof(si)) > 0)
+				;
+			while (waitpid(-1, NULL, WNOHANG) > 0)
+				;
+		}
+		if (p[0].revents != 0 && spawner_serve(sock, sigfd) < 0)
+			_exit(0);
+	}
+}
+
+/* ---- in batchd --------------------------------------------------------- */
+
+/* How many threads this process runs, from /proc/self/stat. */
+static int
+spawner_threads(void)
+{
+	char buf[1024], *rp;
+	int fd, threads = -1;
+	ssize_t n;
+
+	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* After "(comm)": state, then 16 fields, then num_threads. */
+	if ((rp = strrchr(buf, ')')) == NULL ||
+	    sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%*u %*u %*d %*d %*d %*d %d", &threads) != 1)
+		return -1;
+	return threads;
+}
+
+int
+bd_spawner_start(void)
+{
+	int sv[2], fd, size = SPAWNER_MSG_MAX, rc;
+	pid_t pid;
+
+	if (spawner_fd != -1)
+		return 0;
+	/* fork() copies only the calling thread: another could hold a lock
+	 * (malloc's) that the copy would never see released. */
+	if (spawner_threads() != 1)
+		return -EBUSY;
+	/* batchd watches supervisors that are not its children by pidfd. */
+	if ((fd = pidfd_open(getpid(), 0)) == -1)
+		return -errno;
+	close(fd);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		return -errno;
+	/* Nothing buffered may be written twice, by both processes. */
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		rc = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return rc;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		spawner_main(sv[1]);
+	}
+	close(sv[1]);
+	/* Room for a large environment in one message. */
+	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &size,
+	    sizeof(size)) == -1)
+		(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size,
+		    sizeof(size));
+	spawner_fd = sv[0];
+	spawner_pid = pid;
+	return 0;
+}
+
+bool
+bd_spawner_running(void)
+{
+	return spawner_fd != -1;
+}
+
+void
+bd_spawner_stop(void)
+{
+	if (spawner_fd == -1)
+		return;
+	close(spawner_fd);
+	spawner_fd = -1;
+	spawner_pid = -1;
+}
+
+/* The spawner failed: say so once and exec from now on. */
+static pid_t
+spawner_gone(const char *what, int err)
+{
+	log_warnx("spawner (pid %d): %s: %s; task supervisors are started by "
+	    "exec from now on", (int)spawner_pid, what,
+	    err != 0 ? strerror(err) : "it has exited");
+	bd_spawner_stop();
+	return -ENOTCONN;
+}
+
+/* The request's body: header, command line, environment. */
+static char *
+spawner_request(char *const *argv, size_t skip, char *const *envp,
+    size_t *len)
+{
+	struct spawner_header h = { 0, (uint32_t)skip, 0 };
+	size_t n = sizeof(h), off;
+	char *buf;
+
+	for (; argv[h.argc] != NULL; h.argc++)
+		n += strlen(argv[h.argc]) + 1;
+	for (; envp != NULL && envp[h.envc] != NULL; h.envc++)
+		n += strlen(envp[h.envc]) + 1;
+	if (n > SPAWNER_MSG_MAX)
+		return NULL;
+	buf = xmalloc(n);
+	memcpy(buf, &h, sizeof(h));
+	off = sizeof(h);
+	for (size_t i = 0; i < h.argc + h.envc; i++) {
+		const char *s = i < h.argc ? argv[i] : envp[i - h.argc];
+		size_t sl = strlen(s) + 1;
+		memcpy(buf + off, s, sl);
+		off += sl;
+	}
+	*len = n;
+	return buf;
+}
+
+pid_t
+bd_spawner_spawn(char *const *argv, size_t skip, char *const *envp,
+    int report_fd, const int *hold_fds, size_t n_hold_fds, int *pidfd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * SPAWNER_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *c;
+	int32_t status;
+	size_t len, nfds = 1 + n_hold_fds;
+	ssize_t n;
+	char *buf;
+
+	*pidfd = -1;
+	if (spawner_fd == -1)
+		return -ENOTCONN;
+	if (nfds > SPAWNER_MAX_FDS ||
+	    (buf = spawner_request(argv, skip, envp, &len)) == NULL)
+		return -EMSGSIZE;
+	memset(&u, 0, sizeof(u));
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(c), &report_fd, sizeof(int));
+	if (n_hold_fds > 0)
+		memcpy(CMSG_DATA(c) + sizeof(int), hold_fds,
+		    sizeof(int) * n_hold_fds);
+	do
+		n = sendmsg(spawner_fd, &msg, MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	free(buf);
+	if (n == -1)
+		return errno == EMSGSIZE || errno == ENOBUFS ? -EMSGSIZE :
+		    spawner_gone("cannot send it a request", errno);
+
+	/* The reply: a fork away. */
+	memset(&u, 0, sizeof(u));
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = &status;
+	iov.iov_len = sizeof(status);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int));
+	do
+		n = recvmsg(spawner_fd, &msg, MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)sizeof(status))
+		return spawner_gone("no reply", n == -1 ? errno : 0);
+	if ((c = CMSG_FIRSTHDR(&msg)) != NULL && c->cmsg_level == SOL_SOCKET &&
+	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int)))
+		memcpy(pidfd, CMSG_DATA(c), sizeof(int));
+	if (status >= 0 && *pidfd == -1)
+		return spawner_gone("a reply without a pidfd", EPROTO);
+	if (status < 0 && *pidfd != -1) {
+		close(*pidfd);
+		*pidfd = -1;
+	}
+	return (pid_t)status;
+}
