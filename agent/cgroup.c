@@ -69,6 +69,16 @@ static const char *const cg_v1_names[CG_NV1] = { "memory", "pids", "cpu" };
 /* Most bytes read from a cgroup.procs file (a fork bomb's pids). */
 #define CG_PROCS_MAX		(1024 * 1024)
 
+/* Counter files of a task cgroup, read through cg_counter(). */
+enum cg_counter {
+	CG_EVENTS,	/* v2 cgroup.events: populated */
+	CG_CPU_STAT,	/* v2 cpu.stat: user_usec, system_usec */
+	CG_OOM,		/* v2 memory.events or v1 memory.oom_control */
+	CG_MEM_NOW,	/* v2 memory.current or v1 memory.usage_in_bytes */
+	CG_PEAK,	/* v2 memory.peak or v1 memory.max_usage_in_bytes */
+	CG_NCOUNTERS
+};
+
 struct bd_cgroup {
 	char *name;
 	char *v2;		/* its v2 directory */
@@ -80,6 +90,10 @@ struct bd_cgroup {
 	/* v2 reused: memory.peak opened and reset for this use (Linux
 	   6.12: the reset holds for reads through this descriptor); -1. */
 	int peak_fd;
+	/* The counter files read at every task's start and end, opened
+	   once (a kernfs open costs more than the read); descriptor + 1,
+	   0 when not open, so that a zeroed handle has none. */
+	int counter_fd1[CG_NCOUNTERS];
 };
 
 /*
@@ -262,35 +276,102 @@ fail:
 	return NULL;
 }
 
-/*
- * The value of "key N" in a flat-keyed file (cpu.stat, memory.events,
- * memory.oom_control), or of the file's only number when key is NULL;
- * -1 when the file or the key is missing.
- */
+/* The value of key (NULL: the first word) in text, or -1. */
 static int64_t
-cg_read_value(const char *dir, const char *file, const char *key)
+cg_parse_value(const char *text, const char *key)
 {
-	char *text = cg_read(dir, file, 65536), *line, *save = NULL;
-	int64_t v = -1;
 	size_t klen = key != NULL ? strlen(key) : 0;
 
-	if (text == NULL)
-		return -1;
-	if (key == NULL) {
-		if (text[0] >= '0' && text[0] <= '9')
-			v = strtoll(text, NULL, 10);
-		free(text);
-		return v;
-	}
-	for (line = strtok_r(text, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
-			v = strtoll(line + klen + 1, NULL, 10);
+	if (key == NULL)
+		return text[0] >= '0' && text[0] <= '9' ?
+		    strtoll(text, NULL, 10) : -1;
+	for (const char *l = text; *l != '\0'; ) {
+		if (strncmp(l, key, klen) == 0 && l[klen] == ' ')
+			return strtoll(l + klen + 1, NULL, 10);
+		if ((l = strchr(l, '\n')) == NULL)
 			break;
-		}
+		l++;
 	}
-	free(text);
-	return v;
+	return -1;
+}
+
+/* The directory and file of counter c of cg, or NULL. */
+static const char *
+cg_counter_file(const struct bd_cgroup *cg, enum cg_counter c,
+    const char **dir)
+{
+	bool v2 = cg_state.mode == BD_CGROUP_MODE_V2;
+
+	*dir = cg->v2;
+	switch (c) {
+	case CG_EVENTS:
+		return "cgroup.events";
+	case CG_CPU_STAT:
+		return "cpu.stat";
+	case CG_OOM:
+	case CG_MEM_NOW:
+	case CG_PEAK:
+		if (!v2 && (*dir = cg->v1[CG_MEMORY]) == NULL)
+			return NULL;
+		if (c == CG_OOM)
+			return v2 ? "memory.events" : "memory.oom_control";
+		if (c == CG_PEAK)
+			return v2 ? "memory.peak" : "memory.max_usage_in_bytes";
+		return v2 ? "memory.current" : "memory.usage_in_bytes";
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * Reads counter c of cg (kept open for the next read; a read at offset 0
+ * shows the counters of now) into buf.  Returns buf, or NULL when the
+ * file is missing or unreadable.
+ */
+static const char *
+cg_counter(struct bd_cgroup *cg, enum cg_counter c, char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	const char *dir, *file = cg_counter_file(cg, c, &dir);
+	ssize_t n;
+	int fd;
+
+	if (file == NULL || dir == NULL)
+		return NULL;
+	if (cg->counter_fd1[c] == 0) {
+		if (cg_path(path, sizeof(path), dir, file) < 0 ||
+		    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			return NULL;
+		cg->counter_fd1[c] = fd + 1;
+	}
+	do
+		n = pread(cg->counter_fd1[c] - 1, buf, size - 1, 0);
+	while (n == -1 && errno == EINTR);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The value of key in counter c of cg (NULL key: the file's number). */
+static int64_t
+cg_counter_value(struct bd_cgroup *cg, enum cg_counter c, const char *key)
+{
+	char buf[1024];
+
+	return cg_counter(cg, c, buf, sizeof(buf)) != NULL ?
+	    cg_parse_value(buf, key) : -1;
+}
+
+/* Closes the counter files of cg. */
+static void
+cg_counters_close(struct bd_cgroup *cg)
+{
+	for (int i = 0; i < CG_NCOUNTERS; i++) {
+		if (cg->counter_fd1[i] != 0)
+			close(cg->counter_fd1[i] - 1);
+		cg->counter_fd1[i] = 0;
+	}
 }
 
 /* Whether the space-separated list has word. */
@@ -962,10 +1043,11 @@ cg_apply(const struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
 
 /* Removes what exists of cg's directories; 0 or the first -errno. */
 static int
-cg_remove(const struct bd_cgroup *cg)
+cg_remove(struct bd_cgroup *cg)
 {
 	int rc = 0;
 
+	cg_counters_close(cg);
 	for (int i = 0; i < CG_NV1; i++)
 		if (cg->v1[i] != NULL && rmdir(cg->v1[i]) == -1 &&
 		    errno != ENOENT && rc == 0)
@@ -978,14 +1060,22 @@ cg_remove(const struct bd_cgroup *cg)
 
 /* The OOM kills counted in cg, or -1. */
 static int64_t
-cg_oom_kills(const struct bd_cgroup *cg)
+cg_oom_kills(struct bd_cgroup *cg)
 {
-	if (cg_state.mode == BD_CGROUP_MODE_V2)
-		return cg_read_value(cg->v2, "memory.events", "oom_kill");
-	if (cg->v1[CG_MEMORY] != NULL)
-		return cg_read_value(cg->v1[CG_MEMORY], "memory.oom_control",
-		    "oom_kill");
-	return -1;
+	return cg_counter_value(cg, CG_OOM, "oom_kill");
+}
+
+/* User and system CPU time of cg from one read of cpu.stat, or -1s. */
+static void
+cg_cpu_usec(struct bd_cgroup *cg, int64_t *user, int64_t *system)
+{
+	char buf[1024];
+
+	*user = *system = -1;
+	if (cg_counter(cg, CG_CPU_STAT, buf, sizeof(buf)) == NULL)
+		return;
+	*user = cg_parse_value(buf, "user_usec");
+	*system = cg_parse_value(buf, "system_usec");
 }
 
 /*
@@ -1010,10 +1100,7 @@ cg_reuse(struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
 	/* Memory the last task left charged (page cache, tmpfs files)
 	 * would count against this one's limit and peak; a new cgroup
 	 * starts at zero, so one that holds much is not used again. */
-	v = cg_state.mode == BD_CGROUP_MODE_V2 ?
-	    cg_read_value(cg->v2, "memory.current", NULL) :
-	    cg->v1[CG_MEMORY] != NULL ? cg_read_value(cg->v1[CG_MEMORY],
-	    "memory.usage_in_bytes", NULL) : 0;
+	v = cg_counter_value(cg, CG_MEM_NOW, NULL);
 	if (v > CG_REUSE_MAX_CHARGE)
 		return -EBUSY;
 	if (cg_state.mode == BD_CGROUP_MODE_V2) {
@@ -1027,10 +1114,11 @@ cg_reuse(struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
 	} else if (cg->v1[CG_MEMORY] != NULL &&
 	    cg_write(cg->v1[CG_MEMORY], "memory.max_usage_in_bytes", "0") < 0)
 		return -EOPNOTSUPP;
-	v = cg_read_value(cg->v2, "cpu.stat", "user_usec");
-	cg->base_user_usec = v > 0 ? v : 0;
-	v = cg_read_value(cg->v2, "cpu.stat", "system_usec");
-	cg->base_system_usec = v > 0 ? v : 0;
+	cg_cpu_usec(cg, &cg->base_user_usec, &cg->base_system_usec);
+	if (cg->base_user_usec < 0)
+		cg->base_user_usec = 0;
+	if (cg->base_system_usec < 0)
+		cg->base_system_usec = 0;
 	v = cg_oom_kills(cg);
 	cg->base_oom_kills = v > 0 ? v : 0;
 	return 0;
@@ -1212,7 +1300,7 @@ bd_cgroup_signal(const struct bd_cgroup *cg, int sig)
 }
 
 bool
-bd_cgroup_empty(const struct bd_cgroup *cg)
+bd_cgroup_empty(struct bd_cgroup *cg)
 {
 	int64_t populated;
 	char *procs;
@@ -1220,8 +1308,7 @@ bd_cgroup_empty(const struct bd_cgroup *cg)
 
 	if (cg == NULL)
 		return true;
-	if ((populated = cg_read_value(cg->v2, "cgroup.events",
-	    "populated")) >= 0)
+	if ((populated = cg_counter_value(cg, CG_EVENTS, "populated")) >= 0)
 		return populated == 0;
 	if ((procs = cg_read(cg->v2, "cgroup.procs", CG_PROCS_MAX)) == NULL)
 		return errno == ENOENT;
@@ -1251,9 +1338,9 @@ cg_since(int64_t v, int64_t base)
 }
 
 int
-bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out)
+bd_cgroup_stats(struct bd_cgroup *cg, struct bd_cgroup_stats *out)
 {
-	int64_t v;
+	int64_t v, user, system;
 
 	out->memory_peak = out->cpu_user_usec = out->cpu_system_usec = -1;
 	out->oom_kills = 0;
@@ -1262,18 +1349,14 @@ bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out)
 	if (access(cg->v2, F_OK) != 0)
 		return -errno;
 	/* cpu.stat's usage lines are there without the cpu controller. */
-	out->cpu_user_usec = cg_since(cg_read_value(cg->v2, "cpu.stat",
-	    "user_usec"), cg->base_user_usec);
-	out->cpu_system_usec = cg_since(cg_read_value(cg->v2, "cpu.stat",
-	    "system_usec"), cg->base_system_usec);
+	cg_cpu_usec(cg, &user, &system);
+	out->cpu_user_usec = cg_since(user, cg->base_user_usec);
+	out->cpu_system_usec = cg_since(system, cg->base_system_usec);
 	if (cg->peak_fd != -1)
 		out->memory_peak = cg_read_peak_fd(cg->peak_fd);
-	else if (cg_state.mode == BD_CGROUP_MODE_V2)
-		/* memory.peak is Linux 5.19; before it the peak is unknown. */
-		out->memory_peak = cg_read_value(cg->v2, "memory.peak", NULL);
-	else if (cg->v1[CG_MEMORY] != NULL)
-		out->memory_peak = cg_read_value(cg->v1[CG_MEMORY],
-		    "memory.max_usage_in_bytes", NULL);
+	else
+		/* v2 memory.peak is Linux 5.19; before it, unknown. */
+		out->memory_peak = cg_counter_value(cg, CG_PEAK, NULL);
 	v = cg_since(cg_oom_kills(cg), cg->base_oom_kills);
 	out->oom_kills = v > 0 ? v : 0;
 	return 0;
@@ -1289,14 +1372,18 @@ cg_sweep_kill(const char *path, const char *name)
 	struct bd_cgroup cg = { .name = (char *)(uintptr_t)name,
 	    .v2 = (char *)(uintptr_t)path };
 	struct timespec pause = { 0, 5 * 1000 * 1000 };
+	bool killed = false;
 
-	if (bd_cgroup_empty(&cg))
-		return false;
-	(void)bd_cgroup_signal(&cg, SIGKILL);
-	/* SIGKILLed processes go in milliseconds (unless in D state). */
-	for (int i = 0; i < 200 && !bd_cgroup_empty(&cg); i++)
-		nanosleep(&pause, NULL);
-	return true;
+	if (!bd_cgroup_empty(&cg)) {
+		(void)bd_cgroup_signal(&cg, SIGKILL);
+		/* SIGKILLed processes go in milliseconds (unless in D
+		 * state). */
+		for (int i = 0; i < 200 && !bd_cgroup_empty(&cg); i++)
+			nanosleep(&pause, NULL);
+		killed = true;
+	}
+	cg_counters_close(&cg);
+	return killed;
 }
 
 /*
@@ -1406,6 +1493,7 @@ bd_cgroup_free(struct bd_cgroup *cg)
 		return;
 	if (cg->peak_fd != -1)
 		close(cg->peak_fd);
+	cg_counters_close(cg);
 	free(cg->name);
 	free(cg->v2);
 	for (int i = 0; i < CG_NV1; i++)

@@ -144,10 +144,10 @@ int bd_cgroup_open_dir(const struct bd_cgroup *cg);
 int bd_cgroup_signal(const struct bd_cgroup *cg, int sig);
 
 /* Whether no process is left in cg. */
-bool bd_cgroup_empty(const struct bd_cgroup *cg);
+bool bd_cgroup_empty(struct bd_cgroup *cg);
 
 /* Peak memory, CPU time and OOM kills so far.  0 or a negative errno. */
-int bd_cgroup_stats(const struct bd_cgroup *cg, struct bd_cgroup_stats *out);
+int bd_cgroup_stats(struct bd_cgroup *cg, struct bd_cgroup_stats *out);
 
 /*
  * Done with cg: when it is empty, kept for a later bd_cgroup_create() in

@@ -211,6 +211,14 @@ def throughput_run(name, tasks_cfg):
     f = open("/proc/%d/stat" % p.pid).read().rsplit(")", 1)[1].split()
     own = (int(f[11]) + int(f[12])) / CLK_TCK
     kids = (int(f[13]) + int(f[14])) / CLK_TCK
+    # The supervisors are the spawner's children (docs/protocol.md §8):
+    # its own time and theirs count as the supervisors' too.
+    for c in open("/proc/%d/task/%d/children" % (p.pid, p.pid)).read().split():
+        try:
+            g = open("/proc/%s/stat" % c).read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kids += sum(int(x) for x in g[11:15]) / CLK_TCK
     stop(p)
     if r.returncode != 0:
         sys.exit("batchd wait: status %d: %s" % (r.returncode, r.stderr))

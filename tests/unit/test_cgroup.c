@@ -7,6 +7,7 @@
  * reason otherwise.  Children are made with fork() and waited for; the
  * waits for a cgroup to empty poll its cgroup.events against a deadline.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -54,7 +55,7 @@ now_ms(void)
 
 /* Waits (10 s at most) for cg to have no process left. */
 static bool
-wait_empty(const struct bd_cgroup *cg)
+wait_empty(struct bd_cgroup *cg)
 {
 	int64_t end = now_ms() + 10000;
 
@@ -407,13 +408,28 @@ TEST(stats)
 	free(name);
 }
 
+/* How many descriptors this process has open. */
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
 /*
  * A released empty cgroup serves the next create with the same limits,
- * which counts its statistics from zero; other limits get a new one; the
- * spares are removed at the end.
+ * which counts its statistics from zero (its counter files, kept open,
+ * show the values of now); other limits get a new one; the spares are
+ * removed at the end, and their files closed.
  */
 TEST(reuse)
 {
+	int fds_before = open_fds();
 	char *a = unique("reuse-a"), *b = unique("reuse-b");
 	char *c = unique("reuse-c"), *path;
 	struct bd_cgroup_limits other = limits;
@@ -450,6 +466,7 @@ TEST(reuse)
 
 	bd_cgroup_drop_spares();
 	ASSERT(access(path, F_OK) == -1 && errno == ENOENT);
+	ASSERT_INT_EQ(open_fds(), fds_before);
 	free(path);
 	free(a);
 	free(b);
