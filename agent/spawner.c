@@ -45,6 +45,10 @@ extern char **environ;
 static int spawner_fd = -1;
 static pid_t spawner_pid = -1;
 
+/* In the spawner: the signals whose disposition is not the default. */
+static int spawner_handled[NSIG];
+static int spawner_nhandled;
+
 /* ---- in the spawner ---------------------------------------------------- */
 
 /*
@@ -126,7 +130,7 @@ static void __attribute__((noreturn))
 spawner_child(int sock, int sigfd, char **argv, size_t skip, size_t argc,
     char **envp, int *fds, size_t nfds)
 {
-	int top = 3 + (int)nfds, null, sig;
+	int top = 3 + (int)nfds, null;
 	sigset_t none;
 
 	close(sock);
@@ -145,8 +149,8 @@ spawner_child(int sock, int sigfd, char **argv, size_t skip, size_t argc,
 		_exit(127);
 	if (null > 2)
 		close(null);
-	for (sig = 1; sig < NSIG; sig++)
-		(void)signal(sig, SIG_DFL);
+	for (int i = 0; i < spawner_nhandled; i++)
+		(void)signal(spawner_handled[i], SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	(void)setsid();
@@ -309,6 +313,13 @@ spawner_main(int sock)
 	 * service manager's signals, which are batchd's to act on. */
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
 		(void)signal(ignored[i], SIG_IGN);
+	/* What each supervisor resets, found once. */
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+		if (sigaction(sig, NULL, &sa) == 0 &&
+		    sa.sa_handler != SIG_DFL)
+			spawner_handled[spawner_nhandled++] = sig;
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);

@@ -27,6 +27,7 @@
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -837,6 +838,27 @@ supervisor_loop(struct sv *s, int sigfd)
 }
 
 /*
+ * Gives libc's own signals (those below SIGRTMIN, which sigaction()
+ * refuses) their default disposition.  posix_spawn leaves them ignored in
+ * an exec'd supervisor (sigfillset() leaves them out of its defaults),
+ * and an ignored signal would stay ignored in the task's program.
+ */
+static void
+supervisor_default_libc_signals(void)
+{
+	struct {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		uint64_t mask;
+	} dfl = { SIG_DFL, 0, NULL, 0 };
+
+	for (int sig = 32; sig < SIGRTMIN; sig++)
+		(void)syscall(SYS_rt_sigaction, sig, &dfl, NULL,
+		    sizeof(dfl.mask));
+}
+
+/*
  * Marks every descriptor above stderr but keep close-on-exec, so none the
  * agent leaked reaches the task.
  */
@@ -865,6 +887,7 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 	if (o->report_fd >= 0)
 		(void)fcntl(o->report_fd, F_SETFD, FD_CLOEXEC);
 	(void)setsid();
+	supervisor_default_libc_signals();
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		fatal("supervise: cannot become a subreaper");
 	/* The agent may be gone when the outcome is reported. */

@@ -85,6 +85,24 @@ TEST(exit_code_and_files)
 	free(path);
 }
 
+/* The task starts with no signal ignored or blocked, whatever batchd's. */
+TEST(default_signals)
+{
+	struct bd_process *p = spawn_sh("grep -E '^Sig(Ign|Blk)' /proc/self/status");
+	char *path = bd_path_join(dir, "out.txt"), *data;
+	size_t len;
+
+	exits = 0;
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_code, 0);
+	bd_process_free(p);
+	ASSERT_INT_EQ(bd_read_file(path, 4096, &data, &len), 0);
+	ASSERT_STR_EQ(data, "SigBlk:\t0000000000000000\n"
+	    "SigIgn:\t0000000000000000\n");
+	free(data);
+	free(path);
+}
+
 TEST(signal_death)
 {
 	struct bd_process *p = spawn_sh("kill -9 $$");
@@ -291,12 +309,15 @@ main(int argc, char **argv)
 	dir = xstrdup("/tmp/bd-process-XXXXXX");
 	ASSERT_NOT_NULL(mkdtemp(dir));
 	uv_loop_init(&loop);
+	/* As batchd does: the task must not inherit it. */
+	signal(SIGPIPE, SIG_IGN);
 	/* Supervisors forked by the spawner, then exec'd. */
 	for (int spawner = 1; spawner >= 0; spawner--) {
 		fprintf(stderr, "== %s\n", spawner ? "spawner" : "exec");
 		bd_process_use_spawner(spawner);
 		ASSERT_INT_EQ(bd_process_init(&loop), 0);
 		RUN(exit_code_and_files);
+		RUN(default_signals);
 		RUN(signal_death);
 		RUN(kill_tree_reaches_escaped_grandchild);
 		RUN(spawn_errors);
