@@ -31,6 +31,7 @@ bd_mkdir_p(const char *path, mode_t mode)
 	char *copy = xstrdup(path);
 	size_t n = strlen(copy), end;
 	struct stat st;
+	bool forward = false;	/* the parent of copy[0..end) exists */
 	int rc = 0;
 
 	while (n > 1 && copy[n - 1] == '/')
@@ -43,6 +44,7 @@ bd_mkdir_p(const char *path, mode_t mode)
 			if (end == n)
 				break;
 			copy[end] = '/';
+			forward = true;
 			while (copy[end] == '/')
 				end++;
 			while (copy[end] != '/' && copy[end] != '\0')
@@ -54,7 +56,8 @@ bd_mkdir_p(const char *path, mode_t mode)
 			    -ENOTDIR;
 			break;
 		}
-		if (errno != ENOENT) {
+		if (errno != ENOENT || forward) {
+			/* ENOENT under a parent that exists: /proc, say. */
 			rc = -errno;
 			break;
 		}

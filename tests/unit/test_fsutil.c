@@ -75,6 +75,7 @@ TEST(mkdir_p)
 	ASSERT_INT_EQ(stat(sib, &st), 0);
 	ASSERT_INT_EQ(bd_mkdir_p("/", 0755), 0);
 	ASSERT_INT_EQ(bd_mkdir_p("", 0755), -ENOENT);
+	ASSERT(bd_mkdir_p("/proc/nonexistent/x", 0755) < 0);
 	touch(d, "f", "x");
 	ASSERT_INT_EQ(bd_mkdir_p(file, 0755), -ENOTDIR);
 	ASSERT_INT_EQ(bd_mkdir_p(under, 0755), -ENOTDIR);
