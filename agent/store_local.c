@@ -282,27 +282,54 @@ st_row_clear(struct st_row *row)
 	memset(row, 0, sizeof(*row));
 }
 
-/* The text of a row file for r's keys with props at version; frees nothing. */
+/*
+ * key as a JSON string, quoted; caller frees.  st_encode() has refused
+ * control characters, so only '"' and '\\' need escaping.
+ */
+static char *
+st_json_key(const char *key)
+{
+	size_t n = 2;
+	char *out, *o;
+
+	for (const char *p = key; *p; p++)
+		n += *p == '"' || *p == '\\' ? 2 : 1;
+	o = out = xmalloc(n + 1);
+	*o++ = '"';
+	for (const char *p = key; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			*o++ = '\\';
+		*o++ = *p;
+	}
+	*o++ = '"';
+	*o = '\0';
+	return out;
+}
+
+/* The text of a row file for r's keys with props at version; frees nothing.
+ * The fixed part is formatted here (cJSON prints every number with
+ * "%1.15g" and reads it back with sscanf); props are printed by cJSON. */
 static char *
 st_row_text(const struct st_req *r, const cJSON *props, int64_t version,
     char **etag)
 {
-	char tok[17], ts[40], *out;
-	cJSON *o = cJSON_CreateObject();
+	char tok[17], ts[40], *pk, *rk, *body, *out;
 
 	bd_spool_random_hex(tok, 8);
 	*etag = xasprintf("W/\"%" PRId64 ".%s\"", version, tok);
 	bd_clock_format_iso(bd_clock_now_ms(), ts, sizeof(ts));
-	cJSON_AddNumberToObject(o, "v", 1);
-	cJSON_AddStringToObject(o, "PartitionKey", r->pk);
-	cJSON_AddStringToObject(o, "RowKey", r->rk);
-	cJSON_AddStringToObject(o, "etag", *etag);
-	cJSON_AddNumberToObject(o, "version", (double)version);
-	cJSON_AddStringToObject(o, "Timestamp", ts);
-	cJSON_AddItemToObject(o, "props", cJSON_Duplicate(props, 1));
-	if ((out = cJSON_PrintUnformatted(o)) == NULL)
+	if ((body = cJSON_PrintUnformatted(props)) == NULL)
 		abort();
-	cJSON_Delete(o);
+	pk = st_json_key(r->pk);
+	rk = st_json_key(r->rk);
+	/* The etag holds only digits, hex and quotes: escape the quotes. */
+	out = xasprintf("{\"v\":1,\"PartitionKey\":%s,\"RowKey\":%s,"
+	    "\"etag\":\"W/\\\"%" PRId64 ".%s\\\"\",\"version\":%" PRId64 ","
+	    "\"Timestamp\":\"%s\",\"props\":%s}", pk, rk, version, tok,
+	    version, ts, body);
+	free(pk);
+	free(rk);
+	free(body);
 	return out;
 }
 
@@ -408,19 +435,22 @@ st_lock_row(struct st_req *r, int pfd)
 	return -EAGAIN;
 }
 
-/* Merges the properties of add into base (base's others are kept). */
+/*
+ * Moves the properties of add into base (base's others are kept): add is
+ * left empty, nothing is copied.
+ */
 static void
-st_merge_props(cJSON *base, const cJSON *add)
+st_merge_props(cJSON *base, cJSON *add)
 {
-	const cJSON *p;
+	cJSON *p, *old;
 
-	cJSON_ArrayForEach(p, add) {
-		cJSON *copy = cJSON_Duplicate(p, 1);
-		if (cJSON_GetObjectItemCaseSensitive(base, p->string) != NULL)
-			cJSON_ReplaceItemInObjectCaseSensitive(base, p->string,
-			    copy);
+	while ((p = add->child) != NULL) {
+		cJSON_DetachItemViaPointer(add, p);
+		if ((old = cJSON_GetObjectItemCaseSensitive(base, p->string)) !=
+		    NULL)
+			cJSON_ReplaceItemViaPointer(base, old, p);
 		else
-			cJSON_AddItemToObject(base, p->string, copy);
+			cJSON_AddItemToObject(base, p->string, p);
 	}
 }
 
@@ -448,7 +478,7 @@ st_write_work(uv_work_t *w)
 	for (int tries = 0; tries < ST_MAX_TRIES; tries++) {
 		struct st_row row;
 		char tmp[BD_SPOOL_TMP_LEN], *text, *etag;
-		cJSON *props;
+		const cJSON *props;
 		int tfd;
 
 		if ((fd = st_lock_row(r, pfd)) == -ENOENT && upsert) {
@@ -484,13 +514,13 @@ st_write_work(uv_work_t *w)
 				rc = -errno;
 			break;
 		}
+		/* The loop ends after this write: r->props may be used up. */
 		if (r->op == ST_MERGE && row.props != NULL) {
-			props = cJSON_Duplicate(row.props, 1);
-			st_merge_props(props, r->props);
+			st_merge_props(row.props, r->props);
+			props = row.props;
 		} else
-			props = cJSON_Duplicate(r->props, 1);
+			props = r->props;
 		text = st_row_text(r, props, row.version + 1, &etag);
-		cJSON_Delete(props);
 		st_row_clear(&row);
 		if (strlen(text) > ST_MAX_ENTITY + 4096) {
 			free(text);
@@ -820,6 +850,7 @@ st_check_props(const cJSON *props)
 {
 	const cJSON *p;
 	int n = 0, rc = 0;
+	size_t bound = 2;
 	char *text;
 
 	if (!cJSON_IsObject(props))
@@ -835,7 +866,14 @@ st_check_props(const cJSON *props)
 			return -EINVAL;
 		if (++n > ST_MAX_PROPS)
 			return -EINVAL;
+		/* "name":value, with a number at most 32 characters. */
+		bound += 6 * strlen(p->string) + 4 + (cJSON_IsString(p) ?
+		    6 * strlen(p->valuestring) + 2 : 32);
 	}
+	/* Printing runs on the loop thread: only when a bound on the
+	   printed size (every byte escaped as \u00XX) passes the limit. */
+	if (bound <= ST_MAX_ENTITY)
+		return 0;
 	if ((text = cJSON_PrintUnformatted(props)) == NULL)
 		abort();
 	if (strlen(text) > ST_MAX_ENTITY)
