@@ -30,8 +30,16 @@
  * itself is always the old or the new version.  Partition directories are
  * never removed (an insert racing an rmdir would fail).
  *
+ * Group commit: a write whose rename is done waits for an fsync of its
+ * directory (st_sync_dir()).  One fsync runs at a time per store; it
+ * covers every write to the same directory that was waiting when it
+ * began, so completions due at once (several slots ending together, or a
+ * slow disk) cost one directory fsync, and a lone write starts its own at
+ * once, as before.
+ *
  * Threads: each call's disk work runs in uv_queue_work and touches only
- * its own request; callbacks and counters live on the loop thread.
+ * its own request (and the group commit's list, under sync_mu);
+ * callbacks and counters live on the loop thread.
  */
 #include "store_local.h"
 
@@ -69,6 +77,17 @@
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
+/* A write waiting for its directory's fsync, on its worker's stack. */
+struct st_syncer {
+	int dfd;
+	dev_t dev;
+	ino_t ino;
+	bool in_group;		/* the fsync under way covers it */
+	bool done;
+	int rc;
+	struct st_syncer *next;
+};
+
 struct st_store {
 	struct bd_store pub;
 	uv_loop_t *loop;
@@ -77,6 +96,12 @@ struct st_store {
 	bool sync;
 	int in_flight;
 	struct bd_store_local_stats stats;
+
+	/* Group commit (st_sync_dir()). */
+	uv_mutex_t sync_mu;
+	uv_cond_t sync_cv;
+	struct st_syncer *waiting;
+	bool sync_busy;		/* a worker is in fsync() */
 };
 
 enum st_op { ST_GET, ST_INSERT, ST_REPLACE, ST_MERGE, ST_REMOVE, ST_QUERY,
@@ -376,6 +401,63 @@ st_open_partition(struct st_req *r, bool create)
 	return fd >= 0 ? fd : -errno;
 }
 
+/*
+ * Makes r's renames and unlinks in directory dfd durable: an fsync of dfd,
+ * or of the same directory by another worker that began after this one
+ * asked.  The first to ask leads: it takes every waiter on the same
+ * directory into its fsync and wakes them with its result; the others
+ * wait for that, or lead the next round.  0 or a negative errno.
+ */
+static int
+st_sync_dir(struct st_req *r, int dfd)
+{
+	struct st_store *s = r->s;
+	struct st_syncer me = { .dfd = dfd }, **pp;
+	struct stat st;
+	bool led = false;
+
+	if (fstat(dfd, &st) == -1)
+		return -errno;
+	me.dev = st.st_dev;
+	me.ino = st.st_ino;
+	uv_mutex_lock(&s->sync_mu);
+	me.next = s->waiting;
+	s->waiting = &me;
+	while (!me.done) {
+		int rc;
+
+		if (s->sync_busy) {
+			uv_cond_wait(&s->sync_cv, &s->sync_mu);
+			continue;
+		}
+		s->sync_busy = true;
+		led = true;
+		for (struct st_syncer *w = s->waiting; w != NULL; w = w->next)
+			w->in_group = w->dev == me.dev && w->ino == me.ino;
+		uv_mutex_unlock(&s->sync_mu);
+		rc = fsync(dfd) == -1 ? -errno : 0;
+		r->d.dir_syncs++;
+		uv_mutex_lock(&s->sync_mu);
+		for (pp = &s->waiting; *pp != NULL;) {
+			struct st_syncer *w = *pp;
+
+			if (!w->in_group) {
+				pp = &w->next;
+				continue;
+			}
+			*pp = w->next;
+			w->done = true;
+			w->rc = rc;
+		}
+		s->sync_busy = false;
+		uv_cond_broadcast(&s->sync_cv);
+	}
+	uv_mutex_unlock(&s->sync_mu);
+	if (!led)
+		r->d.dir_syncs_shared++;
+	return me.rc;
+}
+
 /* Inserts a new row file for r at version 1: 0 or -EEXIST. */
 static int
 st_insert_file(struct st_req *r, int pfd, const cJSON *props)
@@ -397,8 +479,8 @@ st_insert_file(struct st_req *r, int pfd, const cJSON *props)
 	} else
 		rc = st_rename_noreplace(pfd, tmp, r->rk_name);
 	close(fd);
-	if (rc == 0 && r->s->sync && !r->lazy && fsync(pfd) == -1)
-		rc = -errno;
+	if (rc == 0 && r->s->sync && !r->lazy)
+		rc = st_sync_dir(r, pfd);
 	if (rc == 0)
 		r->new_etag = etag;
 	else
@@ -510,8 +592,8 @@ st_write_work(uv_work_t *w)
 			st_row_clear(&row);
 			if (unlinkat(pfd, r->rk_name, 0) == -1)
 				rc = -errno;
-			else if (r->s->sync && fsync(pfd) == -1)
-				rc = -errno;
+			else if (r->s->sync)
+				rc = st_sync_dir(r, pfd);
 			break;
 		}
 		/* The loop ends after this write: r->props may be used up. */
@@ -538,8 +620,8 @@ st_write_work(uv_work_t *w)
 		if (renameat(pfd, tmp, pfd, r->rk_name) == -1) {
 			rc = -errno;
 			unlinkat(pfd, tmp, 0);
-		} else if (r->s->sync && !r->lazy && fsync(pfd) == -1)
-			rc = -errno;
+		} else if (r->s->sync && !r->lazy)
+			rc = st_sync_dir(r, pfd);
 		close(tfd);
 		if (rc == 0)
 			r->new_etag = etag;
@@ -1006,6 +1088,8 @@ st_free(struct bd_store *bs)
 	for (int t = 0; t < ST_NTABLES; t++)
 		if (s->table_fd[t] >= 0)
 			close(s->table_fd[t]);
+	uv_cond_destroy(&s->sync_cv);
+	uv_mutex_destroy(&s->sync_mu);
 	free(s->dir);
 	free(s);
 }
@@ -1026,6 +1110,8 @@ bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
 	s->pub.ops = &st_ops;
 	s->loop = loop;
 	s->sync = true;
+	if (uv_mutex_init(&s->sync_mu) < 0 || uv_cond_init(&s->sync_cv) < 0)
+		fatalx("local store: cannot make a mutex");
 	{
 		char *abs = bd_spool_absolute(spool_dir);
 		s->dir = xasprintf("%s/tables", abs);

@@ -696,6 +696,57 @@ TEST(crash_leftovers)
 	free(spool);
 }
 
+/*
+ * Writes due at once, to two partitions: each is durable (its directory
+ * fsynced by itself or by a write it waited with) and each reads back.
+ * How many shared an fsync depends on the disk; it is printed.
+ */
+TEST(group_commit)
+{
+	enum { N = 48 };
+	uv_loop_t loop;
+	char *spool = spool_tmpdir("bd-storelocal"), rk[16];
+	struct wait w[N];
+	struct bd_store_local_stats st;
+	struct bd_entity *e, *got;
+	struct bd_store *s;
+	int left = N;
+
+	loop_begin(&loop);
+	s = open_store(spool);
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < N; i++) {
+		snprintf(rk, sizeof(rk), "t%d", i);
+		e = entity(i % 4 ? "jobA" : "jobB", rk, "completed", i);
+		ASSERT_INT_EQ(bd_store_insert(s, BD_TABLE_TASKS, e, on_write,
+		    &w[i]), 0);
+		bd_entity_free(e);
+	}
+	while (left > 0) {
+		uv_run(L, UV_RUN_ONCE);
+		left = 0;
+		for (int i = 0; i < N; i++)
+			left += !w[i].done;
+	}
+	for (int i = 0; i < N; i++) {
+		ASSERT_INT_EQ(w[i].status, 0);
+		free(w[i].etag);
+		snprintf(rk, sizeof(rk), "t%d", i);
+		ASSERT_INT_EQ(get_row(s, i % 4 ? "jobA" : "jobB", rk, &got), 0);
+		ASSERT_INT_EQ(prop_int(got, "n"), i);
+		bd_entity_free(got);
+	}
+	ASSERT_INT_EQ(bd_store_local_stats(s, &st), 0);
+	ASSERT(st.dir_syncs >= 2);	/* two directories */
+	ASSERT_INT_EQ((int)(st.dir_syncs + st.dir_syncs_shared), N);
+	fprintf(stderr, "   %d inserts at once: %d directory fsyncs\n", N,
+	    (int)st.dir_syncs);
+	bd_store_free(s);
+	loop_end(&loop);
+	bd_rm_rf(spool);
+	free(spool);
+}
+
 TEST(write_cost)
 {
 	enum { N = 300 };
@@ -737,6 +788,7 @@ main(void)
 	RUN(etag_race_between_processes);
 	RUN(optimistic_counter_two_processes);
 	RUN(crash_leftovers);
+	RUN(group_commit);
 	RUN(write_cost);
 	return 0;
 }
