@@ -307,33 +307,113 @@ st_row_clear(struct st_row *row)
 	memset(row, 0, sizeof(*row));
 }
 
-/*
- * key as a JSON string, quoted; caller frees.  st_encode() has refused
- * control characters, so only '"' and '\\' need escaping.
- */
-static char *
-st_json_key(const char *key)
-{
-	size_t n = 2;
-	char *out, *o;
+/* The most a JSON string of len bytes can take, quoted and escaped. */
+#define ST_JSON_MAX(len) (6 * (len) + 2)
 
-	for (const char *p = key; *p; p++)
-		n += *p == '"' || *p == '\\' ? 2 : 1;
-	o = out = xmalloc(n + 1);
+/* Writes str at o as a quoted JSON string; returns the end. */
+static char *
+st_json_put(char *o, const char *str)
+{
+	static const char hex[] = "0123456789abcdef";
+
 	*o++ = '"';
-	for (const char *p = key; *p; p++) {
-		if (*p == '"' || *p == '\\')
+	for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+		switch (*p) {
+		case '"': case '\\':
 			*o++ = '\\';
-		*o++ = *p;
+			*o++ = (char)*p;
+			break;
+		case '\b': *o++ = '\\'; *o++ = 'b'; break;
+		case '\f': *o++ = '\\'; *o++ = 'f'; break;
+		case '\n': *o++ = '\\'; *o++ = 'n'; break;
+		case '\r': *o++ = '\\'; *o++ = 'r'; break;
+		case '\t': *o++ = '\\'; *o++ = 't'; break;
+		default:
+			if (*p < 0x20) {
+				memcpy(o, "\\u00", 4);
+				o[4] = hex[*p >> 4];
+				o[5] = hex[*p & 15];
+				o += 6;
+			} else
+				*o++ = (char)*p;
+		}
 	}
 	*o++ = '"';
+	return o;
+}
+
+/*
+ * Writes the number v at o (at most 32 bytes); returns the end.  Whole
+ * numbers (every count and time batchd writes) are written as integers
+ * without printf; others with 17 digits, which read back to the same
+ * double; what JSON cannot hold as null, as cJSON does.
+ */
+static char *
+st_json_number(char *o, double v)
+{
+	char digits[24];
+	size_t n = 0;
+	uint64_t u;
+
+	if (!(v == v) || v > 1e308 || v < -1e308)
+		return memcpy(o, "null", 4), o + 4;
+	if (v > 9007199254740992.0 || v < -9007199254740992.0 ||
+	    v != (double)(int64_t)v)
+		return o + snprintf(o, 32, "%.17g", v);
+	if (v < 0) {
+		*o++ = '-';
+		u = (uint64_t)(-(int64_t)v);
+	} else
+		u = (uint64_t)v;
+	do {
+		digits[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	while (n > 0)
+		*o++ = digits[--n];
+	return o;
+}
+
+/*
+ * props (a flat object of strings, numbers and booleans: st_check_props())
+ * as compact JSON; caller frees.  cJSON_PrintUnformatted() prints every
+ * number with "%1.15g" and reads it back with sscanf to check it.
+ */
+static char *
+st_props_text(const cJSON *props)
+{
+	const cJSON *p;
+	size_t cap = 3;
+	char *out, *o;
+
+	cJSON_ArrayForEach(p, props)
+		cap += ST_JSON_MAX(strlen(p->string)) + 2 + (cJSON_IsString(p) ?
+		    ST_JSON_MAX(strlen(p->valuestring)) : 32);
+	o = out = xmalloc(cap);
+	*o++ = '{';
+	cJSON_ArrayForEach(p, props) {
+		if (p != props->child)
+			*o++ = ',';
+		o = st_json_put(o, p->string);
+		*o++ = ':';
+		if (cJSON_IsString(p))
+			o = st_json_put(o, p->valuestring);
+		else if (cJSON_IsNumber(p))
+			o = st_json_number(o, p->valuedouble);
+		else if (cJSON_IsTrue(p))
+			o = (char *)memcpy(o, "true", 4) + 4;
+		else if (cJSON_IsFalse(p))
+			o = (char *)memcpy(o, "false", 5) + 5;
+		else
+			o = (char *)memcpy(o, "null", 4) + 4;
+	}
+	*o++ = '}';
 	*o = '\0';
 	return out;
 }
 
 /* The text of a row file for r's keys with props at version; frees nothing.
- * The fixed part is formatted here (cJSON prints every number with
- * "%1.15g" and reads it back with sscanf); props are printed by cJSON. */
+ * Formatted here rather than by cJSON: see st_props_text(). */
 static char *
 st_row_text(const struct st_req *r, const cJSON *props, int64_t version,
     char **etag)
@@ -343,10 +423,11 @@ st_row_text(const struct st_req *r, const cJSON *props, int64_t version,
 	bd_spool_random_hex(tok, 8);
 	*etag = xasprintf("W/\"%" PRId64 ".%s\"", version, tok);
 	bd_clock_format_iso(bd_clock_now_ms(), ts, sizeof(ts));
-	if ((body = cJSON_PrintUnformatted(props)) == NULL)
-		abort();
-	pk = st_json_key(r->pk);
-	rk = st_json_key(r->rk);
+	body = st_props_text(props);
+	pk = xmalloc(ST_JSON_MAX(strlen(r->pk)) + 1);
+	*st_json_put(pk, r->pk) = '\0';
+	rk = xmalloc(ST_JSON_MAX(strlen(r->rk)) + 1);
+	*st_json_put(rk, r->rk) = '\0';
 	/* The etag holds only digits, hex and quotes: escape the quotes. */
 	out = xasprintf("{\"v\":1,\"PartitionKey\":%s,\"RowKey\":%s,"
 	    "\"etag\":\"W/\\\"%" PRId64 ".%s\\\"\",\"version\":%" PRId64 ","

@@ -696,6 +696,50 @@ TEST(crash_leftovers)
 	free(spool);
 }
 
+/* Every kind of value a row may hold reads back as it was written. */
+TEST(props_round_trip)
+{
+	static const double nums[] = { 0, -3, 1.5, 1e300, -2.5e-7,
+	    1152921504606846976.0, 9007199254740993.0, 4611686018427387904.0,
+	    -9007199254740992.0, 123456789012.0 };
+	static const char text[] = "q\"b\\n\nt\tc\x01\x1f \xc3\xa9 end";
+	uv_loop_t loop;
+	char *spool = spool_tmpdir("bd-storelocal"), name[16];
+	struct bd_entity *e, *got;
+	struct bd_store *s;
+	const cJSON *v;
+
+	loop_begin(&loop);
+	s = open_store(spool);
+	e = bd_entity_new("job \"1\"", "t%1");
+	cJSON_AddStringToObject(e->props, "s", text);
+	cJSON_AddStringToObject(e->props, "na\"me\n", "");
+	cJSON_AddTrueToObject(e->props, "yes");
+	cJSON_AddFalseToObject(e->props, "no");
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		snprintf(name, sizeof(name), "n%zu", i);
+		cJSON_AddNumberToObject(e->props, name, nums[i]);
+	}
+	ASSERT_INT_EQ(write_row(s, W_INSERT, e, NULL, NULL), 0);
+	ASSERT_INT_EQ(get_row(s, "job \"1\"", "t%1", &got), 0);
+	ASSERT_STR_EQ(prop_str(got, "s"), text);
+	ASSERT_STR_EQ(prop_str(got, "na\"me\n"), "");
+	ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(got->props, "yes")));
+	ASSERT(cJSON_IsFalse(cJSON_GetObjectItem(got->props, "no")));
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		snprintf(name, sizeof(name), "n%zu", i);
+		v = cJSON_GetObjectItem(got->props, name);
+		ASSERT(cJSON_IsNumber(v));
+		ASSERT(v->valuedouble == nums[i]);
+	}
+	bd_entity_free(got);
+	bd_entity_free(e);
+	bd_store_free(s);
+	loop_end(&loop);
+	bd_rm_rf(spool);
+	free(spool);
+}
+
 /*
  * Writes due at once, to two partitions: each is durable (its directory
  * fsynced by itself or by a write it waited with) and each reads back.
@@ -788,6 +832,7 @@ main(void)
 	RUN(etag_race_between_processes);
 	RUN(optimistic_counter_two_processes);
 	RUN(crash_leftovers);
+	RUN(props_round_trip);
 	RUN(group_commit);
 	RUN(write_cost);
 	return 0;
