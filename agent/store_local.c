@@ -374,22 +374,30 @@ st_json_number(char *o, double v)
 	return o;
 }
 
-/*
- * props (a flat object of strings, numbers and booleans: st_check_props())
- * as compact JSON; caller frees.  cJSON_PrintUnformatted() prints every
- * number with "%1.15g" and reads it back with sscanf to check it.
- */
-static char *
-st_props_text(const cJSON *props)
+/* The most st_props_put() writes for props. */
+static size_t
+st_props_max(const cJSON *props)
 {
 	const cJSON *p;
-	size_t cap = 3;
-	char *out, *o;
+	size_t cap = 2;
 
 	cJSON_ArrayForEach(p, props)
 		cap += ST_JSON_MAX(strlen(p->string)) + 2 + (cJSON_IsString(p) ?
 		    ST_JSON_MAX(strlen(p->valuestring)) : 32);
-	o = out = xmalloc(cap);
+	return cap;
+}
+
+/*
+ * Writes props (a flat object of strings, numbers and booleans:
+ * st_check_props()) at o as compact JSON; returns the end.
+ * cJSON_PrintUnformatted() would print every number with "%1.15g" and
+ * read it back with sscanf to check it.
+ */
+static char *
+st_props_put(char *o, const cJSON *props)
+{
+	const cJSON *p;
+
 	*o++ = '{';
 	cJSON_ArrayForEach(p, props) {
 		if (p != props->child)
@@ -408,34 +416,52 @@ st_props_text(const cJSON *props)
 			o = (char *)memcpy(o, "null", 4) + 4;
 	}
 	*o++ = '}';
-	*o = '\0';
-	return out;
+	return o;
 }
 
-/* The text of a row file for r's keys with props at version; frees nothing.
- * Formatted here rather than by cJSON: see st_props_text(). */
+/* Writes the string lit at o; returns the end. */
+static char *
+st_put(char *o, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	memcpy(o, lit, n);
+	return o + n;
+}
+
+/*
+ * The text of a row file for r's keys with props at version, and its
+ * ETag in *etag; caller frees both.  Written into one buffer, not by
+ * cJSON (see st_props_put()).
+ */
 static char *
 st_row_text(const struct st_req *r, const cJSON *props, int64_t version,
     char **etag)
 {
-	char tok[17], ts[40], *pk, *rk, *body, *out;
+	char tok[17], ts[40], tag[64], *out, *o;
+	size_t cap;
 
 	bd_spool_random_hex(tok, 8);
+	snprintf(tag, sizeof(tag), "W/\\\"%" PRId64 ".%s\\\"", version, tok);
 	*etag = xasprintf("W/\"%" PRId64 ".%s\"", version, tok);
 	bd_clock_format_iso(bd_clock_now_ms(), ts, sizeof(ts));
-	body = st_props_text(props);
-	pk = xmalloc(ST_JSON_MAX(strlen(r->pk)) + 1);
-	*st_json_put(pk, r->pk) = '\0';
-	rk = xmalloc(ST_JSON_MAX(strlen(r->rk)) + 1);
-	*st_json_put(rk, r->rk) = '\0';
-	/* The etag holds only digits, hex and quotes: escape the quotes. */
-	out = xasprintf("{\"v\":1,\"PartitionKey\":%s,\"RowKey\":%s,"
-	    "\"etag\":\"W/\\\"%" PRId64 ".%s\\\"\",\"version\":%" PRId64 ","
-	    "\"Timestamp\":\"%s\",\"props\":%s}", pk, rk, version, tok,
-	    version, ts, body);
-	free(pk);
-	free(rk);
-	free(body);
+	cap = 160 + sizeof(tag) + sizeof(ts) + ST_JSON_MAX(strlen(r->pk)) +
+	    ST_JSON_MAX(strlen(r->rk)) + st_props_max(props);
+	o = out = xmalloc(cap);
+	o = st_put(o, "{\"v\":1,\"PartitionKey\":");
+	o = st_json_put(o, r->pk);
+	o = st_put(o, ",\"RowKey\":");
+	o = st_json_put(o, r->rk);
+	o = st_put(o, ",\"etag\":\"");
+	o = st_put(o, tag);		/* only digits, hex and \" */
+	o = st_put(o, "\",\"version\":");
+	o = st_json_number(o, (double)version);
+	o = st_put(o, ",\"Timestamp\":\"");
+	o = st_put(o, ts);
+	o = st_put(o, "\",\"props\":");
+	o = st_props_put(o, props);
+	*o++ = '}';
+	*o = '\0';
 	return out;
 }
 
