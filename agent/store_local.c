@@ -37,6 +37,10 @@
  * slow disk) cost one directory fsync, and a lone write starts its own at
  * once, as before.
  *
+ * The last few partition directories used stay open (ST_PARTS), so a
+ * task's writes to its job's partition do not open it each time; that is
+ * safe because partition directories are never removed.
+ *
  * Threads: each call's disk work runs in uv_queue_work and touches only
  * its own request (and the group commit's list, under sync_mu);
  * callbacks and counters live on the loop thread.
@@ -73,6 +77,7 @@
 #define ST_MAX_TRIES 1000
 #define ST_LOCK_WAIT_MS 10000	/* longest wait for another writer's lock */
 #define ST_NAME_MAX 256
+#define ST_PARTS 8		/* partition directories kept open */
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -96,6 +101,17 @@ struct st_store {
 	bool sync;
 	int in_flight;
 	struct bd_store_local_stats stats;
+
+	/* Partition directories kept open (st_open_partition()). */
+	uv_mutex_t part_mu;
+	struct st_part {
+		int t;
+		char name[ST_NAME_MAX];
+		int fd;		/* -1: a free entry */
+		int refs;	/* requests using fd now */
+		uint64_t used;
+	} parts[ST_PARTS];
+	uint64_t part_clock;
 
 	/* Group commit (st_sync_dir()). */
 	uv_mutex_t sync_mu;
@@ -486,12 +502,10 @@ st_fail(struct st_req *r, int rc, const char *what)
 		r->d.failures++;
 }
 
-/*
- * Opens r's partition directory; create: make it if missing (and fsync
- * the table directory, so the new row's parent survives a crash).
- */
+/* Opens r's partition directory; create: make it if missing (and fsync
+ * the table directory, so the new row's parent survives a crash). */
 static int
-st_open_partition(struct st_req *r, bool create)
+st_open_partition_dir(struct st_req *r, bool create)
 {
 	int tfd = r->s->table_fd[r->t], fd;
 
@@ -506,6 +520,71 @@ st_open_partition(struct st_req *r, bool create)
 	fd = openat(tfd, r->pk_enc, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 	    O_NOFOLLOW);
 	return fd >= 0 ? fd : -errno;
+}
+
+/*
+ * r's partition directory, from the open ones or opened (and kept, in the
+ * place of the one least recently used that no request holds).  The fd
+ * or a negative errno; give it back with st_close_partition().
+ */
+static int
+st_open_partition(struct st_req *r, bool create)
+{
+	struct st_store *s = r->s;
+	struct st_part *p, *victim = NULL;
+	int fd;
+
+	uv_mutex_lock(&s->part_mu);
+	for (p = s->parts; p < s->parts + ST_PARTS; p++)
+		if (p->fd >= 0 && p->t == (int)r->t &&
+		    strcmp(p->name, r->pk_enc) == 0) {
+			p->refs++;
+			p->used = ++s->part_clock;
+			uv_mutex_unlock(&s->part_mu);
+			return p->fd;
+		}
+	uv_mutex_unlock(&s->part_mu);
+	if ((fd = st_open_partition_dir(r, create)) < 0)
+		return fd;
+	uv_mutex_lock(&s->part_mu);
+	for (p = s->parts; p < s->parts + ST_PARTS; p++) {
+		if (p->fd >= 0 && p->t == (int)r->t &&
+		    strcmp(p->name, r->pk_enc) == 0) {
+			victim = NULL;	/* another request kept it first */
+			break;
+		}
+		if (p->refs == 0 && (victim == NULL || p->fd < 0 ||
+		    (victim->fd >= 0 && p->used < victim->used)))
+			victim = p;
+	}
+	if (victim != NULL) {
+		if (victim->fd >= 0)
+			close(victim->fd);
+		victim->t = (int)r->t;
+		memcpy(victim->name, r->pk_enc, sizeof(victim->name));
+		victim->fd = fd;
+		victim->refs = 1;
+		victim->used = ++s->part_clock;
+	}
+	uv_mutex_unlock(&s->part_mu);
+	return fd;
+}
+
+/* Gives back a directory from st_open_partition(). */
+static void
+st_close_partition(struct st_req *r, int fd)
+{
+	struct st_store *s = r->s;
+
+	uv_mutex_lock(&s->part_mu);
+	for (struct st_part *p = s->parts; p < s->parts + ST_PARTS; p++)
+		if (p->fd == fd) {
+			p->refs--;
+			uv_mutex_unlock(&s->part_mu);
+			return;
+		}
+	uv_mutex_unlock(&s->part_mu);
+	close(fd);
 }
 
 /*
@@ -661,7 +740,7 @@ st_write_work(uv_work_t *w)
 		rc = st_insert_file(r, pfd, r->props);
 		if (rc < 0)
 			st_fail(r, rc, rc == -EEXIST ? "the row exists" : NULL);
-		close(pfd);
+		st_close_partition(r, pfd);
 		return;
 	}
 	for (int tries = 0; tries < ST_MAX_TRIES; tries++) {
@@ -738,7 +817,7 @@ st_write_work(uv_work_t *w)
 	}
 	if (fd >= 0)
 		close(fd);
-	close(pfd);
+	st_close_partition(r, pfd);
 	if (rc == -ESTALE)
 		st_fail(r, rc, "the row changed since it was read (ETag "
 		    "mismatch)");
@@ -770,7 +849,7 @@ st_get_work(uv_work_t *w)
 	rc = fd == -1 ? -errno : st_row_read(fd, true, &row);
 	if (fd >= 0)
 		close(fd);
-	close(pfd);
+	st_close_partition(r, pfd);
 	if (rc < 0) {
 		if (rc == BD_EJSON || rc == BD_ETOOBIG)
 			r->d.corrupt++;
@@ -1195,6 +1274,10 @@ st_free(struct bd_store *bs)
 	for (int t = 0; t < ST_NTABLES; t++)
 		if (s->table_fd[t] >= 0)
 			close(s->table_fd[t]);
+	for (int i = 0; i < ST_PARTS; i++)
+		if (s->parts[i].fd >= 0)
+			close(s->parts[i].fd);
+	uv_mutex_destroy(&s->part_mu);
 	uv_cond_destroy(&s->sync_cv);
 	uv_mutex_destroy(&s->sync_mu);
 	free(s->dir);
@@ -1217,8 +1300,11 @@ bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
 	s->pub.ops = &st_ops;
 	s->loop = loop;
 	s->sync = true;
-	if (uv_mutex_init(&s->sync_mu) < 0 || uv_cond_init(&s->sync_cv) < 0)
+	if (uv_mutex_init(&s->sync_mu) < 0 || uv_cond_init(&s->sync_cv) < 0 ||
+	    uv_mutex_init(&s->part_mu) < 0)
 		fatalx("local store: cannot make a mutex");
+	for (int i = 0; i < ST_PARTS; i++)
+		s->parts[i].fd = -1;
 	{
 		char *abs = bd_spool_absolute(spool_dir);
 		s->dir = xasprintf("%s/tables", abs);

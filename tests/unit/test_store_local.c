@@ -696,6 +696,44 @@ TEST(crash_leftovers)
 	free(spool);
 }
 
+/* More partitions than the store keeps open, used in turn: each write
+ * lands in its own partition. */
+TEST(many_partitions)
+{
+	uv_loop_t loop;
+	char *spool = spool_tmpdir("bd-storelocal"), pk[16], *etag[20];
+	struct bd_entity *e, *got;
+	struct bd_store *s;
+
+	loop_begin(&loop);
+	s = open_store(spool);
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 20; i++) {
+			snprintf(pk, sizeof(pk), "job%d", i);
+			e = entity(pk, "t", round ? "completed" : "active", i);
+			if (round == 0)
+				ASSERT_INT_EQ(write_row(s, W_INSERT, e, NULL,
+				    &etag[i]), 0);
+			else {
+				ASSERT_INT_EQ(write_row(s, W_MERGE, e, etag[i],
+				    NULL), 0);
+				free(etag[i]);
+			}
+			bd_entity_free(e);
+		}
+	for (int i = 0; i < 20; i++) {
+		snprintf(pk, sizeof(pk), "job%d", i);
+		ASSERT_INT_EQ(get_row(s, pk, "t", &got), 0);
+		ASSERT_STR_EQ(prop_str(got, "state"), "completed");
+		ASSERT_INT_EQ(prop_int(got, "n"), i);
+		bd_entity_free(got);
+	}
+	bd_store_free(s);
+	loop_end(&loop);
+	bd_rm_rf(spool);
+	free(spool);
+}
+
 /* Every kind of value a row may hold reads back as it was written. */
 TEST(props_round_trip)
 {
@@ -832,6 +870,7 @@ main(void)
 	RUN(etag_race_between_processes);
 	RUN(optimistic_counter_two_processes);
 	RUN(crash_leftovers);
+	RUN(many_partitions);
 	RUN(props_round_trip);
 	RUN(group_commit);
 	RUN(write_cost);
