@@ -37,6 +37,14 @@
  * slow disk) cost one directory fsync, and a lone write starts its own at
  * once, as before.
  *
+ * Rows read back: a write under the row's lock needs the row's ETag,
+ * version and (merge) properties.  The store remembers the last ST_ROWS
+ * rows it read or wrote, with the first bytes of their file through the
+ * ETag; a write that finds the locked file starts with those bytes (one
+ * short pread) uses what it remembers instead of reading and parsing the
+ * file.  The ETag is new and random on every write, so equal bytes mean
+ * the same version of the row, whoever wrote it since.
+ *
  * The last few partition directories used stay open (ST_PARTS), so a
  * task's writes to its job's partition do not open it each time; that is
  * safe because partition directories are never removed.
@@ -78,9 +86,23 @@
 #define ST_LOCK_WAIT_MS 10000	/* longest wait for another writer's lock */
 #define ST_NAME_MAX 256
 #define ST_PARTS 8		/* partition directories kept open */
+#define ST_ROWS 64		/* rows remembered (st_cache_put()) */
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* A row as this store last read or wrote it (st_cache_put()). */
+struct st_cached {
+	int t;
+	char pk_enc[ST_NAME_MAX];
+	char rk_name[ST_NAME_MAX];
+	char *head;		/* the file's first bytes, through the ETag */
+	size_t head_len;
+	char *etag;
+	int64_t version;
+	cJSON *props;
+	uint64_t used;
+};
 
 /* A write waiting for its directory's fsync, on its worker's stack. */
 struct st_syncer {
@@ -112,6 +134,11 @@ struct st_store {
 		uint64_t used;
 	} parts[ST_PARTS];
 	uint64_t part_clock;
+
+	/* Rows this store read or wrote last (st_cache_put()). */
+	uv_mutex_t rows_mu;
+	struct st_cached *rows[ST_ROWS];
+	uint64_t rows_clock;
 
 	/* Group commit (st_sync_dir()). */
 	uv_mutex_t sync_mu;
@@ -445,6 +472,22 @@ st_put(char *o, const char *lit)
 	return o + n;
 }
 
+/* The most st_put_head() writes for r. */
+#define ST_HEAD_MAX(r, etag) (64 + ST_JSON_MAX(strlen((r)->pk)) + \
+	ST_JSON_MAX(strlen((r)->rk)) + ST_JSON_MAX(strlen(etag)))
+
+/* Writes the start of r's row file, through the ETag; returns the end. */
+static char *
+st_put_head(char *o, const struct st_req *r, const char *etag)
+{
+	o = st_put(o, "{\"v\":1,\"PartitionKey\":");
+	o = st_json_put(o, r->pk);
+	o = st_put(o, ",\"RowKey\":");
+	o = st_json_put(o, r->rk);
+	o = st_put(o, ",\"etag\":");
+	return st_json_put(o, etag);
+}
+
 /*
  * The text of a row file for r's keys with props at version, and its
  * ETag in *etag; caller frees both.  Written into one buffer, not by
@@ -454,23 +497,16 @@ static char *
 st_row_text(const struct st_req *r, const cJSON *props, int64_t version,
     char **etag)
 {
-	char tok[17], ts[40], tag[64], *out, *o;
+	char tok[17], ts[40], *out, *o;
 	size_t cap;
 
 	bd_spool_random_hex(tok, 8);
-	snprintf(tag, sizeof(tag), "W/\\\"%" PRId64 ".%s\\\"", version, tok);
 	*etag = xasprintf("W/\"%" PRId64 ".%s\"", version, tok);
 	bd_clock_format_iso(bd_clock_now_ms(), ts, sizeof(ts));
-	cap = 160 + sizeof(tag) + sizeof(ts) + ST_JSON_MAX(strlen(r->pk)) +
-	    ST_JSON_MAX(strlen(r->rk)) + st_props_max(props);
+	cap = 96 + sizeof(ts) + ST_HEAD_MAX(r, *etag) + st_props_max(props);
 	o = out = xmalloc(cap);
-	o = st_put(o, "{\"v\":1,\"PartitionKey\":");
-	o = st_json_put(o, r->pk);
-	o = st_put(o, ",\"RowKey\":");
-	o = st_json_put(o, r->rk);
-	o = st_put(o, ",\"etag\":\"");
-	o = st_put(o, tag);		/* only digits, hex and \" */
-	o = st_put(o, "\",\"version\":");
+	o = st_put_head(o, r, *etag);
+	o = st_put(o, ",\"version\":");
 	o = st_json_number(o, (double)version);
 	o = st_put(o, ",\"Timestamp\":\"");
 	o = st_put(o, ts);
@@ -479,6 +515,102 @@ st_row_text(const struct st_req *r, const cJSON *props, int64_t version,
 	*o++ = '}';
 	*o = '\0';
 	return out;
+}
+
+/* ---- rows remembered ------------------------------------------------ */
+
+static void
+st_cached_free(struct st_cached *c)
+{
+	if (c == NULL)
+		return;
+	free(c->head);
+	free(c->etag);
+	cJSON_Delete(c->props);
+	free(c);
+}
+
+/* The slot of r's row among the remembered, or NULL; under rows_mu. */
+static struct st_cached **
+st_cache_find(struct st_store *s, const struct st_req *r)
+{
+	for (int i = 0; i < ST_ROWS; i++) {
+		struct st_cached *c = s->rows[i];
+
+		if (c != NULL && c->t == (int)r->t &&
+		    strcmp(c->rk_name, r->rk_name) == 0 &&
+		    strcmp(c->pk_enc, r->pk_enc) == 0)
+			return &s->rows[i];
+	}
+	return NULL;
+}
+
+/*
+ * Remembers r's row at version with etag and props (taken: freed here or
+ * later), in the place of what was remembered for it or of the row used
+ * least recently.
+ */
+static void
+st_cache_put(struct st_req *r, const char *etag, int64_t version,
+    cJSON *props)
+{
+	struct st_store *s = r->s;
+	struct st_cached *c = xcalloc(1, sizeof(*c)), **slot, *old;
+
+	c->t = (int)r->t;
+	memcpy(c->pk_enc, r->pk_enc, sizeof(c->pk_enc));
+	memcpy(c->rk_name, r->rk_name, sizeof(c->rk_name));
+	c->head = xmalloc(ST_HEAD_MAX(r, etag));
+	c->head_len = (size_t)(st_put_head(c->head, r, etag) - c->head);
+	c->etag = xstrdup(etag);
+	c->version = version;
+	c->props = props;
+	uv_mutex_lock(&s->rows_mu);
+	c->used = ++s->rows_clock;
+	if ((slot = st_cache_find(s, r)) == NULL) {
+		slot = &s->rows[0];
+		for (int i = 0; i < ST_ROWS; i++) {
+			if (s->rows[i] == NULL) {
+				slot = &s->rows[i];
+				break;
+			}
+			if (s->rows[i]->used < (*slot)->used)
+				slot = &s->rows[i];
+		}
+	}
+	old = *slot;
+	*slot = c;
+	uv_mutex_unlock(&s->rows_mu);
+	st_cached_free(old);
+}
+
+/*
+ * What is remembered of r's row, taken out (the caller frees it), if the
+ * file open at fd is that version of the row: NULL otherwise.
+ */
+static struct st_cached *
+st_cache_take(struct st_req *r, int fd)
+{
+	struct st_store *s = r->s;
+	struct st_cached *c = NULL, **slot;
+	char buf[1024];
+	ssize_t n;
+
+	uv_mutex_lock(&s->rows_mu);
+	if ((slot = st_cache_find(s, r)) != NULL) {
+		c = *slot;
+		*slot = NULL;
+	}
+	uv_mutex_unlock(&s->rows_mu);
+	if (c == NULL)
+		return NULL;
+	if (c->head_len > sizeof(buf) || (n = pread(fd, buf, c->head_len,
+	    0)) != (ssize_t)c->head_len || memcmp(buf, c->head,
+	    c->head_len) != 0) {
+		st_cached_free(c);
+		return NULL;
+	}
+	return c;
 }
 
 /* ---- work ----------------------------------------------------------- */
@@ -644,11 +776,13 @@ st_sync_dir(struct st_req *r, int dfd)
 	return me.rc;
 }
 
-/* Inserts a new row file for r at version 1: 0 or -EEXIST. */
+/* Inserts a new row file for r at version 1: 0 or -EEXIST.  On success
+ * r->props is used up (remembered). */
 static int
-st_insert_file(struct st_req *r, int pfd, const cJSON *props)
+st_insert_file(struct st_req *r, int pfd)
 {
-	char tmp[BD_SPOOL_TMP_LEN], *etag, *text = st_row_text(r, props, 1, &etag);
+	char tmp[BD_SPOOL_TMP_LEN], *etag;
+	char *text = st_row_text(r, r->props, 1, &etag);
 	int fd, rc;
 
 	fd = bd_spool_write_temp(pfd, text, strlen(text), !r->lazy, tmp);
@@ -667,9 +801,11 @@ st_insert_file(struct st_req *r, int pfd, const cJSON *props)
 	close(fd);
 	if (rc == 0 && r->s->sync && !r->lazy)
 		rc = st_sync_dir(r, pfd);
-	if (rc == 0)
+	if (rc == 0) {
+		st_cache_put(r, etag, 1, r->props);
+		r->props = NULL;	/* the loop ends after this */
 		r->new_etag = etag;
-	else
+	} else
 		free(etag);
 	return rc;
 }
@@ -737,7 +873,7 @@ st_write_work(uv_work_t *w)
 		return;
 	}
 	if (r->op == ST_INSERT) {
-		rc = st_insert_file(r, pfd, r->props);
+		rc = st_insert_file(r, pfd);
 		if (rc < 0)
 			st_fail(r, rc, rc == -EEXIST ? "the row exists" : NULL);
 		st_close_partition(r, pfd);
@@ -745,13 +881,15 @@ st_write_work(uv_work_t *w)
 	}
 	for (int tries = 0; tries < ST_MAX_TRIES; tries++) {
 		struct st_row row;
+		struct st_cached *cached;
 		char tmp[BD_SPOOL_TMP_LEN], *text, *etag;
-		const cJSON *props;
+		cJSON *props;
+		int64_t version;
 		int tfd;
 
 		if ((fd = st_lock_row(r, pfd)) == -ENOENT && upsert) {
 			/* InsertOrReplace/InsertOrMerge of a missing row. */
-			if ((rc = st_insert_file(r, pfd, r->props)) == -EEXIST) {
+			if ((rc = st_insert_file(r, pfd)) == -EEXIST) {
 				r->d.lock_retries++;
 				continue;
 			}
@@ -761,7 +899,15 @@ st_write_work(uv_work_t *w)
 			rc = fd;
 			break;
 		}
-		if ((rc = st_row_read(fd, false, &row)) < 0) {
+		if ((cached = st_cache_take(r, fd)) != NULL) {
+			/* The version this store last read or wrote. */
+			memset(&row, 0, sizeof(row));
+			row.etag = cached->etag;
+			row.version = cached->version;
+			row.props = cached->props;
+			r->d.rows_reused++;
+			rc = 0;
+		} else if ((rc = st_row_read(fd, false, &row)) < 0) {
 			/*
 			 * A file that is not a row: an unconditional write
 			 * replaces it, anything else reports it.
@@ -769,28 +915,42 @@ st_write_work(uv_work_t *w)
 			if (!any)
 				break;
 			rc = 0;
-		} else if (!any && strcmp(r->etag, row.etag) != 0) {
+		}
+		if (!any && strcmp(r->etag, row.etag) != 0) {
 			st_row_clear(&row);
+			st_cached_free(cached);
 			rc = -ESTALE;
 			break;
 		}
 		if (r->op == ST_REMOVE) {
 			st_row_clear(&row);
+			st_cached_free(cached);
 			if (unlinkat(pfd, r->rk_name, 0) == -1)
 				rc = -errno;
 			else if (r->s->sync)
 				rc = st_sync_dir(r, pfd);
 			break;
 		}
-		/* The loop ends after this write: r->props may be used up. */
+		/* The loop ends after this write: r->props may be used up,
+		   and the new properties are kept to be remembered. */
 		if (r->op == ST_MERGE && row.props != NULL) {
 			st_merge_props(row.props, r->props);
-			props = row.props;
-		} else
+			if (cached != NULL) {
+				props = cached->props;
+				cached->props = NULL;
+			} else
+				props = cJSON_DetachItemViaPointer(row.doc,
+				    row.props);
+		} else {
 			props = r->props;
-		text = st_row_text(r, props, row.version + 1, &etag);
+			r->props = NULL;
+		}
+		version = row.version + 1;
+		text = st_row_text(r, props, version, &etag);
 		st_row_clear(&row);
+		st_cached_free(cached);
 		if (strlen(text) > ST_MAX_ENTITY + 4096) {
+			cJSON_Delete(props);
 			free(text);
 			free(etag);
 			rc = BD_ETOOBIG;
@@ -799,6 +959,7 @@ st_write_work(uv_work_t *w)
 		tfd = bd_spool_write_temp(pfd, text, strlen(text), !r->lazy, tmp);
 		free(text);
 		if (tfd < 0) {
+			cJSON_Delete(props);
 			free(etag);
 			rc = tfd;
 			break;
@@ -809,10 +970,13 @@ st_write_work(uv_work_t *w)
 		} else if (r->s->sync && !r->lazy)
 			rc = st_sync_dir(r, pfd);
 		close(tfd);
-		if (rc == 0)
+		if (rc == 0) {
+			st_cache_put(r, etag, version, props);
 			r->new_etag = etag;
-		else
+		} else {
+			cJSON_Delete(props);
 			free(etag);
+		}
 		break;
 	}
 	if (fd >= 0)
@@ -838,7 +1002,7 @@ static void
 st_get_work(uv_work_t *w)
 {
 	struct st_req *r = container_of(w, struct st_req, work);
-	struct st_row row;
+	struct st_row row = { 0 };
 	int pfd, fd, rc;
 
 	if ((pfd = st_open_partition(r, false)) < 0) {
@@ -847,6 +1011,9 @@ st_get_work(uv_work_t *w)
 	}
 	fd = openat(pfd, r->rk_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	rc = fd == -1 ? -errno : st_row_read(fd, true, &row);
+	if (rc == 0)	/* for the write that usually follows a read */
+		st_cache_put(r, row.e->etag, row.version,
+		    cJSON_Duplicate(row.e->props, 1));
 	if (fd >= 0)
 		close(fd);
 	st_close_partition(r, pfd);
@@ -1278,6 +1445,9 @@ st_free(struct bd_store *bs)
 		if (s->parts[i].fd >= 0)
 			close(s->parts[i].fd);
 	uv_mutex_destroy(&s->part_mu);
+	for (int i = 0; i < ST_ROWS; i++)
+		st_cached_free(s->rows[i]);
+	uv_mutex_destroy(&s->rows_mu);
 	uv_cond_destroy(&s->sync_cv);
 	uv_mutex_destroy(&s->sync_mu);
 	free(s->dir);
@@ -1301,7 +1471,7 @@ bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
 	s->loop = loop;
 	s->sync = true;
 	if (uv_mutex_init(&s->sync_mu) < 0 || uv_cond_init(&s->sync_cv) < 0 ||
-	    uv_mutex_init(&s->part_mu) < 0)
+	    uv_mutex_init(&s->part_mu) < 0 || uv_mutex_init(&s->rows_mu) < 0)
 		fatalx("local store: cannot make a mutex");
 	for (int i = 0; i < ST_PARTS; i++)
 		s->parts[i].fd = -1;

@@ -43,6 +43,7 @@ struct bd_store_local_stats {
 	uint64_t failures;	/* calls that ended with another error */
 	uint64_t dir_syncs;	/* fsyncs of a partition directory */
 	uint64_t dir_syncs_shared; /* writes another write's fsync covered */
+	uint64_t rows_reused;	/* writes that did not read the row again */
 };
 
 /* Copies s's counters into *st; 0, or -EINVAL if s is not local. */

@@ -696,6 +696,69 @@ TEST(crash_leftovers)
 	free(spool);
 }
 
+/*
+ * A write after this store's own read or write does not read the row
+ * again, unless another writer changed it meanwhile: then the ETag check
+ * and the merge see the other writer's row.
+ */
+TEST(rows_remembered)
+{
+	uv_loop_t loop;
+	char *spool = spool_tmpdir("bd-storelocal"), *e1, *e2, *e3;
+	struct bd_entity *e, *got;
+	struct bd_store *s, *other;
+	struct bd_store_local_stats st;
+
+	loop_begin(&loop);
+	s = open_store(spool);
+	other = open_store(spool);
+	e = entity("job1", "t1", "active", 1);
+	ASSERT_INT_EQ(write_row(s, W_INSERT, e, NULL, &e1), 0);
+	bd_entity_free(e);
+	e = bd_entity_new("job1", "t1");
+	cJSON_AddStringToObject(e->props, "state", "running");
+	ASSERT_INT_EQ(write_row(s, W_MERGE, e, e1, &e2), 0);
+	bd_entity_free(e);
+	st = stats(s);
+	ASSERT_INT_EQ((int)st.rows_reused, 1);
+	/* Another writer (another process, in effect) replaces the row. */
+	e = entity("job1", "t1", "stolen", 7);
+	cJSON_AddStringToObject(e->props, "by", "other");
+	ASSERT_INT_EQ(write_row(other, W_REPLACE, e, e2, &e3), 0);
+	bd_entity_free(e);
+	e = bd_entity_new("job1", "t1");
+	cJSON_AddStringToObject(e->props, "state", "completed");
+	ASSERT_INT_EQ(write_row(s, W_MERGE, e, e2, NULL), -ESTALE);
+	ASSERT_INT_EQ(write_row(s, W_MERGE, e, e3, NULL), 0);
+	bd_entity_free(e);
+	ASSERT_INT_EQ(get_row(other, "job1", "t1", &got), 0);
+	ASSERT_STR_EQ(prop_str(got, "state"), "completed");
+	ASSERT_STR_EQ(prop_str(got, "by"), "other");
+	ASSERT_INT_EQ(prop_int(got, "n"), 7);
+	/* Read by other, then written by other without reading again. */
+	e = bd_entity_new("job1", "t1");
+	cJSON_AddNumberToObject(e->props, "n", 8);
+	ASSERT_INT_EQ(write_row(other, W_MERGE, e, got->etag, NULL), 0);
+	bd_entity_free(e);
+	bd_entity_free(got);
+	ASSERT_INT_EQ(get_row(s, "job1", "t1", &got), 0);
+	ASSERT_STR_EQ(prop_str(got, "state"), "completed");
+	ASSERT_INT_EQ(prop_int(got, "n"), 8);
+	bd_entity_free(got);
+	st = stats(other);
+	ASSERT_INT_EQ((int)st.rows_reused, 1);
+	ASSERT_INT_EQ(remove_row(s, "job1", "t1", NULL), 0);
+	ASSERT_INT_EQ(get_row(other, "job1", "t1", &got), -ENOENT);
+	free(e1);
+	free(e2);
+	free(e3);
+	bd_store_free(other);
+	bd_store_free(s);
+	loop_end(&loop);
+	bd_rm_rf(spool);
+	free(spool);
+}
+
 /* More partitions than the store keeps open, used in turn: each write
  * lands in its own partition. */
 TEST(many_partitions)
@@ -870,6 +933,7 @@ main(void)
 	RUN(etag_race_between_processes);
 	RUN(optimistic_counter_two_processes);
 	RUN(crash_leftovers);
+	RUN(rows_remembered);
 	RUN(many_partitions);
 	RUN(props_round_trip);
 	RUN(group_commit);
