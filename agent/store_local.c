@@ -93,6 +93,7 @@
 
 /* A row as this store last read or wrote it (st_cache_put()). */
 struct st_cached {
+	uint64_t key;		/* st_row_key(): compared before the names */
 	int t;
 	char pk_enc[ST_NAME_MAX];
 	char rk_name[ST_NAME_MAX];
@@ -530,14 +531,29 @@ st_cached_free(struct st_cached *c)
 	free(c);
 }
 
-/* The slot of r's row among the remembered, or NULL; under rows_mu. */
+/* FNV-1a of r's table and encoded keys. */
+static uint64_t
+st_row_key(const struct st_req *r)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)r->t;
+
+	for (const char *p = r->pk_enc; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ '/') * 1099511628211ULL;
+	for (const char *p = r->rk_name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+/* The slot of r's row (key: st_row_key()) among the remembered, or NULL;
+ * under rows_mu. */
 static struct st_cached **
-st_cache_find(struct st_store *s, const struct st_req *r)
+st_cache_find(struct st_store *s, const struct st_req *r, uint64_t key)
 {
 	for (int i = 0; i < ST_ROWS; i++) {
 		struct st_cached *c = s->rows[i];
 
-		if (c != NULL && c->t == (int)r->t &&
+		if (c != NULL && c->key == key && c->t == (int)r->t &&
 		    strcmp(c->rk_name, r->rk_name) == 0 &&
 		    strcmp(c->pk_enc, r->pk_enc) == 0)
 			return &s->rows[i];
@@ -557,6 +573,7 @@ st_cache_put(struct st_req *r, const char *etag, int64_t version,
 	struct st_store *s = r->s;
 	struct st_cached *c = xcalloc(1, sizeof(*c)), **slot, *old;
 
+	c->key = st_row_key(r);
 	c->t = (int)r->t;
 	memcpy(c->pk_enc, r->pk_enc, sizeof(c->pk_enc));
 	memcpy(c->rk_name, r->rk_name, sizeof(c->rk_name));
@@ -567,7 +584,7 @@ st_cache_put(struct st_req *r, const char *etag, int64_t version,
 	c->props = props;
 	uv_mutex_lock(&s->rows_mu);
 	c->used = ++s->rows_clock;
-	if ((slot = st_cache_find(s, r)) == NULL) {
+	if ((slot = st_cache_find(s, r, c->key)) == NULL) {
 		slot = &s->rows[0];
 		for (int i = 0; i < ST_ROWS; i++) {
 			if (s->rows[i] == NULL) {
@@ -593,11 +610,12 @@ st_cache_take(struct st_req *r, int fd)
 {
 	struct st_store *s = r->s;
 	struct st_cached *c = NULL, **slot;
+	uint64_t key = st_row_key(r);
 	char buf[1024];
 	ssize_t n;
 
 	uv_mutex_lock(&s->rows_mu);
-	if ((slot = st_cache_find(s, r)) != NULL) {
+	if ((slot = st_cache_find(s, r, key)) != NULL) {
 		c = *slot;
 		*slot = NULL;
 	}
