@@ -687,10 +687,11 @@ bd_task_users_own_dir(const struct bd_task_account *a, const char *task_dir,
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		char *p = bd_path_join(task_dir, subdirs[i]);
 		int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
+		    O_CLOEXEC), err = errno;
+
 		free(p);
 		if (fd == -1 && i == 0 && !walk)
-			return -errno;	/* the walk would have said so too */
+			return -err;	/* the walk would have said so too */
 		if (fd == -1)
 			continue;
 		if ((!walk && fchown(fd, a->id.uid, a->id.gid) == -1) ||
