@@ -571,8 +571,11 @@ st_cache_put(struct st_req *r, const char *etag, int64_t version,
     cJSON *props)
 {
 	struct st_store *s = r->s;
-	struct st_cached *c = xcalloc(1, sizeof(*c)), **slot, *old;
+	struct st_cached *c, **slot, *old;
 
+	if (props == NULL)	/* cJSON out of memory: nothing to remember */
+		return;
+	c = xcalloc(1, sizeof(*c));
 	c->key = st_row_key(r);
 	c->t = (int)r->t;
 	memcpy(c->pk_enc, r->pk_enc, sizeof(c->pk_enc));
