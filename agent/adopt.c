@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,24 +86,35 @@ bd_adopt_state_path(const char *dir, const char *message_id)
 	return adopt_path(dir, message_id, ".supervisor");
 }
 
+/* Adds the integer v to o as it is printed (cJSON_AddNumberToObject()
+ * would print it with "%1.15g" and read it back with sscanf). */
+static void
+adopt_add_int(cJSON *o, const char *name, int64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, v);
+	cJSON_AddRawToObject(o, name, buf);
+}
+
 char *
 bd_adopt_format(const struct bd_adopt_record *r)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *text;
 
-	cJSON_AddNumberToObject(o, "version", BD_ADOPT_VERSION);
+	adopt_add_int(o, "version", BD_ADOPT_VERSION);
 	cJSON_AddStringToObject(o, "messageId", r->message_id);
 	cJSON_AddStringToObject(o, "popReceipt", r->pop_receipt);
 	cJSON_AddStringToObject(o, "messageText", r->message_text);
-	cJSON_AddNumberToObject(o, "dequeueCount", r->dequeue_count);
-	cJSON_AddNumberToObject(o, "insertedMs", (double)r->inserted_ms);
+	adopt_add_int(o, "dequeueCount", r->dequeue_count);
+	adopt_add_int(o, "insertedMs", r->inserted_ms);
 	cJSON_AddStringToObject(o, "jobId", r->job_id);
 	cJSON_AddStringToObject(o, "taskId", r->task_id);
 	cJSON_AddStringToObject(o, "etag", r->etag);
-	cJSON_AddNumberToObject(o, "retryCount", r->retry_count);
-	cJSON_AddNumberToObject(o, "requeueCount", r->requeue_count);
-	cJSON_AddNumberToObject(o, "startedMs", (double)r->started_ms);
+	adopt_add_int(o, "retryCount", r->retry_count);
+	adopt_add_int(o, "requeueCount", r->requeue_count);
+	adopt_add_int(o, "startedMs", r->started_ms);
 	text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return text;

@@ -2,10 +2,15 @@
 /*
  * `batchd wait [--config FILE] [--timeout DURATION] JOB_ID`: waits until
  * every task of a job has finished, reading the task table
- * (docs/protocol.md §4) with a backoff from WAIT_POLL_MIN to
- * WAIT_POLL_MAX between reads.  A task is finished when it is completed,
- * or when it is active with blockedBy (a dependency failed with
- * dependencyAction block: it will never run), which counts as a failure.
+ * (docs/protocol.md §4).  A task is finished when it is completed, or when
+ * it is active with blockedBy (a dependency failed with dependencyAction
+ * block: it will never run), which counts as a failure.
+ *
+ * Every read is a query of the job's whole partition, so reads are kept
+ * few (wait_next_delay()): the next one comes when the completion rate
+ * between the last two reads says the job should be done, between WAIT_POLL_END and
+ * WAIT_POLL_MAX from now; a read that finds no progress doubles the
+ * shortest wait, so a job whose last task hangs is not polled hard.
  *
  * While it waits it shows the counts per state: one line redrawn in place
  * when stderr is a terminal, else a plain line on stderr when they
@@ -27,7 +32,8 @@
 #include "duration.h"
 #include "error.h"
 
-#define WAIT_POLL_MIN 200
+#define WAIT_POLL_MIN 200	/* after the first read: no rate yet */
+#define WAIT_POLL_END 50	/* shortest wait, when the end is near */
 #define WAIT_POLL_MAX 2000
 #define WAIT_PLAIN_EVERY 5000	/* plain progress lines at most so often */
 #define WAIT_BAR 24		/* progress bar width */
@@ -105,6 +111,28 @@ wait_transient(int rc)
 	    rc != BD_EINVALID && bd_client_status(rc) == BD_CLIENT_FAIL;
 }
 
+/*
+ * The wait before the next read: the time the rate of the last interval
+ * (done_since tasks finished in elapsed_ms) needs for the tasks left, but at least floor and at most WAIT_POLL_MAX.  floor is the
+ * no-progress backoff (WAIT_POLL_END, doubled by every read that saw no
+ * task finish), so an estimate from a rate that no longer holds (the last
+ * task is a long one) costs a few reads, not one every WAIT_POLL_END.
+ */
+static int64_t
+wait_next_delay(size_t left, size_t done_since, int64_t elapsed_ms,
+    int64_t floor)
+{
+	int64_t d;
+
+	if (done_since == 0 || elapsed_ms <= 0)
+		return floor > WAIT_POLL_MIN ? floor : WAIT_POLL_MIN;
+	/* left * elapsed / done, without overflow for any real count. */
+	d = (int64_t)((double)left * (double)elapsed_ms / (double)done_since);
+	if (d < floor)
+		d = floor;
+	return d > WAIT_POLL_MAX ? WAIT_POLL_MAX : d;
+}
+
 /* Polls until the job's tasks have finished or the timeout passes. */
 int
 bd_cmd_wait(int argc, char **argv)
@@ -116,7 +144,8 @@ bd_cmd_wait(int argc, char **argv)
 	const char *reason = NULL;
 	char *detail = NULL, line[512], tbuf[BD_DURATION_BUFSZ];
 	int64_t timeout = BD_DURATION_INFINITE, start, now, delay, last_line;
-	size_t n = 0;
+	int64_t prev_ms = -1, floor = WAIT_POLL_END, elapsed = 0;
+	size_t n = 0, done = 0, done_since = 0;
 	int rc, status, errors = 0;
 	bool tty, drawn = false;
 
@@ -177,6 +206,15 @@ bd_cmd_wait(int argc, char **argv)
 				last_line = now;
 			}
 			fflush(stderr);
+			done = k.completed + k.blocked;
+			done_since = 0;
+			if (prev_ms >= 0 && done > last.completed + last.blocked) {
+				done_since = done - last.completed - last.blocked;
+				floor = WAIT_POLL_END;
+			} else if (prev_ms >= 0 && floor < WAIT_POLL_MAX)
+				floor *= 2;
+			elapsed = prev_ms >= 0 ? now - prev_ms : 0;
+			prev_ms = now;
 			last = k;
 			if (k.active + k.preparing + k.running == 0)
 				break;
@@ -197,12 +235,17 @@ bd_cmd_wait(int argc, char **argv)
 			status = BD_CLIENT_TIMEOUT;
 			break;
 		}
+		if (prev_ms >= 0)
+			delay = wait_next_delay(k.active + k.preparing +
+			    k.running, done_since, elapsed, floor);
+		else	/* the first read failed: back off */
+			delay = delay * 2 > WAIT_POLL_MAX ? WAIT_POLL_MAX :
+			    delay * 2;
 		if (timeout != BD_DURATION_INFINITE &&
 		    timeout - (now - start) < delay)
 			bd_client_sleep(&c, timeout - (now - start));
 		else
 			bd_client_sleep(&c, delay);
-		delay = delay * 2 > WAIT_POLL_MAX ? WAIT_POLL_MAX : delay * 2;
 	}
 	if (drawn) {
 		/* The last state stays on the screen, as a plain line. */

@@ -14,6 +14,10 @@
  * fsynced).  Lines appended while that rewrite was under way are appended
  * again once it is done.  One sweep at a time.
  *
+ * The records are indexed by directory (an open-addressing hash of their
+ * positions, rebuilt when it fills or a sweep compacts the array), so a
+ * task's end costs the same with 100,000 records as with ten.
+ *
  * Free space: statvfs() of the node root at each tick (a cheap system
  * call), compared with the reserve; the text of the problem is kept for
  * the node's row.
@@ -56,6 +60,8 @@ struct bd_housekeeping {
 	int journal_fd;
 	struct hk_record *recs;
 	size_t n_recs, cap_recs;
+	size_t *slots;		/* index into recs + 1; 0 = free */
+	size_t n_slots;		/* a power of two, > 2 * n_recs */
 	uint64_t seq;
 	uint64_t trash_seq;
 
@@ -77,25 +83,71 @@ struct bd_housekeeping {
 	char *problem;
 };
 
+/* FNV-1a of a directory name. */
+static size_t
+hk_hash(const char *dir)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (const unsigned char *p = (const unsigned char *)dir; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+/* The slot that holds dir's record, or the free slot where it would go. */
+static size_t *
+hk_slot(const struct bd_housekeeping *hk, const char *dir)
+{
+	size_t mask = hk->n_slots - 1, i = hk_hash(dir) & mask;
+
+	while (hk->slots[i] != 0 &&
+	    strcmp(hk->recs[hk->slots[i] - 1].dir, dir) != 0)
+		i = (i + 1) & mask;
+	return &hk->slots[i];
+}
+
+/* Indexes the records again, in a table of at least 4 * n_recs slots. */
 static void
+hk_reindex(struct bd_housekeeping *hk)
+{
+	size_t n = 64;
+
+	while (n < 4 * hk->n_recs)
+		n *= 2;
+	free(hk->slots);
+	hk->slots = xcalloc(n, sizeof(*hk->slots));
+	hk->n_slots = n;
+	for (size_t i = 0; i < hk->n_recs; i++)
+		*hk_slot(hk, hk->recs[i].dir) = i + 1;
+}
+
+/* Adds dir's record, or moves its expiry; returns the record. */
+static struct hk_record *
 hk_add_record(struct bd_housekeeping *hk, const char *dir, int64_t expiry_ms)
 {
-	for (size_t i = 0; i < hk->n_recs; i++) {
-		if (strcmp(hk->recs[i].dir, dir) == 0) {
-			hk->recs[i].expiry_ms = expiry_ms;
-			hk->recs[i].seq = ++hk->seq;
-			return;
-		}
+	struct hk_record *r;
+	size_t *slot;
+
+	if (2 * (hk->n_recs + 1) >= hk->n_slots)
+		hk_reindex(hk);
+	slot = hk_slot(hk, dir);
+	if (*slot != 0) {
+		r = &hk->recs[*slot - 1];
+		r->expiry_ms = expiry_ms;
+		r->seq = ++hk->seq;
+		return r;
 	}
 	if (hk->n_recs == hk->cap_recs) {
 		hk->cap_recs = hk->cap_recs ? hk->cap_recs * 2 : 16;
 		hk->recs = xreallocarray(hk->recs, hk->cap_recs,
 		    sizeof(*hk->recs));
 	}
-	hk->recs[hk->n_recs].dir = xstrdup(dir);
-	hk->recs[hk->n_recs].expiry_ms = expiry_ms;
-	hk->recs[hk->n_recs].seq = ++hk->seq;
-	hk->n_recs++;
+	r = &hk->recs[hk->n_recs];
+	r->dir = xstrdup(dir);
+	r->expiry_ms = expiry_ms;
+	r->seq = ++hk->seq;
+	*slot = ++hk->n_recs;
+	return r;
 }
 
 /* Parses the journal's text into records; bad lines are skipped. */
@@ -217,6 +269,7 @@ fail:
 	for (size_t i = 0; i < hk->n_recs; i++)
 		free(hk->recs[i].dir);
 	free(hk->recs);
+	free(hk->slots);
 	free(hk->journal);
 	free(hk->trash);
 	free(hk);
@@ -233,10 +286,7 @@ bd_housekeeping_retain(struct bd_housekeeping *hk, const char *dir,
 	if (retention_ms >= BD_DURATION_INFINITE ||
 	    retention_ms > INT64_MAX - now)
 		return;
-	hk_add_record(hk, dir, now + retention_ms);
-	for (size_t i = 0; i < hk->n_recs; i++)
-		if (strcmp(hk->recs[i].dir, dir) == 0)
-			hk_append(hk, &hk->recs[i]);
+	hk_append(hk, hk_add_record(hk, dir, now + retention_ms));
 }
 
 static void
@@ -297,6 +347,7 @@ hk_maybe_free(struct bd_housekeeping *hk)
 	for (size_t i = 0; i < hk->n_recs; i++)
 		free(hk->recs[i].dir);
 	free(hk->recs);
+	free(hk->slots);
 	free(hk->journal);
 	free(hk->trash);
 	free(hk->problem);
@@ -430,6 +481,8 @@ hk_sweep(struct bd_housekeeping *hk, bool old_trash)
 		free(r->dir);
 	}
 	hk->n_recs = kept;
+	if (changed)
+		hk_reindex(hk);
 	if (!changed && hk->n_doomed == 0)
 		return;
 	if (changed) {

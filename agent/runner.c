@@ -82,6 +82,7 @@ struct bd_runner {
 
 	/* The chown of the task directory on the thread pool (runner_launch()). */
 	uv_work_t own_work;
+	bool dir_fresh;	/* made by runner_make_dirs(), nothing written in it */
 	bool freed;		/* bd_runner_free() was called */
 	int own_status;
 	char *launch_program;	/* the program it launches then */
@@ -532,7 +533,7 @@ runner_own_work(uv_work_t *w)
 	struct bd_runner *r = w->data;
 
 	r->own_status = bd_task_users_own_dir(r->account,
-	    r->out.dirs.task_dir, r->opts.task->kind);
+	    r->out.dirs.task_dir, r->opts.task->kind, true);
 }
 
 static void runner_spawn(struct bd_runner *r);
@@ -616,6 +617,15 @@ runner_launch(struct bd_runner *r)
 	}
 	r->own_work.data = r;
 	r->open_handles++;	/* the work holds the runner, as a handle */
+	if (r->dir_fresh) {
+		/* Three directories batchd has just made, empty: a few
+		   fchown()s, as cheap as their mkdir()s, and no walk. */
+		r->dir_fresh = false;
+		r->own_status = bd_task_users_own_dir(r->account,
+		    r->out.dirs.task_dir, r->opts.task->kind, false);
+		runner_on_owned(&r->own_work, 0);
+		return;
+	}
 	if (uv_queue_work(r->opts.loop, &r->own_work, runner_own_work,
 	    runner_on_owned) < 0) {
 		runner_own_work(&r->own_work);
@@ -871,6 +881,7 @@ runner_download(struct bd_runner *r)
 		runner_launch(r);
 		return;
 	}
+	r->dir_fresh = false;	/* the walk gives away what comes in */
 	struct bd_download_options d = {
 		.loop = r->opts.loop,
 		.http = r->opts.http,
@@ -1070,8 +1081,10 @@ runner_make_dirs(struct bd_runner *r, char **cause)
 			rc = bd_task_users_reclaim_dir(r->account, d->wd);
 		if (rc == 0)
 			rc = bd_empty_dir(d->wd);
-	} else if ((rc = bd_rm_rf(d->task_dir)) == 0)
+	} else if ((rc = bd_rm_rf(d->task_dir)) == 0) {
 		rc = bd_mkdir_p(d->wd, 0775);
+		r->dir_fresh = rc == 0;
+	}
 	if (rc == 0)
 		rc = bd_mkdir_p(d->certs, 0775);
 	if (rc < 0)

@@ -30,8 +30,28 @@
  * itself is always the old or the new version.  Partition directories are
  * never removed (an insert racing an rmdir would fail).
  *
+ * Group commit: a write whose rename is done waits for an fsync of its
+ * directory (st_sync_dir()).  One fsync runs at a time per store; it
+ * covers every write to the same directory that was waiting when it
+ * began, so completions due at once (several slots ending together, or a
+ * slow disk) cost one directory fsync, and a lone write starts its own at
+ * once, as before.
+ *
+ * Rows read back: a write under the row's lock needs the row's ETag,
+ * version and (merge) properties.  The store remembers the last ST_ROWS
+ * rows it read or wrote, with the first bytes of their file through the
+ * ETag; a write that finds the locked file starts with those bytes (one
+ * short pread) uses what it remembers instead of reading and parsing the
+ * file.  The ETag is new and random on every write, so equal bytes mean
+ * the same version of the row, whoever wrote it since.
+ *
+ * The last few partition directories used stay open (ST_PARTS), so a
+ * task's writes to its job's partition do not open it each time; that is
+ * safe because partition directories are never removed.
+ *
  * Threads: each call's disk work runs in uv_queue_work and touches only
- * its own request; callbacks and counters live on the loop thread.
+ * its own request (and the group commit's list, under sync_mu);
+ * callbacks and counters live on the loop thread.
  */
 #include "store_local.h"
 
@@ -65,9 +85,36 @@
 #define ST_MAX_TRIES 1000
 #define ST_LOCK_WAIT_MS 10000	/* longest wait for another writer's lock */
 #define ST_NAME_MAX 256
+#define ST_PARTS 8		/* partition directories kept open */
+#define ST_ROWS 64		/* rows remembered (st_cache_put()) */
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* A row as this store last read or wrote it (st_cache_put()). */
+struct st_cached {
+	uint64_t key;		/* st_row_key(): compared before the names */
+	int t;
+	char pk_enc[ST_NAME_MAX];
+	char rk_name[ST_NAME_MAX];
+	char *head;		/* the file's first bytes, through the ETag */
+	size_t head_len;
+	char *etag;
+	int64_t version;
+	cJSON *props;
+	uint64_t used;
+};
+
+/* A write waiting for its directory's fsync, on its worker's stack. */
+struct st_syncer {
+	int dfd;
+	dev_t dev;
+	ino_t ino;
+	bool in_group;		/* the fsync under way covers it */
+	bool done;
+	int rc;
+	struct st_syncer *next;
+};
 
 struct st_store {
 	struct bd_store pub;
@@ -77,6 +124,28 @@ struct st_store {
 	bool sync;
 	int in_flight;
 	struct bd_store_local_stats stats;
+
+	/* Partition directories kept open (st_open_partition()). */
+	uv_mutex_t part_mu;
+	struct st_part {
+		int t;
+		char name[ST_NAME_MAX];
+		int fd;		/* -1: a free entry */
+		int refs;	/* requests using fd now */
+		uint64_t used;
+	} parts[ST_PARTS];
+	uint64_t part_clock;
+
+	/* Rows this store read or wrote last (st_cache_put()). */
+	uv_mutex_t rows_mu;
+	struct st_cached *rows[ST_ROWS];
+	uint64_t rows_clock;
+
+	/* Group commit (st_sync_dir()). */
+	uv_mutex_t sync_mu;
+	uv_cond_t sync_cv;
+	struct st_syncer *waiting;
+	bool sync_busy;		/* a worker is in fsync() */
 };
 
 enum st_op { ST_GET, ST_INSERT, ST_REPLACE, ST_MERGE, ST_REMOVE, ST_QUERY,
@@ -282,28 +351,287 @@ st_row_clear(struct st_row *row)
 	memset(row, 0, sizeof(*row));
 }
 
-/* The text of a row file for r's keys with props at version; frees nothing. */
+/* The most a JSON string of len bytes can take, quoted and escaped. */
+#define ST_JSON_MAX(len) (6 * (len) + 2)
+
+/* Writes str at o as a quoted JSON string; returns the end. */
+static char *
+st_json_put(char *o, const char *str)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	*o++ = '"';
+	for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+		switch (*p) {
+		case '"': case '\\':
+			*o++ = '\\';
+			*o++ = (char)*p;
+			break;
+		case '\b': *o++ = '\\'; *o++ = 'b'; break;
+		case '\f': *o++ = '\\'; *o++ = 'f'; break;
+		case '\n': *o++ = '\\'; *o++ = 'n'; break;
+		case '\r': *o++ = '\\'; *o++ = 'r'; break;
+		case '\t': *o++ = '\\'; *o++ = 't'; break;
+		default:
+			if (*p < 0x20) {
+				memcpy(o, "\\u00", 4);
+				o[4] = hex[*p >> 4];
+				o[5] = hex[*p & 15];
+				o += 6;
+			} else
+				*o++ = (char)*p;
+		}
+	}
+	*o++ = '"';
+	return o;
+}
+
+/*
+ * Writes the number v at o (at most 32 bytes); returns the end.  Whole
+ * numbers (every count and time batchd writes) are written as integers
+ * without printf; others with 17 digits, which read back to the same
+ * double; what JSON cannot hold as null, as cJSON does.
+ */
+static char *
+st_json_number(char *o, double v)
+{
+	char digits[24];
+	size_t n = 0;
+	uint64_t u;
+
+	if (!(v == v) || v > 1e308 || v < -1e308)
+		return memcpy(o, "null", 4), o + 4;
+	if (v > 9007199254740992.0 || v < -9007199254740992.0 ||
+	    v != (double)(int64_t)v)
+		return o + snprintf(o, 32, "%.17g", v);
+	if (v < 0) {
+		*o++ = '-';
+		u = (uint64_t)(-(int64_t)v);
+	} else
+		u = (uint64_t)v;
+	do {
+		digits[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	while (n > 0)
+		*o++ = digits[--n];
+	return o;
+}
+
+/* The most st_props_put() writes for props. */
+static size_t
+st_props_max(const cJSON *props)
+{
+	const cJSON *p;
+	size_t cap = 2;
+
+	cJSON_ArrayForEach(p, props)
+		cap += ST_JSON_MAX(strlen(p->string)) + 2 + (cJSON_IsString(p) ?
+		    ST_JSON_MAX(strlen(p->valuestring)) : 32);
+	return cap;
+}
+
+/*
+ * Writes props (a flat object of strings, numbers and booleans:
+ * st_check_props()) at o as compact JSON; returns the end.
+ * cJSON_PrintUnformatted() would print every number with "%1.15g" and
+ * read it back with sscanf to check it.
+ */
+static char *
+st_props_put(char *o, const cJSON *props)
+{
+	const cJSON *p;
+
+	*o++ = '{';
+	cJSON_ArrayForEach(p, props) {
+		if (p != props->child)
+			*o++ = ',';
+		o = st_json_put(o, p->string);
+		*o++ = ':';
+		if (cJSON_IsString(p))
+			o = st_json_put(o, p->valuestring);
+		else if (cJSON_IsNumber(p))
+			o = st_json_number(o, p->valuedouble);
+		else if (cJSON_IsTrue(p))
+			o = (char *)memcpy(o, "true", 4) + 4;
+		else if (cJSON_IsFalse(p))
+			o = (char *)memcpy(o, "false", 5) + 5;
+		else
+			o = (char *)memcpy(o, "null", 4) + 4;
+	}
+	*o++ = '}';
+	return o;
+}
+
+/* Writes the string lit at o; returns the end. */
+static char *
+st_put(char *o, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	memcpy(o, lit, n);
+	return o + n;
+}
+
+/* The most st_put_head() writes for r. */
+#define ST_HEAD_MAX(r, etag) (64 + ST_JSON_MAX(strlen((r)->pk)) + \
+	ST_JSON_MAX(strlen((r)->rk)) + ST_JSON_MAX(strlen(etag)))
+
+/* Writes the start of r's row file, through the ETag; returns the end. */
+static char *
+st_put_head(char *o, const struct st_req *r, const char *etag)
+{
+	o = st_put(o, "{\"v\":1,\"PartitionKey\":");
+	o = st_json_put(o, r->pk);
+	o = st_put(o, ",\"RowKey\":");
+	o = st_json_put(o, r->rk);
+	o = st_put(o, ",\"etag\":");
+	return st_json_put(o, etag);
+}
+
+/*
+ * The text of a row file for r's keys with props at version, and its
+ * ETag in *etag; caller frees both.  Written into one buffer, not by
+ * cJSON (see st_props_put()).
+ */
 static char *
 st_row_text(const struct st_req *r, const cJSON *props, int64_t version,
     char **etag)
 {
-	char tok[17], ts[40], *out;
-	cJSON *o = cJSON_CreateObject();
+	char tok[17], ts[40], *out, *o;
+	size_t cap;
 
 	bd_spool_random_hex(tok, 8);
 	*etag = xasprintf("W/\"%" PRId64 ".%s\"", version, tok);
 	bd_clock_format_iso(bd_clock_now_ms(), ts, sizeof(ts));
-	cJSON_AddNumberToObject(o, "v", 1);
-	cJSON_AddStringToObject(o, "PartitionKey", r->pk);
-	cJSON_AddStringToObject(o, "RowKey", r->rk);
-	cJSON_AddStringToObject(o, "etag", *etag);
-	cJSON_AddNumberToObject(o, "version", (double)version);
-	cJSON_AddStringToObject(o, "Timestamp", ts);
-	cJSON_AddItemToObject(o, "props", cJSON_Duplicate(props, 1));
-	if ((out = cJSON_PrintUnformatted(o)) == NULL)
-		abort();
-	cJSON_Delete(o);
+	cap = 96 + sizeof(ts) + ST_HEAD_MAX(r, *etag) + st_props_max(props);
+	o = out = xmalloc(cap);
+	o = st_put_head(o, r, *etag);
+	o = st_put(o, ",\"version\":");
+	o = st_json_number(o, (double)version);
+	o = st_put(o, ",\"Timestamp\":\"");
+	o = st_put(o, ts);
+	o = st_put(o, "\",\"props\":");
+	o = st_props_put(o, props);
+	*o++ = '}';
+	*o = '\0';
 	return out;
+}
+
+/* ---- rows remembered ------------------------------------------------ */
+
+static void
+st_cached_free(struct st_cached *c)
+{
+	if (c == NULL)
+		return;
+	free(c->head);
+	free(c->etag);
+	cJSON_Delete(c->props);
+	free(c);
+}
+
+/* FNV-1a of r's table and encoded keys. */
+static uint64_t
+st_row_key(const struct st_req *r)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)r->t;
+
+	for (const char *p = r->pk_enc; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ '/') * 1099511628211ULL;
+	for (const char *p = r->rk_name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+/* The slot of r's row (key: st_row_key()) among the remembered, or NULL;
+ * under rows_mu. */
+static struct st_cached **
+st_cache_find(struct st_store *s, const struct st_req *r, uint64_t key)
+{
+	for (int i = 0; i < ST_ROWS; i++) {
+		struct st_cached *c = s->rows[i];
+
+		if (c != NULL && c->key == key && c->t == (int)r->t &&
+		    strcmp(c->rk_name, r->rk_name) == 0 &&
+		    strcmp(c->pk_enc, r->pk_enc) == 0)
+			return &s->rows[i];
+	}
+	return NULL;
+}
+
+/*
+ * Remembers r's row at version with etag and props (taken: freed here or
+ * later), in the place of what was remembered for it or of the row used
+ * least recently.
+ */
+static void
+st_cache_put(struct st_req *r, const char *etag, int64_t version,
+    cJSON *props)
+{
+	struct st_store *s = r->s;
+	struct st_cached *c, **slot, *old;
+
+	if (props == NULL)	/* cJSON out of memory: nothing to remember */
+		return;
+	c = xcalloc(1, sizeof(*c));
+	c->key = st_row_key(r);
+	c->t = (int)r->t;
+	memcpy(c->pk_enc, r->pk_enc, sizeof(c->pk_enc));
+	memcpy(c->rk_name, r->rk_name, sizeof(c->rk_name));
+	c->head = xmalloc(ST_HEAD_MAX(r, etag));
+	c->head_len = (size_t)(st_put_head(c->head, r, etag) - c->head);
+	c->etag = xstrdup(etag);
+	c->version = version;
+	c->props = props;
+	uv_mutex_lock(&s->rows_mu);
+	c->used = ++s->rows_clock;
+	if ((slot = st_cache_find(s, r, c->key)) == NULL) {
+		slot = &s->rows[0];
+		for (int i = 0; i < ST_ROWS; i++) {
+			if (s->rows[i] == NULL) {
+				slot = &s->rows[i];
+				break;
+			}
+			if (s->rows[i]->used < (*slot)->used)
+				slot = &s->rows[i];
+		}
+	}
+	old = *slot;
+	*slot = c;
+	uv_mutex_unlock(&s->rows_mu);
+	st_cached_free(old);
+}
+
+/*
+ * What is remembered of r's row, taken out (the caller frees it), if the
+ * file open at fd is that version of the row: NULL otherwise.
+ */
+static struct st_cached *
+st_cache_take(struct st_req *r, int fd)
+{
+	struct st_store *s = r->s;
+	struct st_cached *c = NULL, **slot;
+	uint64_t key = st_row_key(r);
+	char buf[1024];
+	ssize_t n;
+
+	uv_mutex_lock(&s->rows_mu);
+	if ((slot = st_cache_find(s, r, key)) != NULL) {
+		c = *slot;
+		*slot = NULL;
+	}
+	uv_mutex_unlock(&s->rows_mu);
+	if (c == NULL)
+		return NULL;
+	if (c->head_len > sizeof(buf) || (n = pread(fd, buf, c->head_len,
+	    0)) != (ssize_t)c->head_len || memcmp(buf, c->head,
+	    c->head_len) != 0) {
+		st_cached_free(c);
+		return NULL;
+	}
+	return c;
 }
 
 /* ---- work ----------------------------------------------------------- */
@@ -327,12 +655,10 @@ st_fail(struct st_req *r, int rc, const char *what)
 		r->d.failures++;
 }
 
-/*
- * Opens r's partition directory; create: make it if missing (and fsync
- * the table directory, so the new row's parent survives a crash).
- */
+/* Opens r's partition directory; create: make it if missing (and fsync
+ * the table directory, so the new row's parent survives a crash). */
 static int
-st_open_partition(struct st_req *r, bool create)
+st_open_partition_dir(struct st_req *r, bool create)
 {
 	int tfd = r->s->table_fd[r->t], fd;
 
@@ -349,11 +675,135 @@ st_open_partition(struct st_req *r, bool create)
 	return fd >= 0 ? fd : -errno;
 }
 
-/* Inserts a new row file for r at version 1: 0 or -EEXIST. */
+/*
+ * r's partition directory, from the open ones or opened (and kept, in the
+ * place of the one least recently used that no request holds).  The fd
+ * or a negative errno; give it back with st_close_partition().
+ */
 static int
-st_insert_file(struct st_req *r, int pfd, const cJSON *props)
+st_open_partition(struct st_req *r, bool create)
 {
-	char tmp[BD_SPOOL_TMP_LEN], *etag, *text = st_row_text(r, props, 1, &etag);
+	struct st_store *s = r->s;
+	struct st_part *p, *victim = NULL;
+	int fd;
+
+	uv_mutex_lock(&s->part_mu);
+	for (p = s->parts; p < s->parts + ST_PARTS; p++)
+		if (p->fd >= 0 && p->t == (int)r->t &&
+		    strcmp(p->name, r->pk_enc) == 0) {
+			p->refs++;
+			p->used = ++s->part_clock;
+			uv_mutex_unlock(&s->part_mu);
+			return p->fd;
+		}
+	uv_mutex_unlock(&s->part_mu);
+	if ((fd = st_open_partition_dir(r, create)) < 0)
+		return fd;
+	uv_mutex_lock(&s->part_mu);
+	for (p = s->parts; p < s->parts + ST_PARTS; p++) {
+		if (p->fd >= 0 && p->t == (int)r->t &&
+		    strcmp(p->name, r->pk_enc) == 0) {
+			victim = NULL;	/* another request kept it first */
+			break;
+		}
+		if (p->refs == 0 && (victim == NULL || p->fd < 0 ||
+		    (victim->fd >= 0 && p->used < victim->used)))
+			victim = p;
+	}
+	if (victim != NULL) {
+		if (victim->fd >= 0)
+			close(victim->fd);
+		victim->t = (int)r->t;
+		memcpy(victim->name, r->pk_enc, sizeof(victim->name));
+		victim->fd = fd;
+		victim->refs = 1;
+		victim->used = ++s->part_clock;
+	}
+	uv_mutex_unlock(&s->part_mu);
+	return fd;
+}
+
+/* Gives back a directory from st_open_partition(). */
+static void
+st_close_partition(struct st_req *r, int fd)
+{
+	struct st_store *s = r->s;
+
+	uv_mutex_lock(&s->part_mu);
+	for (struct st_part *p = s->parts; p < s->parts + ST_PARTS; p++)
+		if (p->fd == fd) {
+			p->refs--;
+			uv_mutex_unlock(&s->part_mu);
+			return;
+		}
+	uv_mutex_unlock(&s->part_mu);
+	close(fd);
+}
+
+/*
+ * Makes r's renames and unlinks in directory dfd durable: an fsync of dfd,
+ * or of the same directory by another worker that began after this one
+ * asked.  The first to ask leads: it takes every waiter on the same
+ * directory into its fsync and wakes them with its result; the others
+ * wait for that, or lead the next round.  0 or a negative errno.
+ */
+static int
+st_sync_dir(struct st_req *r, int dfd)
+{
+	struct st_store *s = r->s;
+	struct st_syncer me = { .dfd = dfd }, **pp;
+	struct stat st;
+	bool led = false;
+
+	if (fstat(dfd, &st) == -1)
+		return -errno;
+	me.dev = st.st_dev;
+	me.ino = st.st_ino;
+	uv_mutex_lock(&s->sync_mu);
+	me.next = s->waiting;
+	s->waiting = &me;
+	while (!me.done) {
+		int rc;
+
+		if (s->sync_busy) {
+			uv_cond_wait(&s->sync_cv, &s->sync_mu);
+			continue;
+		}
+		s->sync_busy = true;
+		led = true;
+		for (struct st_syncer *w = s->waiting; w != NULL; w = w->next)
+			w->in_group = w->dev == me.dev && w->ino == me.ino;
+		uv_mutex_unlock(&s->sync_mu);
+		rc = fsync(dfd) == -1 ? -errno : 0;
+		r->d.dir_syncs++;
+		uv_mutex_lock(&s->sync_mu);
+		for (pp = &s->waiting; *pp != NULL;) {
+			struct st_syncer *w = *pp;
+
+			if (!w->in_group) {
+				pp = &w->next;
+				continue;
+			}
+			*pp = w->next;
+			w->done = true;
+			w->rc = rc;
+		}
+		s->sync_busy = false;
+		uv_cond_broadcast(&s->sync_cv);
+	}
+	uv_mutex_unlock(&s->sync_mu);
+	if (!led)
+		r->d.dir_syncs_shared++;
+	return me.rc;
+}
+
+/* Inserts a new row file for r at version 1: 0 or -EEXIST.  On success
+ * r->props is used up (remembered). */
+static int
+st_insert_file(struct st_req *r, int pfd)
+{
+	char tmp[BD_SPOOL_TMP_LEN], *etag;
+	char *text = st_row_text(r, r->props, 1, &etag);
 	int fd, rc;
 
 	fd = bd_spool_write_temp(pfd, text, strlen(text), !r->lazy, tmp);
@@ -370,11 +820,13 @@ st_insert_file(struct st_req *r, int pfd, const cJSON *props)
 	} else
 		rc = st_rename_noreplace(pfd, tmp, r->rk_name);
 	close(fd);
-	if (rc == 0 && r->s->sync && !r->lazy && fsync(pfd) == -1)
-		rc = -errno;
-	if (rc == 0)
+	if (rc == 0 && r->s->sync && !r->lazy)
+		rc = st_sync_dir(r, pfd);
+	if (rc == 0) {
+		st_cache_put(r, etag, 1, r->props);
+		r->props = NULL;	/* the loop ends after this */
 		r->new_etag = etag;
-	else
+	} else
 		free(etag);
 	return rc;
 }
@@ -408,19 +860,22 @@ st_lock_row(struct st_req *r, int pfd)
 	return -EAGAIN;
 }
 
-/* Merges the properties of add into base (base's others are kept). */
+/*
+ * Moves the properties of add into base (base's others are kept): add is
+ * left empty, nothing is copied.
+ */
 static void
-st_merge_props(cJSON *base, const cJSON *add)
+st_merge_props(cJSON *base, cJSON *add)
 {
-	const cJSON *p;
+	cJSON *p, *old;
 
-	cJSON_ArrayForEach(p, add) {
-		cJSON *copy = cJSON_Duplicate(p, 1);
-		if (cJSON_GetObjectItemCaseSensitive(base, p->string) != NULL)
-			cJSON_ReplaceItemInObjectCaseSensitive(base, p->string,
-			    copy);
+	while ((p = add->child) != NULL) {
+		cJSON_DetachItemViaPointer(add, p);
+		if ((old = cJSON_GetObjectItemCaseSensitive(base, p->string)) !=
+		    NULL)
+			cJSON_ReplaceItemViaPointer(base, old, p);
 		else
-			cJSON_AddItemToObject(base, p->string, copy);
+			cJSON_AddItemToObject(base, p->string, p);
 	}
 }
 
@@ -439,21 +894,23 @@ st_write_work(uv_work_t *w)
 		return;
 	}
 	if (r->op == ST_INSERT) {
-		rc = st_insert_file(r, pfd, r->props);
+		rc = st_insert_file(r, pfd);
 		if (rc < 0)
 			st_fail(r, rc, rc == -EEXIST ? "the row exists" : NULL);
-		close(pfd);
+		st_close_partition(r, pfd);
 		return;
 	}
 	for (int tries = 0; tries < ST_MAX_TRIES; tries++) {
 		struct st_row row;
+		struct st_cached *cached;
 		char tmp[BD_SPOOL_TMP_LEN], *text, *etag;
 		cJSON *props;
+		int64_t version;
 		int tfd;
 
 		if ((fd = st_lock_row(r, pfd)) == -ENOENT && upsert) {
 			/* InsertOrReplace/InsertOrMerge of a missing row. */
-			if ((rc = st_insert_file(r, pfd, r->props)) == -EEXIST) {
+			if ((rc = st_insert_file(r, pfd)) == -EEXIST) {
 				r->d.lock_retries++;
 				continue;
 			}
@@ -463,7 +920,15 @@ st_write_work(uv_work_t *w)
 			rc = fd;
 			break;
 		}
-		if ((rc = st_row_read(fd, false, &row)) < 0) {
+		if ((cached = st_cache_take(r, fd)) != NULL) {
+			/* The version this store last read or wrote. */
+			memset(&row, 0, sizeof(row));
+			row.etag = cached->etag;
+			row.version = cached->version;
+			row.props = cached->props;
+			r->d.rows_reused++;
+			rc = 0;
+		} else if ((rc = st_row_read(fd, false, &row)) < 0) {
 			/*
 			 * A file that is not a row: an unconditional write
 			 * replaces it, anything else reports it.
@@ -471,28 +936,42 @@ st_write_work(uv_work_t *w)
 			if (!any)
 				break;
 			rc = 0;
-		} else if (!any && strcmp(r->etag, row.etag) != 0) {
+		}
+		if (!any && strcmp(r->etag, row.etag) != 0) {
 			st_row_clear(&row);
+			st_cached_free(cached);
 			rc = -ESTALE;
 			break;
 		}
 		if (r->op == ST_REMOVE) {
 			st_row_clear(&row);
+			st_cached_free(cached);
 			if (unlinkat(pfd, r->rk_name, 0) == -1)
 				rc = -errno;
-			else if (r->s->sync && fsync(pfd) == -1)
-				rc = -errno;
+			else if (r->s->sync)
+				rc = st_sync_dir(r, pfd);
 			break;
 		}
+		/* The loop ends after this write: r->props may be used up,
+		   and the new properties are kept to be remembered. */
 		if (r->op == ST_MERGE && row.props != NULL) {
-			props = cJSON_Duplicate(row.props, 1);
-			st_merge_props(props, r->props);
-		} else
-			props = cJSON_Duplicate(r->props, 1);
-		text = st_row_text(r, props, row.version + 1, &etag);
-		cJSON_Delete(props);
+			st_merge_props(row.props, r->props);
+			if (cached != NULL) {
+				props = cached->props;
+				cached->props = NULL;
+			} else
+				props = cJSON_DetachItemViaPointer(row.doc,
+				    row.props);
+		} else {
+			props = r->props;
+			r->props = NULL;
+		}
+		version = row.version + 1;
+		text = st_row_text(r, props, version, &etag);
 		st_row_clear(&row);
+		st_cached_free(cached);
 		if (strlen(text) > ST_MAX_ENTITY + 4096) {
+			cJSON_Delete(props);
 			free(text);
 			free(etag);
 			rc = BD_ETOOBIG;
@@ -501,6 +980,7 @@ st_write_work(uv_work_t *w)
 		tfd = bd_spool_write_temp(pfd, text, strlen(text), !r->lazy, tmp);
 		free(text);
 		if (tfd < 0) {
+			cJSON_Delete(props);
 			free(etag);
 			rc = tfd;
 			break;
@@ -508,18 +988,21 @@ st_write_work(uv_work_t *w)
 		if (renameat(pfd, tmp, pfd, r->rk_name) == -1) {
 			rc = -errno;
 			unlinkat(pfd, tmp, 0);
-		} else if (r->s->sync && !r->lazy && fsync(pfd) == -1)
-			rc = -errno;
+		} else if (r->s->sync && !r->lazy)
+			rc = st_sync_dir(r, pfd);
 		close(tfd);
-		if (rc == 0)
+		if (rc == 0) {
+			st_cache_put(r, etag, version, props);
 			r->new_etag = etag;
-		else
+		} else {
+			cJSON_Delete(props);
 			free(etag);
+		}
 		break;
 	}
 	if (fd >= 0)
 		close(fd);
-	close(pfd);
+	st_close_partition(r, pfd);
 	if (rc == -ESTALE)
 		st_fail(r, rc, "the row changed since it was read (ETag "
 		    "mismatch)");
@@ -540,7 +1023,7 @@ static void
 st_get_work(uv_work_t *w)
 {
 	struct st_req *r = container_of(w, struct st_req, work);
-	struct st_row row;
+	struct st_row row = { 0 };
 	int pfd, fd, rc;
 
 	if ((pfd = st_open_partition(r, false)) < 0) {
@@ -549,9 +1032,12 @@ st_get_work(uv_work_t *w)
 	}
 	fd = openat(pfd, r->rk_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	rc = fd == -1 ? -errno : st_row_read(fd, true, &row);
+	if (rc == 0)	/* for the write that usually follows a read */
+		st_cache_put(r, row.e->etag, row.version,
+		    cJSON_Duplicate(row.e->props, 1));
 	if (fd >= 0)
 		close(fd);
-	close(pfd);
+	st_close_partition(r, pfd);
 	if (rc < 0) {
 		if (rc == BD_EJSON || rc == BD_ETOOBIG)
 			r->d.corrupt++;
@@ -820,6 +1306,7 @@ st_check_props(const cJSON *props)
 {
 	const cJSON *p;
 	int n = 0, rc = 0;
+	size_t bound = 2;
 	char *text;
 
 	if (!cJSON_IsObject(props))
@@ -835,7 +1322,14 @@ st_check_props(const cJSON *props)
 			return -EINVAL;
 		if (++n > ST_MAX_PROPS)
 			return -EINVAL;
+		/* "name":value, with a number at most 32 characters. */
+		bound += 6 * strlen(p->string) + 4 + (cJSON_IsString(p) ?
+		    6 * strlen(p->valuestring) + 2 : 32);
 	}
+	/* Printing runs on the loop thread: only when a bound on the
+	   printed size (every byte escaped as \u00XX) passes the limit. */
+	if (bound <= ST_MAX_ENTITY)
+		return 0;
 	if ((text = cJSON_PrintUnformatted(props)) == NULL)
 		abort();
 	if (strlen(text) > ST_MAX_ENTITY)
@@ -968,6 +1462,15 @@ st_free(struct bd_store *bs)
 	for (int t = 0; t < ST_NTABLES; t++)
 		if (s->table_fd[t] >= 0)
 			close(s->table_fd[t]);
+	for (int i = 0; i < ST_PARTS; i++)
+		if (s->parts[i].fd >= 0)
+			close(s->parts[i].fd);
+	uv_mutex_destroy(&s->part_mu);
+	for (int i = 0; i < ST_ROWS; i++)
+		st_cached_free(s->rows[i]);
+	uv_mutex_destroy(&s->rows_mu);
+	uv_cond_destroy(&s->sync_cv);
+	uv_mutex_destroy(&s->sync_mu);
 	free(s->dir);
 	free(s);
 }
@@ -988,6 +1491,11 @@ bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
 	s->pub.ops = &st_ops;
 	s->loop = loop;
 	s->sync = true;
+	if (uv_mutex_init(&s->sync_mu) < 0 || uv_cond_init(&s->sync_cv) < 0 ||
+	    uv_mutex_init(&s->part_mu) < 0 || uv_mutex_init(&s->rows_mu) < 0)
+		fatalx("local store: cannot make a mutex");
+	for (int i = 0; i < ST_PARTS; i++)
+		s->parts[i].fd = -1;
 	{
 		char *abs = bd_spool_absolute(spool_dir);
 		s->dir = xasprintf("%s/tables", abs);

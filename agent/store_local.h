@@ -41,6 +41,9 @@ struct bd_store_local_stats {
 	uint64_t corrupt;	/* row files that could not be read */
 	uint64_t temps_removed; /* stale temporary files cleaned */
 	uint64_t failures;	/* calls that ended with another error */
+	uint64_t dir_syncs;	/* fsyncs of a partition directory */
+	uint64_t dir_syncs_shared; /* writes another write's fsync covered */
+	uint64_t rows_reused;	/* writes that did not read the row again */
 };
 
 /* Copies s's counters into *st; 0, or -EINVAL if s is not local. */
@@ -49,7 +52,8 @@ int bd_store_local_stats(const struct bd_store *s,
 
 /*
  * Whether writes fsync the row's directory after the rename (default on;
- * the row file itself is always fsynced before it is renamed).  Returns 0
+ * the row file itself is always fsynced before it is renamed).  Writes
+ * to one directory that are due at once share one fsync (group commit).  Returns 0
  * or -EINVAL as above.
  */
 int bd_store_local_set_sync(struct bd_store *s, int on);

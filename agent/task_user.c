@@ -672,7 +672,7 @@ bd_task_users_reclaim_dir(const struct bd_task_account *a, const char *dir)
 
 int
 bd_task_users_own_dir(const struct bd_task_account *a, const char *task_dir,
-    enum bd_task_kind kind)
+    enum bd_task_kind kind, bool walk)
 {
 	static const char *const subdirs[] = { "", "wd", "certs" };
 	mode_t mode = kind == BD_TASK_KIND_START ||
@@ -681,17 +681,21 @@ bd_task_users_own_dir(const struct bd_task_account *a, const char *task_dir,
 
 	if (a == NULL || a->process == NULL)
 		return 0;
-	if ((rc = bd_file_access_chown_tree(task_dir, a->id.uid,
+	if (walk && (rc = bd_file_access_chown_tree(task_dir, a->id.uid,
 	    a->id.gid)) < 0)
 		return rc;
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		char *p = bd_path_join(task_dir, subdirs[i]);
 		int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
+		    O_CLOEXEC), err = errno;
+
 		free(p);
+		if (fd == -1 && i == 0 && !walk)
+			return -err;	/* the walk would have said so too */
 		if (fd == -1)
 			continue;
-		if (fchmod(fd, mode) == -1)
+		if ((!walk && fchown(fd, a->id.uid, a->id.gid) == -1) ||
+		    fchmod(fd, mode) == -1)
 			rc = -errno;
 		close(fd);
 		if (rc < 0)

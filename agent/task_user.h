@@ -133,11 +133,13 @@ int bd_task_users_guard(struct bd_task_users *u, const struct bd_config *c,
  * with the access rules of reference §1.5: the task directory and all in
  * it belong to the task's user; the start task's and a job preparation
  * task's directories are readable by every task user (0755), other task
- * directories by their own user only (0700).  Nothing when a->process is
- * NULL.  0 or a negative errno.
+ * directories by their own user only (0700).  walk: everything in the
+ * tree; else only the task directory, wd and certs (for a directory that
+ * batchd has just made and written nothing into: no walk to pay for).
+ * Nothing when a->process is NULL.  0 or a negative errno.
  */
 int bd_task_users_own_dir(const struct bd_task_account *a,
-    const char *task_dir, enum bd_task_kind kind);
+    const char *task_dir, enum bd_task_kind kind, bool walk);
 
 /*
  * Takes a directory of a task back for batchd (root, mode unchanged)

@@ -20,31 +20,58 @@
 #include "error.h"
 #include "xmalloc.h"
 
+/*
+ * Works back from the end: the usual path lacks only its last one or two
+ * components, so it costs a mkdir() per missing directory and one failed
+ * mkdir() per level looked at, not one for every component from the root.
+ */
 int
 bd_mkdir_p(const char *path, mode_t mode)
 {
-	char *copy, *p;
+	char *copy = xstrdup(path);
+	size_t n = strlen(copy), end;
 	struct stat st;
+	bool forward = false;	/* the parent of copy[0..end) exists */
 	int rc = 0;
 
-	if (stat(path, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-	copy = xstrdup(path);
-	for (p = copy + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	end = n;
+	for (;;) {
+		copy[end] = '\0';
+		if (mkdir(copy, mode) == 0 || (errno == EEXIST && end < n)) {
+			/* Made (or a parent that exists): on to the next. */
+			if (end == n)
+				break;
+			copy[end] = '/';
+			forward = true;
+			while (copy[end] == '/')
+				end++;
+			while (copy[end] != '/' && copy[end] != '\0')
+				end++;
 			continue;
-		char saved = *p;
-		*p = '\0';
-		if (mkdir(copy, mode) == -1 && errno != EEXIST) {
+		}
+		if (errno == EEXIST) {
+			rc = stat(copy, &st) == 0 && S_ISDIR(st.st_mode) ? 0 :
+			    -ENOTDIR;
+			break;
+		}
+		if (errno != ENOENT || forward) {
+			/* ENOENT under a parent that exists: /proc, say. */
 			rc = -errno;
 			break;
 		}
-		*p = saved;
-		if (saved == '\0')
+		/* The parent is missing: go back one level. */
+		copy[end] = end < n ? '/' : '\0';
+		while (end > 0 && copy[end - 1] != '/')
+			end--;
+		while (end > 0 && copy[end - 1] == '/')
+			end--;
+		if (end == 0) {
+			rc = -ENOENT;
 			break;
+		}
 	}
-	if (rc == 0 && (stat(path, &st) == -1 || !S_ISDIR(st.st_mode)))
-		rc = -ENOTDIR;
 	free(copy);
 	return rc;
 }

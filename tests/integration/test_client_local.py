@@ -222,6 +222,28 @@ with Workspace() as ws:
     check(p.returncode == 0, "wait ends soon after the last task completes",
           (p.returncode, werr.decode(errors="replace")))
 
+    # Tasks that end at a steady rate: wait reads again when the rate says
+    # the job is done, so it ends soon after the last one, not up to 2 s
+    # later (its old backoff would have read at 3.0 s and 5.0 s here).
+    rc, out, err = cli("job", "add", ws.write_json("job5.json", {"id": "j5"}))
+    cli("task", "add", "j5", ws.write_json("j5.json", [task("r%d" % i) for i in range(31)]))
+    p = subprocess.Popen([BATCHD, "wait", "j5", "--config", cfg, "--timeout", "PT60S"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    t0 = time.monotonic()
+    for i in range(31):
+        time.sleep(max(0.0, t0 + 0.1 * (i + 1) - time.monotonic()))
+        complete("j5", "r%d" % i)
+    last = time.monotonic()
+    try:
+        wout, werr = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        wout, werr = p.communicate()
+    late = time.monotonic() - last
+    check(p.returncode == 0 and b"31 succeeded" in wout, "wait on tasks ending at a steady rate",
+          (p.returncode, werr.decode(errors="replace")))
+    check(late < 0.8, "wait ends within 0.8 s of the last task's end", late)
+
     # ---- terminate ----------------------------------------------------
     rc, out, err = cli("job", "terminate", "j1", "--reason", "enough")
     row = spool.rows("batchdjobs", POOL)["j1"]

@@ -57,6 +57,40 @@ TEST(stays_inside)
 	ASSERT(!bd_path_stays_inside("../x"));
 }
 
+TEST(mkdir_p)
+{
+	char *d = tmpdir();
+	char *deep = bd_path_join(d, "a/b//c/d/"), *c = bd_path_join(d, "a/b/c");
+	char *file = bd_path_join(d, "f"), *under = bd_path_join(d, "f/x");
+	char *sib = bd_path_join(d, "a/b/e"), *link = bd_path_join(d, "l");
+	struct stat st;
+
+	ASSERT_INT_EQ(bd_mkdir_p(deep, 0750), 0);
+	ASSERT_INT_EQ(stat(c, &st), 0);
+	ASSERT(S_ISDIR(st.st_mode));
+	ASSERT_INT_EQ(stat(deep, &st), 0);
+	ASSERT(S_ISDIR(st.st_mode));
+	ASSERT_INT_EQ(bd_mkdir_p(deep, 0750), 0);	/* there: fine */
+	ASSERT_INT_EQ(bd_mkdir_p(sib, 0750), 0);	/* beside it */
+	ASSERT_INT_EQ(stat(sib, &st), 0);
+	ASSERT_INT_EQ(bd_mkdir_p("/", 0755), 0);
+	ASSERT_INT_EQ(bd_mkdir_p("", 0755), -ENOENT);
+	ASSERT(bd_mkdir_p("/proc/nonexistent/x", 0755) < 0);
+	touch(d, "f", "x");
+	ASSERT_INT_EQ(bd_mkdir_p(file, 0755), -ENOTDIR);
+	ASSERT_INT_EQ(bd_mkdir_p(under, 0755), -ENOTDIR);
+	ASSERT_INT_EQ(symlink(c, link), 0);
+	ASSERT_INT_EQ(bd_mkdir_p(link, 0755), 0);	/* a link to a dir */
+	ASSERT_INT_EQ(bd_rm_rf(d), 0);
+	free(d);
+	free(deep);
+	free(c);
+	free(file);
+	free(under);
+	free(sib);
+	free(link);
+}
+
 TEST(rm_rf_keeps_symlink_targets)
 {
 	char *d = tmpdir(), *outside = tmpdir();
@@ -275,6 +309,7 @@ main(void)
 {
 	RUN(normalize);
 	RUN(stays_inside);
+	RUN(mkdir_p);
 	RUN(rm_rf_keeps_symlink_targets);
 	RUN(empty_dir);
 	RUN(walk_tree);

@@ -145,6 +145,42 @@ TEST(retention_removes_expired_and_keeps_the_rest)
 	free(root);
 }
 
+/* Thousands of records: each directory is one record, after a sweep and
+ * after a restart too (the index follows the array). */
+TEST(many_records_one_per_directory)
+{
+	struct bd_housekeeping *hk = new_hk("many", 0);
+	char *root = xasprintf("%s/many/root", base);
+	char path[512];
+
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 3000; i++) {
+			snprintf(path, sizeof(path), "%s/workitems/j/job-1/t%d",
+			    root, i);
+			/* The odd ones expire in the second round. */
+			bd_housekeeping_retain(hk, path, round == 1 && i % 2 ?
+			    0 : 3600 * 1000);
+		}
+	ASSERT_INT_EQ((int)bd_housekeeping_retained(hk), 3000);
+	bd_housekeeping_sweep(hk);
+	settle(hk);
+	ASSERT_INT_EQ((int)bd_housekeeping_retained(hk), 1500);
+	for (int i = 0; i < 3000; i += 2) {
+		snprintf(path, sizeof(path), "%s/workitems/j/job-1/t%d", root,
+		    i);
+		bd_housekeeping_retain(hk, path, 3600 * 1000);
+	}
+	ASSERT_INT_EQ((int)bd_housekeeping_retained(hk), 1500);
+	snprintf(path, sizeof(path), "%s/workitems/j/job-1/t1", root);
+	bd_housekeeping_retain(hk, path, 3600 * 1000);
+	ASSERT_INT_EQ((int)bd_housekeeping_retained(hk), 1501);
+	done(hk);
+	hk = new_hk("many", 0);
+	ASSERT_INT_EQ((int)bd_housekeeping_retained(hk), 1501);
+	done(hk);
+	free(root);
+}
+
 TEST(a_directory_in_use_stays)
 {
 	struct bd_housekeeping *hk = new_hk("busy", 0);
@@ -230,6 +266,7 @@ main(void)
 	base = mkdtemp(tmpl);
 	ASSERT_NOT_NULL(base);
 	RUN(retention_removes_expired_and_keeps_the_rest);
+	RUN(many_records_one_per_directory);
 	RUN(a_directory_in_use_stays);
 	RUN(leftovers_of_an_earlier_removal_go_at_start);
 	RUN(a_bad_journal_line_is_skipped);

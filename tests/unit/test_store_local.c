@@ -696,6 +696,202 @@ TEST(crash_leftovers)
 	free(spool);
 }
 
+/*
+ * A write after this store's own read or write does not read the row
+ * again, unless another writer changed it meanwhile: then the ETag check
+ * and the merge see the other writer's row.
+ */
+TEST(rows_remembered)
+{
+	uv_loop_t loop;
+	char *spool = spool_tmpdir("bd-storelocal"), *e1, *e2, *e3;
+	struct bd_entity *e, *got;
+	struct bd_store *s, *other;
+	struct bd_store_local_stats st;
+
+	loop_begin(&loop);
+	s = open_store(spool);
+	other = open_store(spool);
+	e = entity("job1", "t1", "active", 1);
+	ASSERT_INT_EQ(write_row(s, W_INSERT, e, NULL, &e1), 0);
+	bd_entity_free(e);
+	e = bd_entity_new("job1", "t1");
+	cJSON_AddStringToObject(e->props, "state", "running");
+	ASSERT_INT_EQ(write_row(s, W_MERGE, e, e1, &e2), 0);
+	bd_entity_free(e);
+	st = stats(s);
+	ASSERT_INT_EQ((int)st.rows_reused, 1);
+	/* Another writer (another process, in effect) replaces the row. */
+	e = entity("job1", "t1", "stolen", 7);
+	cJSON_AddStringToObject(e->props, "by", "other");
+	ASSERT_INT_EQ(write_row(other, W_REPLACE, e, e2, &e3), 0);
+	bd_entity_free(e);
+	e = bd_entity_new("job1", "t1");
+	cJSON_AddStringToObject(e->props, "state", "completed");
+	ASSERT_INT_EQ(write_row(s, W_MERGE, e, e2, NULL), -ESTALE);
+	ASSERT_INT_EQ(write_row(s, W_MERGE, e, e3, NULL), 0);
+	bd_entity_free(e);
+	ASSERT_INT_EQ(get_row(other, "job1", "t1", &got), 0);
+	ASSERT_STR_EQ(prop_str(got, "state"), "completed");
+	ASSERT_STR_EQ(prop_str(got, "by"), "other");
+	ASSERT_INT_EQ(prop_int(got, "n"), 7);
+	/* Read by other, then written by other without reading again. */
+	e = bd_entity_new("job1", "t1");
+	cJSON_AddNumberToObject(e->props, "n", 8);
+	ASSERT_INT_EQ(write_row(other, W_MERGE, e, got->etag, NULL), 0);
+	bd_entity_free(e);
+	bd_entity_free(got);
+	ASSERT_INT_EQ(get_row(s, "job1", "t1", &got), 0);
+	ASSERT_STR_EQ(prop_str(got, "state"), "completed");
+	ASSERT_INT_EQ(prop_int(got, "n"), 8);
+	bd_entity_free(got);
+	st = stats(other);
+	ASSERT_INT_EQ((int)st.rows_reused, 1);
+	ASSERT_INT_EQ(remove_row(s, "job1", "t1", NULL), 0);
+	ASSERT_INT_EQ(get_row(other, "job1", "t1", &got), -ENOENT);
+	free(e1);
+	free(e2);
+	free(e3);
+	bd_store_free(other);
+	bd_store_free(s);
+	loop_end(&loop);
+	bd_rm_rf(spool);
+	free(spool);
+}
+
+/* More partitions than the store keeps open, used in turn: each write
+ * lands in its own partition. */
+TEST(many_partitions)
+{
+	uv_loop_t loop;
+	char *spool = spool_tmpdir("bd-storelocal"), pk[16], *etag[20];
+	struct bd_entity *e, *got;
+	struct bd_store *s;
+
+	loop_begin(&loop);
+	s = open_store(spool);
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 20; i++) {
+			snprintf(pk, sizeof(pk), "job%d", i);
+			e = entity(pk, "t", round ? "completed" : "active", i);
+			if (round == 0)
+				ASSERT_INT_EQ(write_row(s, W_INSERT, e, NULL,
+				    &etag[i]), 0);
+			else {
+				ASSERT_INT_EQ(write_row(s, W_MERGE, e, etag[i],
+				    NULL), 0);
+				free(etag[i]);
+			}
+			bd_entity_free(e);
+		}
+	for (int i = 0; i < 20; i++) {
+		snprintf(pk, sizeof(pk), "job%d", i);
+		ASSERT_INT_EQ(get_row(s, pk, "t", &got), 0);
+		ASSERT_STR_EQ(prop_str(got, "state"), "completed");
+		ASSERT_INT_EQ(prop_int(got, "n"), i);
+		bd_entity_free(got);
+	}
+	bd_store_free(s);
+	loop_end(&loop);
+	bd_rm_rf(spool);
+	free(spool);
+}
+
+/* Every kind of value a row may hold reads back as it was written. */
+TEST(props_round_trip)
+{
+	static const double nums[] = { 0, -3, 1.5, 1e300, -2.5e-7,
+	    1152921504606846976.0, 9007199254740993.0, 4611686018427387904.0,
+	    -9007199254740992.0, 123456789012.0 };
+	static const char text[] = "q\"b\\n\nt\tc\x01\x1f \xc3\xa9 end";
+	uv_loop_t loop;
+	char *spool = spool_tmpdir("bd-storelocal"), name[16];
+	struct bd_entity *e, *got;
+	struct bd_store *s;
+	const cJSON *v;
+
+	loop_begin(&loop);
+	s = open_store(spool);
+	e = bd_entity_new("job \"1\"", "t%1");
+	cJSON_AddStringToObject(e->props, "s", text);
+	cJSON_AddStringToObject(e->props, "na\"me\n", "");
+	cJSON_AddTrueToObject(e->props, "yes");
+	cJSON_AddFalseToObject(e->props, "no");
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		snprintf(name, sizeof(name), "n%zu", i);
+		cJSON_AddNumberToObject(e->props, name, nums[i]);
+	}
+	ASSERT_INT_EQ(write_row(s, W_INSERT, e, NULL, NULL), 0);
+	ASSERT_INT_EQ(get_row(s, "job \"1\"", "t%1", &got), 0);
+	ASSERT_STR_EQ(prop_str(got, "s"), text);
+	ASSERT_STR_EQ(prop_str(got, "na\"me\n"), "");
+	ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(got->props, "yes")));
+	ASSERT(cJSON_IsFalse(cJSON_GetObjectItem(got->props, "no")));
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		snprintf(name, sizeof(name), "n%zu", i);
+		v = cJSON_GetObjectItem(got->props, name);
+		ASSERT(cJSON_IsNumber(v));
+		ASSERT(v->valuedouble == nums[i]);
+	}
+	bd_entity_free(got);
+	bd_entity_free(e);
+	bd_store_free(s);
+	loop_end(&loop);
+	bd_rm_rf(spool);
+	free(spool);
+}
+
+/*
+ * Writes due at once, to two partitions: each is durable (its directory
+ * fsynced by itself or by a write it waited with) and each reads back.
+ * How many shared an fsync depends on the disk; it is printed.
+ */
+TEST(group_commit)
+{
+	enum { N = 48 };
+	uv_loop_t loop;
+	char *spool = spool_tmpdir("bd-storelocal"), rk[16];
+	struct wait w[N];
+	struct bd_store_local_stats st;
+	struct bd_entity *e, *got;
+	struct bd_store *s;
+	int left = N;
+
+	loop_begin(&loop);
+	s = open_store(spool);
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < N; i++) {
+		snprintf(rk, sizeof(rk), "t%d", i);
+		e = entity(i % 4 ? "jobA" : "jobB", rk, "completed", i);
+		ASSERT_INT_EQ(bd_store_insert(s, BD_TABLE_TASKS, e, on_write,
+		    &w[i]), 0);
+		bd_entity_free(e);
+	}
+	while (left > 0) {
+		uv_run(L, UV_RUN_ONCE);
+		left = 0;
+		for (int i = 0; i < N; i++)
+			left += !w[i].done;
+	}
+	for (int i = 0; i < N; i++) {
+		ASSERT_INT_EQ(w[i].status, 0);
+		free(w[i].etag);
+		snprintf(rk, sizeof(rk), "t%d", i);
+		ASSERT_INT_EQ(get_row(s, i % 4 ? "jobA" : "jobB", rk, &got), 0);
+		ASSERT_INT_EQ(prop_int(got, "n"), i);
+		bd_entity_free(got);
+	}
+	ASSERT_INT_EQ(bd_store_local_stats(s, &st), 0);
+	ASSERT(st.dir_syncs >= 2);	/* two directories */
+	ASSERT_INT_EQ((int)(st.dir_syncs + st.dir_syncs_shared), N);
+	fprintf(stderr, "   %d inserts at once: %d directory fsyncs\n", N,
+	    (int)st.dir_syncs);
+	bd_store_free(s);
+	loop_end(&loop);
+	bd_rm_rf(spool);
+	free(spool);
+}
+
 TEST(write_cost)
 {
 	enum { N = 300 };
@@ -737,6 +933,10 @@ main(void)
 	RUN(etag_race_between_processes);
 	RUN(optimistic_counter_two_processes);
 	RUN(crash_leftovers);
+	RUN(rows_remembered);
+	RUN(many_partitions);
+	RUN(props_round_trip);
+	RUN(group_commit);
 	RUN(write_cost);
 	return 0;
 }

@@ -176,8 +176,8 @@ TEST(release_ends_processes_and_closes_the_dir)
 	t.user_identity.scope = BD_AUTO_USER_SCOPE_TASK;
 	a = acquire(&t);
 	ASSERT_INT_EQ(bd_mkdir_p(task_dir, 0755), 0);
-	ASSERT_INT_EQ(bd_task_users_own_dir(a, task_dir, BD_TASK_KIND_TASK),
-	    0);
+	ASSERT_INT_EQ(bd_task_users_own_dir(a, task_dir, BD_TASK_KIND_TASK,
+	    true), 0);
 	ASSERT_INT_EQ(stat(task_dir, &st), 0);
 	ASSERT_INT_EQ(st.st_uid, a->id.uid);
 	/* A process the task left behind, as its user. */
@@ -227,6 +227,40 @@ TEST(accounts)
 	free(cause);
 }
 
+/* Without the walk only the three directories change hands. */
+TEST(own_dir_without_walk)
+{
+	struct bd_task_spec t = { .kind = BD_TASK_KIND_TASK };
+	struct bd_task_account *a = acquire(&t);
+	char *task = bd_path_join(dir, "fresh"), *wd = bd_path_join(task, "wd");
+	char *certs = bd_path_join(task, "certs"), *f = bd_path_join(wd, "f");
+	char *gone = bd_path_join(dir, "gone");
+	const char *const dirs[] = { task, wd, certs };
+	struct stat st;
+
+	ASSERT_INT_EQ(bd_mkdir_p(wd, 0775), 0);
+	ASSERT_INT_EQ(bd_mkdir_p(certs, 0775), 0);
+	ASSERT_INT_EQ(bd_write_file_atomic(f, "x", 1, 0644), 0);
+	ASSERT_INT_EQ(bd_task_users_own_dir(a, task, BD_TASK_KIND_TASK, false),
+	    0);
+	for (size_t i = 0; i < 3; i++) {
+		ASSERT_INT_EQ(stat(dirs[i], &st), 0);
+		ASSERT_INT_EQ(st.st_uid, a->id.uid);
+		ASSERT_INT_EQ(st.st_gid, a->id.gid);
+		ASSERT_INT_EQ(st.st_mode & 07777, 0700);
+	}
+	ASSERT_INT_EQ(stat(f, &st), 0);
+	ASSERT_INT_EQ(st.st_uid, 0);	/* not walked into */
+	ASSERT_INT_EQ(bd_task_users_own_dir(a, gone, BD_TASK_KIND_TASK, false),
+	    -ENOENT);
+	bd_task_users_release(users, a, NULL);
+	free(task);
+	free(wd);
+	free(certs);
+	free(f);
+	free(gone);
+}
+
 TEST(own_dir_modes)
 {
 	struct bd_task_spec t = { .kind = BD_TASK_KIND_TASK };
@@ -238,9 +272,10 @@ TEST(own_dir_modes)
 	ASSERT_INT_EQ(bd_mkdir_p(wd, 0775), 0);
 	ASSERT_INT_EQ(bd_write_file_atomic(f, "x", 1, 0644), 0);
 	ASSERT_INT_EQ(bd_mkdir_p(prep, 0775), 0);
-	ASSERT_INT_EQ(bd_task_users_own_dir(a, task, BD_TASK_KIND_TASK), 0);
+	ASSERT_INT_EQ(bd_task_users_own_dir(a, task, BD_TASK_KIND_TASK, true),
+	    0);
 	ASSERT_INT_EQ(bd_task_users_own_dir(a, prep,
-	    BD_TASK_KIND_JOB_PREPARATION), 0);
+	    BD_TASK_KIND_JOB_PREPARATION, true), 0);
 	ASSERT_INT_EQ(stat(task, &st), 0);
 	ASSERT_INT_EQ(st.st_uid, a->id.uid);
 	ASSERT_INT_EQ(st.st_mode & 07777, 0700);
@@ -383,6 +418,7 @@ main(void)
 	RUN(release_ends_processes_and_closes_the_dir);
 	RUN(accounts);
 	RUN(own_dir_modes);
+	RUN(own_dir_without_walk);
 	RUN(guard);
 	RUN(not_root_runs_as_itself);
 	bd_task_users_free(users);
