@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -69,11 +70,16 @@ struct sv {
 	int64_t kill_at;	/* monotonic ms of the SIGKILL after a SIGTERM */
 	int64_t drain_until;	/* monotonic ms; 0 while the command runs */
 	int devnull;
+	int state_fd;		/* the state file, after its first record */
+	size_t state_len;	/* the length of the record in it */
 	struct sv_stream out, err;
 	struct bd_supervisor_record rec;
 };
 
 /* ---- state file ------------------------------------------------------- */
+
+/* Reads of a state file that does not parse before it counts as damaged. */
+#define SUPERVISOR_STATE_TRIES 3
 
 int
 bd_supervisor_start_time(pid_t pid, uint64_t *out)
@@ -215,19 +221,29 @@ bd_supervisor_read_state(const char *path, struct bd_supervisor_record *r,
 	size_t len;
 	int rc;
 
-	memset(r, 0, sizeof(*r));
-	rc = bd_read_file(path, BD_SUPERVISOR_STATE_MAX, &data, &len);
-	if (rc == -ENOENT) {
-		r->state = BD_SUPERVISOR_NONE;
-		return 0;
+	/* The outcome is written over the running record in place
+	 * (supervisor_write_state()): a read in the middle of that write
+	 * does not parse, and the next one finds it done. */
+	for (int tries = 0; ; tries++) {
+		memset(r, 0, sizeof(*r));
+		rc = bd_read_file(path, BD_SUPERVISOR_STATE_MAX, &data, &len);
+		if (rc == -ENOENT) {
+			r->state = BD_SUPERVISOR_NONE;
+			return 0;
+		}
+		if (rc < 0) {
+			if (cause != NULL)
+				*cause = xasprintf("%s: %s", path,
+				    bd_strerror(rc));
+			return rc;
+		}
+		rc = bd_supervisor_record_parse(data, len, r,
+		    tries < SUPERVISOR_STATE_TRIES - 1 ? NULL : cause);
+		free(data);
+		if (rc == 0 || tries == SUPERVISOR_STATE_TRIES - 1)
+			break;
+		nanosleep(&(struct timespec){ 0, 2 * 1000 * 1000 }, NULL);
 	}
-	if (rc < 0) {
-		if (cause != NULL)
-			*cause = xasprintf("%s: %s", path, bd_strerror(rc));
-		return rc;
-	}
-	rc = bd_supervisor_record_parse(data, len, r, cause);
-	free(data);
 	if (rc < 0 && cause != NULL) {
 		char *c = xasprintf("%s: %s", path, *cause);
 		free(*cause);
@@ -263,21 +279,42 @@ bd_supervisor_alive(const struct bd_supervisor_record *r)
 }
 
 /*
- * Writes the record to the state file: a temporary name, then rename, so
- * a reader sees the old or the new record whole.  Neither record is
- * fsync'd: the file has to outlive batchd, not the machine, whose crash
- * ends the supervisor too and whose tasks then run again from the queue.
+ * Writes the record to the state file.  The first (running) record goes
+ * to a temporary name, then rename, so that a reader finds the file whole
+ * or not at all.  The file stays open and the outcome is written over it
+ * in place: on ext4 a rename over an existing file writes the new file's
+ * data out at once (auto_da_alloc), which cost more than the rest of the
+ * supervisor's end.  A reader that catches that write half done reads
+ * again (bd_supervisor_read_state()).  Neither record is fsync'd: the
+ * file has to outlive batchd, not the machine, whose crash ends the
+ * supervisor too and whose tasks then run again from the queue.
  */
 static int
 supervisor_write_state(struct sv *s)
 {
+	const char *path = s->o->state_path;
 	char *text;
-	int rc;
+	size_t len;
+	ssize_t n;
+	int rc = 0;
 
-	if (s->o->state_path == NULL)
+	if (path == NULL)
 		return 0;
 	text = bd_supervisor_record_format(&s->rec);
-	rc = bd_write_file_replace(s->o->state_path, text, strlen(text), 0600);
+	len = strlen(text);
+	if (s->state_fd == -1) {
+		if ((rc = bd_write_file_replace(path, text, len, 0600)) == 0 &&
+		    (s->state_fd = open(path, O_WRONLY | O_CLOEXEC |
+		    O_NOFOLLOW)) == -1)
+			rc = -errno;
+	} else if ((n = pwrite(s->state_fd, text, len, 0)) !=
+	    (ssize_t)len)
+		rc = n == -1 ? -errno : -EIO;
+	else if (len < s->state_len && ftruncate(s->state_fd,
+	    (off_t)len) == -1)
+		rc = -errno;
+	if (rc == 0)
+		s->state_len = len;
 	free(text);
 	return rc;
 }
@@ -882,6 +919,7 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 	memset(&s, 0, sizeof(s));
 	s.o = o;
 	s.out.rfd = s.err.rfd = s.out.file_fd = s.err.file_fd = -1;
+	s.state_fd = -1;
 	/* Descriptors the agent leaked stay out of the task. */
 	supervisor_close_fds(o->report_fd);
 	if (o->report_fd >= 0)
@@ -951,6 +989,8 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 	close(s.err.file_fd);
 	close(s.devnull);
 	close(sigfd);
+	if (s.state_fd != -1)
+		close(s.state_fd);
 	bd_cgroup_free(s.cg);
 	return 0;
 }
