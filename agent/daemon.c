@@ -267,6 +267,17 @@ daemon_reserve(void *arg, int n)
 	return true;
 }
 
+/* Takes the i-th parked assignment off the list (0: the oldest). */
+static struct bd_assignment *
+daemon_parked_take(struct bd_daemon *d, size_t i)
+{
+	struct bd_assignment *a = d->parked[i].a;
+
+	memmove(d->parked + i, d->parked + i + 1,
+	    (--d->n_parked - i) * sizeof(*d->parked));
+	return a;
+}
+
 static void
 daemon_release(void *arg, int n)
 {
@@ -279,12 +290,8 @@ daemon_release(void *arg, int n)
 	}
 	/* A parked assignment is the next to run: it takes the slots. */
 	for (size_t tries = d->n_parked; tries > 0 && d->free_slots > 0 &&
-	    d->n_parked > 0; tries--) {
-		struct bd_assignment *a = d->parked[0].a;
-		memmove(d->parked, d->parked + 1,
-		    --d->n_parked * sizeof(*d->parked));
-		bd_assignment_resume(a);
-	}
+	    d->n_parked > 0; tries--)
+		bd_assignment_resume(daemon_parked_take(d, 0));
 	/* While work flows, a freed slot is filled at once; else at the next
 	 * poll, which a poll that found no free slot did not arm. */
 	daemon_poll_soon(d, d->poll_interval <= d->s.poll_min_ms ? 0 :
@@ -311,10 +318,7 @@ daemon_on_park_timer(uv_timer_t *t)
 	/* The oldest first: give back those parked too long. */
 	while (d->n_parked > 0 && now - d->parked[0].since_ms >=
 	    DAEMON_PARK_MS) {
-		struct bd_assignment *a = d->parked[0].a;
-		memmove(d->parked, d->parked + 1,
-		    --d->n_parked * sizeof(*d->parked));
-		bd_assignment_give_back(a);
+		bd_assignment_give_back(daemon_parked_take(d, 0));
 		/* A task here has run that long at least: no more receiving
 		 * ahead until short ones bring the average down again. */
 		if (d->avg_run_ms < DAEMON_PARK_MS)
@@ -345,8 +349,7 @@ daemon_unpark(struct bd_daemon *d, struct bd_assignment *a)
 {
 	for (size_t i = 0; i < d->n_parked; i++) {
 		if (d->parked[i].a == a) {
-			memmove(d->parked + i, d->parked + i + 1,
-			    (--d->n_parked - i) * sizeof(*d->parked));
+			(void)daemon_parked_take(d, i);
 			return;
 		}
 	}
