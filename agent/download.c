@@ -4,11 +4,14 @@
  *
  * Each resourceFiles entry becomes a job:
  *
- *	httpUrl http(s)		DL_BLOB: the blob client's download (HEAD,
- *				then one GET or parallel ranged GETs, MD5
- *				checked) into a partial file; any HTTP server
- *				serves, and one that refuses the HEAD gets a
- *				plain GET instead (DL_HTTP)
+ *	httpUrl http(s)		DL_BLOB: the blob client's download (a GET
+ *				of the first 8 MiB, which tells the size,
+ *				then the other ranges in parallel, MD5
+ *				checked; a small file costs one GET, not a
+ *				HEAD and a GET) into a partial file; any HTTP
+ *				server serves, and one that refuses the HEAD
+ *				the blob client then asks with gets a plain
+ *				GET instead (DL_HTTP)
  *	listed blob		DL_BLOB without the HEAD: size, ETag and
  *				Content-MD5 come from the listing
  *	httpUrl file://		DL_COPY
@@ -141,6 +144,8 @@ struct bd_download {
 static const struct bd_blob_options dl_blob_options = {
 	.list_limits = { .max_names = DL_LIST_MAX_BLOBS },
 	.retry = DL_RETRY,
+	/* An httpUrl starts with its first bytes rather than a HEAD. */
+	.get_probe = true,
 };
 
 static void dl_pump(struct bd_download *d);
