@@ -4,11 +4,14 @@
  *
  * Each resourceFiles entry becomes a job:
  *
- *	httpUrl http(s)		DL_BLOB: the blob client's download (HEAD,
- *				then one GET or parallel ranged GETs, MD5
- *				checked) into a partial file; any HTTP server
- *				serves, and one that refuses the HEAD gets a
- *				plain GET instead (DL_HTTP)
+ *	httpUrl http(s)		DL_BLOB: the blob client's download (a GET
+ *				of the first 8 MiB, which tells the size,
+ *				then the other ranges in parallel, MD5
+ *				checked; a small file costs one GET, not a
+ *				HEAD and a GET) into a partial file; any HTTP
+ *				server serves, and one that refuses the HEAD
+ *				the blob client then asks with gets a plain
+ *				GET instead (DL_HTTP)
  *	listed blob		DL_BLOB without the HEAD: size, ETag and
  *				Content-MD5 come from the listing
  *	httpUrl file://		DL_COPY
@@ -20,11 +23,15 @@
  *				DL_COPY job per file (download_local.c)
  *
  * Jobs made from a listing go to the end of the queue.  At most
- * max_parallel jobs are active at once; copies, local listings and the
- * rename of a finished download run in uv_queue_work so the loop
- * never blocks on the disk.  A download being renamed (committing) does
- * not count as active: its connection goes on to the next file at once,
- * which is what keeps many small files moving.  Blob names are kept whole
+ * max_parallel jobs are active at once; copies, local listings, the
+ * creation of a download's partial file and its rename run in
+ * uv_queue_work so the loop never blocks on the disk.  The partial files
+ * of the next max_parallel jobs are created ahead of their turn (opening,
+ * then open), and a download being renamed (committing) does not count as
+ * active: a connection goes on to the next file at once, without waiting
+ * for the disk, which is what keeps many small files moving (creating a
+ * file costs about as much as a small blob's GET: docs/performance.md).
+ * Blob names are kept whole
  * below filePath, and a name that would leave the working directory fails
  * the set.
  *
@@ -93,6 +100,7 @@ struct dl_job {
 	struct bd_http_transfer *transfer;
 	uv_work_t work;
 	bool working;		/* work queued and not yet done */
+	bool opening;		/* its partial file is being created ahead */
 	bool committing;	/* its rename is queued: not active */
 	struct bd_failure_info *failure; /* made by a worker */
 	char **blobs;		/* local listing result, sorted */
@@ -115,7 +123,9 @@ struct bd_download {
 	size_t n_containers;
 	struct dl_job **jobs;
 	size_t n_jobs, next_job;
+	size_t next_open;	/* the next job whose partial file to create */
 	int active;
+	int opening;		/* partial files being created ahead */
 	int committing;		/* downloads being renamed into place */
 	char *made_dir;		/* the last directory dl_make_parent made */
 	bool stopping, cancelled, done;
@@ -134,10 +144,13 @@ struct bd_download {
 static const struct bd_blob_options dl_blob_options = {
 	.list_limits = { .max_names = DL_LIST_MAX_BLOBS },
 	.retry = DL_RETRY,
+	/* An httpUrl starts with its first bytes rather than a HEAD. */
+	.get_probe = true,
 };
 
 static void dl_pump(struct bd_download *d);
 static int dl_get_start(struct bd_download *d, struct dl_job *j);
+static void dl_drop_partial(struct dl_job *j);
 
 /* Adds a job to the end of the queue and returns it. */
 static struct dl_job *
@@ -246,6 +259,14 @@ dl_fail(struct bd_download *d, struct bd_failure_info *f)
 			bd_http_cancel(j->transfer);
 		if (j->working)
 			uv_cancel((uv_req_t *)&j->work);
+	}
+	/* Files created ahead for jobs that will not start now. */
+	for (size_t i = d->next_job; i < d->next_open && i < d->n_jobs; i++) {
+		struct dl_job *j = d->jobs[i];
+		if (j->opening)
+			uv_cancel((uv_req_t *)&j->work);
+		else
+			dl_drop_partial(j);
 	}
 }
 
@@ -731,21 +752,15 @@ dl_list_work(uv_work_t *w)
 }
 
 /*
- * Creates the partial file of a download job next to its destination;
- * 0, or -1 with j->failure set.  It is opened for reading too, since the
- * blob client hashes what it wrote.
+ * Worker: creates the partial file of a download job next to its
+ * destination, or sets j->failure.  It is opened for reading too, since
+ * the blob client hashes what it wrote.
  */
-static int
-dl_open_partial(struct dl_job *j)
+static void
+dl_open_work(uv_work_t *w)
 {
-	char *dir;
+	struct dl_job *j = w->data;
 
-	if (dl_make_parent(j, true) < 0)
-		return -1;
-	dir = bd_path_dirname(j->dst);
-	j->partial = xasprintf("%s/.%s.batchd-partial", dir,
-	    j->dst + strlen(dir) + 1);
-	free(dir);
 	j->fd = open(j->partial, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, j->rf->file_mode);
 	if (j->fd == -1 && errno != ENOENT) {
@@ -758,9 +773,61 @@ dl_open_partial(struct dl_job *j)
 		j->failure = dl_local_failure(j, errno, true);
 		free(j->partial);
 		j->partial = NULL;
-		return -1;
 	}
-	return 0;
+}
+
+/* Loop: j's partial file is created (or not); its turn may have come. */
+static void
+dl_after_open(uv_work_t *w, int status)
+{
+	struct dl_job *j = w->data;
+	struct bd_download *d = j->d;
+
+	j->working = j->opening = false;
+	d->opening--;
+	if (status == UV_ECANCELED || d->stopping)
+		dl_drop_partial(j);
+	else if (j->failure != NULL) {
+		struct bd_failure_info *f = j->failure;
+		j->failure = NULL;
+		dl_fail(d, f);
+	}
+	dl_pump(d);
+}
+
+/*
+ * Makes the directories above download job j's file and queues the
+ * creation of its partial file; false, with the set failed, when either
+ * cannot be.
+ */
+static bool
+dl_open_start(struct bd_download *d, struct dl_job *j)
+{
+	struct bd_failure_info *f;
+	char *dir;
+	int rc;
+
+	if (dl_make_parent(j, true) < 0) {
+		f = j->failure;
+		j->failure = NULL;
+		dl_fail(d, f);
+		return false;
+	}
+	dir = bd_path_dirname(j->dst);
+	j->partial = xasprintf("%s/.%s.batchd-partial", dir,
+	    j->dst + strlen(dir) + 1);
+	free(dir);
+	if ((rc = uv_queue_work(d->loop, &j->work, dl_open_work,
+	    dl_after_open)) < 0) {
+		free(j->partial);
+		j->partial = NULL;
+		dl_fail(d, dl_failure(j, BD_CATEGORY_SERVER_ERROR,
+		    "ResourceFileWriteFailed", "%s", uv_strerror(rc)));
+		return false;
+	}
+	j->working = j->opening = true;
+	d->opening++;
+	return true;
 }
 
 /* Closes and removes j's partial file after a start that failed. */
@@ -818,8 +885,6 @@ dl_net_start(struct bd_download *d, struct dl_job *j)
 		}
 		return 0;
 	}
-	if (dl_open_partial(j) < 0)
-		return -1;
 	if (j->kind == DL_HTTP)
 		rc = dl_get_start(d, j);
 	else if ((rc = j->listed.name != NULL ?
@@ -872,16 +937,45 @@ dl_job_start(struct bd_download *d, struct dl_job *j)
 	dl_fail(d, f);
 }
 
+/* Whether job j downloads into a partial file. */
+static bool
+dl_is_download(const struct dl_job *j)
+{
+	return j->kind == DL_BLOB || j->kind == DL_HTTP;
+}
+
+/* Creates the partial files of the next max_parallel jobs ahead. */
+static void
+dl_open_ahead(struct bd_download *d)
+{
+	if (d->next_open < d->next_job)
+		d->next_open = d->next_job;
+	while (!d->stopping && d->opening == 0 && d->next_open < d->n_jobs &&
+	    d->next_open - d->next_job < (size_t)d->max_parallel) {
+		struct dl_job *j = d->jobs[d->next_open++];
+		if (dl_is_download(j))
+			(void)dl_open_start(d, j);
+	}
+}
+
 /* Starts what may start and ends the set when nothing is left. */
 static void
 dl_pump(struct bd_download *d)
 {
 	struct bd_failure_info *f;
 
+	dl_open_ahead(d);
 	while (!d->stopping && d->active < d->max_parallel &&
-	    d->next_job < d->n_jobs)
-		dl_job_start(d, d->jobs[d->next_job++]);
-	if (d->done || d->active > 0 || d->committing > 0 ||
+	    d->next_job < d->n_jobs) {
+		struct dl_job *j = d->jobs[d->next_job];
+		/* A download waits for its file: dl_after_open pumps. */
+		if (j->opening)
+			break;
+		d->next_job++;
+		dl_job_start(d, j);
+		dl_open_ahead(d);
+	}
+	if (d->done || d->active > 0 || d->committing > 0 || d->opening > 0 ||
 	    (!d->stopping && d->next_job < d->n_jobs))
 		return;
 	d->done = true;

@@ -216,6 +216,8 @@ blob_send(struct bd_blob_op *op, struct blob_part *p)
 	switch (op->phase) {
 	case PH_HEAD:
 		return bd_blob_op_request(op, p, "HEAD", NULL, NULL, 0);
+	case PH_PROBE:
+		return bd_blob_op_request(op, p, "GET", NULL, NULL, 0);
 	case PH_PARTS:
 		if (op->kind == K_GET) {
 			snprintf(line, sizeof(line), "If-Match: %.100s",
@@ -641,6 +643,44 @@ blob_plan_from_head(struct bd_blob_op *op, const struct bd_http_response *r)
 	    strcasecmp(ar, "bytes") == 0);
 }
 
+/*
+ * After the first ranged GET (PH_PROBE): the properties and the plan come
+ * from its response, and the bytes it brought count as done.  A 206 gives
+ * the size in its Content-Range and the blob's MD5 in
+ * x-ms-blob-content-md5 (its Content-MD5 would be the range's); a 200
+ * gives the whole blob, of which http kept the first get_chunk_size bytes.
+ */
+static void
+blob_plan_from_probe(struct bd_blob_op *op, const struct bd_http_response *r)
+{
+	bool partial = r->status == 206;
+	const char *md5 = partial ? r->blob_content_md5 : r->content_md5;
+	int64_t got = r->bytes_received, size = r->entity_length;
+	size_t i;
+
+	blob_keep_props(op, r);
+	free(op->p_md5);
+	op->p_md5 = md5 != NULL && *md5 != '\0' ? xstrndup(md5, 64) : NULL;
+	op->props.content_md5 = op->p_md5;
+	op->props.size = size;
+	/* A 200 without a length was read to its end. */
+	if (!partial && size < 0 && got < op->c->o.get_chunk_size)
+		size = op->props.size = got;
+	blob_plan_get(op, size, partial);
+	if (size < 0 || (got < size && (op->streamed || !partial)))
+		return;		/* the plan reads it all again */
+	for (i = 0; i < op->n_parts; i++) {
+		struct blob_part *p = &op->parts[i];
+		if (p->offset + p->length <= got) {
+			p->state = P_DONE;
+			p->done = p->length;
+			op->n_done++;
+		} else if (p->offset < got)
+			p->done = got - p->offset;
+	}
+	blob_md_more(op);
+}
+
 /* The query of a List Blobs page after marker (NULL: the first). */
 static char *
 blob_list_query(struct bd_blob_op *op, const char *marker)
@@ -699,6 +739,8 @@ blob_part_done(struct bd_blob_op *op, struct blob_part *p,
 		blob_keep_props(op, resp);
 		if (op->kind == K_GET)
 			blob_plan_from_head(op, resp);
+	} else if (op->phase == PH_PROBE) {
+		blob_plan_from_probe(op, resp);
 	} else if (op->kind == K_GET && op->streamed && p->index == 0 &&
 	    op->size < 0) {
 		/* The streamed GET of a blob of unknown size: now known. */
@@ -829,7 +871,8 @@ bd_blob_get_start(struct bd_blob_container *c, const char *name, int fd,
 	if (fd < 0)
 		return -EBADF;
 	op = blob_new(c, K_GET, name, cb, arg);
-	op->phase = PH_HEAD;
+	/* A Shared Key signs the Range, which the probe's resume changes. */
+	op->phase = c->o.get_probe && !op->shared_key ? PH_PROBE : PH_HEAD;
 	op->what = "download of";
 	op->perms = "r";
 	op->fd = fd;

@@ -55,6 +55,8 @@ struct bd_blob_options {
 					   uv_queue_work [1 MiB] */
 	struct bd_retry_policy retry;	/* of each request [http's] */
 	long stall_timeout_s;		/* [http's] */
+	bool get_probe;			/* bd_blob_get_start() begins with a
+					   ranged GET, not a HEAD [false] */
 };
 
 /*
@@ -152,6 +154,15 @@ int bd_blob_get_props_start(struct bd_blob_container *c, const char *name,
  * r->props on success.  progress_cb (may be NULL) is called with arg,
  * the bytes so far and the total (-1 if unknown), from inside libcurl
  * (see http.h).
+ *
+ * With get_probe (and a SAS or no authorization), the first request is
+ * a GET of the first get_chunk_size bytes instead of the HEAD: its 206
+ * (Content-Range total, ETag, x-ms-blob-content-md5) plans the rest, so
+ * a small blob costs one request, not two.  A 200 to it that holds the
+ * whole blob ends there; a longer one is read again in one streamed GET;
+ * a 416 (an empty blob), 400, 405, 412 or 501 gets the HEAD after all.  r->props then has the
+ * size, ETag, Content-MD5, Last-Modified, Content-Type and the headers of
+ * that response.
  */
 int bd_blob_get_start(struct bd_blob_container *c, const char *name, int fd,
     void (*progress_cb)(void *arg, int64_t done, int64_t total),

@@ -278,7 +278,13 @@ bd_blob_op_request(struct bd_blob_op *op, struct blob_part *p,
 			all[n_extra + i] = op->headers[i];
 		n_extra += op->n_headers;
 	}
-	if (op->phase == PH_PARTS && op->kind == K_GET) {
+	if (op->phase == PH_PROBE) {
+		/* The first bytes, which also tell the size (blob.c). */
+		req.sink_fd = op->fd;
+		req.sink_offset = 0;
+		req.range_start = 0;
+		req.range_end = op->c->o.get_chunk_size - 1;
+	} else if (op->phase == PH_PARTS && op->kind == K_GET) {
 		blob_get_range(op, p, &req);
 		if (p->self_resume)
 			req.retry.max_attempts = 1;
@@ -353,6 +359,19 @@ blob_retry_later(struct bd_blob_op *op, struct blob_part *p)
 	p->not_before = uv_now(op->c->loop) + (uint64_t)delay;
 }
 
+/*
+ * Whether the first ranged GET of a download (PH_PROBE) failed for its
+ * Range rather than for the blob: 416 for an empty blob, or a server
+ * that refuses a Range without a validator (400, 412...) or a GET.
+ */
+static bool
+blob_probe_refused(int status, long http_status)
+{
+	return status == BD_EHTTP && (http_status == 400 ||
+	    http_status == 405 || http_status == 412 || http_status == 416 ||
+	    http_status == 501);
+}
+
 /* http is done with a request of part p. */
 static void
 blob_on_http(struct bd_http_transfer *t, int status,
@@ -368,6 +387,12 @@ blob_on_http(struct bd_http_transfer *t, int status,
 	p->state = P_DONE;
 	if (status == -ECANCELED || op->cancelled) {
 		op->cancelled = true;
+	} else if (op->phase == PH_PROBE && blob_probe_refused(status,
+	    resp->status)) {
+		/* No first byte to read (an empty blob), or a server that
+		   takes a Range badly: ask with a HEAD as before. */
+		op->phase = PH_HEAD;
+		op->one.state = P_IDLE;
 	} else if (status == BD_EUNSUPPORTED && op->kind == K_GET &&
 	    op->phase == PH_PARTS && op->n_parts > 1) {
 		/* A 200 to a Range: end the parts, then read it whole. */

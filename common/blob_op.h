@@ -21,7 +21,7 @@
 #include "storage_auth.h"
 
 enum blob_kind { K_PROPS, K_GET, K_LIST, K_PUT, K_SIMPLE };
-enum blob_phase { PH_ONE, PH_HEAD, PH_HASH, PH_PARTS, PH_COMMIT };
+enum blob_phase { PH_ONE, PH_HEAD, PH_PROBE, PH_HASH, PH_PARTS, PH_COMMIT };
 enum part_state { P_IDLE, P_ACTIVE, P_WAIT, P_DONE };
 
 struct bd_blob_container {

@@ -268,6 +268,20 @@ container_url(const char *url, const struct bd_blob_options *o)
 	return c;
 }
 
+/* Container "test" by a SAS URL, as resource files have it; caller frees. */
+static struct bd_blob_container *
+container_sas(const struct bd_blob_options *o)
+{
+	char *url = tool(NULL, "sas-container racwdl 3600");
+	struct bd_blob_container *c;
+
+	url[strcspn(url, "\n")] = '\0';
+	remember_sig(url);
+	c = container_url(url, o);
+	free(url);
+	return c;
+}
+
 TEST(container_create)
 {
 	struct done d = { 0 };
@@ -364,6 +378,20 @@ TEST(get_large)
 	assert_file(dst, large, LARGE);
 	done_clear(&d);
 	bd_blob_container_free(c);
+
+	/* The first range instead of a HEAD (get_probe): its 206 gives the
+	   size and the blob's MD5, the ranges after it are checked too. */
+	o.get_probe = true;
+	o.md5_off_loop_min = 1;
+	c = container_sas(&o);
+	get(c, "big.bin", dst, &d);
+	ASSERT_INT_EQ(d.status, 0);
+	ASSERT_INT_EQ(d.bytes, LARGE);
+	ASSERT(d.md5_checked);
+	ASSERT_INT_EQ(d.progress, LARGE);
+	assert_file(dst, large, LARGE);
+	done_clear(&d);
+	bd_blob_container_free(c);
 	free(src);
 	free(dst);
 }
@@ -393,6 +421,24 @@ TEST(get_bad_md5)
 	o.get_parallel = 3;
 	o.md5_off_loop_min = 1;
 	c = container("test", &o);
+	get(c, "badmd5.bin", dst, &d);
+	ASSERT_INT_EQ(d.status, BD_ECHECKSUM);
+	ASSERT(!d.md5_checked);
+	done_clear(&d);
+	bd_blob_container_free(c);
+
+	/* Starting with a ranged GET, whole in it or not. */
+	o.get_probe = true;
+	c = container_sas(&o);
+	get(c, "badmd5.bin", dst, &d);
+	ASSERT_INT_EQ(d.status, BD_ECHECKSUM);
+	ASSERT_STR_CONTAINS(d.detail, "AAAAAAAAAAAAAAAAAAAAAA==");
+	check_secret_free(d.detail);
+	done_clear(&d);
+	bd_blob_container_free(c);
+	memset(&o, 0, sizeof(o));
+	o.get_probe = true;
+	c = container_sas(&o);
 	get(c, "badmd5.bin", dst, &d);
 	ASSERT_INT_EQ(d.status, BD_ECHECKSUM);
 	ASSERT(!d.md5_checked);

@@ -235,6 +235,8 @@ TEST(http_ok)
 
 	put_file(www, "hello\n", 6);
 	put_file(www2, NULL, 3 << 20);
+	int heads = ng_access_count("\"HEAD /", "", NULL);
+	int gets = ng_access_count("\"GET /a.txt", "", NULL);
 	rf[0] = rf_make(BD_RESOURCE_HTTP_URL, u1, "dir/sub/a.txt", NULL, 0640);
 	rf[1] = rf_make(BD_RESOURCE_HTTP_URL, u2, "big.bin", NULL, 0770);
 	struct outcome o = run(rf, 2, wd, 0, 0);
@@ -250,11 +252,37 @@ TEST(http_ok)
 	ASSERT_INT_EQ(st.st_mode & 0777, 0770);
 	free(p);
 	ASSERT_INT_EQ(count_named(wd, "partial"), 0);
+	/* A small file is one ranged GET, without a HEAD first. */
+	ASSERT_INT_EQ(ng_access_count("\"HEAD /", "", NULL), heads);
+	ASSERT_INT_EQ(ng_access_count("206 \"GET /a.txt",
+	    "range=\"bytes=0-8388607\"", NULL), 1);
+	ASSERT_INT_EQ(ng_access_count("\"GET /a.txt", "", NULL), gets + 1);
 	rf_clear(rf, 2);
 	free(u1);
 	free(u2);
 	free(www);
 	free(www2);
+	free(wd);
+}
+
+/* An empty file: the first ranged GET is refused (416), the HEAD says 0. */
+TEST(http_empty)
+{
+	char *wd = new_wd(), *www = xasprintf("%s/www/empty.txt", ngdir);
+	char *u = http_url("empty.txt" SAS), *p;
+	struct bd_resource_file rf[1];
+
+	put_file(www, "", 0);
+	rf[0] = rf_make(BD_RESOURCE_HTTP_URL, u, "empty.txt", NULL, 0644);
+	struct outcome o = run(rf, 1, wd, 0, 0);
+	ASSERT_NULL(o.failure);
+	p = xasprintf("%s/empty.txt", wd);
+	check_file(p, "", 0644);
+	free(p);
+	ASSERT_INT_EQ(count_named(wd, "partial"), 0);
+	rf_clear(rf, 1);
+	free(u);
+	free(www);
 	free(wd);
 }
 
@@ -649,13 +677,18 @@ TEST(http_ranges)
 	ASSERT(ng_access_count("206 \"GET /r40.bin",
 	    "range=\"bytes=41943040-41943042\"", NULL) > 0);
 	/*
-	 * A server without Accept-Ranges gets one GET without a Range; one
-	 * that says it serves ranges but answers 200 has its parts ended at
-	 * the headers, then one GET: far less than a whole body per part.
+	 * The first GET asks for the first 8 MiB instead of a HEAD.  A
+	 * server that ignores Range answers it 200 with the whole file, which
+	 * is ended after those 8 MiB, then read in one GET without a Range;
+	 * one that says it serves ranges but answers 200 the same: far less
+	 * than a whole body per part.
 	 */
-	ASSERT_INT_EQ(ng_access_count("\"GET /norange/r40.bin", "", NULL), 1);
-	ASSERT(ng_access_count("200 \"GET /norange/r40.bin", "range=\"-\"",
-	    NULL) > 0);
+	ASSERT_INT_EQ(ng_access_count("\"GET /norange/r40.bin", "", NULL), 2);
+	ASSERT_INT_EQ(ng_access_count("\"HEAD /norange/r40.bin", "", NULL), 0);
+	ASSERT_INT_EQ(ng_access_count("200 \"GET /norange/r40.bin",
+	    "range=\"-\"", NULL), 1);
+	(void)ng_access_count("\"GET /norange/r40.bin", "", &sent);
+	ASSERT(sent < 2LL * ((40 << 20) + 3));
 	ASSERT_INT_EQ(ng_access_count("\"GET /liar/r40.bin", "range=\"-\"",
 	    NULL), 1);
 	ASSERT(ng_access_count("\"GET /liar/r40.bin", "range=\"bytes=", NULL) >=
@@ -755,11 +788,12 @@ TEST(head_refused)
 	struct bd_resource_file rf[1];
 	struct tiny t;
 
-	/* Mode 0 falls back to a plain GET; modes 1 and 2 (a size taken
+	/* The first GET asks for a range, refused (412): then the HEAD.
+	   Mode 0 falls back to a plain GET; modes 1 and 2 (a size taken
 	   for unknown, not 0; no If-Match on a weak ETag, and no ranges
 	   joined under it) get one streamed GET from the blob client. */
 	for (int mode = 0; mode < 3; mode++) {
-		tiny_start(&t, mode, 2);
+		tiny_start(&t, mode, 3);
 		u = xasprintf("http://127.0.0.1:%d/file?token=x", t.port);
 		rf[0] = rf_make(BD_RESOURCE_HTTP_URL, u, "got.txt", NULL, 0644);
 		struct outcome o = run(rf, 1, wd, 0, 0);
@@ -767,7 +801,7 @@ TEST(head_refused)
 		close(t.lfd);
 		ASSERT_NULL(o.failure);
 		ASSERT_INT_EQ(t.heads, 1);
-		ASSERT_INT_EQ(t.gets, 1);
+		ASSERT_INT_EQ(t.gets, 2);
 		p = xasprintf("%s/got.txt", wd);
 		check_file(p, "hello\n", 0644);
 		ASSERT_INT_EQ(unlink(p), 0);
@@ -865,6 +899,7 @@ main(void)
 	port = ng_start(ngdir, false);
 	if (port != 0) {
 		RUN(http_ok);
+		RUN(http_empty);
 		RUN(http_leftover_partial);
 		RUN(http_errors);
 		RUN(http_first_failure_stops_rest);
