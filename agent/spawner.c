@@ -45,6 +45,8 @@ extern char **environ;
 static int spawner_fd = -1;
 static pid_t spawner_pid = -1;
 
+/* In the spawner: whether batchd has a controlling terminal. */
+static bool spawner_has_tty;
 /* In the spawner: the signals whose disposition is not the default. */
 static int spawner_handled[NSIG];
 static int spawner_nhandled;
@@ -153,7 +155,14 @@ spawner_child(int sock, int sigfd, char **argv, size_t skip, size_t argc,
 		(void)signal(spawner_handled[i], SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	(void)setsid();
+	/* Away from a terminal's signals and reads: a session of its own.
+	 * Without a terminal (a service) a group of its own does that, and
+	 * spares the scheduler autogroup a session costs; the supervisor's
+	 * own setsid() then fails, as for any group leader. */
+	if (spawner_has_tty)
+		(void)setsid();
+	else
+		(void)setpgid(0, 0);
 	(void)prctl(PR_SET_NAME, "batchd-supervis", 0, 0, 0);
 	spawner_set_cmdline(argv[0], argv[argc - 1] + strlen(argv[argc - 1]) +
 	    1);
@@ -301,7 +310,7 @@ spawner_main(int sock)
 	static const int ignored[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT,
 	    SIGUSR1, SIGUSR2, SIGPIPE };
 	sigset_t mask;
-	int sigfd;
+	int sigfd, fd;
 
 	/* Nothing of batchd's but the socket and the standard streams. */
 	if (sock > 3)
@@ -309,6 +318,10 @@ spawner_main(int sock)
 	(void)close_range((unsigned)sock + 1, ~0U, 0);
 	(void)prctl(PR_SET_NAME, "batchd-spawner", 0, 0, 0);
 	spawner_read_mm();
+	if ((fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC)) != -1) {
+		spawner_has_tty = true;
+		close(fd);
+	}
 	/* It ends when batchd closes its end, not on a terminal's or a
 	 * service manager's signals, which are batchd's to act on. */
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)

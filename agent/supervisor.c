@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/close_range.h>
 #include <poll.h>
@@ -111,33 +112,24 @@ bd_supervisor_start_time(pid_t pid, uint64_t *out)
 char *
 bd_supervisor_record_format(const struct bd_supervisor_record *r)
 {
-	cJSON *o = cJSON_CreateObject();
-	char *text, *line;
-
-	cJSON_AddNumberToObject(o, "version", BD_SUPERVISOR_STATE_VERSION);
-	cJSON_AddStringToObject(o, "state", r->state ==
-	    BD_SUPERVISOR_EXITED ? "exited" : "running");
-	cJSON_AddNumberToObject(o, "pid", r->pid);
-	cJSON_AddNumberToObject(o, "startTime", (double)r->start_time);
-	cJSON_AddNumberToObject(o, "taskPid", r->task_pid);
-	cJSON_AddNumberToObject(o, "startMs", (double)r->start_ms);
-	if (r->state == BD_SUPERVISOR_EXITED) {
-		cJSON_AddNumberToObject(o, "endMs", (double)r->end_ms);
-		cJSON_AddNumberToObject(o, "exitCode", r->exit_code);
-		cJSON_AddNumberToObject(o, "signal", r->term_signal);
-		cJSON_AddNumberToObject(o, "userCpuUs",
-		    (double)r->user_cpu_us);
-		cJSON_AddNumberToObject(o, "systemCpuUs",
-		    (double)r->system_cpu_us);
-		cJSON_AddNumberToObject(o, "maxRssKb", (double)r->max_rss_kb);
-		cJSON_AddBoolToObject(o, "stdoutCapped", r->stdout_capped);
-		cJSON_AddBoolToObject(o, "stderrCapped", r->stderr_capped);
-	}
-	text = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	line = xasprintf("%s\n", text);
-	free(text);
-	return line;
+	/* Integers and fixed words only: printed directly (cJSON prints a
+	 * number with "%1.15g" and reads it back with sscanf, twice per
+	 * task in every supervisor). */
+	if (r->state != BD_SUPERVISOR_EXITED)
+		return xasprintf("{\"version\":%d,\"state\":\"running\","
+		    "\"pid\":%d,\"startTime\":%" PRIu64 ",\"taskPid\":%d,"
+		    "\"startMs\":%" PRId64 "}\n", BD_SUPERVISOR_STATE_VERSION,
+		    (int)r->pid, r->start_time, (int)r->task_pid, r->start_ms);
+	return xasprintf("{\"version\":%d,\"state\":\"exited\","
+	    "\"pid\":%d,\"startTime\":%" PRIu64 ",\"taskPid\":%d,"
+	    "\"startMs\":%" PRId64 ",\"endMs\":%" PRId64 ",\"exitCode\":%d,"
+	    "\"signal\":%d,\"userCpuUs\":%" PRId64 ",\"systemCpuUs\":%" PRId64
+	    ",\"maxRssKb\":%" PRId64 ",\"stdoutCapped\":%s,"
+	    "\"stderrCapped\":%s}\n", BD_SUPERVISOR_STATE_VERSION,
+	    (int)r->pid, r->start_time, (int)r->task_pid, r->start_ms,
+	    r->end_ms, r->exit_code, r->term_signal, r->user_cpu_us,
+	    r->system_cpu_us, r->max_rss_kb, r->stdout_capped ? "true" :
+	    "false", r->stderr_capped ? "true" : "false");
 }
 
 int
@@ -924,6 +916,8 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 	supervisor_close_fds(o->report_fd);
 	if (o->report_fd >= 0)
 		(void)fcntl(o->report_fd, F_SETFD, FD_CLOEXEC);
+	/* Started by batchd it has a session (exec) or group (spawner) of
+	 * its own already, and this fails; started by hand it gets one. */
 	(void)setsid();
 	supervisor_default_libc_signals();
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)

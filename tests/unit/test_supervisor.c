@@ -332,6 +332,41 @@ TEST(adopt_after_agent_restart)
 	free(state);
 }
 
+/* Both records read back as written, values up to 2^52 whole. */
+TEST(record_round_trip)
+{
+	struct bd_supervisor_record in = { .state = BD_SUPERVISOR_EXITED,
+	    .pid = 4194304, .start_time = 399745612345ULL,
+	    .task_pid = 77, .start_ms = 1795000000123, .end_ms = 1795000009999,
+	    .exit_code = 255, .user_cpu_us = 4503599627370495,
+	    .system_cpu_us = 1, .max_rss_kb = 123456789, .stderr_capped = true };
+	struct bd_supervisor_record out;
+	char *text, *cause = NULL;
+
+	for (int running = 0; running < 2; running++) {
+		if (running)
+			in.state = BD_SUPERVISOR_RUNNING;
+		text = bd_supervisor_record_format(&in);
+		ASSERT(text[strlen(text) - 1] == '\n');
+		ASSERT_INT_EQ(bd_supervisor_record_parse(text, strlen(text),
+		    &out, &cause), 0);
+		free(text);
+		ASSERT_INT_EQ(out.state, in.state);
+		ASSERT_INT_EQ(out.pid, in.pid);
+		ASSERT(out.start_time == in.start_time);
+		ASSERT_INT_EQ(out.task_pid, in.task_pid);
+		ASSERT(out.start_ms == in.start_ms);
+		if (running)
+			continue;
+		ASSERT(out.end_ms == in.end_ms);
+		ASSERT_INT_EQ(out.exit_code, 255);
+		ASSERT(out.user_cpu_us == in.user_cpu_us);
+		ASSERT(out.system_cpu_us == 1);
+		ASSERT(out.max_rss_kb == in.max_rss_kb);
+		ASSERT(!out.stdout_capped && out.stderr_capped);
+	}
+}
+
 TEST(pid_reuse_and_missing_state)
 {
 	char *state = path_in("fake.state"), *text;
@@ -412,6 +447,7 @@ main(int argc, char **argv)
 	RUN(sigterm_ignored_then_killed);
 	RUN(identity);
 	RUN(adopt_after_agent_restart);
+	RUN(record_round_trip);
 	RUN(pid_reuse_and_missing_state);
 	bd_process_shutdown();
 	uv_run(&loop, UV_RUN_DEFAULT);
