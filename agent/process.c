@@ -174,8 +174,8 @@ bd_process_init(uv_loop_t *loop)
 	    SIGCHLD)) < 0)
 		return rc;
 	if (process_want_spawner && (rc = bd_spawner_start()) < 0)
-		log_info("task supervisors are started by exec: no spawner "
-		    "(%s)", rc == -EBUSY ? "batchd runs threads already" :
+		log_info("process: task supervisors are started by exec: no "
+		    "spawner (%s)", rc == -EBUSY ? "batchd runs threads already" :
 		    strerror(-rc));
 	process_loop = loop;
 	process_ready = true;

@@ -51,8 +51,6 @@ static bool spawner_has_tty;
 static int spawner_handled[NSIG];
 static int spawner_nhandled;
 
-/* ---- in the spawner ---------------------------------------------------- */
-
 /*
  * The spawner's memory layout as /proc/self/stat has it (code, data,
  * brk and stack starts, environment), which its forks share: the kernel
@@ -97,13 +95,14 @@ spawner_read_mm(void)
 }
 
 /*
- * Shows the supervisor's command line in /proc/PID/cmdline (ps, and the
- * tests that find supervisors), as an exec'd one would.  PR_SET_MM_MAP
+ * Shows the supervisor's command line and environment (the strings from
+ * start to end, then to env_end) in /proc/PID/cmdline and environ (ps,
+ * and the tests that find supervisors), as an exec'd one would.  PR_SET_MM_MAP
  * needs no capability; the single-field calls need CAP_SYS_RESOURCE (and
  * the kernel checks arg_start <= arg_end after each, hence the order).
  */
 static void
-spawner_set_cmdline(const char *start, const char *end)
+spawner_set_cmdline(const char *start, const char *end, const char *env_end)
 {
 	unsigned long s = (unsigned long)start, e = (unsigned long)end;
 
@@ -112,6 +111,9 @@ spawner_set_cmdline(const char *start, const char *end)
 		m.brk = (uint64_t)(uintptr_t)sbrk(0);
 		m.arg_start = s;
 		m.arg_end = e;
+		/* /proc/PID/environ: the supervisor's, not batchd's. */
+		m.env_start = e;
+		m.env_end = (unsigned long)env_end;
 		if (prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&m,
 		    sizeof(m), 0) == 0)
 			return;
@@ -129,14 +131,26 @@ spawner_set_cmdline(const char *start, const char *end)
  * posix_spawn gave an exec'd one, then the supervisor itself.
  */
 static void __attribute__((noreturn))
-spawner_child(int sock, int sigfd, char **argv, size_t skip, size_t argc,
-    char **envp, int *fds, size_t nfds)
+spawner_child(int sock, int sigfd, int go, char **argv, size_t skip,
+    size_t argc, char **envp, int *fds, size_t nfds)
 {
 	int top = 3 + (int)nfds, null;
+	const char *env_end;
 	sigset_t none;
+	char byte = 0;
+	ssize_t n;
 
 	close(sock);
 	close(sigfd);
+	/* Nothing happens until batchd has this supervisor's pid and pidfd:
+	 * a spawner that dies first (EOF) must leave nothing running, for
+	 * batchd then execs a supervisor of its own. */
+	do
+		n = read(go, &byte, 1);
+	while (n == -1 && errno == EINTR);
+	if (n != 1 || byte != 'g')
+		_exit(0);
+	close(go);
 	/* Above their places first, so that no dup2 overwrites one still to
 	 * come; then report pipe on 3, hold fds after it, nothing else. */
 	for (size_t i = 0; i < nfds; i++)
@@ -145,7 +159,8 @@ spawner_child(int sock, int sigfd, char **argv, size_t skip, size_t argc,
 	for (size_t i = 0; i < nfds; i++)
 		if (dup2(fds[i], 3 + (int)i) == -1)
 			_exit(127);
-	(void)close_range((unsigned)top, ~0U, 0);
+	if (close_range((unsigned)top, ~0U, 0) == -1)
+		_exit(127);
 	if ((null = open("/dev/null", O_RDWR)) == -1 ||
 	    dup2(null, 0) == -1 || dup2(null, 1) == -1)
 		_exit(127);
@@ -164,14 +179,20 @@ spawner_child(int sock, int sigfd, char **argv, size_t skip, size_t argc,
 	else
 		(void)setpgid(0, 0);
 	(void)prctl(PR_SET_NAME, "batchd-supervis", 0, 0, 0);
+	env_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+	for (char **e = envp; *e != NULL; e++)
+		env_end = *e + strlen(*e) + 1;
 	spawner_set_cmdline(argv[0], argv[argc - 1] + strlen(argv[argc - 1]) +
-	    1);
+	    1, env_end);
 	environ = envp;
 	_exit(bd_cmd_supervise((int)(argc - skip), argv + skip));
 }
 
-/* Sends the reply: a pid or negative errno, and the pidfd when >= 0. */
-static void
+/*
+ * Sends the reply: a pid or negative errno, and the pidfd when >= 0.
+ * Whether it went.
+ */
+static bool
 spawner_reply(int sock, int32_t status, int pidfd)
 {
 	union {
@@ -192,7 +213,7 @@ spawner_reply(int sock, int32_t status, int pidfd)
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
 	}
-	(void)sendmsg(sock, &msg, MSG_NOSIGNAL);
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(status);
 }
 
 /*
@@ -246,7 +267,7 @@ spawner_serve(int sock, int sigfd)
 	struct iovec iov;
 	struct cmsghdr *c;
 	char **argv = NULL, **envp;
-	int fds[SPAWNER_MAX_FDS], pidfd = -1;
+	int fds[SPAWNER_MAX_FDS], pidfd = -1, go[2] = { -1, -1 };
 	size_t nfds = 0, argc = 0, skip = 0;
 	ssize_t len, n;
 	int32_t status;
@@ -279,22 +300,29 @@ spawner_serve(int sock, int sigfd)
 	if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || nfds == 0)
 		status = -EMSGSIZE;
 	else if ((status = spawner_parse(buf, (size_t)n, &argv, &argc, &skip,
-	    &envp)) == 0) {
+	    &envp)) == 0 && pipe2(go, O_CLOEXEC) == -1)
+		status = -errno;
+	else if (status == 0) {
 		/* _Fork: no atfork handlers, which are batchd's libraries'
 		 * (libuv's would replace descriptors it no longer owns). */
 		if ((pid = _Fork()) == 0)
-			spawner_child(sock, sigfd, argv, skip, argc, envp, fds,
-			    nfds);
+			spawner_child(sock, sigfd, go[0], argv, skip, argc,
+			    envp, fds, nfds);
+		close(go[0]);
 		/* The pidfd before any reaping: it names this child. */
 		if (pid == -1)
 			status = -errno;
-		else if ((pidfd = pidfd_open(pid, 0)) == -1) {
+		else if ((pidfd = pidfd_open(pid, 0)) == -1)
 			status = -errno;
-			(void)kill(pid, SIGKILL);
-		} else
+		else
 			status = (int32_t)pid;
 	}
-	spawner_reply(sock, status, pidfd);
+	/* The child starts once batchd has the reply; without it, the
+	 * child sees the pipe's end and exits having done nothing. */
+	if (spawner_reply(sock, status, pidfd) && status > 0)
+		(void)!write(go[1], "g", 1);
+	if (go[1] != -1)
+		close(go[1]);
 	if (pidfd != -1)
 		close(pidfd);
 	for (size_t i = 0; i < nfds; i++)
@@ -304,6 +332,10 @@ spawner_serve(int sock, int sigfd)
 	return 0;
 }
 
+/*
+ * The spawner's life: serve requests from sock one at a time and reap
+ * the supervisors as they exit, until batchd closes its end.
+ */
 static void __attribute__((noreturn))
 spawner_main(int sock)
 {
@@ -357,8 +389,6 @@ spawner_main(int sock)
 			_exit(0);
 	}
 }
-
-/* ---- in batchd --------------------------------------------------------- */
 
 /* How many threads this process runs, from /proc/self/stat. */
 static int

@@ -38,13 +38,15 @@ bool bd_spawner_running(void);
 
 /*
  * Forks a supervisor, which runs bd_cmd_supervise() on argv + skip (the
- * whole argv is what ps shows for it) with envp as its environment, report_fd as its descriptor 3, the hold fds open
- * after it, /dev/null on 0 and 1, batchd's stderr on 2, in a session of
- * its own with default signal dispositions and nothing blocked.  Blocks
- * for the fork.  Returns the supervisor's pid and
- * sets *pidfd (close-on-exec), or a negative errno: -ENOTCONN without a
- * spawner (it is gone for good then), -EMSGSIZE for a request that does
- * not fit a message (this one only); the caller then execs instead.
+ * whole argv and envp are what ps and /proc show for it) with envp as its
+ * environment, report_fd as its descriptor 3, the hold fds open after
+ * it, /dev/null on 0 and 1, batchd's stderr on 2, in a session (with a
+ * terminal) or process group (without) of its own, with default signal
+ * dispositions and nothing blocked.  Blocks for the fork.  Returns the
+ * supervisor's pid and sets *pidfd (close-on-exec), or a negative errno:
+ * -ENOTCONN without a spawner (it is gone for good then), -EMSGSIZE for a
+ * request that does not fit a message (this one only); after either no
+ * supervisor runs, and the caller execs one instead.
  */
 pid_t bd_spawner_spawn(char *const *argv, size_t skip, char *const *envp,
     int report_fd, const int *hold_fds, size_t n_hold_fds, int *pidfd);

@@ -194,6 +194,18 @@ child_named(const char *comm)
 	return found;
 }
 
+/* The spawner: a child that names itself once it runs. */
+static pid_t
+spawner_pid(void)
+{
+	pid_t pid = 0;
+
+	for (int i = 0; i < 5000 && (pid = child_named("batchd-spawner")) == 0;
+	    i++)
+		usleep(1000);
+	return pid;
+}
+
 /* The supervisor's command line, as ps shows it. */
 static char *
 cmdline_of(pid_t pid)
@@ -217,7 +229,7 @@ cmdline_of(pid_t pid)
  */
 TEST(spawner_forks_then_exec_when_it_dies)
 {
-	pid_t spawner = child_named("batchd-spawner");
+	pid_t spawner = spawner_pid();
 	struct bd_process *p;
 	int status;
 
@@ -265,17 +277,71 @@ TEST(supervisor_shows_its_command_line)
 	ASSERT(strstr(cmd, " supervise --stdout ") != NULL);
 	ASSERT(strstr(cmd, " -- /bin/sh sh -c exec sleep 1000") != NULL);
 	free(cmd);
+	/* Its environment is the task's, not batchd's. */
+	char *env;
+	size_t len;
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)sup);
+	ASSERT_INT_EQ(bd_read_file(path, 65536, &env, &len), 0);
+	ASSERT_INT_EQ(len, strlen("PATH=/usr/bin:/bin") + 1);
+	ASSERT_STR_EQ(env, "PATH=/usr/bin:/bin");
+	free(env);
 	exits = 0;
 	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGKILL), 1);
 	run_until_exits(1);
 	bd_process_free(p);
 }
 
+/*
+ * The spawner dies while batchd waits for its reply (a real SIGKILL,
+ * sent by a helper process once this one sleeps in recvmsg): the task
+ * runs once, by exec.
+ */
+TEST(spawner_dies_mid_request)
+{
+	pid_t spawner = spawner_pid(), me = getpid(), killer;
+	char *runs = bd_path_join(dir, "runs.txt"), *script, *data;
+	struct bd_process *p;
+	size_t len;
+	int status;
+
+	ASSERT(spawner > 0);
+	(void)unlink(runs);
+	ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
+	if ((killer = fork()) == 0) {
+		char path[64], buf[64];
+		snprintf(path, sizeof(path), "/proc/%d/syscall", (int)me);
+		for (;;) {	/* 47: recvmsg on x86-64 */
+			FILE *f = fopen(path, "r");
+			size_t n = f != NULL ? fread(buf, 1, 3, f) : 0;
+			if (f != NULL)
+				fclose(f);
+			if (n == 3 && memcmp(buf, "47 ", 3) == 0)
+				break;
+			usleep(1000);
+		}
+		kill(spawner, SIGKILL);
+		_exit(0);
+	}
+	script = xasprintf("echo ran >> %s", runs);
+	p = spawn_sh(script);
+	ASSERT_INT_EQ(waitpid(killer, &status, 0), killer);
+	ASSERT_INT_EQ(waitpid(spawner, &status, 0), spawner);
+	exits = 0;
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_code, 0);
+	bd_process_free(p);
+	ASSERT_INT_EQ(bd_read_file(runs, 4096, &data, &len), 0);
+	ASSERT_STR_EQ(data, "ran\n");
+	free(data);
+	free(script);
+	free(runs);
+}
+
 /* Closing batchd's end ends the spawner. */
 static void
 spawner_ends_with_shutdown(void)
 {
-	pid_t spawner = child_named("batchd-spawner");
+	pid_t spawner = spawner_pid();
 	int status;
 
 	ASSERT(spawner > 0);
@@ -326,6 +392,12 @@ main(int argc, char **argv)
 			spawner_ends_with_shutdown();
 			ASSERT_INT_EQ(bd_process_init(&loop), 0);
 			RUN(spawner_forks_then_exec_when_it_dies);
+#ifdef __x86_64__
+			bd_process_shutdown();
+			uv_run(&loop, UV_RUN_DEFAULT);
+			ASSERT_INT_EQ(bd_process_init(&loop), 0);
+			RUN(spawner_dies_mid_request);
+#endif
 		}
 		bd_process_shutdown();
 		uv_run(&loop, UV_RUN_DEFAULT);
