@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <linux/close_range.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -623,6 +624,91 @@ supervisor_exec(const struct bd_supervisor_options *o,
 	_exit(127);
 }
 
+/*
+ * Without a cgroup to clone into, the command's child starts as vfork
+ * does: on the supervisor's memory until its exec, the supervisor waiting
+ * meanwhile.  A forked copy of the supervisor's page tables, and the
+ * copy-on-write faults it would cause the supervisor after, were a tenth
+ * of a short task's start.  The child uses only system calls (the
+ * supervisor has one thread, so libc's set*id() are plain ones too).
+ */
+struct sv_child {
+	const struct bd_supervisor_options *o;
+	const struct bd_cgroup *cg;
+	int out_w, err_w, errfd;
+};
+
+static char supervisor_child_stack[64 * 1024] __attribute__((aligned(16)));
+
+static int
+supervisor_vfork_child(void *arg)
+{
+	const struct sv_child *c = arg;
+
+	/* In the v2 cgroup from its start (supervisor_vfork_into()). */
+	supervisor_exec(c->o, c->cg, c->cg != NULL, c->out_w, c->err_w,
+	    c->errfd);
+}
+
+/*
+ * The same into the v2 cgroup open as dirfd: clone3 with CLONE_VM,
+ * CLONE_VFORK and CLONE_INTO_CGROUP.  libc has no clone3 that runs a
+ * function on a new stack, so on x86-64 a few instructions do: the child
+ * calls supervisor_vfork_child(c) and exits with its value.  Returns the
+ * pid, or -1 with errno (ENOSYS elsewhere, and where the kernel or a
+ * seccomp filter refuses it: then fork it is).
+ */
+static pid_t
+supervisor_vfork_into(int dirfd, struct sv_child *c)
+{
+#if defined(__x86_64__) && defined(SYS_clone3)
+	struct supervisor_clone_args a = {
+		.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP,
+		.exit_signal = SIGCHLD,
+		.stack = (uint64_t)(uintptr_t)supervisor_child_stack,
+		.stack_size = sizeof(supervisor_child_stack),
+		.cgroup = (uint64_t)dirfd,
+	};
+	register long rax __asm__("rax") = SYS_clone3;
+	register void *rdi __asm__("rdi") = &a;
+	register size_t rsi __asm__("rsi") = sizeof(a);
+	register int (*r12)(void *) __asm__("r12") = supervisor_vfork_child;
+	register void *r13 __asm__("r13") = c;
+
+	if (dirfd < 0) {
+		errno = ENOSYS;
+		return -1;
+	}
+	__asm__ volatile(
+	    "syscall\n\t"
+	    "test %%rax, %%rax\n\t"
+	    "jnz 1f\n\t"
+	    /* The child, on the new stack (16-byte aligned at the call). */
+	    "xor %%ebp, %%ebp\n\t"
+	    "mov %%r13, %%rdi\n\t"
+	    "call *%%r12\n\t"
+	    "mov %%eax, %%edi\n\t"
+	    "mov $231, %%eax\n\t"	/* exit_group */
+	    "syscall\n\t"
+	    "hlt\n\t"
+	    "1:\n\t"
+	    : "+r"(rax)
+	    : "r"(rdi), "r"(rsi), "r"(r12), "r"(r13)
+	    : "rcx", "r11", "memory", "cc");
+	if (rax < 0) {
+		errno = rax == -E2BIG || rax == -EINVAL || rax == -EPERM ?
+		    ENOSYS : (int)-rax;
+		return -1;
+	}
+	return (pid_t)rax;
+#else
+	(void)dirfd;
+	(void)c;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
 static void
 supervisor_report(const struct bd_supervisor_options *o, const char *line)
 {
@@ -689,17 +775,24 @@ supervisor_start(struct sv *s)
 		goto out;
 	}
 	dirfd = s->cg != NULL ? bd_cgroup_open_dir(s->cg) : -1;
-	if ((pid = supervisor_fork_into(dirfd, &joined)) == -1) {
+	struct sv_child c = { o, s->cg, out_w, err_w, ep[1] };
+	if (s->cg == NULL)
+		pid = clone(supervisor_vfork_child, supervisor_child_stack +
+		    sizeof(supervisor_child_stack), CLONE_VM | CLONE_VFORK |
+		    SIGCHLD, &c);
+	else if ((pid = supervisor_vfork_into(dirfd, &c)) == -1 &&
+	    errno == ENOSYS &&
+	    (pid = supervisor_fork_into(dirfd, &joined)) == 0) {
+		close(ep[0]);
+		supervisor_exec(o, s->cg, joined, out_w, err_w, ep[1]);
+	}
+	if (pid == -1) {
 		rc = -errno;
 		if (dirfd >= 0)
 			close(dirfd);
 		close(ep[0]);
 		close(ep[1]);
 		goto out;
-	}
-	if (pid == 0) {
-		close(ep[0]);
-		supervisor_exec(o, s->cg, joined, out_w, err_w, ep[1]);
 	}
 	if (dirfd >= 0)
 		close(dirfd);
