@@ -52,15 +52,20 @@ static int spawner_handled[NSIG];
 static int spawner_nhandled;
 
 /*
- * The spawner's memory layout as /proc/self/stat has it (code, data,
- * brk and stack starts, environment), which its forks share: the kernel
- * takes a new command line area only with all of them (PR_SET_MM_MAP).
+ * batchd's memory layout as /proc/self/stat has it (code, data, brk and
+ * stack starts, environment), read before the spawner's fork, which keeps
+ * it: the kernel takes a new command line area only with all of them
+ * (PR_SET_MM_MAP).
  */
 static struct prctl_mm_map spawner_mm;
 static bool spawner_mm_known;
 
-static void
-spawner_read_mm(void)
+/*
+ * Reads /proc/self/stat once: fills spawner_mm and returns how many
+ * threads this process runs, or -1.
+ */
+static int
+spawner_read_stat(void)
 {
 	char buf[2048], *rp, *save = NULL, *w;
 	unsigned long long f[52] = { 0 };
@@ -68,30 +73,33 @@ spawner_read_mm(void)
 	ssize_t n;
 
 	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) == -1)
-		return;
+		return -1;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return;
+		return -1;
 	buf[n] = '\0';
 	if ((rp = strrchr(buf, ')')) == NULL)
-		return;
+		return -1;
 	/* Numbered from 1 as in proc(5): field 3, the state, follows ")". */
 	for (w = strtok_r(rp + 1, " \n", &save); w != NULL && i <= 51;
 	    w = strtok_r(NULL, " \n", &save))
 		f[i++] = strtoull(w, NULL, 10);
-	if (i <= 51)
-		return;
-	spawner_mm.start_code = f[26];
-	spawner_mm.end_code = f[27];
-	spawner_mm.start_stack = f[28];
-	spawner_mm.start_data = f[45];
-	spawner_mm.end_data = f[46];
-	spawner_mm.start_brk = f[47];
-	spawner_mm.env_start = f[50];
-	spawner_mm.env_end = f[51];
-	spawner_mm.exe_fd = (uint32_t)-1;
-	spawner_mm_known = true;
+	if (i <= 20)
+		return -1;
+	if (i > 51) {
+		spawner_mm.start_code = f[26];
+		spawner_mm.end_code = f[27];
+		spawner_mm.start_stack = f[28];
+		spawner_mm.start_data = f[45];
+		spawner_mm.end_data = f[46];
+		spawner_mm.start_brk = f[47];
+		spawner_mm.env_start = f[50];
+		spawner_mm.env_end = f[51];
+		spawner_mm.exe_fd = (uint32_t)-1;
+		spawner_mm_known = true;
+	}
+	return (int)f[20];
 }
 
 /*
@@ -126,6 +134,78 @@ spawner_set_cmdline(const char *start, const char *end, const char *env_end)
 		(void)prctl(PR_SET_MM, PR_SET_MM_ARG_START, s, 0, 0);
 }
 
+/* Room for the most descriptors one message carries. */
+union spawner_cmsg {
+	char buf[CMSG_SPACE(sizeof(int) * SPAWNER_MAX_FDS)];
+	struct cmsghdr align;
+};
+
+/*
+ * Sends len bytes of data as one message, with nfds descriptors (at most
+ * SPAWNER_MAX_FDS) as SCM_RIGHTS.  The bytes sent, or -1 with errno.
+ */
+static ssize_t
+spawner_send(int sock, const void *data, size_t len, const int *fds,
+    size_t nfds)
+{
+	union spawner_cmsg u;
+	struct iovec iov = { (void *)(uintptr_t)data, len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	if (nfds > 0) {
+		memset(&u, 0, sizeof(u));
+		msg.msg_control = u.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	return n;
+}
+
+/*
+ * Receives one message: up to len bytes into data and up to max (at most
+ * SPAWNER_MAX_FDS) descriptors, close-on-exec, into fds, their number in
+ * *nfds; *flags gets the message's flags (MSG_TRUNC, MSG_CTRUNC).  The
+ * bytes received (0 at the other end's close), or -1 with errno.
+ */
+static ssize_t
+spawner_recv(int sock, void *data, size_t len, int *fds, size_t max,
+    size_t *nfds, int *flags)
+{
+	union spawner_cmsg u;
+	struct iovec iov = { data, len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = u.buf,
+	    .msg_controllen = CMSG_SPACE(sizeof(int) * max) };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	*nfds = 0;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	if (n < 0)
+		return n;
+	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k && *nfds < max; i++)
+			memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int),
+			    sizeof(int));
+	}
+	*flags = msg.msg_flags;
+	return n;
+}
+
 /*
  * In the forked supervisor: the descriptors, signals and session that
  * posix_spawn gave an exec'd one, then the supervisor itself.
@@ -135,7 +215,7 @@ spawner_child(int sock, int sigfd, int go, char **argv, size_t skip,
     size_t argc, char **envp, int *fds, size_t nfds)
 {
 	int top = 3 + (int)nfds, null;
-	const char *env_end;
+	const char *args_end, *env_end;
 	sigset_t none;
 	char byte = 0;
 	ssize_t n;
@@ -179,11 +259,10 @@ spawner_child(int sock, int sigfd, int go, char **argv, size_t skip,
 	else
 		(void)setpgid(0, 0);
 	(void)prctl(PR_SET_NAME, "batchd-supervis", 0, 0, 0);
-	env_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+	args_end = env_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
 	for (char **e = envp; *e != NULL; e++)
 		env_end = *e + strlen(*e) + 1;
-	spawner_set_cmdline(argv[0], argv[argc - 1] + strlen(argv[argc - 1]) +
-	    1, env_end);
+	spawner_set_cmdline(argv[0], args_end, env_end);
 	environ = envp;
 	_exit(bd_cmd_supervise((int)(argc - skip), argv + skip));
 }
@@ -195,25 +274,8 @@ spawner_child(int sock, int sigfd, int go, char **argv, size_t skip,
 static bool
 spawner_reply(int sock, int32_t status, int pidfd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { &status, sizeof(status) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *c;
-
-	if (pidfd >= 0) {
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
-	}
-	return sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(status);
+	return spawner_send(sock, &status, sizeof(status), &pidfd,
+	    pidfd >= 0 ? 1 : 0) == (ssize_t)sizeof(status);
 }
 
 /*
@@ -259,15 +321,8 @@ spawner_parse(char *buf, size_t len, char ***argv, size_t *argc,
 static int
 spawner_serve(int sock, int sigfd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * SPAWNER_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg;
-	struct iovec iov;
-	struct cmsghdr *c;
 	char **argv = NULL, **envp;
-	int fds[SPAWNER_MAX_FDS], pidfd = -1, go[2] = { -1, -1 };
+	int fds[SPAWNER_MAX_FDS], pidfd = -1, go[2] = { -1, -1 }, flags;
 	size_t nfds = 0, argc = 0, skip = 0;
 	ssize_t len, n;
 	int32_t status;
@@ -278,26 +333,12 @@ spawner_serve(int sock, int sigfd)
 	if (len <= 0)
 		return len == -1 && (errno == EINTR || errno == EAGAIN) ? 0 : -1;
 	buf = xmalloc((size_t)len + 1);
-	iov.iov_base = buf;
-	iov.iov_len = (size_t)len;
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = sizeof(u.buf);
-	if ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) <= 0) {
+	if ((n = spawner_recv(sock, buf, (size_t)len, fds, SPAWNER_MAX_FDS,
+	    &nfds, &flags)) <= 0) {
 		free(buf);
-		return n == -1 && errno == EINTR ? 0 : -1;
+		return -1;
 	}
-	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k && nfds < SPAWNER_MAX_FDS; i++)
-			memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int),
-			    sizeof(int));
-	}
-	if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || nfds == 0)
+	if ((flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || nfds == 0)
 		status = -EMSGSIZE;
 	else if ((status = spawner_parse(buf, (size_t)n, &argv, &argc, &skip,
 	    &envp)) == 0 && pipe2(go, O_CLOEXEC) == -1)
@@ -349,7 +390,6 @@ spawner_main(int sock)
 		(void)close_range(3, (unsigned)sock - 1, 0);
 	(void)close_range((unsigned)sock + 1, ~0U, 0);
 	(void)prctl(PR_SET_NAME, "batchd-spawner", 0, 0, 0);
-	spawner_read_mm();
 	if ((fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC)) != -1) {
 		spawner_has_tty = true;
 		close(fd);
@@ -390,29 +430,6 @@ spawner_main(int sock)
 	}
 }
 
-/* How many threads this process runs, from /proc/self/stat. */
-static int
-spawner_threads(void)
-{
-	char buf[1024], *rp;
-	int fd, threads = -1;
-	ssize_t n;
-
-	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* After "(comm)": state, then 16 fields, then num_threads. */
-	if ((rp = strrchr(buf, ')')) == NULL ||
-	    sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-	    "%*u %*u %*d %*d %*d %*d %d", &threads) != 1)
-		return -1;
-	return threads;
-}
-
 int
 bd_spawner_start(void)
 {
@@ -423,7 +440,7 @@ bd_spawner_start(void)
 		return 0;
 	/* fork() copies only the calling thread: another could hold a lock
 	 * (malloc's) that the copy would never see released. */
-	if (spawner_threads() != 1)
+	if (spawner_read_stat() != 1)
 		return -EBUSY;
 	/* batchd watches supervisors that are not its children by pidfd. */
 	if ((fd = pidfd_open(getpid(), 0)) == -1)
@@ -513,15 +530,9 @@ pid_t
 bd_spawner_spawn(char *const *argv, size_t skip, char *const *envp,
     int report_fd, const int *hold_fds, size_t n_hold_fds, int *pidfd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * SPAWNER_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg;
-	struct iovec iov;
-	struct cmsghdr *c;
+	int fds[SPAWNER_MAX_FDS], flags;
+	size_t len, nfds = 1 + n_hold_fds, got;
 	int32_t status;
-	size_t len, nfds = 1 + n_hold_fds;
 	ssize_t n;
 	char *buf;
 
@@ -531,47 +542,20 @@ bd_spawner_spawn(char *const *argv, size_t skip, char *const *envp,
 	if (nfds > SPAWNER_MAX_FDS ||
 	    (buf = spawner_request(argv, skip, envp, &len)) == NULL)
 		return -EMSGSIZE;
-	memset(&u, 0, sizeof(u));
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = buf;
-	iov.iov_len = len;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-	c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-	memcpy(CMSG_DATA(c), &report_fd, sizeof(int));
+	fds[0] = report_fd;
 	if (n_hold_fds > 0)
-		memcpy(CMSG_DATA(c) + sizeof(int), hold_fds,
-		    sizeof(int) * n_hold_fds);
-	do
-		n = sendmsg(spawner_fd, &msg, MSG_NOSIGNAL);
-	while (n == -1 && errno == EINTR);
+		memcpy(fds + 1, hold_fds, sizeof(int) * n_hold_fds);
+	n = spawner_send(spawner_fd, buf, len, fds, nfds);
 	free(buf);
 	if (n == -1)
 		return errno == EMSGSIZE || errno == ENOBUFS ? -EMSGSIZE :
 		    spawner_gone("cannot send it a request", errno);
 
 	/* The reply: a fork away. */
-	memset(&u, 0, sizeof(u));
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = &status;
-	iov.iov_len = sizeof(status);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = CMSG_SPACE(sizeof(int));
-	do
-		n = recvmsg(spawner_fd, &msg, MSG_CMSG_CLOEXEC);
-	while (n == -1 && errno == EINTR);
+	n = spawner_recv(spawner_fd, &status, sizeof(status), pidfd, 1, &got,
+	    &flags);
 	if (n != (ssize_t)sizeof(status))
 		return spawner_gone("no reply", n == -1 ? errno : 0);
-	if ((c = CMSG_FIRSTHDR(&msg)) != NULL && c->cmsg_level == SOL_SOCKET &&
-	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int)))
-		memcpy(pidfd, CMSG_DATA(c), sizeof(int));
 	if (status >= 0 && *pidfd == -1)
 		return spawner_gone("a reply without a pidfd", EPROTO);
 	if (status < 0 && *pidfd != -1) {

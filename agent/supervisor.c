@@ -83,13 +83,17 @@ struct sv {
 /* Reads of a state file that does not parse before it counts as damaged. */
 #define SUPERVISOR_STATE_TRIES 3
 
-int
-bd_supervisor_start_time(pid_t pid, uint64_t *out)
+/*
+ * The state letter and start time of process pid, from one read of
+ * /proc/PID/stat.  0, -ESRCH (no such process) or a negative errno.
+ */
+static int
+supervisor_proc_stat(pid_t pid, char *state, uint64_t *start_time)
 {
 	char path[64], buf[1024];
 	unsigned long long st;
 	ssize_t len;
-	char *rp;
+	char *rp, c;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -103,11 +107,20 @@ bd_supervisor_start_time(pid_t pid, uint64_t *out)
 	/* The command name may hold spaces and ')': count after the last. */
 	if ((rp = strrchr(buf, ')')) == NULL)
 		return -EINVAL;
-	if (sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
-	    "%*u %*d %*d %*d %*d %*d %*d %llu", &st) != 1)
+	if (sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
+	    "%*u %*d %*d %*d %*d %*d %*d %llu", &c, &st) != 2)
 		return -EINVAL;
-	*out = st;
+	*state = c;
+	*start_time = st;
 	return 0;
+}
+
+int
+bd_supervisor_start_time(pid_t pid, uint64_t *out)
+{
+	char state;
+
+	return supervisor_proc_stat(pid, &state, out);
 }
 
 char *
@@ -248,27 +261,15 @@ bd_supervisor_read_state(const char *path, struct bd_supervisor_record *r,
 bool
 bd_supervisor_alive(const struct bd_supervisor_record *r)
 {
-	char path[64], buf[512], *rp;
 	uint64_t st;
-	ssize_t len;
-	int fd;
+	char state;
 
-	if (r->state != BD_SUPERVISOR_RUNNING ||
-	    bd_supervisor_start_time(r->pid, &st) != 0 || st != r->start_time)
-		return false;
 	/* A supervisor that was killed and is not reaped yet (its parent,
 	 * the batchd that died, left it to an init that may be slow or never
 	 * reap) is a zombie: gone, with no outcome. */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)r->pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return false;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return false;
-	buf[len] = '\0';
-	rp = strrchr(buf, ')');
-	return rp != NULL && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+	return r->state == BD_SUPERVISOR_RUNNING &&
+	    supervisor_proc_stat(r->pid, &state, &st) == 0 &&
+	    st == r->start_time && state != 'Z' && state != 'X';
 }
 
 /*
