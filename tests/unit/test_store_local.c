@@ -923,6 +923,56 @@ TEST(write_cost)
 	free(spool);
 }
 
+/*
+ * On an ext4 with a journal a replace renames and then fsyncs its file:
+ * no directory fsync.  Without a journal the directory is fsynced as
+ * before.  Inserts take the directory fsync everywhere.  Rows read back.
+ */
+TEST(replace_synced_with_rename)
+{
+	static const struct {
+		const char *mkfs;
+		bool one_fsync;
+	} cases[] = {
+		{ "", true },
+		{ "-O ^has_journal", false },
+	};
+	char *dir = spool_tmpdir("bd-storelocal"), *mnt, *etag;
+	struct bd_store_local_stats st;
+	struct bd_entity *e, *got;
+	struct bd_store *s;
+	uv_loop_t loop;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if ((mnt = spool_ext4(dir, cases[i].mkfs, "")) == NULL)
+			continue;
+		loop_begin(&loop);
+		s = open_store(mnt);
+		e = entity("job1", "t1", "active", 1);
+		ASSERT_INT_EQ(write_row(s, W_INSERT, e, NULL, &etag), 0);
+		st = stats(s);
+		ASSERT_INT_EQ((int)st.dir_syncs, 1);
+		cJSON_ReplaceItemInObject(e->props, "state",
+		    cJSON_CreateString("completed"));
+		ASSERT_INT_EQ(write_row(s, W_MERGE, e, etag, NULL), 0);
+		st = stats(s);
+		ASSERT_INT_EQ((int)st.renames_synced_with_data,
+		    cases[i].one_fsync ? 1 : 0);
+		ASSERT_INT_EQ((int)st.dir_syncs, cases[i].one_fsync ? 1 : 2);
+		ASSERT_INT_EQ(get_row(s, "job1", "t1", &got), 0);
+		ASSERT_STR_EQ(prop_str(got, "state"), "completed");
+		bd_entity_free(got);
+		bd_entity_free(e);
+		free(etag);
+		bd_store_free(s);
+		loop_end(&loop);
+		spool_unmount(mnt);
+		free(mnt);
+	}
+	bd_rm_rf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -938,5 +988,6 @@ main(void)
 	RUN(props_round_trip);
 	RUN(group_commit);
 	RUN(write_cost);
+	RUN(replace_synced_with_rename);
 	return 0;
 }
