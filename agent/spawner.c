@@ -27,6 +27,7 @@
 
 #include "cmd_supervise.h"
 #include "log.h"
+#include "procstat.h"
 #include "xmalloc.h"
 
 /* Descriptors in one request: the report pipe and the hold fds. */
@@ -67,27 +68,12 @@ static bool spawner_mm_known;
 static int
 spawner_read_stat(void)
 {
-	char buf[2048], *rp, *save = NULL, *w;
-	unsigned long long f[52] = { 0 };
-	int fd, i = 3;
-	ssize_t n;
+	unsigned long long f[BD_PROC_STAT_FIELDS];
+	int last = bd_proc_stat(0, f);
 
-	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) == -1)
+	if (last < 20)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	if ((rp = strrchr(buf, ')')) == NULL)
-		return -1;
-	/* Numbered from 1 as in proc(5): field 3, the state, follows ")". */
-	for (w = strtok_r(rp + 1, " \n", &save); w != NULL && i <= 51;
-	    w = strtok_r(NULL, " \n", &save))
-		f[i++] = strtoull(w, NULL, 10);
-	if (i <= 20)
-		return -1;
-	if (i > 51) {
+	if (last >= 51) {
 		spawner_mm.start_code = f[26];
 		spawner_mm.end_code = f[27];
 		spawner_mm.start_stack = f[28];

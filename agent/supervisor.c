@@ -48,6 +48,7 @@
 #include "fsutil.h"
 #include "json_field.h"
 #include "log.h"
+#include "procstat.h"
 #include "xmalloc.h"
 
 /* How long the pipes may stay open once the tree is gone (an escaped
@@ -90,28 +91,15 @@ struct sv {
 static int
 supervisor_proc_stat(pid_t pid, char *state, uint64_t *start_time)
 {
-	char path[64], buf[1024];
-	unsigned long long st;
-	ssize_t len;
-	char *rp, c;
-	int fd;
+	unsigned long long f[BD_PROC_STAT_FIELDS];
+	int last = bd_proc_stat(pid, f);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? -ESRCH : -errno;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -ESRCH;
-	buf[len] = '\0';
-	/* The command name may hold spaces and ')': count after the last. */
-	if ((rp = strrchr(buf, ')')) == NULL)
+	if (last < 0)
+		return last;
+	if (last < 22)
 		return -EINVAL;
-	if (sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
-	    "%*u %*d %*d %*d %*d %*d %*d %llu", &c, &st) != 2)
-		return -EINVAL;
-	*state = c;
-	*start_time = st;
+	*state = (char)f[3];
+	*start_time = f[22];
 	return 0;
 }
 
@@ -345,27 +333,16 @@ supervisor_snapshot(size_t *count)
 	if (d == NULL)
 		return NULL;
 	while ((de = readdir(d)) != NULL) {
-		char path[300], buf[512], state;
+		unsigned long long f[BD_PROC_STAT_FIELDS];
 		struct sv_proc e;
-		ssize_t len;
-		char *rp;
-		int fd;
 
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		if ((rp = strrchr(buf, ')')) == NULL ||
-		    sscanf(rp + 1, " %c %d", &state, &e.ppid) != 2)
-			continue;
 		e.pid = (pid_t)atoi(de->d_name);
-		e.zombie = state == 'Z' || state == 'X';
+		if (bd_proc_stat(e.pid, f) < 4)
+			continue;	/* gone meanwhile */
+		e.ppid = (pid_t)f[4];
+		e.zombie = f[3] == 'Z' || f[3] == 'X';
 		if (n == cap) {
 			cap = cap ? cap * 2 : 256;
 			v = xreallocarray(v, cap, sizeof(*v));
