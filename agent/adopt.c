@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Durable assignment records (see adopt.h).  Records are versioned JSON
- * files written with bd_write_file_atomic(); their names come from the
+ * in files written with bd_write_file_replace(); their names come from the
  * message id with every byte outside [A-Za-z0-9_-] written as %XX, so any
- * id the queue hands out maps to one safe file name.
+ * id the queue hands out maps to one safe file name.  The lease and the
+ * supervisor's state are each one pwrite() of a whole page-aligned slot,
+ * so a writer killed in between leaves the old slot or the new one.
  */
 #include "adopt.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +24,12 @@
 #include "fsutil.h"
 #include "json_field.h"
 #include "log.h"
+#include "supervisor.h"
 #include "xmalloc.h"
+
+_Static_assert(BD_ADOPT_LEASE_OFFSET - BD_ADOPT_STATE_OFFSET ==
+    BD_SUPERVISOR_STATE_MAX, "the supervisor's slot is its largest state");
+#define ADOPT_LEASE_SLOT (BD_ADOPT_RECORD_OFFSET - BD_ADOPT_LEASE_OFFSET)
 
 /* Task messages are at most 64 KiB on Azure; leave room for the rest. */
 #define ADOPT_MAX_RECORD (1024 * 1024)
@@ -81,9 +90,10 @@ bd_adopt_record_path(const char *dir, const char *message_id)
 }
 
 char *
-bd_adopt_state_path(const char *dir, const char *message_id)
+bd_adopt_state_path(const char *dir, const char *message_id, int version)
 {
-	return adopt_path(dir, message_id, ".supervisor");
+	return adopt_path(dir, message_id, version == 1 ? ".supervisor" :
+	    ".json");
 }
 
 /* Adds the integer v to o as it is printed (cJSON_AddNumberToObject()
@@ -97,15 +107,18 @@ adopt_add_int(cJSON *o, const char *name, int64_t v)
 	cJSON_AddRawToObject(o, name, buf);
 }
 
-char *
-bd_adopt_format(const struct bd_adopt_record *r)
+/* The record's JSON: version 1 with the pop receipt, else without it
+ * (it is in the lease slot). */
+static char *
+adopt_format_record(const struct bd_adopt_record *r)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *text;
 
-	adopt_add_int(o, "version", BD_ADOPT_VERSION);
+	adopt_add_int(o, "version", r->version == 1 ? 1 : BD_ADOPT_VERSION);
 	cJSON_AddStringToObject(o, "messageId", r->message_id);
-	cJSON_AddStringToObject(o, "popReceipt", r->pop_receipt);
+	if (r->version == 1)
+		cJSON_AddStringToObject(o, "popReceipt", r->pop_receipt);
 	cJSON_AddStringToObject(o, "messageText", r->message_text);
 	adopt_add_int(o, "dequeueCount", r->dequeue_count);
 	adopt_add_int(o, "insertedMs", r->inserted_ms);
@@ -120,6 +133,70 @@ bd_adopt_format(const struct bd_adopt_record *r)
 	return text;
 }
 
+/* Fills slot (ADOPT_LEASE_SLOT bytes) with r's lease; 0 or BD_ETOOBIG. */
+static int
+adopt_format_lease(const struct bd_adopt_record *r, char *slot)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text;
+	size_t len;
+
+	cJSON_AddStringToObject(o, "popReceipt", r->pop_receipt);
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	len = strlen(text);
+	if (len >= ADOPT_LEASE_SLOT) {
+		free(text);
+		return BD_ETOOBIG;
+	}
+	memcpy(slot, text, len);
+	memset(slot + len, ' ', ADOPT_LEASE_SLOT - len - 1);
+	slot[ADOPT_LEASE_SLOT - 1] = '\n';
+	free(text);
+	return 0;
+}
+
+char *
+bd_adopt_format(const struct bd_adopt_record *r)
+{
+	char *record = adopt_format_record(r), *text;
+	size_t len;
+
+	if (r->version == 1)
+		return record;
+	len = strlen(record);
+	text = xmalloc(BD_ADOPT_RECORD_OFFSET + len + 2);
+	/* A blank state: the supervisor has not started. */
+	memset(text, ' ', BD_ADOPT_LEASE_OFFSET - 1);
+	text[BD_ADOPT_LEASE_OFFSET - 1] = '\n';
+	if (adopt_format_lease(r, text + BD_ADOPT_LEASE_OFFSET) < 0) {
+		free(record);
+		free(text);
+		return NULL;
+	}
+	memcpy(text + BD_ADOPT_RECORD_OFFSET, record, len);
+	memcpy(text + BD_ADOPT_RECORD_OFFSET + len, "\n", 2);
+	free(record);
+	return text;
+}
+
+/* The lease slot's pop receipt into r.  0 or a BD_E code with *cause. */
+static int
+adopt_parse_lease(const char *slot, struct bd_adopt_record *r, char **cause)
+{
+	static const char *const fields[] = { "popReceipt", NULL };
+	cJSON *o = NULL;
+	int rc;
+
+	if ((rc = bd_json_parse(slot, ADOPT_LEASE_SLOT, &o, cause)) == 0 &&
+	    (rc = bd_json_check_fields(o, "", fields, NULL, NULL, NULL,
+	    cause)) == 0)
+		rc = bd_json_get_string(o, "", "popReceipt", BD_JSON_REQUIRED |
+		    BD_JSON_NONEMPTY, ADOPT_MAX_ID, &r->pop_receipt, cause);
+	cJSON_Delete(o);
+	return rc;
+}
+
 int
 bd_adopt_parse(const char *text, size_t len, struct bd_adopt_record **out,
     char **cause)
@@ -128,22 +205,28 @@ bd_adopt_parse(const char *text, size_t len, struct bd_adopt_record **out,
 	    "popReceipt", "messageText", "dequeueCount", "insertedMs", "jobId",
 	    "taskId", "etag", "retryCount", "requeueCount", "startedMs", NULL };
 	const int req = BD_JSON_REQUIRED;
+	/* A version 2 file ends its first slot with a newline; a version 1
+	 * record is one line of JSON without any. */
+	bool v2 = len > BD_ADOPT_RECORD_OFFSET &&
+	    text[BD_ADOPT_LEASE_OFFSET - 1] == '\n';
+	const char *rec = v2 ? text + BD_ADOPT_RECORD_OFFSET : text;
+	size_t rec_len = v2 ? len - BD_ADOPT_RECORD_OFFSET : len;
 	struct bd_adopt_record *r = xcalloc(1, sizeof(*r));
 	cJSON *o = NULL;
 	int64_t ver, dq, retry, requeue;
 	int rc;
 
 	*out = NULL;
-	if ((rc = bd_json_parse(text, len, &o, cause)) < 0)
+	if ((rc = bd_json_parse(rec, rec_len, &o, cause)) < 0)
 		goto fail;
 	if ((rc = bd_json_check_fields(o, "", fields, NULL, NULL, NULL,
 	    cause)) < 0 ||
-	    (rc = bd_json_get_int(o, "", "version", req, 1, BD_ADOPT_VERSION,
-	    &ver, cause)) < 0 ||
+	    (rc = bd_json_get_int(o, "", "version", req, v2 ? 2 : 1,
+	    v2 ? BD_ADOPT_VERSION : 1, &ver, cause)) < 0 ||
 	    (rc = bd_json_get_string(o, "", "messageId", req | BD_JSON_NONEMPTY,
 	    ADOPT_MAX_ID, &r->message_id, cause)) < 0 ||
-	    (rc = bd_json_get_string(o, "", "popReceipt", req |
-	    BD_JSON_NONEMPTY, ADOPT_MAX_ID, &r->pop_receipt, cause)) < 0 ||
+	    (!v2 && (rc = bd_json_get_string(o, "", "popReceipt", req |
+	    BD_JSON_NONEMPTY, ADOPT_MAX_ID, &r->pop_receipt, cause)) < 0) ||
 	    (rc = bd_json_get_string(o, "", "messageText", req,
 	    ADOPT_MAX_RECORD, &r->message_text, cause)) < 0 ||
 	    (rc = bd_json_get_int(o, "", "dequeueCount", req, 0, INT32_MAX,
@@ -162,6 +245,10 @@ bd_adopt_parse(const char *text, size_t len, struct bd_adopt_record **out,
 	    (rc = bd_json_get_int(o, "", "startedMs", req, 0, INT64_MAX,
 	    &r->started_ms, cause)) < 0)
 		goto fail;
+	if (v2 && (rc = adopt_parse_lease(text +
+	    BD_ADOPT_LEASE_OFFSET, r, cause)) < 0)
+		goto fail;
+	r->version = (int)ver;
 	r->dequeue_count = (int)dq;
 	r->retry_count = (int)retry;
 	r->requeue_count = (int)requeue;
@@ -179,27 +266,54 @@ bd_adopt_save(const char *dir, const struct bd_adopt_record *r)
 {
 	char *path = bd_adopt_record_path(dir, r->message_id);
 	char *text = bd_adopt_format(r);
+	int rc = BD_ETOOBIG;
+
 	/* No fsync: the record has to outlive batchd, not the machine; the
 	 * supervisors die with the machine, and after a reboot a lost record
 	 * only means the task's message comes back when its lease ends. */
-	int rc = bd_write_file_replace(path, text, strlen(text), 0600);
-
+	if (text != NULL)
+		rc = bd_write_file_replace(path, text, strlen(text), 0600);
 	free(text);
 	free(path);
 	return rc;
 }
 
+int
+bd_adopt_save_lease(const char *dir, const struct bd_adopt_record *r)
+{
+	char slot[ADOPT_LEASE_SLOT], *path;
+	ssize_t n;
+	int fd, rc;
+
+	if (r->version == 1)
+		return bd_adopt_save(dir, r);
+	if ((rc = adopt_format_lease(r, slot)) < 0)
+		return rc;
+	path = bd_adopt_record_path(dir, r->message_id);
+	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(path);
+	if (fd == -1)
+		return -errno;
+	n = pwrite(fd, slot, sizeof(slot), BD_ADOPT_LEASE_OFFSET);
+	rc = n == -1 ? -errno : n != (ssize_t)sizeof(slot) ? -EIO : 0;
+	if (close(fd) == -1 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
 void
-bd_adopt_remove(const char *dir, const char *message_id)
+bd_adopt_remove(const char *dir, const char *message_id, int version)
 {
 	char *path = bd_adopt_record_path(dir, message_id);
 
 	/* The record first: a state file without one is never looked at. */
 	(void)unlink(path);
 	free(path);
-	path = bd_adopt_state_path(dir, message_id);
-	(void)unlink(path);
-	free(path);
+	if (version == 1) {
+		path = bd_adopt_state_path(dir, message_id, version);
+		(void)unlink(path);
+		free(path);
+	}
 }
 
 /* Moves a record that cannot be used out of the way, saying why. */
@@ -237,8 +351,8 @@ bd_adopt_load(const char *dir, struct bd_adopt_record ***out, size_t *n)
 		    de->d_name[0] == '.')
 			continue;
 		path = bd_path_join(dir, de->d_name);
-		if ((rc = bd_read_file(path, ADOPT_MAX_RECORD, &text,
-		    &len)) < 0) {
+		if ((rc = bd_read_file(path, BD_ADOPT_RECORD_OFFSET +
+		    ADOPT_MAX_RECORD, &text, &len)) < 0) {
 			adopt_set_aside(path, bd_strerror(rc));
 			free(path);
 			continue;

@@ -81,6 +81,7 @@ struct bd_assignment {
 	struct bd_runner *held_runner;
 	const struct bd_run_outcome *held_outcome;
 	char *state_path;	/* the supervisor's state file, or NULL */
+	int record_version;	/* of the record on disk (adopt.h) */
 	int64_t started_ms;
 };
 
@@ -403,7 +404,8 @@ assignment_finish(struct bd_assignment *a)
 	assignment_settle(a);
 	/* The message is done with (or left to the queue): so is the record. */
 	if (a->recorded)
-		bd_adopt_remove(a->env.adopt_dir, a->msg->id);
+		bd_adopt_remove(a->env.adopt_dir, a->msg->id,
+		    a->record_version);
 	a->recorded = false;
 	if (a->slots > 0)
 		a->hooks.release(a->hooks.arg, a->slots);
@@ -658,7 +660,7 @@ assignment_settle(struct bd_assignment *a)
  * restart; that is said in the log.
  */
 static int
-assignment_record(struct bd_assignment *a)
+assignment_record(struct bd_assignment *a, bool renewal)
 {
 	struct bd_adopt_record r = {
 		.message_id = a->msg->id,
@@ -672,8 +674,10 @@ assignment_record(struct bd_assignment *a)
 		.retry_count = a->tm->retry_count,
 		.requeue_count = a->tm->requeue_count,
 		.started_ms = a->started_ms,
+		.version = a->record_version,
 	};
-	int rc = bd_adopt_save(a->env.adopt_dir, &r);
+	int rc = renewal ? bd_adopt_save_lease(a->env.adopt_dir, &r) :
+	    bd_adopt_save(a->env.adopt_dir, &r);
 
 	if (rc < 0)
 		log_warnx("job %s: task %s: cannot record it for a restart "
@@ -781,7 +785,7 @@ assignment_on_renewed(void *arg, int status, const char *detail)
 	if (status == 0) {
 		a->env.stats->lease_renewals++;
 		if (a->recorded)
-			assignment_record(a);
+			assignment_record(a, true);
 	}
 	else if (status == -ENOENT && !a->lease_lost) {
 		/* Someone else may run the task now: stop ours (protocol §3). */
@@ -854,16 +858,18 @@ assignment_on_claimed(void *arg, int status, const char *etag,
 		return;
 	}
 	if (a->env.adopt_dir != NULL) {
-		a->state_path = bd_adopt_state_path(a->env.adopt_dir,
-		    a->msg->id);
-		/* A stale state file from an earlier receive must not pass
-		 * for this run's. */
-		(void)unlink(a->state_path);
+		/* The record carries the supervisor's state, blank: a stale
+		 * state from an earlier receive goes with the file it
+		 * replaces, and cannot pass for this run's. */
+		a->record_version = BD_ADOPT_VERSION;
 		a->recorded = true;
-		if (assignment_record(a) < 0) {
+		if (assignment_record(a, false) == 0)
+			a->state_path = bd_adopt_state_path(a->env.adopt_dir,
+			    a->msg->id, a->record_version);
+		else {
+			/* Nor an earlier record, with its state. */
+			bd_adopt_remove(a->env.adopt_dir, a->msg->id, 1);
 			a->recorded = false;
-			free(a->state_path);
-			a->state_path = NULL;
 		}
 	}
 	assignment_run(a, false);
@@ -1325,8 +1331,10 @@ bd_assignment_adopt(const struct bd_assignment_env *env,
 	rec->etag = NULL;
 	a->row_exists = true;
 	a->started_ms = rec->started_ms;
+	a->record_version = rec->version;
 	if (env->adopt_dir != NULL)
-		a->state_path = bd_adopt_state_path(env->adopt_dir, m->id);
+		a->state_path = bd_adopt_state_path(env->adopt_dir, m->id,
+		    rec->version);
 	bd_adopt_record_free(rec);
 	*out = a;
 }

@@ -60,7 +60,8 @@ struct bd_process_options {
 	int64_t output_cap;
 	/* stderr_path's own cap when nonzero (else output_cap holds). */
 	int64_t stderr_cap;
-	/* The supervisor's state file, for adoption after a restart (in a
+	/* The supervisor's state file (its first BD_SUPERVISOR_STATE_MAX
+	   bytes; supervisor.h), for adoption after a restart (in a
 	   directory only batchd can write); NULL: none. */
 	const char *state_path;
 	/* From SIGTERM to SIGKILL when the supervisor itself is told to end
@@ -120,8 +121,8 @@ int bd_process_spawn(const struct bd_process_options *opts,
  * Watches again the supervisor that writes state_path, after a restart of
  * batchd.  Returns 0 and sets *out, after which exit_cb runs exactly once
  * (later, from the loop; at once if the task ended while batchd was away).
- * Returns -ENOENT when there is no state file (the supervisor never got
- * as far as starting the command), -ESRCH when the supervisor is gone
+ * Returns -ENOENT when there is no state (no file, or a blank state slot:
+ * the supervisor never got as far as starting the command), -ESRCH when the supervisor is gone
  * without an outcome (killed, or the machine rebooted: the pid and start
  * time recorded no longer name a live process), or BD_EJSON/BD_EINVALID
  * for a damaged file.

@@ -74,7 +74,6 @@ struct sv {
 	int64_t drain_until;	/* monotonic ms; 0 while the command runs */
 	int devnull;
 	int state_fd;		/* the state file, after its first record */
-	size_t state_len;	/* the length of the record in it */
 	struct sv_stream out, err;
 	struct bd_supervisor_record rec;
 };
@@ -207,12 +206,39 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+/* Reads the state slot (the first BD_SUPERVISOR_STATE_MAX bytes) of the
+ * file at path into *data, without its blank padding. */
+static int
+supervisor_read_slot(const char *path, char **data, size_t *len)
+{
+	char *buf = xmalloc(BD_SUPERVISOR_STATE_MAX);
+	ssize_t n;
+	int fd, rc = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		free(buf);
+		return -errno;
+	}
+	if ((n = pread(fd, buf, BD_SUPERVISOR_STATE_MAX, 0)) == -1)
+		rc = -errno;
+	close(fd);
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\n'))
+		n--;
+	*data = buf;
+	*len = (size_t)n;
+	return 0;
+}
+
 int
 bd_supervisor_read_state(const char *path, struct bd_supervisor_record *r,
     char **cause)
 {
 	char *data = NULL;
-	size_t len;
+	size_t len = 0;
 	int rc;
 
 	/* The outcome is written over the running record in place
@@ -220,8 +246,9 @@ bd_supervisor_read_state(const char *path, struct bd_supervisor_record *r,
 	 * does not parse, and the next one finds it done. */
 	for (int tries = 0; ; tries++) {
 		memset(r, 0, sizeof(*r));
-		rc = bd_read_file(path, BD_SUPERVISOR_STATE_MAX, &data, &len);
-		if (rc == -ENOENT) {
+		rc = supervisor_read_slot(path, &data, &len);
+		if (rc == -ENOENT || (rc == 0 && len == 0)) {
+			free(data);
 			r->state = BD_SUPERVISOR_NONE;
 			return 0;
 		}
@@ -261,21 +288,24 @@ bd_supervisor_alive(const struct bd_supervisor_record *r)
 }
 
 /*
- * Writes the record to the state file.  The first (running) record goes
- * to a temporary name, then rename, so that a reader finds the file whole
- * or not at all.  The file stays open and the outcome is written over it
- * in place: on ext4 a rename over an existing file writes the new file's
- * data out at once (auto_da_alloc), which cost more than the rest of the
- * supervisor's end.  A reader that catches that write half done reads
- * again (bd_supervisor_read_state()).  Neither record is fsync'd: the
- * file has to outlive batchd, not the machine, whose crash ends the
- * supervisor too and whose tasks then run again from the queue.
+ * Writes the record into the state file's slot: its first
+ * BD_SUPERVISOR_STATE_MAX bytes, padded with spaces to a newline, in one
+ * pwrite() of one page, so that a supervisor killed in the middle leaves
+ * the old record or the new one, never a mix.  The file is batchd's
+ * assignment record (adopt.h), made before the supervisor starts with a
+ * blank slot, or one of its own made here; it stays open for the outcome.
+ * Writing in place also spares a rename: on ext4 a rename over a file
+ * writes the new file's data out at once (auto_da_alloc).  A reader that
+ * catches a write half done reads again (bd_supervisor_read_state()).
+ * Neither record is fsync'd: the file has to outlive batchd, not the
+ * machine, whose crash ends the supervisor too and whose tasks then run
+ * again from the queue.
  */
 static int
 supervisor_write_state(struct sv *s)
 {
 	const char *path = s->o->state_path;
-	char *text;
+	char slot[BD_SUPERVISOR_STATE_MAX], *text;
 	size_t len;
 	ssize_t n;
 	int rc = 0;
@@ -283,21 +313,21 @@ supervisor_write_state(struct sv *s)
 	if (path == NULL)
 		return 0;
 	text = bd_supervisor_record_format(&s->rec);
-	len = strlen(text);
-	if (s->state_fd == -1) {
-		if ((rc = bd_write_file_replace(path, text, len, 0600)) == 0 &&
-		    (s->state_fd = open(path, O_WRONLY | O_CLOEXEC |
-		    O_NOFOLLOW)) == -1)
-			rc = -errno;
-	} else if ((n = pwrite(s->state_fd, text, len, 0)) !=
-	    (ssize_t)len)
-		rc = n == -1 ? -errno : -EIO;
-	else if (len < s->state_len && ftruncate(s->state_fd,
-	    (off_t)len) == -1)
-		rc = -errno;
-	if (rc == 0)
-		s->state_len = len;
+	len = strlen(text);	/* with its newline */
+	if (len > sizeof(slot)) {
+		free(text);
+		return -EOVERFLOW;
+	}
+	memcpy(slot, text, len - 1);
+	memset(slot + len - 1, ' ', sizeof(slot) - len);
+	slot[sizeof(slot) - 1] = '\n';
 	free(text);
+	if (s->state_fd == -1 && (s->state_fd = open(path, O_WRONLY |
+	    O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
+		return -errno;
+	if ((n = pwrite(s->state_fd, slot, sizeof(slot), 0)) !=
+	    (ssize_t)sizeof(slot))
+		rc = n == -1 ? -errno : -EIO;
 	return rc;
 }
 

@@ -25,9 +25,11 @@
  *   - SIGRTMIN with a value (sigqueue, pidfd_send_signal): send that
  *     signal to the task's whole tree now.
  *
- * The state file (written atomically: temp, rename; the final outcome
- * also fsync'd) says "running" with the supervisor's pid and start time
+ * The state file says "running" with the supervisor's pid and start time
  * before the agent hears "ok", and "exited" with the outcome at the end.
+ * The state is the file's first BD_SUPERVISOR_STATE_MAX bytes (a slot,
+ * padded with spaces to a newline, written whole in place; blank: none),
+ * so that batchd's assignment record (adopt.h) can carry it.
  */
 
 #include <stdbool.h>
@@ -37,7 +39,7 @@
 
 #define BD_SUPERVISOR_STATE_VERSION 1
 
-/* Largest state file or report line accepted. */
+/* The state slot's size: the largest state or report line accepted. */
 #define BD_SUPERVISOR_STATE_MAX 4096
 
 struct bd_supervisor_options {
@@ -104,9 +106,10 @@ int bd_supervisor_record_parse(const char *text, size_t len,
     struct bd_supervisor_record *r, char **cause);
 
 /*
- * Reads the state file at path.  Returns 0 with r->state NONE when there
- * is no file, 0 with the record, or a negative errno / BD_E code (with
- * *cause) for a file that cannot be read or parsed.
+ * Reads the state slot of the file at path.  Returns 0 with r->state NONE
+ * when there is no file or the slot is blank, 0 with the record, or a
+ * negative errno / BD_E code (with *cause) for a slot that cannot be read
+ * or parsed.
  */
 int bd_supervisor_read_state(const char *path,
     struct bd_supervisor_record *r, char **cause);

@@ -5,7 +5,8 @@ killed with SIGKILL while they run, and a new batchd adopts them.  Three of
 them are still running when it comes back, one ended while no batchd was
 there.  All 4 complete with their own exit codes and output, none runs
 twice, and each is recorded completed once.  Then the same through a
-restart (SIGUSR2, what the systemd unit sends on `systemctl restart`)."""
+restart (SIGUSR2, what the systemd unit sends on `systemctl restart`),
+after a lease renewal has rewritten the task's record in place."""
 import os
 import signal
 import time
@@ -84,12 +85,26 @@ with Workspace() as ws:
         more = [task("r1", 21, "go-r")]
         pool.cli("task", "add", "rj", ws.write_json("more.json", {"value": more}))
         check(wait_for(lambda: len(lines(ran)) == 5, 60), "r1 runs")
+        # One file per running task, its supervisor's state in the first
+        # 4096 bytes, the lease after (docs/protocol.md §8).
+        names = os.listdir(st)
+        check(len(names) == 1 and names[0].endswith(".json"), "r1 has one file", names)
+        rec = os.path.join(st, names[0])
+        with open(rec, "rb") as f:
+            head = f.read(8192)
+        check(b'"state":"running"' in head[:4096] and head[4095:4096] == b"\n",
+              "its supervisor's state in the record says running", head[:200])
+        # Restart only after a renewal (at half the 10 s lease) has put a
+        # new pop receipt into the record: the next batchd renews with it.
+        check(wait_for(lambda: open(rec, "rb").read(8192)[4096:] != head[4096:], 15, step=0.2),
+              "a lease renewal rewrites the pop receipt in the record")
         t0 = time.monotonic()
         status = pool.kill("node1", signal.SIGUSR2)
         check(status == 0 and time.monotonic() - t0 < 10, "SIGUSR2: batchd exits 0 at once", status)
         check(len([p for _, p in supervisors(ws.dir)]) == 1, "r1's supervisor runs on")
         pool.start()
         check(wait_for(lambda: "r1: adopted" in pool.log("node1"), 60), "r1 adopted after the restart")
+        check("lost its lease" not in pool.log("node1"), "with the renewed pop receipt, its lease kept")
         open(os.path.join(logdir, "go-r"), "w").close()
         check(wait_for(lambda: (pool.task_json("rj", "r1") or {}).get("state") == "completed", 60),
               "r1 completes")

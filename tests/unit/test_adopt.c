@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Adoption records on real files: save, update, load, remove; names for
- * any message id; damaged records set aside without stopping the others.
+ * any message id; damaged records set aside without stopping the others;
+ * the supervisor's state carried in the record and left alone by it;
+ * records of an older batchd (version 1, the state in a file of its own).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "adopt.h"
 #include "error.h"
 #include "fsutil.h"
+#include "supervisor.h"
 #include "unit.h"
 #include "xmalloc.h"
 
@@ -67,20 +71,22 @@ TEST(dir_and_names)
 	p = bd_adopt_record_path(d, "../x/y z");
 	ASSERT(strstr(p, "/tasks/%2E%2E%2Fx%2Fy%20z.json") != NULL);
 	free(p);
-	p = bd_adopt_state_path(d, "m1");
+	/* The record carries the state; an older batchd's did not. */
+	p = bd_adopt_state_path(d, "m1", BD_ADOPT_VERSION);
+	ASSERT(strstr(p, "/tasks/m1.json") != NULL);
+	free(p);
+	p = bd_adopt_state_path(d, "m1", 1);
 	ASSERT(strstr(p, "/tasks/m1.supervisor") != NULL);
 	free(p);
 	free(d);
 }
 
-TEST(round_trip)
+static void
+check_sample(const struct bd_adopt_record *back,
+    const struct bd_adopt_record *r)
 {
-	struct bd_adopt_record *r = sample("m1", "r1"), *back = NULL;
-	char *text = bd_adopt_format(r), *cause = NULL;
-
-	ASSERT_INT_EQ(bd_adopt_parse(text, strlen(text), &back, &cause), 0);
-	ASSERT_STR_EQ(back->message_id, "m1");
-	ASSERT_STR_EQ(back->pop_receipt, "r1");
+	ASSERT_STR_EQ(back->message_id, r->message_id);
+	ASSERT_STR_EQ(back->pop_receipt, r->pop_receipt);
 	ASSERT_STR_EQ(back->message_text, r->message_text);
 	ASSERT_STR_EQ(back->etag, r->etag);
 	ASSERT_INT_EQ(back->dequeue_count, 2);
@@ -88,12 +94,42 @@ TEST(round_trip)
 	ASSERT_INT_EQ(back->retry_count, 1);
 	ASSERT_INT_EQ(back->requeue_count, 3);
 	ASSERT_INT_EQ(back->started_ms, 1764210001000);
+}
+
+TEST(round_trip)
+{
+	struct bd_adopt_record *r = sample("m1", "r1"), *back = NULL;
+	char *text = bd_adopt_format(r), *cause = NULL;
+
+	/* Blank state, the lease, the record, at their offsets. */
+	ASSERT(strlen(text) > BD_ADOPT_RECORD_OFFSET);
+	ASSERT_INT_EQ(text[0], ' ');
+	ASSERT_INT_EQ(text[BD_ADOPT_LEASE_OFFSET - 1], '\n');
+	ASSERT_INT_EQ(strncmp(text + BD_ADOPT_LEASE_OFFSET,
+	    "{\"popReceipt\":\"r1\"}", 19), 0);
+	ASSERT_INT_EQ(text[BD_ADOPT_RECORD_OFFSET - 1], '\n');
+	ASSERT_INT_EQ(strncmp(text + BD_ADOPT_RECORD_OFFSET,
+	    "{\"version\":2,", 12), 0);
+	ASSERT_INT_EQ(bd_adopt_parse(text, strlen(text), &back, &cause), 0);
+	check_sample(back, r);
+	ASSERT_INT_EQ(back->version, 2);
+	bd_adopt_record_free(back);
+	free(text);
+
+	/* An older batchd's record: the JSON alone, with the receipt. */
+	r->version = 1;
+	text = bd_adopt_format(r);
+	ASSERT_INT_EQ(strncmp(text, "{\"version\":1,", 12), 0);
+	ASSERT_NULL(strchr(text, '\n'));
+	ASSERT_INT_EQ(bd_adopt_parse(text, strlen(text), &back, &cause), 0);
+	check_sample(back, r);
+	ASSERT_INT_EQ(back->version, 1);
 	bd_adopt_record_free(back);
 	free(text);
 	bd_adopt_record_free(r);
 
 	/* A newer version, a missing field, text that is not JSON: refused. */
-	ASSERT(bd_adopt_parse("{\"version\":2}", 13, &back, &cause) < 0);
+	ASSERT(bd_adopt_parse("{\"version\":3}", 13, &back, &cause) < 0);
 	ASSERT_NOT_NULL(cause);
 	free(cause);
 	cause = NULL;
@@ -106,36 +142,75 @@ TEST(round_trip)
 	free(cause);
 }
 
+/* Writes a supervisor's record into path's state slot, as it does. */
+static void
+write_state(const char *path, enum bd_supervisor_state state)
+{
+	struct bd_supervisor_record rec = { .state = state, .pid = 42,
+	    .start_time = 7, .task_pid = 43, .start_ms = 1, .end_ms = 2 };
+	char slot[BD_SUPERVISOR_STATE_MAX], *text = bd_supervisor_record_format(
+	    &rec);
+	int fd = open(path, O_WRONLY | O_CREAT, 0600);
+
+	ASSERT(fd >= 0);
+	memset(slot, ' ', sizeof(slot));
+	memcpy(slot, text, strlen(text));
+	slot[sizeof(slot) - 1] = '\n';
+	ASSERT_INT_EQ(pwrite(fd, slot, sizeof(slot), 0), sizeof(slot));
+	close(fd);
+	free(text);
+}
+
 TEST(save_update_load_remove)
 {
 	char *d = NULL, *state;
 	struct bd_adopt_record *a = sample("m1", "r1"), *b = sample("m2", "x");
 	struct bd_adopt_record **v;
+	struct bd_supervisor_record rec;
 	size_t n;
 
 	ASSERT_INT_EQ(bd_adopt_dir(dir, &d), 0);
+	/* A stale state of an earlier receive goes with the record the
+	 * claim replaces. */
 	ASSERT_INT_EQ(bd_adopt_save(d, a), 0);
+	state = bd_adopt_state_path(d, "m1", BD_ADOPT_VERSION);
+	write_state(state, BD_SUPERVISOR_EXITED);
+	ASSERT_INT_EQ(bd_adopt_save(d, a), 0);
+	ASSERT_INT_EQ(bd_supervisor_read_state(state, &rec, NULL), 0);
+	ASSERT_INT_EQ(rec.state, BD_SUPERVISOR_NONE);
 	ASSERT_INT_EQ(bd_adopt_save(d, b), 0);
-	/* A renewal: the newest pop receipt replaces the record whole. */
+	/* The supervisor writes its state in place; a renewal writes the
+	 * newest pop receipt beside it, and neither touches the other. */
+	write_state(state, BD_SUPERVISOR_RUNNING);
 	free(a->pop_receipt);
-	a->pop_receipt = xstrdup("r2");
-	ASSERT_INT_EQ(bd_adopt_save(d, a), 0);
-	state = bd_adopt_state_path(d, "m1");
-	ASSERT_INT_EQ(bd_write_file_atomic(state, "{}", 2, 0600), 0);
+	a->pop_receipt = xstrdup("r2-a-longer-receipt");
+	ASSERT_INT_EQ(bd_adopt_save_lease(d, a), 0);
+	ASSERT_INT_EQ(bd_supervisor_read_state(state, &rec, NULL), 0);
+	ASSERT_INT_EQ(rec.state, BD_SUPERVISOR_RUNNING);
+	ASSERT_INT_EQ(rec.pid, 42);
+	write_state(state, BD_SUPERVISOR_EXITED);
+	free(a->pop_receipt);
+	a->pop_receipt = xstrdup("r3");
+	ASSERT_INT_EQ(bd_adopt_save_lease(d, a), 0);
+	ASSERT_INT_EQ(bd_supervisor_read_state(state, &rec, NULL), 0);
+	ASSERT_INT_EQ(rec.state, BD_SUPERVISOR_EXITED);
 
 	ASSERT_INT_EQ(bd_adopt_load(d, &v, &n), 0);
 	ASSERT_INT_EQ(n, 2);
-	ASSERT_STR_EQ(find(v, n, "m1")->pop_receipt, "r2");
+	ASSERT_STR_EQ(find(v, n, "m1")->pop_receipt, "r3");
+	ASSERT_STR_EQ(find(v, n, "m1")->message_text, a->message_text);
 	ASSERT_STR_EQ(find(v, n, "m2")->pop_receipt, "x");
 	free_all(v, n);
 
-	bd_adopt_remove(d, "m1");
+	bd_adopt_remove(d, "m1", BD_ADOPT_VERSION);
 	ASSERT(access(state, F_OK) != 0);
+	/* A renewal after the record is gone does not make one. */
+	ASSERT_INT_EQ(bd_adopt_save_lease(d, a), -ENOENT);
 	ASSERT_INT_EQ(bd_adopt_load(d, &v, &n), 0);
 	ASSERT_INT_EQ(n, 1);
 	ASSERT_STR_EQ(v[0]->message_id, "m2");
 	free_all(v, n);
-	bd_adopt_remove(d, "m2");
+	bd_adopt_remove(d, "m2", BD_ADOPT_VERSION);
 	ASSERT_INT_EQ(bd_adopt_load(d, &v, &n), 0);
 	ASSERT_INT_EQ(n, 0);
 	free(v);
@@ -145,12 +220,59 @@ TEST(save_update_load_remove)
 	bd_adopt_record_free(b);
 }
 
+/* What an older batchd left: a version 1 record and its state file. */
+TEST(older_records)
+{
+	char *d = NULL, *record, *state, *text;
+	struct bd_adopt_record *a = sample("old", "r1");
+	struct bd_adopt_record **v;
+	struct bd_supervisor_record rec;
+	size_t n;
+
+	ASSERT_INT_EQ(bd_adopt_dir(dir, &d), 0);
+	a->version = 1;
+	ASSERT_INT_EQ(bd_adopt_save(d, a), 0);
+	state = bd_adopt_state_path(d, "old", 1);
+	text = bd_supervisor_record_format(&(struct bd_supervisor_record){
+	    .state = BD_SUPERVISOR_RUNNING, .pid = 42, .start_time = 7,
+	    .task_pid = 43, .start_ms = 1 });
+	ASSERT_INT_EQ(bd_write_file_atomic(state, text, strlen(text), 0600),
+	    0);
+	free(text);
+	ASSERT_INT_EQ(bd_adopt_load(d, &v, &n), 0);
+	ASSERT_INT_EQ(n, 1);
+	ASSERT_INT_EQ(v[0]->version, 1);
+	ASSERT_STR_EQ(v[0]->pop_receipt, "r1");
+	free_all(v, n);
+	ASSERT_INT_EQ(bd_supervisor_read_state(state, &rec, NULL), 0);
+	ASSERT_INT_EQ(rec.state, BD_SUPERVISOR_RUNNING);
+	/* A renewal rewrites it as it was, in version 1. */
+	free(a->pop_receipt);
+	a->pop_receipt = xstrdup("r2");
+	ASSERT_INT_EQ(bd_adopt_save_lease(d, a), 0);
+	record = bd_adopt_record_path(d, "old");
+	ASSERT_INT_EQ(bd_read_file(record, 1 << 20, &text, &n), 0);
+	ASSERT_INT_EQ(strncmp(text, "{\"version\":1,", 12), 0);
+	free(text);
+	ASSERT_INT_EQ(bd_adopt_load(d, &v, &n), 0);
+	ASSERT_INT_EQ(n, 1);
+	ASSERT_STR_EQ(v[0]->pop_receipt, "r2");
+	free_all(v, n);
+	bd_adopt_remove(d, "old", 1);
+	ASSERT(access(record, F_OK) != 0);
+	ASSERT(access(state, F_OK) != 0);
+	free(record);
+	free(state);
+	free(d);
+	bd_adopt_record_free(a);
+}
+
 TEST(damaged_records_set_aside)
 {
-	char *d = NULL, *bad, *aside;
-	struct bd_adopt_record *a = sample("good", "r");
+	char *d = NULL, *bad, *aside, *text;
+	struct bd_adopt_record *a = sample("good", "r"), *t = sample("t", "r");
 	struct bd_adopt_record **v;
-	size_t n;
+	size_t n, len;
 
 	ASSERT_INT_EQ(bd_adopt_dir(dir, &d), 0);
 	ASSERT_INT_EQ(bd_adopt_save(d, a), 0);
@@ -164,14 +286,30 @@ TEST(damaged_records_set_aside)
 	aside = xasprintf("%s.bad", bad);
 	ASSERT_INT_EQ(access(aside, F_OK), 0);
 	ASSERT(access(bad, F_OK) != 0);
+	free(aside);
+	/* A version 2 file with its record cut short, or a damaged lease. */
+	text = bd_adopt_format(t);
+	len = strlen(text);
+	ASSERT_INT_EQ(bd_write_file_atomic(bad, text, len - 10, 0600), 0);
+	ASSERT_INT_EQ(bd_adopt_load(d, &v, &n), 0);
+	ASSERT_INT_EQ(n, 1);
+	free_all(v, n);
+	ASSERT(access(bad, F_OK) != 0);
+	text[BD_ADOPT_LEASE_OFFSET + 2] = 'X';
+	ASSERT_INT_EQ(bd_write_file_atomic(bad, text, len, 0600), 0);
+	ASSERT_INT_EQ(bd_adopt_load(d, &v, &n), 0);
+	ASSERT_INT_EQ(n, 1);
+	free_all(v, n);
+	ASSERT(access(bad, F_OK) != 0);
+	free(text);
 	/* A missing directory holds no records. */
 	ASSERT_INT_EQ(bd_adopt_load("/nonexistent/batchd", &v, &n), 0);
 	ASSERT_INT_EQ(n, 0);
-	bd_adopt_remove(d, "good");
-	free(aside);
+	bd_adopt_remove(d, "good", BD_ADOPT_VERSION);
 	free(bad);
 	free(d);
 	bd_adopt_record_free(a);
+	bd_adopt_record_free(t);
 }
 
 int
@@ -182,6 +320,7 @@ main(void)
 	RUN(dir_and_names);
 	RUN(round_trip);
 	RUN(save_update_load_remove);
+	RUN(older_records);
 	RUN(damaged_records_set_aside);
 	bd_rm_rf(dir);
 	free(dir);

@@ -3,8 +3,9 @@
  * The task supervisor with real processes: exit codes and signals, the
  * output cap against a task that writes 10 GiB, a double-forked setsid
  * sleep that must not survive its task, a task that ignores SIGTERM, the
- * state file, an agent that dies and another that adopts its task by
- * pidfd, and the PID reuse check.  This program is its own supervisor
+ * state file, the state written into an assignment record (adopt.h)
+ * without touching the rest of it, an agent that dies and another that
+ * adopts its task by pidfd, and the PID reuse check.  This program is its own supervisor
  * (argv[1] "supervise") and its own short-lived "old agent" (argv[1]
  * "old-agent").
  */
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "adopt.h"
 #include "clock.h"
 #include "cmd_supervise.h"
 #include "error.h"
@@ -271,6 +273,47 @@ TEST(sigterm_ignored_then_killed)
 	free(state);
 }
 
+/* The state goes into the record's first slot; the record stays whole. */
+TEST(state_in_assignment_record)
+{
+	struct bd_adopt_record r = { .message_id = (char[]){"m/1"},
+	    .pop_receipt = (char[]){"r1"}, .message_text = (char[]){"{}"},
+	    .job_id = (char[]){"j"}, .task_id = (char[]){"t"},
+	    .etag = (char[]){"e"}, .version = BD_ADOPT_VERSION };
+	struct bd_adopt_record **v;
+	struct bd_supervisor_record rec;
+	char *tasks = NULL, *state;
+	size_t n;
+
+	ASSERT_INT_EQ(bd_adopt_dir(dir, &tasks), 0);
+	ASSERT_INT_EQ(bd_adopt_save(tasks, &r), 0);
+	state = bd_adopt_state_path(tasks, r.message_id, r.version);
+	ASSERT_INT_EQ(bd_supervisor_read_state(state, &rec, NULL), 0);
+	ASSERT_INT_EQ(rec.state, BD_SUPERVISOR_NONE);
+	struct bd_process_options o = { .state_path = state };
+	struct bd_process *p = spawn_opts("exit 7", &o);
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_code, 7);
+	bd_process_free(p);
+	ASSERT_INT_EQ(bd_supervisor_read_state(state, &rec, NULL), 0);
+	ASSERT_INT_EQ(rec.state, BD_SUPERVISOR_EXITED);
+	ASSERT_INT_EQ(rec.exit_code, 7);
+	/* A renewal beside it leaves the outcome alone. */
+	r.pop_receipt = (char[]){"r2"};
+	ASSERT_INT_EQ(bd_adopt_save_lease(tasks, &r), 0);
+	ASSERT_INT_EQ(bd_supervisor_read_state(state, &rec, NULL), 0);
+	ASSERT_INT_EQ(rec.exit_code, 7);
+	ASSERT_INT_EQ(bd_adopt_load(tasks, &v, &n), 0);
+	ASSERT_INT_EQ(n, 1);
+	ASSERT_STR_EQ(v[0]->message_id, "m/1");
+	ASSERT_STR_EQ(v[0]->pop_receipt, "r2");
+	bd_adopt_record_free(v[0]);
+	free(v);
+	bd_adopt_remove(tasks, r.message_id, r.version);
+	free(state);
+	free(tasks);
+}
+
 TEST(identity)
 {
 	static const gid_t groups[] = { 65534 };
@@ -445,6 +488,7 @@ main(int argc, char **argv)
 	RUN(output_cap_10_gib);
 	RUN(double_fork_leaves_nothing);
 	RUN(sigterm_ignored_then_killed);
+	RUN(state_in_assignment_record);
 	RUN(identity);
 	RUN(adopt_after_agent_restart);
 	RUN(record_round_trip);
