@@ -20,8 +20,10 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -852,12 +854,45 @@ daemon_adopt(struct bd_daemon *d)
 	free(recs);
 }
 
+/*
+ * Says so when the node root or the state directory is on an ext4 made
+ * without a journal: there every new file walks past each inode freed in
+ * its group in the last minutes, so task starts slow down as the node
+ * works (docs/operations.md).  Once per file system.
+ */
+static void
+daemon_check_file_systems(const struct bd_daemon *d)
+{
+	const char *dirs[] = { d->s.node_root, d->s.state_dir };
+	dev_t warned = 0;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		struct stat st;
+		int fd;
+
+		if (dirs[i] == NULL || (fd = open(dirs[i], O_RDONLY |
+		    O_DIRECTORY | O_CLOEXEC)) == -1)
+			continue;
+		if (fstat(fd, &st) == 0 && (warned == 0 || st.st_dev !=
+		    warned) && bd_fs_ext4_without_journal(fd)) {
+			log_warnx("node %s: %s is on an ext4 without a journal: "
+			    "each new file there walks past every inode freed "
+			    "in the last minutes, so task starts slow down as "
+			    "the node works (see docs/operations.md, \"Which "
+			    "file system\")", d->s.node_id, dirs[i]);
+			warned = st.st_dev;
+		}
+		close(fd);
+	}
+}
+
 void
 bd_daemon_start(struct bd_daemon *d)
 {
 	log_info("node %s: joining pool %s with %d slot%s (%s backend)",
 	    d->s.node_id, d->s.pool_id, d->s.task_slots,
 	    d->s.task_slots == 1 ? "" : "s", d->source->ops->name);
+	daemon_check_file_systems(d);
 	/* Tasks a previous batchd left running are watched again first. */
 	daemon_adopt(d);
 	bd_housekeeping_start(d->hk);

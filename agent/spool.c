@@ -7,15 +7,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -88,70 +85,6 @@ bd_spool_write_temp(int dfd, const char *data, size_t len, bool sync,
 		return rc;
 	}
 	return fd;
-}
-
-/* The value of "KEY=" in a uevent file's text, into out (cap bytes). */
-static bool
-spool_uevent_value(const char *text, const char *key, char *out, size_t cap)
-{
-	size_t kl = strlen(key);
-
-	for (const char *l = text; l != NULL && *l != '\0';
-	    l = strchr(l, '\n') != NULL ? strchr(l, '\n') + 1 : NULL) {
-		size_t n = strcspn(l + kl, "\n");
-
-		if (strncmp(l, key, kl) == 0 && n > 0 && n < cap &&
-		    memchr(l + kl, '/', n) == NULL) {
-			memcpy(out, l + kl, n);
-			out[n] = '\0';
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Whether the comma or newline separated list opts holds word. */
-static bool
-spool_has_option(const char *opts, const char *word)
-{
-	size_t wl = strlen(word);
-
-	for (const char *p = opts; (p = strstr(p, word)) != NULL; p += wl)
-		if ((p == opts || p[-1] == ',' || p[-1] == '\n') &&
-		    (p[wl] == ',' || p[wl] == '\n' || p[wl] == '\0'))
-			return true;
-	return false;
-}
-
-bool
-bd_spool_rename_keeps_data(int dfd)
-{
-	char path[PATH_MAX], dev[NAME_MAX + 1], *text = NULL;
-	struct statfs sf;
-	struct stat st;
-	size_t len;
-	bool ok;
-
-	if (fstatfs(dfd, &sf) == -1 || sf.f_type != 0xEF53 /* ext2/3/4 */ ||
-	    fstat(dfd, &st) == -1)
-		return false;
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent",
-	    major(st.st_dev), minor(st.st_dev));
-	if (bd_read_file(path, 4096, &text, &len) < 0)
-		return false;
-	ok = spool_uevent_value(text, "DEVNAME=", dev, sizeof(dev));
-	free(text);
-	text = NULL;
-	/* The options file lists every option, defaults included; it has
-	   no data= line when the file system has no journal. */
-	snprintf(path, sizeof(path), "/proc/fs/ext4/%s/options", dev);
-	if (!ok || bd_read_file(path, 16384, &text, &len) < 0)
-		return false;
-	ok = (spool_has_option(text, "data=ordered") ||
-	    spool_has_option(text, "data=journal")) &&
-	    spool_has_option(text, "auto_da_alloc");
-	free(text);
-	return ok;
 }
 
 bool

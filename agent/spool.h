@@ -39,17 +39,6 @@ int bd_spool_write_temp(int dfd, const char *data, size_t len, bool sync,
  */
 bool bd_spool_clean_temp(int dfd, const char *name, int64_t now_ms);
 
-/*
- * Whether dfd's file system commits a file renamed over another together
- * with the new file's data, so that a write can rename first and then
- * make data and rename durable with one fsync() of the file (one journal
- * commit instead of two): ext4 with a journal in data=ordered or
- * data=journal mode and auto_da_alloc, read from /proc/fs/ext4.  False
- * wherever that cannot be told.  A rename that takes a new name (no file
- * replaced) is not covered: auto_da_alloc acts only on a replace.
- */
-bool bd_spool_rename_keeps_data(int dfd);
-
 /* Opens dir/sub (sub may be NULL) as a directory, making it; fd or -errno. */
 int bd_spool_open_dir(const char *dir, const char *sub);
 

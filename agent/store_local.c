@@ -18,7 +18,7 @@
  * insert, takes the name with renameat2(RENAME_NOREPLACE), which fails if
  * the row exists); then the directory is fsynced.  Where the file system
  * keeps a replaced file's data with the rename (ext4 with a journal,
- * bd_spool_rename_keeps_data()), a replace renames first and then fsyncs
+ * bd_fs_rename_keeps_data()), a replace renames first and then fsyncs
  * the file alone: one journal commit per write instead of two.  A lazy write
  * (bd_entity.lazy) skips both fsyncs: a power failure may undo it, and
  * may leave an empty file, which reads as a missing row.  Readers never lock: a rename is atomic.
@@ -149,7 +149,7 @@ struct st_store {
 	uv_cond_t sync_cv;
 	struct st_syncer *waiting;
 	bool sync_busy;		/* a worker is in fsync() */
-	/* bd_spool_rename_keeps_data() of the tables' file system. */
+	/* bd_fs_rename_keeps_data() of the tables' file system. */
 	bool rename_keeps_data;
 };
 
@@ -998,7 +998,7 @@ st_write_work(uv_work_t *w)
 			unlinkat(pfd, tmp, 0);
 		} else if (sync && r->s->rename_keeps_data) {
 			/* The rename touched the file: its fsync commits
-			   data and rename at once (spool.h). */
+			   data and rename at once (fsutil.h). */
 			rc = fsync(tfd) == -1 ? -errno : 0;
 			r->d.renames_synced_with_data++;
 		} else if (sync)
@@ -1527,7 +1527,7 @@ bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
 		}
 		s->table_fd[t] = rc;
 	}
-	s->rename_keeps_data = bd_spool_rename_keeps_data(s->table_fd[0]);
+	s->rename_keeps_data = bd_fs_rename_keeps_data(s->table_fd[0]);
 	*out = &s->pub;
 	return 0;
 }

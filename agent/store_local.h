@@ -45,7 +45,7 @@ struct bd_store_local_stats {
 	uint64_t dir_syncs_shared; /* writes another write's fsync covered */
 	uint64_t rows_reused;	/* writes that did not read the row again */
 	/* Replaces made durable by one fsync of the file after the
-	   rename, with no fsync of the directory (spool.h). */
+	   rename, with no fsync of the directory (fsutil.h). */
 	uint64_t renames_synced_with_data;
 };
 
@@ -56,7 +56,7 @@ int bd_store_local_stats(const struct bd_store *s,
 /*
  * Whether writes fsync the row's directory after the rename (default on;
  * the row file itself is fsynced before it is renamed, or after it where
- * bd_spool_rename_keeps_data() holds: then a replace needs no fsync of the
+ * bd_fs_rename_keeps_data() holds: then a replace needs no fsync of the
  * directory).  Writes to one directory that are due at once share one
  * fsync (group commit).  Returns 0 or -EINVAL as above.
  */

@@ -10,11 +10,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -469,4 +472,95 @@ bd_path_dirname(const char *path)
 	if (slash == path)
 		return xstrdup("/");
 	return xstrndup(path, (size_t)(slash - path));
+}
+
+/* The value of "KEY=" in a uevent file's text, into out (cap bytes). */
+static bool
+fs_uevent_value(const char *text, const char *key, char *out, size_t cap)
+{
+	size_t kl = strlen(key);
+
+	for (const char *l = text; l != NULL && *l != '\0';
+	    l = strchr(l, '\n') != NULL ? strchr(l, '\n') + 1 : NULL) {
+		size_t n = strcspn(l + kl, "\n");
+
+		if (strncmp(l, key, kl) == 0 && n > 0 && n < cap &&
+		    memchr(l + kl, '/', n) == NULL) {
+			memcpy(out, l + kl, n);
+			out[n] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Whether the comma or newline separated list opts holds word. */
+static bool
+fs_has_option(const char *opts, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (const char *p = opts; (p = strstr(p, word)) != NULL; p += wl)
+		if ((p == opts || p[-1] == ',' || p[-1] == '\n') &&
+		    (p[wl] == ',' || p[wl] == '\n' || p[wl] == '\0'))
+			return true;
+	return false;
+}
+
+/*
+ * The options of dfd's ext2/3/4 file system, one per line, as
+ * /proc/fs/ext4/<device>/options lists them (defaults included), into
+ * *text (caller frees); false if dfd is elsewhere or they cannot be read.
+ */
+static bool
+fs_ext4_options(int dfd, char **text)
+{
+	char path[PATH_MAX], dev[NAME_MAX + 1], *uevent = NULL;
+	struct statfs sf;
+	struct stat st;
+	size_t len;
+	bool ok;
+
+	*text = NULL;
+	if (fstatfs(dfd, &sf) == -1 || sf.f_type != 0xEF53 /* ext2/3/4 */ ||
+	    fstat(dfd, &st) == -1)
+		return false;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent",
+	    major(st.st_dev), minor(st.st_dev));
+	if (bd_read_file(path, 4096, &uevent, &len) < 0)
+		return false;
+	ok = fs_uevent_value(uevent, "DEVNAME=", dev, sizeof(dev));
+	free(uevent);
+	snprintf(path, sizeof(path), "/proc/fs/ext4/%s/options", dev);
+	return ok && bd_read_file(path, 16384, text, &len) == 0;
+}
+
+bool
+bd_fs_rename_keeps_data(int dfd)
+{
+	char *opts;
+	bool ok;
+
+	if (!fs_ext4_options(dfd, &opts))
+		return false;
+	/* No data= line: the file system has no journal. */
+	ok = (fs_has_option(opts, "data=ordered") ||
+	    fs_has_option(opts, "data=journal")) &&
+	    fs_has_option(opts, "auto_da_alloc");
+	free(opts);
+	return ok;
+}
+
+bool
+bd_fs_ext4_without_journal(int dfd)
+{
+	char *opts;
+	bool none;
+
+	if (!fs_ext4_options(dfd, &opts))
+		return false;
+	none = strncmp(opts, "data=", 5) != 0 && strstr(opts, "\ndata=") ==
+	    NULL;
+	free(opts);
+	return none;
 }

@@ -103,4 +103,22 @@ bool bd_path_stays_inside(const char *rel);
 /* The directory part of path ("." if none); caller frees. */
 char *bd_path_dirname(const char *path);
 
+/*
+ * Whether dfd's file system commits a file renamed over another together
+ * with the new file's data, so that a write can rename first and then
+ * make data and rename durable with one fsync() of the file (one journal
+ * commit instead of two): ext4 with a journal in data=ordered or
+ * data=journal mode and auto_da_alloc, read from /proc/fs/ext4.  False
+ * wherever that cannot be told.  A rename that takes a new name (no file
+ * replaced) is not covered: auto_da_alloc acts only on a replace.
+ */
+bool bd_fs_rename_keeps_data(int dfd);
+
+/*
+ * Whether dfd is on an ext4 made without a journal, where every new file
+ * walks past each inode of its group freed in the last minute or more
+ * (the kernel's recently_deleted()): a place where a busy node slows.
+ */
+bool bd_fs_ext4_without_journal(int dfd);
+
 #endif

@@ -15,7 +15,9 @@
 - Housekeeping: a task directory goes once its retentionTime has passed;
   a node root on a small tmpfs filled below tasks.freeSpaceReserveBytes
   makes the node unusable (with the reason in `batchd node list`) and it
-  takes no task until space comes back."""
+  takes no task until space comes back.
+- A node root on an ext4 made without a journal: the daemon says so at
+  start, once, and points to docs/operations.md."""
 import json
 import os
 import signal
@@ -313,5 +315,35 @@ with Workspace() as ws:
         if mounted:
             subprocess.run(["umount", "-l", mnt])
     check(st == {"node1": 0}, "housekeeping: exit 0", st)
+
+# ---- a node root on an ext4 without a journal: said at start ----------------------
+with Workspace() as ws:
+    mnt, img = os.path.join(ws.dir, "nojournal"), os.path.join(ws.dir, "ext4.img")
+    os.makedirs(mnt)
+    mounted = subprocess.run("truncate -s 64M %s && mkfs.ext4 -q -F -O ^has_journal %s && "
+                             "mount -o loop %s %s" % (img, img, img, mnt), shell=True,
+                             capture_output=True).returncode == 0
+    if not mounted:
+        print("skip the journal-less node root: cannot loop-mount an ext4 (not root?)")
+    else:
+        # The state directory too, so that the journal-less /tmp of some
+        # machines does not make a second warning.
+        pool = Pool(ws, nodes=1, slots=1, extra={
+            "nodeRoot": os.path.join(mnt, "root"), "stateDir": os.path.join(mnt, "state"),
+            "tasks": {"killGracePeriod": "PT1S", "freeSpaceReserveBytes": "1MiB"}})
+        try:
+            add(pool, ws, {"id": "nj"}, [{"id": "t", "commandLine": "/bin/true"}])
+            pool.start()
+            rc, out, err = pool.cli("wait", "nj", "--timeout", "PT1M", timeout=120)
+            check(rc == 0, "journal-less node root: the task runs", err)
+            check("without a journal" in pool.log("node1") and "operations.md" in pool.log("node1"),
+                  "journal-less node root: the log says so once, and where to read why",
+                  pool.log("node1"))
+            check(pool.log("node1").count("without a journal") == 1,
+                  "journal-less node root: said once")
+        finally:
+            st = pool.stop()
+            subprocess.run(["umount", "-l", mnt])
+        check(st == {"node1": 0}, "journal-less node root: exit 0", st)
 
 finish()

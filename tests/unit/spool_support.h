@@ -11,10 +11,8 @@
 
 #include <fcntl.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -79,39 +77,6 @@ plant(const char *spool, const char *rel, const char *data, int age_s)
 	tv[1] = tv[0];
 	ASSERT_INT_EQ(utimes(p, tv), 0);
 	free(p);
-}
-
-/*
- * A fresh 64 MiB ext4 made with mkfs.ext4 mkfs_opts, loop-mounted with
- * mount_opts ("" for the defaults) on dir/mnt, which is returned (caller
- * frees, then spool_unmount()); NULL, with a note, where this machine
- * cannot (not root, no loop devices, no mkfs.ext4).
- */
-static inline char *
-spool_ext4(const char *dir, const char *mkfs_opts, const char *mount_opts)
-{
-	char *mnt = xasprintf("%s/mnt", dir);
-	char *cmd = xasprintf("truncate -s 64M %s/ext4.img && "
-	    "mkfs.ext4 -q -F %s %s/ext4.img >/dev/null 2>&1 && "
-	    "mkdir -p %s && mount -o loop%s%s %s/ext4.img %s 2>/dev/null",
-	    dir, mkfs_opts, dir, mnt, *mount_opts ? "," : "", mount_opts, dir,
-	    mnt);
-	int rc = geteuid() == 0 ? system(cmd) : -1;
-
-	free(cmd);
-	if (rc != 0) {
-		fprintf(stderr, "   skipped: cannot loop-mount an ext4 "
-		    "(%s%s) here\n", mkfs_opts, mount_opts);
-		free(mnt);
-		return NULL;
-	}
-	return mnt;
-}
-
-static inline void
-spool_unmount(const char *mnt)
-{
-	ASSERT_INT_EQ(umount2(mnt, MNT_DETACH), 0);
 }
 
 /* Monotonic seconds, for timing. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "fsutil.h"
 #include "unit.h"
 #include "xmalloc.h"
+#include "ext4_support.h"
 
 static char *
 tmpdir(void)
@@ -304,6 +306,67 @@ TEST(join_and_dirname)
 	free(p);
 }
 
+/* What dir's file system is: keeps a replaced file's data with a rename
+ * (1), is an ext4 without a journal (2), neither (0). */
+static int
+fs_kind(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	int r;
+
+	ASSERT(dfd >= 0);
+	r = bd_fs_rename_keeps_data(dfd) ? 1 : 0;
+	if (bd_fs_ext4_without_journal(dfd))
+		r |= 2;
+	close(dfd);
+	return r;
+}
+
+/*
+ * Only ext4 with a journal in data=ordered or data=journal mode and with
+ * auto_da_alloc commits a replaced file's data with the rename; tmpfs,
+ * /proc and every other ext4 set-up say no.  Only the ext4 made without a
+ * journal says it has none.
+ */
+TEST(ext4_journal_modes)
+{
+	static const struct {
+		const char *mkfs, *mount;
+		int kind;
+	} cases[] = {
+		{ "", "", 1 },
+		{ "", "data=journal", 1 },
+		{ "", "data=writeback", 0 },
+		{ "", "noauto_da_alloc", 0 },
+		{ "-O ^has_journal", "", 2 },
+	};
+	char *dir = tmpdir(), *mnt;
+
+	ASSERT_INT_EQ(fs_kind("/proc"), 0);
+	if (geteuid() == 0) {
+		char *t = xasprintf("%s/tmpfs", dir);
+
+		ASSERT_INT_EQ(mkdir(t, 0700), 0);
+		ASSERT_INT_EQ(mount("tmpfs", t, "tmpfs", 0, "size=1m"), 0);
+		ASSERT_INT_EQ(fs_kind(t), 0);
+		ext4_unmount(t);
+		free(t);
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if ((mnt = ext4_mount(dir, cases[i].mkfs, cases[i].mount)) ==
+		    NULL)
+			continue;
+		if (fs_kind(mnt) != cases[i].kind)
+			UNIT_FAIL("ext4 %s, mounted %s: %d, expected %d",
+			    cases[i].mkfs, cases[i].mount, fs_kind(mnt),
+			    cases[i].kind);
+		ext4_unmount(mnt);
+		free(mnt);
+	}
+	bd_rm_rf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -316,5 +379,6 @@ main(void)
 	RUN(read_and_copy);
 	RUN(write_replace);
 	RUN(join_and_dirname);
+	RUN(ext4_journal_modes);
 	return 0;
 }

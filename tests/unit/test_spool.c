@@ -3,14 +3,12 @@
  * The local spool's shared file plumbing on real files: random tokens,
  * temporary files (written, locked, fsynced or not), the cleaning of a
  * crash's leftovers (old and unlocked only), directories made and opened,
- * paths made absolute, a lock wait that gives up, and which file systems
- * keep a replaced file's data with its rename.
+ * paths made absolute, and a lock wait that gives up.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 
 #include "clock.h"
@@ -120,62 +118,6 @@ TEST(flock_wait_gives_up)
 	free(dir);
 }
 
-/* Whether dir's file system keeps a replaced file's data with a rename. */
-static bool
-keeps_data(const char *dir)
-{
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-	bool r;
-
-	ASSERT(dfd >= 0);
-	r = bd_spool_rename_keeps_data(dfd);
-	close(dfd);
-	return r;
-}
-
-/*
- * Only ext4 with a journal in data=ordered or data=journal mode and with
- * auto_da_alloc commits a replaced file's data with the rename; tmpfs,
- * /proc and every other ext4 set-up say no.
- */
-TEST(rename_keeps_data)
-{
-	static const struct {
-		const char *mkfs, *mount;
-		bool keeps;
-	} cases[] = {
-		{ "", "", true },
-		{ "", "data=journal", true },
-		{ "", "data=writeback", false },
-		{ "", "noauto_da_alloc", false },
-		{ "-O ^has_journal", "", false },
-	};
-	char *dir = spool_tmpdir("bd-spool"), *mnt;
-
-	ASSERT(!keeps_data("/proc"));
-	if (geteuid() == 0) {
-		char *t = xasprintf("%s/tmpfs", dir);
-
-		ASSERT_INT_EQ(mkdir(t, 0700), 0);
-		ASSERT_INT_EQ(mount("tmpfs", t, "tmpfs", 0, "size=1m"), 0);
-		ASSERT(!keeps_data(t));
-		spool_unmount(t);
-		free(t);
-	}
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if ((mnt = spool_ext4(dir, cases[i].mkfs, cases[i].mount)) ==
-		    NULL)
-			continue;
-		if (keeps_data(mnt) != cases[i].keeps)
-			UNIT_FAIL("ext4 %s, mounted %s: expected %d",
-			    cases[i].mkfs, cases[i].mount, cases[i].keeps);
-		spool_unmount(mnt);
-		free(mnt);
-	}
-	bd_rm_rf(dir);
-	free(dir);
-}
-
 int
 main(void)
 {
@@ -183,7 +125,6 @@ main(void)
 	RUN(write_temp_and_clean);
 	RUN(absolute);
 	RUN(flock_wait_gives_up);
-	RUN(rename_keeps_data);
 	printf("spool: all passed\n");
 	return 0;
 }

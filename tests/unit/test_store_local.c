@@ -23,6 +23,7 @@
 #include "store_local.h"
 #include "unit.h"
 #include "spool_support.h"
+#include "ext4_support.h"
 #include "xmalloc.h"
 
 
@@ -944,7 +945,7 @@ TEST(replace_synced_with_rename)
 	uv_loop_t loop;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if ((mnt = spool_ext4(dir, cases[i].mkfs, "")) == NULL)
+		if ((mnt = ext4_mount(dir, cases[i].mkfs, "")) == NULL)
 			continue;
 		loop_begin(&loop);
 		s = open_store(mnt);
@@ -966,7 +967,7 @@ TEST(replace_synced_with_rename)
 		free(etag);
 		bd_store_free(s);
 		loop_end(&loop);
-		spool_unmount(mnt);
+		ext4_unmount(mnt);
 		free(mnt);
 	}
 	bd_rm_rf(dir);
