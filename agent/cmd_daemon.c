@@ -209,6 +209,8 @@ node_settings(const struct bd_config *c, struct bd_daemon_settings *s)
 	s->node_id = c->node_id;
 	s->node_root = c->node_root;
 	s->state_dir = c->state_dir;
+	if (c->storage.kind == BD_CONFIG_STORAGE_LOCAL)
+		s->spool_dir = c->spool_dir;
 	s->task_slots = (int)c->task_slots_per_node;
 	s->is_dedicated = c->is_dedicated;
 	s->poll_min_ms = c->queue.poll_min_interval_ms;

@@ -854,17 +854,28 @@ daemon_adopt(struct bd_daemon *d)
 	free(recs);
 }
 
+static bool
+daemon_dev_in(dev_t dev, const dev_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == dev)
+			return true;
+	return false;
+}
+
 /*
- * Says so when the node root or the state directory is on an ext4 made
- * without a journal: there every new file walks past each inode freed in
- * its group in the last minutes, so task starts slow down as the node
- * works (docs/operations.md).  Once per file system.
+ * Says so when the node root, the state directory or the local spool is
+ * on an ext4 made without a journal: there every new file walks past
+ * each inode freed in its group in the last minutes, so task starts slow
+ * down as the node works (docs/operations.md).  Once per file system.
  */
 static void
 daemon_check_file_systems(const struct bd_daemon *d)
 {
-	const char *dirs[] = { d->s.node_root, d->s.state_dir };
-	dev_t warned = 0;
+	const char *dirs[] = { d->s.node_root, d->s.state_dir,
+	    d->s.spool_dir };
+	dev_t warned[3] = { 0 };
+	size_t n_warned = 0;
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		struct stat st;
@@ -873,14 +884,14 @@ daemon_check_file_systems(const struct bd_daemon *d)
 		if (dirs[i] == NULL || (fd = open(dirs[i], O_RDONLY |
 		    O_DIRECTORY | O_CLOEXEC)) == -1)
 			continue;
-		if (fstat(fd, &st) == 0 && (warned == 0 || st.st_dev !=
-		    warned) && bd_fs_ext4_without_journal(fd)) {
+		if (fstat(fd, &st) == 0 && !daemon_dev_in(st.st_dev, warned,
+		    n_warned) && bd_fs_ext4_without_journal(fd)) {
 			log_warnx("node %s: %s is on an ext4 without a journal: "
 			    "each new file there walks past every inode freed "
 			    "in the last minutes, so task starts slow down as "
 			    "the node works (see docs/operations.md, \"Which "
 			    "file system\")", d->s.node_id, dirs[i]);
-			warned = st.st_dev;
+			warned[n_warned++] = st.st_dev;
 		}
 		close(fd);
 	}

@@ -46,6 +46,7 @@ struct bd_daemon_settings {
 	const char *node_id;
 	const char *node_root;
 	const char *state_dir;
+	const char *spool_dir;	/* the local spool's, or NULL */
 	int task_slots;
 	bool is_dedicated;
 	int64_t poll_min_ms;

@@ -16,10 +16,11 @@
  * Every write goes to a flock()ed ".tmp-<token>" in the row's directory
  * (agent/spool.c), is fsynced, and replaces the row by rename (or, for an
  * insert, takes the name with renameat2(RENAME_NOREPLACE), which fails if
- * the row exists); then the directory is fsynced.  Where the file system
- * keeps a replaced file's data with the rename (ext4 with a journal,
- * bd_fs_rename_keeps_data()), a replace renames first and then fsyncs
- * the file alone: one journal commit per write instead of two.  A lazy write
+ * the row exists); then the directory is fsynced.  On ext4 with a journal
+ * (bd_fs_fsync_commits_renames()) a replace instead writes the file's
+ * data out (sync_file_range, no commit), renames, and then fsyncs the
+ * file alone, which commits the rename: one journal commit per write
+ * instead of two.  A lazy write
  * (bd_entity.lazy) skips both fsyncs: a power failure may undo it, and
  * may leave an empty file, which reads as a missing row.  Readers never lock: a rename is atomic.
  * Writers that look at the current row (replace, merge, remove) flock()
@@ -149,8 +150,8 @@ struct st_store {
 	uv_cond_t sync_cv;
 	struct st_syncer *waiting;
 	bool sync_busy;		/* a worker is in fsync() */
-	/* bd_fs_rename_keeps_data() of the tables' file system. */
-	bool rename_keeps_data;
+	/* bd_fs_fsync_commits_renames() of each table's directory. */
+	bool fsync_commits_renames[ST_NTABLES];
 };
 
 enum st_op { ST_GET, ST_INSERT, ST_REPLACE, ST_MERGE, ST_REMOVE, ST_QUERY,
@@ -891,7 +892,7 @@ st_write_work(uv_work_t *w)
 	struct st_req *r = container_of(w, struct st_req, work);
 	bool upsert = r->etag == NULL && r->op != ST_REMOVE;
 	bool any = r->etag == NULL || strcmp(r->etag, "*") == 0;
-	bool sync;
+	bool sync, one_commit;
 	int pfd, fd = -1, rc = 0;
 
 	pfd = st_open_partition(r, r->op == ST_INSERT || upsert);
@@ -984,9 +985,21 @@ st_write_work(uv_work_t *w)
 			break;
 		}
 		sync = r->s->sync && !r->lazy;
+		one_commit = sync && r->s->fsync_commits_renames[r->t];
 		tfd = bd_spool_write_temp(pfd, text, strlen(text),
-		    !r->lazy && !(sync && r->s->rename_keeps_data), tmp);
+		    !r->lazy && !one_commit, tmp);
 		free(text);
+		if (tfd >= 0 && one_commit && sync_file_range(tfd, 0, 0,
+		    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+		    SYNC_FILE_RANGE_WAIT_AFTER) == -1) {
+			/* The data must be on the device before the rename
+			   can be committed; an error leaves the row as it
+			   was. */
+			rc = -errno;
+			unlinkat(pfd, tmp, 0);
+			close(tfd);
+			tfd = rc;
+		}
 		if (tfd < 0) {
 			cJSON_Delete(props);
 			free(etag);
@@ -996,9 +1009,10 @@ st_write_work(uv_work_t *w)
 		if (renameat(pfd, tmp, pfd, r->rk_name) == -1) {
 			rc = -errno;
 			unlinkat(pfd, tmp, 0);
-		} else if (sync && r->s->rename_keeps_data) {
-			/* The rename touched the file: its fsync commits
-			   data and rename at once (fsutil.h). */
+		} else if (one_commit) {
+			/* The rename dirtied the file: its fsync commits the
+			   rename, after a cache flush that makes the data
+			   written above durable first (fsutil.h). */
 			rc = fsync(tfd) == -1 ? -errno : 0;
 			r->d.renames_synced_with_data++;
 		} else if (sync)
@@ -1526,8 +1540,8 @@ bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
 			return rc;
 		}
 		s->table_fd[t] = rc;
+		s->fsync_commits_renames[t] = bd_fs_fsync_commits_renames(rc);
 	}
-	s->rename_keeps_data = bd_fs_rename_keeps_data(s->table_fd[0]);
 	*out = &s->pub;
 	return 0;
 }

@@ -55,9 +55,9 @@ int bd_store_local_stats(const struct bd_store *s,
 
 /*
  * Whether writes fsync the row's directory after the rename (default on;
- * the row file itself is fsynced before it is renamed, or after it where
- * bd_fs_rename_keeps_data() holds: then a replace needs no fsync of the
- * directory).  Writes to one directory that are due at once share one
+ * the row file itself is fsynced before it is renamed, or, on a journaled
+ * ext4 (bd_fs_fsync_commits_renames()), written out before and fsynced
+ * after it: then a replace needs no fsync of the directory).  Writes to one directory that are due at once share one
  * fsync (group commit).  Returns 0 or -EINVAL as above.
  */
 int bd_store_local_set_sync(struct bd_store *s, int on);

@@ -1036,6 +1036,12 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 		fatal("supervise: signalfd");
 	if ((s.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
 		fatal("supervise: /dev/null");
+	/* The state file is opened before the command starts, and kept: a
+	 * batchd that restarts and gives up the record meanwhile gets no new
+	 * file of that name from us.  A failure is the first write's. */
+	if (o->state_path != NULL)
+		s.state_fd = open(o->state_path, O_WRONLY | O_CREAT |
+		    O_CLOEXEC | O_NOFOLLOW, 0600);
 	/* A task that should be contained and cannot be does not start. */
 	if (o->cgroup != NULL && ((rc = bd_cgroup_setup()) < 0 ||
 	    (rc = bd_cgroup_open(o->cgroup, &s.cg)) < 0)) {

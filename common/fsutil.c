@@ -482,10 +482,12 @@ fs_uevent_value(const char *text, const char *key, char *out, size_t cap)
 
 	for (const char *l = text; l != NULL && *l != '\0';
 	    l = strchr(l, '\n') != NULL ? strchr(l, '\n') + 1 : NULL) {
-		size_t n = strcspn(l + kl, "\n");
+		size_t n;
 
-		if (strncmp(l, key, kl) == 0 && n > 0 && n < cap &&
-		    memchr(l + kl, '/', n) == NULL) {
+		if (strncmp(l, key, kl) != 0)
+			continue;
+		n = strcspn(l + kl, "\n");
+		if (n > 0 && n < cap && memchr(l + kl, '/', n) == NULL) {
 			memcpy(out, l + kl, n);
 			out[n] = '\0';
 			return true;
@@ -531,22 +533,25 @@ fs_ext4_options(int dfd, char **text)
 		return false;
 	ok = fs_uevent_value(uevent, "DEVNAME=", dev, sizeof(dev));
 	free(uevent);
+	if (!ok)
+		return false;
 	snprintf(path, sizeof(path), "/proc/fs/ext4/%s/options", dev);
-	return ok && bd_read_file(path, 16384, text, &len) == 0;
+	return bd_read_file(path, 16384, text, &len) == 0;
 }
 
 bool
-bd_fs_rename_keeps_data(int dfd)
+bd_fs_fsync_commits_renames(int dfd)
 {
 	char *opts;
 	bool ok;
 
 	if (!fs_ext4_options(dfd, &opts))
 		return false;
-	/* No data= line: the file system has no journal. */
+	/* No data= line: the file system has no journal.  Without
+	   barriers the commit does not flush the disk's cache first. */
 	ok = (fs_has_option(opts, "data=ordered") ||
 	    fs_has_option(opts, "data=journal")) &&
-	    fs_has_option(opts, "auto_da_alloc");
+	    fs_has_option(opts, "barrier");
 	free(opts);
 	return ok;
 }

@@ -104,15 +104,16 @@ bool bd_path_stays_inside(const char *rel);
 char *bd_path_dirname(const char *path);
 
 /*
- * Whether dfd's file system commits a file renamed over another together
- * with the new file's data, so that a write can rename first and then
- * make data and rename durable with one fsync() of the file (one journal
- * commit instead of two): ext4 with a journal in data=ordered or
- * data=journal mode and auto_da_alloc, read from /proc/fs/ext4.  False
- * wherever that cannot be told.  A rename that takes a new name (no file
- * replaced) is not covered: auto_da_alloc acts only on a replace.
+ * Whether an fsync() of a file in dfd also commits every metadata change
+ * made before it, renames included, after a flush of the disk's cache:
+ * ext4 with a journal in data=ordered or data=journal mode, with barriers
+ * (all defaults), read from /proc/fs/ext4.  A journal commits in order,
+ * and a rename dirties the renamed inode, so a write whose data is
+ * already on the device (sync_file_range()) can rename and then fsync
+ * the file once: one journal commit instead of two.  False wherever that
+ * cannot be told.
  */
-bool bd_fs_rename_keeps_data(int dfd);
+bool bd_fs_fsync_commits_renames(int dfd);
 
 /*
  * Whether dfd is on an ext4 made without a journal, where every new file

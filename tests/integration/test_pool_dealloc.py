@@ -326,10 +326,11 @@ with Workspace() as ws:
     if not mounted:
         print("skip the journal-less node root: cannot loop-mount an ext4 (not root?)")
     else:
-        # The state directory too, so that the journal-less /tmp of some
-        # machines does not make a second warning.
+        # The state directory and the spool too, so that the journal-less
+        # /tmp of some machines does not make a second warning.
         pool = Pool(ws, nodes=1, slots=1, extra={
             "nodeRoot": os.path.join(mnt, "root"), "stateDir": os.path.join(mnt, "state"),
+            "spoolDir": os.path.join(mnt, "spool"),
             "tasks": {"killGracePeriod": "PT1S", "freeSpaceReserveBytes": "1MiB"}})
         try:
             add(pool, ws, {"id": "nj"}, [{"id": "t", "commandLine": "/bin/true"}])

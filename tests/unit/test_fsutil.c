@@ -306,8 +306,8 @@ TEST(join_and_dirname)
 	free(p);
 }
 
-/* What dir's file system is: keeps a replaced file's data with a rename
- * (1), is an ext4 without a journal (2), neither (0). */
+/* What dir's file system is: an fsync there commits earlier renames (1),
+ * an ext4 without a journal (2), neither (0). */
 static int
 fs_kind(const char *dir)
 {
@@ -315,7 +315,7 @@ fs_kind(const char *dir)
 	int r;
 
 	ASSERT(dfd >= 0);
-	r = bd_fs_rename_keeps_data(dfd) ? 1 : 0;
+	r = bd_fs_fsync_commits_renames(dfd) ? 1 : 0;
 	if (bd_fs_ext4_without_journal(dfd))
 		r |= 2;
 	close(dfd);
@@ -323,10 +323,10 @@ fs_kind(const char *dir)
 }
 
 /*
- * Only ext4 with a journal in data=ordered or data=journal mode and with
- * auto_da_alloc commits a replaced file's data with the rename; tmpfs,
- * /proc and every other ext4 set-up say no.  Only the ext4 made without a
- * journal says it has none.
+ * Only ext4 with a journal in data=ordered or data=journal mode, with
+ * barriers, commits earlier renames with an fsync and flushes the disk's
+ * cache first; tmpfs, /proc and every other ext4 set-up say no.  Only the
+ * ext4 made without a journal says it has none.
  */
 TEST(ext4_journal_modes)
 {
@@ -337,7 +337,8 @@ TEST(ext4_journal_modes)
 		{ "", "", 1 },
 		{ "", "data=journal", 1 },
 		{ "", "data=writeback", 0 },
-		{ "", "noauto_da_alloc", 0 },
+		{ "", "noauto_da_alloc", 1 },
+		{ "", "nobarrier", 0 },
 		{ "-O ^has_journal", "", 2 },
 	};
 	char *dir = tmpdir(), *mnt;
