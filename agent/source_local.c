@@ -404,7 +404,8 @@ sl_write_file(int dfd, const char *name, const char *data, size_t len,
 	char tmp[BD_SPOOL_TMP_LEN];
 	int fd, rc = 0;
 
-	if ((fd = bd_spool_write_temp(dfd, data, len, !fresh, tmp)) < 0)
+	if ((fd = bd_spool_write_temp(dfd, data, len,
+	    fresh ? BD_SPOOL_NO_SYNC : BD_SPOOL_FSYNC, tmp)) < 0)
 		return fd;
 	if (renameat(dfd, tmp, dfd, name) == -1) {
 		rc = -errno;

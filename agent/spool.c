@@ -52,8 +52,8 @@ bd_spool_random_hex(char *buf, size_t n)
 }
 
 int
-bd_spool_write_temp(int dfd, const char *data, size_t len, bool sync,
-    char tmp[BD_SPOOL_TMP_LEN])
+bd_spool_write_temp(int dfd, const char *data, size_t len,
+    enum bd_spool_sync sync, char tmp[BD_SPOOL_TMP_LEN])
 {
 	char tok[17];
 	int fd, rc = 0;
@@ -77,7 +77,11 @@ bd_spool_write_temp(int dfd, const char *data, size_t len, bool sync,
 			len -= (size_t)n;
 		}
 	}
-	if (rc == 0 && sync && fsync(fd) == -1)
+	if (rc == 0 && sync == BD_SPOOL_FSYNC && fsync(fd) == -1)
+		rc = -errno;
+	if (rc == 0 && sync == BD_SPOOL_WRITE_OUT && sync_file_range(fd, 0, 0,
+	    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+	    SYNC_FILE_RANGE_WAIT_AFTER) == -1)
 		rc = -errno;
 	if (rc < 0) {
 		unlinkat(dfd, tmp, 0);

@@ -23,14 +23,24 @@
 /* Fills buf (2 * n + 1 bytes) with n random bytes in hex; n <= 32. */
 void bd_spool_random_hex(char *buf, size_t n);
 
+/* How far a temporary file's content is pushed before it is renamed. */
+enum bd_spool_sync {
+	BD_SPOOL_NO_SYNC,	/* left in the page cache */
+	BD_SPOOL_FSYNC,		/* fsync()ed: data and inode committed */
+	/* Data written to the device and waited for, nothing committed
+	   (sync_file_range): for a caller whose fsync after the rename
+	   commits both (bd_fs_fsync_commits_renames()). */
+	BD_SPOOL_WRITE_OUT,
+};
+
 /*
  * Writes data to a new ".tmp-<16 hex>" in dfd, flock()ed (which tells a
- * cleaner that its writer lives) and, with sync, fsynced.  Its name goes
+ * cleaner that its writer lives) and synced as sync says.  Its name goes
  * to tmp.  Returns the open fd (caller closes, and renames or unlinks
  * tmp), or a negative errno with nothing left behind.
  */
-int bd_spool_write_temp(int dfd, const char *data, size_t len, bool sync,
-    char tmp[BD_SPOOL_TMP_LEN]);
+int bd_spool_write_temp(int dfd, const char *data, size_t len,
+    enum bd_spool_sync sync, char tmp[BD_SPOOL_TMP_LEN]);
 
 /*
  * Removes dfd/name if it is a temporary file left by a crash: named

@@ -812,7 +812,8 @@ st_insert_file(struct st_req *r, int pfd)
 	char *text = st_row_text(r, r->props, 1, &etag);
 	int fd, rc;
 
-	fd = bd_spool_write_temp(pfd, text, strlen(text), !r->lazy, tmp);
+	fd = bd_spool_write_temp(pfd, text, strlen(text),
+	    r->lazy ? BD_SPOOL_NO_SYNC : BD_SPOOL_FSYNC, tmp);
 	free(text);
 	if (fd < 0) {
 		free(etag);
@@ -986,20 +987,13 @@ st_write_work(uv_work_t *w)
 		}
 		sync = r->s->sync && !r->lazy;
 		one_commit = sync && r->s->fsync_commits_renames[r->t];
+		/* With one commit the data must be on the device before
+		   the rename can be committed; an error leaves the row as
+		   it was. */
 		tfd = bd_spool_write_temp(pfd, text, strlen(text),
-		    !r->lazy && !one_commit, tmp);
+		    r->lazy ? BD_SPOOL_NO_SYNC : one_commit ?
+		    BD_SPOOL_WRITE_OUT : BD_SPOOL_FSYNC, tmp);
 		free(text);
-		if (tfd >= 0 && one_commit && sync_file_range(tfd, 0, 0,
-		    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-		    SYNC_FILE_RANGE_WAIT_AFTER) == -1) {
-			/* The data must be on the device before the rename
-			   can be committed; an error leaves the row as it
-			   was. */
-			rc = -errno;
-			unlinkat(pfd, tmp, 0);
-			close(tfd);
-			tfd = rc;
-		}
 		if (tfd < 0) {
 			cJSON_Delete(props);
 			free(etag);

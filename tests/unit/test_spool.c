@@ -39,7 +39,7 @@ TEST(write_temp_and_clean)
 
 	ASSERT(dfd >= 0);
 	ASSERT(exists(dir, "sub/deeper"));
-	fd = bd_spool_write_temp(dfd, "hello", 5, true, tmp);
+	fd = bd_spool_write_temp(dfd, "hello", 5, BD_SPOOL_FSYNC, tmp);
 	ASSERT(fd >= 0);
 	ASSERT_INT_EQ((int)strlen(tmp), 21);
 	ASSERT(strncmp(tmp, ".tmp-", 5) == 0);
@@ -61,9 +61,19 @@ TEST(write_temp_and_clean)
 	ASSERT(!bd_spool_clean_temp(dfd, "row.json", bd_clock_now_ms()));
 	ASSERT(exists(dir, "sub/deeper/row.json"));
 	/* An unsynced temporary file has its data all the same. */
-	fd = bd_spool_write_temp(dfd, "x", 1, false, tmp);
+	fd = bd_spool_write_temp(dfd, "x", 1, BD_SPOOL_NO_SYNC, tmp);
 	ASSERT(fd >= 0);
 	close(fd);
+	/* Nor does one written out without a commit lose any. */
+	fd = bd_spool_write_temp(dfd, "written out", 11, BD_SPOOL_WRITE_OUT,
+	    tmp);
+	ASSERT(fd >= 0);
+	close(fd);
+	free(path);
+	path = xasprintf("%s/sub/deeper/%s", dir, tmp);
+	ASSERT_INT_EQ(bd_read_file(path, 100, &data, &len), 0);
+	ASSERT_STR_EQ(data, "written out");
+	free(data);
 	free(path);
 	close(dfd);
 	bd_rm_rf(dir);
