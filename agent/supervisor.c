@@ -73,7 +73,7 @@ struct sv {
 	int64_t kill_at;	/* monotonic ms of the SIGKILL after a SIGTERM */
 	int64_t drain_until;	/* monotonic ms; 0 while the command runs */
 	int devnull;
-	int state_fd;		/* the state file, after its first record */
+	int state_fd;		/* the state file (supervisor_open_state()) */
 	struct sv_stream out, err;
 	struct bd_supervisor_record rec;
 };
@@ -288,6 +288,21 @@ bd_supervisor_alive(const struct bd_supervisor_record *r)
 }
 
 /*
+ * Opens the state file once, before the command starts, and keeps it: a
+ * batchd that restarts and gives up the record meanwhile gets no new file
+ * of that name from us.  0 (also without a state file) or -errno.
+ */
+static int
+supervisor_open_state(struct sv *s)
+{
+	if (s->o->state_path == NULL || s->state_fd != -1)
+		return 0;
+	s->state_fd = open(s->o->state_path, O_WRONLY | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	return s->state_fd == -1 ? -errno : 0;
+}
+
+/*
  * Writes the record into the state file's slot: its first
  * BD_SUPERVISOR_STATE_MAX bytes, padded with spaces to a newline, in one
  * pwrite() of one page, so that a supervisor killed in the middle leaves
@@ -304,13 +319,12 @@ bd_supervisor_alive(const struct bd_supervisor_record *r)
 static int
 supervisor_write_state(struct sv *s)
 {
-	const char *path = s->o->state_path;
 	char slot[BD_SUPERVISOR_STATE_MAX], *text;
 	size_t len;
 	ssize_t n;
 	int rc = 0;
 
-	if (path == NULL)
+	if (s->o->state_path == NULL)
 		return 0;
 	text = bd_supervisor_record_format(&s->rec);
 	len = strlen(text);	/* with its newline */
@@ -322,9 +336,8 @@ supervisor_write_state(struct sv *s)
 	memset(slot + len - 1, ' ', sizeof(slot) - len);
 	slot[sizeof(slot) - 1] = '\n';
 	free(text);
-	if (s->state_fd == -1 && (s->state_fd = open(path, O_WRONLY |
-	    O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
-		return -errno;
+	if ((rc = supervisor_open_state(s)) < 0)
+		return rc;
 	if ((n = pwrite(s->state_fd, slot, sizeof(slot), 0)) !=
 	    (ssize_t)sizeof(slot))
 		rc = n == -1 ? -errno : -EIO;
@@ -1036,12 +1049,8 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 		fatal("supervise: signalfd");
 	if ((s.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
 		fatal("supervise: /dev/null");
-	/* The state file is opened before the command starts, and kept: a
-	 * batchd that restarts and gives up the record meanwhile gets no new
-	 * file of that name from us.  A failure is the first write's. */
-	if (o->state_path != NULL)
-		s.state_fd = open(o->state_path, O_WRONLY | O_CREAT |
-		    O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* A failure here is the first write's to report. */
+	(void)supervisor_open_state(&s);
 	/* A task that should be contained and cannot be does not start. */
 	if (o->cgroup != NULL && ((rc = bd_cgroup_setup()) < 0 ||
 	    (rc = bd_cgroup_open(o->cgroup, &s.cg)) < 0)) {
