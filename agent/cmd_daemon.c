@@ -31,8 +31,11 @@
 #include "notify.h"
 #include "pool.h"
 #include "process.h"
+#include "store_local.h"
 #include "task_user.h"
 #include "xmalloc.h"
+
+#define NODE_COMMIT_DELAY_MS 50	/* a row waits at most this for its commit */
 
 struct node {
 	uv_loop_t loop;
@@ -288,6 +291,14 @@ bd_cmd_daemon(int argc, char **argv)
 		log_warnx("pool %s: %s", n.cfg->pool_id, cause);
 		goto fail;
 	}
+	/*
+	 * A completed row is visible at once and its task's slot is free;
+	 * only the delete of its message waits for the commit.  Letting the
+	 * rows of the next 50 ms share it costs nothing a user sees and cut
+	 * the journal commits of short tasks ~30-fold (docs/performance.md).
+	 */
+	(void)bd_store_local_set_commit_delay(n.pool->store,
+	    NODE_COMMIT_DELAY_MS);
 	struct bd_task_users_options uo = {
 		.pool_non_admin = n.cfg->users.pool_non_admin,
 		.pool_admin = n.cfg->users.pool_admin,

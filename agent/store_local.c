@@ -17,12 +17,13 @@
  * (agent/spool.c), is fsynced, and replaces the row by rename (or, for an
  * insert, takes the name with renameat2(RENAME_NOREPLACE), which fails if
  * the row exists); then the directory is fsynced.  On ext4 with a journal
- * (bd_fs_fsync_commits_renames()) a replace instead writes the file's
- * data out (sync_file_range, no commit), renames, and then fsyncs the
- * file alone, which commits the rename: one journal commit per write
- * instead of two.  A lazy write
+ * (bd_fs_fsync_commits_renames()) the file's data is only written out
+ * (sync_file_range, no commit): the directory's fsync commits the rename
+ * after a cache flush that makes that data durable too, so a write costs
+ * one journal commit, shared with the others of its group.  A lazy write
  * (bd_entity.lazy) skips both fsyncs: a power failure may undo it, and
- * may leave an empty file, which reads as a missing row.  Readers never lock: a rename is atomic.
+ * may leave an empty file, which reads as a missing row.  Readers never
+ * lock: a rename is atomic.
  * Writers that look at the current row (replace, merge, remove) flock()
  * the row file and then check that the name still leads to the file they
  * locked; if another writer replaced it meanwhile they start again on the
@@ -34,12 +35,15 @@
  * itself is always the old or the new version.  Partition directories are
  * never removed (an insert racing an rmdir would fail).
  *
- * Group commit: a write whose rename is done waits for an fsync of its
- * directory (st_sync_dir()).  One fsync runs at a time per store; it
- * covers every write to the same directory that was waiting when it
- * began, so completions due at once (several slots ending together, or a
- * slow disk) cost one directory fsync, and a lone write starts its own at
- * once, as before.
+ * Group commit (st_commit_*()): a write whose rename is done leaves its
+ * worker thread and waits, on the loop, for an fsync of its directory;
+ * its callback runs after that.  One commit job runs at a time per store
+ * and fsyncs the directories of every write that was waiting when it
+ * began, once each.  A lone write's commit starts at once, unless the
+ * store was given a commit delay (bd_store_local_set_commit_delay()):
+ * then the first waiting write holds the next commit back that long, so
+ * a steady stream of short tasks' rows costs one journal commit per
+ * delay instead of one per row.  No thread sleeps or waits meanwhile.
  *
  * Rows read back: a write under the row's lock needs the row's ETag,
  * version and (merge) properties.  The store remembers the last ST_ROWS
@@ -54,8 +58,8 @@
  * safe because partition directories are never removed.
  *
  * Threads: each call's disk work runs in uv_queue_work and touches only
- * its own request (and the group commit's list, under sync_mu);
- * callbacks and counters live on the loop thread.
+ * its own request; the commit job only its own list of requests;
+ * callbacks, counters and the waiting list live on the loop thread.
  */
 #include "store_local.h"
 
@@ -91,6 +95,7 @@
 #define ST_NAME_MAX 256
 #define ST_PARTS 8		/* partition directories kept open */
 #define ST_ROWS 64		/* rows remembered (st_cache_put()) */
+#define ST_COMMIT_MAX 256	/* writes that start a commit without delay */
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -107,17 +112,6 @@ struct st_cached {
 	int64_t version;
 	cJSON *props;
 	uint64_t used;
-};
-
-/* A write waiting for its directory's fsync, on its worker's stack. */
-struct st_syncer {
-	int dfd;
-	dev_t dev;
-	ino_t ino;
-	bool in_group;		/* the fsync under way covers it */
-	bool done;
-	int rc;
-	struct st_syncer *next;
 };
 
 struct st_store {
@@ -145,11 +139,13 @@ struct st_store {
 	struct st_cached *rows[ST_ROWS];
 	uint64_t rows_clock;
 
-	/* Group commit (st_sync_dir()). */
-	uv_mutex_t sync_mu;
-	uv_cond_t sync_cv;
-	struct st_syncer *waiting;
-	bool sync_busy;		/* a worker is in fsync() */
+	/* Group commit (st_commit_*()), on the loop thread. */
+	struct st_req *waiting, **waiting_tail;	/* oldest first */
+	size_t n_waiting;
+	uint64_t waiting_since;	/* uv_now() when the oldest began waiting */
+	bool committing;	/* a commit job runs */
+	uint64_t commit_delay_ms;
+	uv_timer_t *commit_timer; /* NULL until a delay is set */
 	/* bd_fs_fsync_commits_renames() of each table's directory. */
 	bool fsync_commits_renames[ST_NTABLES];
 };
@@ -176,6 +172,11 @@ struct st_req {
 	char *etag;		/* condition; NULL for none */
 	cJSON *props;		/* a copy of the caller's */
 	bool lazy;		/* no fsync (bd_entity.lazy) */
+
+	/* Renamed; durable once this directory is fsynced (-1: nothing
+	   to wait for). */
+	int commit_fd;
+	struct st_req *commit_next;	/* the waiting list, a commit job */
 
 	/* Out. */
 	int status;
@@ -747,60 +748,29 @@ st_close_partition(struct st_req *r, int fd)
 }
 
 /*
- * Makes r's renames and unlinks in directory dfd durable: an fsync of dfd,
- * or of the same directory by another worker that began after this one
- * asked.  The first to ask leads: it takes every waiter on the same
- * directory into its fsync and wakes them with its result; the others
- * wait for that, or lead the next round.  0 or a negative errno.
+ * Worker: r's rename or unlink in directory dfd is done; r ends when an
+ * fsync of dfd has made it durable (st_commit_start()).  0 or a negative
+ * errno.
  */
 static int
-st_sync_dir(struct st_req *r, int dfd)
+st_wait_commit(struct st_req *r, int dfd)
 {
-	struct st_store *s = r->s;
-	struct st_syncer me = { .dfd = dfd }, **pp;
-	struct stat st;
-	bool led = false;
+	r->commit_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	return r->commit_fd == -1 ? -errno : 0;
+}
 
-	if (fstat(dfd, &st) == -1)
-		return -errno;
-	me.dev = st.st_dev;
-	me.ino = st.st_ino;
-	uv_mutex_lock(&s->sync_mu);
-	me.next = s->waiting;
-	s->waiting = &me;
-	while (!me.done) {
-		int rc;
-
-		if (s->sync_busy) {
-			uv_cond_wait(&s->sync_cv, &s->sync_mu);
-			continue;
-		}
-		s->sync_busy = true;
-		led = true;
-		for (struct st_syncer *w = s->waiting; w != NULL; w = w->next)
-			w->in_group = w->dev == me.dev && w->ino == me.ino;
-		uv_mutex_unlock(&s->sync_mu);
-		rc = fsync(dfd) == -1 ? -errno : 0;
-		r->d.dir_syncs++;
-		uv_mutex_lock(&s->sync_mu);
-		for (pp = &s->waiting; *pp != NULL;) {
-			struct st_syncer *w = *pp;
-
-			if (!w->in_group) {
-				pp = &w->next;
-				continue;
-			}
-			*pp = w->next;
-			w->done = true;
-			w->rc = rc;
-		}
-		s->sync_busy = false;
-		uv_cond_broadcast(&s->sync_cv);
+/* Worker: how far r's temporary file's data goes before the rename. */
+static enum bd_spool_sync
+st_temp_sync(struct st_req *r)
+{
+	if (r->lazy)
+		return BD_SPOOL_NO_SYNC;
+	if (r->s->sync && r->s->fsync_commits_renames[r->t]) {
+		/* The directory's commit makes it durable (fsutil.h). */
+		r->d.written_out++;
+		return BD_SPOOL_WRITE_OUT;
 	}
-	uv_mutex_unlock(&s->sync_mu);
-	if (!led)
-		r->d.dir_syncs_shared++;
-	return me.rc;
+	return BD_SPOOL_FSYNC;
 }
 
 /* Inserts a new row file for r at version 1: 0 or -EEXIST.  On success
@@ -812,8 +782,8 @@ st_insert_file(struct st_req *r, int pfd)
 	char *text = st_row_text(r, r->props, 1, &etag);
 	int fd, rc;
 
-	fd = bd_spool_write_temp(pfd, text, strlen(text),
-	    r->lazy ? BD_SPOOL_NO_SYNC : BD_SPOOL_FSYNC, tmp);
+	fd = bd_spool_write_temp(pfd, text, strlen(text), st_temp_sync(r),
+	    tmp);
 	free(text);
 	if (fd < 0) {
 		free(etag);
@@ -828,7 +798,7 @@ st_insert_file(struct st_req *r, int pfd)
 		rc = st_rename_noreplace(pfd, tmp, r->rk_name);
 	close(fd);
 	if (rc == 0 && r->s->sync && !r->lazy)
-		rc = st_sync_dir(r, pfd);
+		rc = st_wait_commit(r, pfd);
 	if (rc == 0) {
 		st_cache_put(r, etag, 1, r->props);
 		r->props = NULL;	/* the loop ends after this */
@@ -893,7 +863,6 @@ st_write_work(uv_work_t *w)
 	struct st_req *r = container_of(w, struct st_req, work);
 	bool upsert = r->etag == NULL && r->op != ST_REMOVE;
 	bool any = r->etag == NULL || strcmp(r->etag, "*") == 0;
-	bool sync, one_commit;
 	int pfd, fd = -1, rc = 0;
 
 	pfd = st_open_partition(r, r->op == ST_INSERT || upsert);
@@ -957,7 +926,7 @@ st_write_work(uv_work_t *w)
 			if (unlinkat(pfd, r->rk_name, 0) == -1)
 				rc = -errno;
 			else if (r->s->sync)
-				rc = st_sync_dir(r, pfd);
+				rc = st_wait_commit(r, pfd);
 			break;
 		}
 		/* The loop ends after this write: r->props may be used up,
@@ -985,14 +954,9 @@ st_write_work(uv_work_t *w)
 			rc = BD_ETOOBIG;
 			break;
 		}
-		sync = r->s->sync && !r->lazy;
-		one_commit = sync && r->s->fsync_commits_renames[r->t];
-		/* With one commit the data must be on the device before
-		   the rename can be committed; an error leaves the row as
-		   it was. */
+		/* An error leaves the row as it was. */
 		tfd = bd_spool_write_temp(pfd, text, strlen(text),
-		    r->lazy ? BD_SPOOL_NO_SYNC : one_commit ?
-		    BD_SPOOL_WRITE_OUT : BD_SPOOL_FSYNC, tmp);
+		    st_temp_sync(r), tmp);
 		free(text);
 		if (tfd < 0) {
 			cJSON_Delete(props);
@@ -1003,14 +967,8 @@ st_write_work(uv_work_t *w)
 		if (renameat(pfd, tmp, pfd, r->rk_name) == -1) {
 			rc = -errno;
 			unlinkat(pfd, tmp, 0);
-		} else if (one_commit) {
-			/* The rename dirtied the file: its fsync commits the
-			   rename, after a cache flush that makes the data
-			   written above durable first (fsutil.h). */
-			rc = fsync(tfd) == -1 ? -errno : 0;
-			r->d.renames_synced_with_data++;
-		} else if (sync)
-			rc = st_sync_dir(r, pfd);
+		} else if (r->s->sync && !r->lazy)
+			rc = st_wait_commit(r, pfd);
 		close(tfd);
 		if (rc == 0) {
 			st_cache_put(r, etag, version, props);
@@ -1210,6 +1168,8 @@ st_stats_add(struct bd_store_local_stats *a,
 static void
 st_req_free(struct st_req *r)
 {
+	if (r->commit_fd >= 0)
+		close(r->commit_fd);
 	free(r->pk);
 	free(r->rk);
 	free(r->etag);
@@ -1222,16 +1182,13 @@ st_req_free(struct st_req *r)
 
 /* Loop: ends a request, running its callback once. */
 static void
-st_after_work(uv_work_t *w, int status)
+st_finish(struct st_req *r)
 {
-	struct st_req *r = container_of(w, struct st_req, work);
 	struct st_store *s = r->s;
 	struct bd_entity *e;
 	struct bd_entity **rows;
 
 	s->in_flight--;
-	if (status == UV_ECANCELED && r->status == 0)
-		r->status = -ECANCELED;
 	st_stats_add(&s->stats, &r->d);
 	switch (r->op) {
 	case ST_GET:
@@ -1266,6 +1223,147 @@ st_after_work(uv_work_t *w, int status)
 	st_req_free(r);
 }
 
+/* ---- group commit --------------------------------------------------- */
+
+/* The writes one commit job makes durable. */
+struct st_commit {
+	uv_work_t work;
+	struct st_store *s;
+	struct st_req *reqs;
+};
+
+static void st_commit_start(struct st_store *s);
+
+/* Worker: fsyncs each directory of the job's writes once; each write
+ * gets its directory's result in status. */
+static void
+st_commit_work(uv_work_t *w)
+{
+	struct st_commit *c = container_of(w, struct st_commit, work);
+	struct st_stat_id {
+		dev_t dev;
+		ino_t ino;
+		int rc;
+	} dirs[ST_PARTS];
+	size_t n = 0;
+
+	for (struct st_req *r = c->reqs; r != NULL; r = r->commit_next) {
+		struct stat st;
+		size_t i;
+
+		if (fstat(r->commit_fd, &st) == -1) {
+			r->status = -errno;
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino)
+				break;
+		if (i < n) {
+			r->status = dirs[i].rc;
+			r->d.dir_syncs_shared++;
+			continue;
+		}
+		r->status = fsync(r->commit_fd) == -1 ? -errno : 0;
+		r->d.dir_syncs++;
+		if (n < ST_PARTS)
+			dirs[n++] = (struct st_stat_id){ st.st_dev, st.st_ino,
+			    r->status };
+	}
+}
+
+/* Loop: the job's writes are durable, or failed: their callbacks run. */
+static void
+st_commit_done(uv_work_t *w, int status)
+{
+	struct st_commit *c = container_of(w, struct st_commit, work);
+	struct st_store *s = c->s;
+	struct st_req *r, *next;
+
+	for (r = c->reqs; r != NULL; r = next) {
+		next = r->commit_next;
+		if (status == UV_ECANCELED)
+			r->status = -ECANCELED;
+		if (r->status < 0) {
+			int rc = r->status;
+
+			/* Renamed but maybe not durable: a failure, which
+			   the caller may retry. */
+			st_fail(r, rc, NULL);
+		}
+		st_finish(r);
+	}
+	free(c);
+	s->committing = false;
+	st_commit_start(s);
+}
+
+static void
+st_commit_on_timer(uv_timer_t *t)
+{
+	st_commit_start(t->data);
+}
+
+/*
+ * Loop: starts a commit job for every waiting write, unless one runs (its
+ * end starts the next) or the commit delay since the oldest has not
+ * passed yet (the timer comes back then).
+ */
+static void
+st_commit_start(struct st_store *s)
+{
+	struct st_commit *c;
+	uint64_t now, due;
+	int rc;
+
+	if (s->committing || s->waiting == NULL)
+		return;
+	now = uv_now(s->loop);
+	due = s->waiting_since + s->commit_delay_ms;
+	if (now < due && s->n_waiting < ST_COMMIT_MAX) {
+		uv_timer_start(s->commit_timer, st_commit_on_timer, due - now,
+		    0);
+		return;
+	}
+	if (s->commit_timer != NULL)
+		uv_timer_stop(s->commit_timer);
+	c = xcalloc(1, sizeof(*c));
+	c->s = s;
+	c->reqs = s->waiting;
+	s->waiting = NULL;
+	s->waiting_tail = &s->waiting;
+	s->n_waiting = 0;
+	s->committing = true;
+	if ((rc = uv_queue_work(s->loop, &c->work, st_commit_work,
+	    st_commit_done)) < 0) {
+		for (struct st_req *r = c->reqs; r != NULL; r = r->commit_next)
+			r->status = rc;
+		st_commit_done(&c->work, 0);
+	}
+}
+
+/* Loop: r's worker is done with it. */
+static void
+st_after_work(uv_work_t *w, int status)
+{
+	struct st_req *r = container_of(w, struct st_req, work);
+	struct st_store *s = r->s;
+
+	if (status == UV_ECANCELED && r->status == 0)
+		r->status = -ECANCELED;
+	if (r->status < 0 || r->commit_fd < 0) {
+		st_finish(r);
+		return;
+	}
+	/* Renamed: its callback waits for the commit. */
+	if (s->waiting == NULL)
+		s->waiting_since = uv_now(s->loop);
+	r->commit_next = NULL;
+	*s->waiting_tail = r;
+	s->waiting_tail = &r->commit_next;
+	s->n_waiting++;
+	st_commit_start(s);
+}
+
 /* Loop: queues r; on failure frees it and returns the error. */
 static int
 st_queue_req(struct st_req *r, uv_work_cb fn)
@@ -1297,6 +1395,7 @@ st_req_new(struct st_store *s, enum st_op op, enum bd_table t, const char *pk,
 	}
 	r = xcalloc(1, sizeof(*r));
 	r->s = s;
+	r->commit_fd = -1;
 	r->op = op;
 	r->t = t;
 	r->arg = arg;
@@ -1471,6 +1570,12 @@ st_create(struct bd_store *bs, bd_store_write_cb cb, void *arg)
 /* ---- life ----------------------------------------------------------- */
 
 static void
+st_free_handle(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void
 st_free(struct bd_store *bs)
 {
 	struct st_store *s = (struct st_store *)bs;
@@ -1490,8 +1595,8 @@ st_free(struct bd_store *bs)
 	for (int i = 0; i < ST_ROWS; i++)
 		st_cached_free(s->rows[i]);
 	uv_mutex_destroy(&s->rows_mu);
-	uv_cond_destroy(&s->sync_cv);
-	uv_mutex_destroy(&s->sync_mu);
+	if (s->commit_timer != NULL)
+		uv_close((uv_handle_t *)s->commit_timer, st_free_handle);
 	free(s->dir);
 	free(s);
 }
@@ -1512,8 +1617,8 @@ bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
 	s->pub.ops = &st_ops;
 	s->loop = loop;
 	s->sync = true;
-	if (uv_mutex_init(&s->sync_mu) < 0 || uv_cond_init(&s->sync_cv) < 0 ||
-	    uv_mutex_init(&s->part_mu) < 0 || uv_mutex_init(&s->rows_mu) < 0)
+	s->waiting_tail = &s->waiting;
+	if (uv_mutex_init(&s->part_mu) < 0 || uv_mutex_init(&s->rows_mu) < 0)
 		fatalx("local store: cannot make a mutex");
 	for (int i = 0; i < ST_PARTS; i++)
 		s->parts[i].fd = -1;
@@ -1547,6 +1652,22 @@ bd_store_local_stats(const struct bd_store *bs,
 	if (bs == NULL || bs->ops != &st_ops)
 		return -EINVAL;
 	*st = ((const struct st_store *)bs)->stats;
+	return 0;
+}
+
+int
+bd_store_local_set_commit_delay(struct bd_store *bs, unsigned ms)
+{
+	struct st_store *s = (struct st_store *)bs;
+
+	if (bs == NULL || bs->ops != &st_ops)
+		return -EINVAL;
+	if (s->commit_timer == NULL) {
+		s->commit_timer = xcalloc(1, sizeof(*s->commit_timer));
+		uv_timer_init(s->loop, s->commit_timer);
+		s->commit_timer->data = s;
+	}
+	s->commit_delay_ms = ms;
 	return 0;
 }
 

@@ -44,9 +44,9 @@ struct bd_store_local_stats {
 	uint64_t dir_syncs;	/* fsyncs of a partition directory */
 	uint64_t dir_syncs_shared; /* writes another write's fsync covered */
 	uint64_t rows_reused;	/* writes that did not read the row again */
-	/* Replaces made durable by one fsync of the file after the
-	   rename, with no fsync of the directory (fsutil.h). */
-	uint64_t renames_synced_with_data;
+	/* Writes whose file was written out, not fsynced: the commit
+	   of its directory makes it durable (fsutil.h). */
+	uint64_t written_out;
 };
 
 /* Copies s's counters into *st; 0, or -EINVAL if s is not local. */
@@ -56,10 +56,19 @@ int bd_store_local_stats(const struct bd_store *s,
 /*
  * Whether writes fsync the row's directory after the rename (default on;
  * the row file itself is fsynced before it is renamed, or, on a journaled
- * ext4 (bd_fs_fsync_commits_renames()), written out before and fsynced
- * after it: then a replace needs no fsync of the directory).  Writes to one directory that are due at once share one
- * fsync (group commit).  Returns 0 or -EINVAL as above.
+ * ext4 (bd_fs_fsync_commits_renames()), only written out: the directory's
+ * commit covers it).  A write's callback runs once its directory's fsync
+ * is done; writes waiting at once share one (group commit).  Returns 0 or
+ * -EINVAL as above.
  */
 int bd_store_local_set_sync(struct bd_store *s, int on);
+
+/*
+ * How long the first write waiting for a commit holds it back, so that
+ * the writes that follow share it (default 0: a commit starts as soon as
+ * none runs).  The rows are visible at once; only the callbacks wait.
+ * Returns 0 or -EINVAL as above.
+ */
+int bd_store_local_set_commit_delay(struct bd_store *s, unsigned ms);
 
 #endif
