@@ -1601,6 +1601,17 @@ st_free(struct bd_store *bs)
 	free(s);
 }
 
+/* Whether table t lies on the same file system as table 0 (then it needs
+ * no look at /sys and /proc of its own). */
+static bool
+st_same_device(const struct st_store *s, int t)
+{
+	struct stat a, b;
+
+	return t > 0 && fstat(s->table_fd[0], &a) == 0 &&
+	    fstat(s->table_fd[t], &b) == 0 && a.st_dev == b.st_dev;
+}
+
 int
 bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
     struct bd_store **out, char **cause)
@@ -1639,7 +1650,9 @@ bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
 			return rc;
 		}
 		s->table_fd[t] = rc;
-		s->fsync_commits_renames[t] = bd_fs_fsync_commits_renames(rc);
+		s->fsync_commits_renames[t] = st_same_device(s, t) ?
+		    s->fsync_commits_renames[0] :
+		    bd_fs_fsync_commits_renames(rc);
 	}
 	*out = &s->pub;
 	return 0;
