@@ -328,6 +328,29 @@ adopt_set_aside(const char *path, const char *why)
 	free(bad);
 }
 
+/*
+ * Whether name in d is a version 1 state file whose record is gone: a
+ * crash between bd_adopt_remove()'s two unlinks, or a record set aside,
+ * leaves one, and a later claim of the same message (version 2) keeps
+ * its state in its record and would never remove it.
+ */
+static bool
+adopt_is_orphan_state(DIR *d, const char *name, size_t nl)
+{
+	static const char suffix[] = ".supervisor";
+	size_t sl = sizeof(suffix) - 1;
+	char *record;
+	bool orphan;
+
+	if (nl <= sl || strcmp(name + nl - sl, suffix) != 0)
+		return false;
+	record = xasprintf("%.*s.json", (int)(nl - sl), name);
+	orphan = faccessat(dirfd(d), record, F_OK, AT_SYMLINK_NOFOLLOW) == -1 &&
+	    errno == ENOENT;
+	free(record);
+	return orphan;
+}
+
 int
 bd_adopt_load(const char *dir, struct bd_adopt_record ***out, size_t *n)
 {
@@ -347,8 +370,14 @@ bd_adopt_load(const char *dir, struct bd_adopt_record ***out, size_t *n)
 		size_t len;
 		int rc;
 
-		if (nl <= 5 || strcmp(de->d_name + nl - 5, ".json") != 0 ||
-		    de->d_name[0] == '.')
+		if (de->d_name[0] == '.')
+			continue;
+		if (adopt_is_orphan_state(d, de->d_name, nl)) {
+			/* Never looked at: see adopt_is_orphan_state(). */
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
+		if (nl <= 5 || strcmp(de->d_name + nl - 5, ".json") != 0)
 			continue;
 		path = bd_path_join(dir, de->d_name);
 		if ((rc = bd_read_file(path, BD_ADOPT_RECORD_OFFSET +
