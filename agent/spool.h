@@ -28,8 +28,8 @@ enum bd_spool_sync {
 	BD_SPOOL_NO_SYNC,	/* left in the page cache */
 	BD_SPOOL_FSYNC,		/* fsync()ed: data and inode committed */
 	/* Data written to the device and waited for, nothing committed
-	   (sync_file_range): for a caller whose fsync after the rename
-	   commits both (bd_fs_fsync_commits_renames()). */
+	   (sync_file_range): for a caller whose fsync of the directory
+	   after the rename commits both (bd_fs_fsync_commits_renames()). */
 	BD_SPOOL_WRITE_OUT,
 };
 

@@ -143,7 +143,7 @@ struct st_store {
 	struct st_req *waiting, **waiting_tail;	/* oldest first */
 	size_t n_waiting;
 	uint64_t waiting_since;	/* uv_now() when the oldest began waiting */
-	bool committing;	/* a commit job runs */
+	struct st_commit *committing;	/* the commit job that runs */
 	uint64_t commit_delay_ms;
 	uv_timer_t *commit_timer; /* NULL until a delay is set */
 	/* bd_fs_fsync_commits_renames() of each table's directory. */
@@ -173,9 +173,13 @@ struct st_req {
 	cJSON *props;		/* a copy of the caller's */
 	bool lazy;		/* no fsync (bd_entity.lazy) */
 
-	/* Renamed; durable once this directory is fsynced (-1: nothing
-	   to wait for). */
+	/* Renamed or removed; durable once this directory is fsynced.
+	   Of the writes waiting on one directory only the first keeps
+	   an fd (st_after_work()); the others have -1. */
+	bool needs_commit;
 	int commit_fd;
+	dev_t commit_dev;
+	ino_t commit_ino;
 	struct st_req *commit_next;	/* the waiting list, a commit job */
 
 	/* Out. */
@@ -755,21 +759,26 @@ st_close_partition(struct st_req *r, int fd)
 static int
 st_wait_commit(struct st_req *r, int dfd)
 {
-	r->commit_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	return r->commit_fd == -1 ? -errno : 0;
+	struct stat st;
+
+	if (fstat(dfd, &st) == -1 ||
+	    (r->commit_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) == -1)
+		return -errno;
+	r->needs_commit = true;
+	r->commit_dev = st.st_dev;
+	r->commit_ino = st.st_ino;
+	return 0;
 }
 
 /* Worker: how far r's temporary file's data goes before the rename. */
 static enum bd_spool_sync
-st_temp_sync(struct st_req *r)
+st_temp_sync(const struct st_req *r)
 {
 	if (r->lazy)
 		return BD_SPOOL_NO_SYNC;
-	if (r->s->sync && r->s->fsync_commits_renames[r->t]) {
-		/* The directory's commit makes it durable (fsutil.h). */
-		r->d.written_out++;
+	/* The directory's commit makes it durable (fsutil.h). */
+	if (r->s->sync && r->s->fsync_commits_renames[r->t])
 		return BD_SPOOL_WRITE_OUT;
-	}
 	return BD_SPOOL_FSYNC;
 }
 
@@ -800,6 +809,8 @@ st_insert_file(struct st_req *r, int pfd)
 	if (rc == 0 && r->s->sync && !r->lazy)
 		rc = st_wait_commit(r, pfd);
 	if (rc == 0) {
+		if (st_temp_sync(r) == BD_SPOOL_WRITE_OUT)
+			r->d.written_out++;
 		st_cache_put(r, etag, 1, r->props);
 		r->props = NULL;	/* the loop ends after this */
 		r->new_etag = etag;
@@ -971,6 +982,8 @@ st_write_work(uv_work_t *w)
 			rc = st_wait_commit(r, pfd);
 		close(tfd);
 		if (rc == 0) {
+			if (st_temp_sync(r) == BD_SPOOL_WRITE_OUT)
+				r->d.written_out++;
 			st_cache_put(r, etag, version, props);
 			r->new_etag = etag;
 		} else {
@@ -1232,43 +1245,69 @@ struct st_commit {
 	struct st_req *reqs;
 };
 
+/* A directory one commit (or flush) has fsynced, and how that went. */
+struct st_synced {
+	dev_t dev;
+	ino_t ino;
+	int rc;
+};
+
 static void st_commit_start(struct st_store *s);
 
-/* Worker: fsyncs each directory of the job's writes once; each write
- * gets its directory's result in status. */
+/* Where r's directory is in done[0..n), or NULL. */
+static struct st_synced *
+st_synced_find(struct st_synced *done, size_t n, const struct st_req *r)
+{
+	for (size_t i = 0; i < n; i++)
+		if (done[i].dev == r->commit_dev && done[i].ino ==
+		    r->commit_ino)
+			return &done[i];
+	return NULL;
+}
+
+/*
+ * Fsyncs the directory of each write in the list that holds its fd (one
+ * per directory: st_after_work()).  Returns what each gave, *n of them;
+ * caller frees.
+ */
+static struct st_synced *
+st_sync_dirs(const struct st_req *list, size_t *n)
+{
+	struct st_synced *done;
+	size_t cap = 0;
+
+	for (const struct st_req *r = list; r != NULL; r = r->commit_next)
+		cap += r->commit_fd >= 0;
+	done = xcalloc(cap + 1, sizeof(*done));
+	*n = 0;
+	for (const struct st_req *r = list; r != NULL; r = r->commit_next)
+		if (r->commit_fd >= 0)
+			done[(*n)++] = (struct st_synced){ r->commit_dev,
+			    r->commit_ino, fsync(r->commit_fd) == -1 ? -errno :
+			    0 };
+	return done;
+}
+
+/* Worker: fsyncs each directory of the job's writes once; each write gets
+ * its directory's result in status. */
 static void
 st_commit_work(uv_work_t *w)
 {
 	struct st_commit *c = container_of(w, struct st_commit, work);
-	struct st_stat_id {
-		dev_t dev;
-		ino_t ino;
-		int rc;
-	} dirs[ST_PARTS];
-	size_t n = 0;
+	size_t n;
+	struct st_synced *done = st_sync_dirs(c->reqs, &n);
 
 	for (struct st_req *r = c->reqs; r != NULL; r = r->commit_next) {
-		struct stat st;
-		size_t i;
+		struct st_synced *d = st_synced_find(done, n, r);
 
-		if (fstat(r->commit_fd, &st) == -1) {
-			r->status = -errno;
-			continue;
-		}
-		for (i = 0; i < n; i++)
-			if (dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino)
-				break;
-		if (i < n) {
-			r->status = dirs[i].rc;
+		/* Every directory's first write holds its fd. */
+		r->status = d != NULL ? d->rc : -EIO;
+		if (r->commit_fd >= 0)
+			r->d.dir_syncs++;
+		else
 			r->d.dir_syncs_shared++;
-			continue;
-		}
-		r->status = fsync(r->commit_fd) == -1 ? -errno : 0;
-		r->d.dir_syncs++;
-		if (n < ST_PARTS)
-			dirs[n++] = (struct st_stat_id){ st.st_dev, st.st_ino,
-			    r->status };
 	}
+	free(done);
 }
 
 /* Loop: the job's writes are durable, or failed: their callbacks run. */
@@ -1277,9 +1316,14 @@ st_commit_done(uv_work_t *w, int status)
 {
 	struct st_commit *c = container_of(w, struct st_commit, work);
 	struct st_store *s = c->s;
-	struct st_req *r, *next;
+	struct st_req *r = c->reqs, *next;
 
-	for (r = c->reqs; r != NULL; r = next) {
+	free(c);
+	/* The next commit first: a callback may free the store (when its
+	   write was the last one), and nothing may touch s after that. */
+	s->committing = NULL;
+	st_commit_start(s);
+	for (; r != NULL; r = next) {
 		next = r->commit_next;
 		if (status == UV_ECANCELED)
 			r->status = -ECANCELED;
@@ -1292,9 +1336,6 @@ st_commit_done(uv_work_t *w, int status)
 		}
 		st_finish(r);
 	}
-	free(c);
-	s->committing = false;
-	st_commit_start(s);
 }
 
 static void
@@ -1315,7 +1356,7 @@ st_commit_start(struct st_store *s)
 	uint64_t now, due;
 	int rc;
 
-	if (s->committing || s->waiting == NULL)
+	if (s->committing != NULL || s->waiting == NULL)
 		return;
 	now = uv_now(s->loop);
 	due = s->waiting_since + s->commit_delay_ms;
@@ -1332,7 +1373,7 @@ st_commit_start(struct st_store *s)
 	s->waiting = NULL;
 	s->waiting_tail = &s->waiting;
 	s->n_waiting = 0;
-	s->committing = true;
+	s->committing = c;
 	if ((rc = uv_queue_work(s->loop, &c->work, st_commit_work,
 	    st_commit_done)) < 0) {
 		for (struct st_req *r = c->reqs; r != NULL; r = r->commit_next)
@@ -1350,11 +1391,19 @@ st_after_work(uv_work_t *w, int status)
 
 	if (status == UV_ECANCELED && r->status == 0)
 		r->status = -ECANCELED;
-	if (r->status < 0 || r->commit_fd < 0) {
+	if (r->status < 0 || !r->needs_commit) {
 		st_finish(r);
 		return;
 	}
-	/* Renamed: its callback waits for the commit. */
+	/* Renamed: its callback waits for the commit.  One fd per
+	   directory waits, however many writes do. */
+	for (struct st_req *o = s->waiting; o != NULL; o = o->commit_next)
+		if (o->commit_fd >= 0 && o->commit_dev == r->commit_dev &&
+		    o->commit_ino == r->commit_ino) {
+			close(r->commit_fd);
+			r->commit_fd = -1;
+			break;
+		}
 	if (s->waiting == NULL)
 		s->waiting_since = uv_now(s->loop);
 	r->commit_next = NULL;
@@ -1666,6 +1715,32 @@ bd_store_local_stats(const struct bd_store *bs,
 		return -EINVAL;
 	*st = ((const struct st_store *)bs)->stats;
 	return 0;
+}
+
+int
+bd_store_local_flush(struct bd_store *bs)
+{
+	struct st_store *s = (struct st_store *)bs;
+	const struct st_req *lists[2];
+	int rc = 0;
+
+	if (bs == NULL || bs->ops != &st_ops)
+		return -EINVAL;
+	/* A running job's writes are its own, but they and their fds stay
+	   as they are (the worker reads them too) until it is done, which
+	   is on this thread. */
+	lists[0] = s->committing != NULL ? s->committing->reqs : NULL;
+	lists[1] = s->waiting;
+	for (int i = 0; i < 2; i++) {
+		size_t n;
+		struct st_synced *done = st_sync_dirs(lists[i], &n);
+
+		for (size_t j = 0; j < n; j++)
+			if (done[j].rc < 0 && rc == 0)
+				rc = done[j].rc;
+		free(done);
+	}
+	return rc;
 }
 
 int

@@ -71,4 +71,13 @@ int bd_store_local_set_sync(struct bd_store *s, int on);
  */
 int bd_store_local_set_commit_delay(struct bd_store *s, unsigned ms);
 
+/*
+ * Makes every write renamed so far durable now, on the calling thread
+ * (an fsync of each directory writes wait on), for a process about to
+ * _exit() without running its loop again.  Their callbacks still come
+ * with their commit.  0, the first fsync's negative errno, or -EINVAL as
+ * above.
+ */
+int bd_store_local_flush(struct bd_store *s);
+
 #endif

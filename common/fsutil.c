@@ -512,12 +512,13 @@ fs_has_option(const char *opts, const char *word)
 /*
  * The options of dfd's ext2/3/4 file system, one per line, as
  * /proc/fs/ext4/<device>/options lists them (defaults included), into
- * *text (caller frees); false if dfd is elsewhere or they cannot be read.
+ * *text (caller frees), and the device's name into dev; false if dfd is
+ * elsewhere or they cannot be read.
  */
 static bool
-fs_ext4_options(int dfd, char **text)
+fs_ext4_options(int dfd, char **text, char dev[NAME_MAX + 1])
 {
-	char path[PATH_MAX], dev[NAME_MAX + 1], *uevent = NULL;
+	char path[PATH_MAX], *uevent = NULL;
 	struct statfs sf;
 	struct stat st;
 	size_t len;
@@ -531,7 +532,7 @@ fs_ext4_options(int dfd, char **text)
 	    major(st.st_dev), minor(st.st_dev));
 	if (bd_read_file(path, 4096, &uevent, &len) < 0)
 		return false;
-	ok = fs_uevent_value(uevent, "DEVNAME=", dev, sizeof(dev));
+	ok = fs_uevent_value(uevent, "DEVNAME=", dev, NAME_MAX + 1);
 	free(uevent);
 	if (!ok)
 		return false;
@@ -542,27 +543,37 @@ fs_ext4_options(int dfd, char **text)
 bool
 bd_fs_fsync_commits_renames(int dfd)
 {
-	char *opts;
+	char *opts, dev[NAME_MAX + 1], path[PATH_MAX];
+	struct stat st;
 	bool ok;
 
-	if (!fs_ext4_options(dfd, &opts))
+	if (!fs_ext4_options(dfd, &opts, dev))
 		return false;
-	/* No data= line: the file system has no journal.  Without
-	   barriers the commit does not flush the disk's cache first. */
+	/*
+	 * No data= line: the file system has no journal.  Without barriers
+	 * the commit does not flush the disk's cache first.  The option
+	 * fc_debug_force is how the kernel lists fast commits, which before
+	 * Linux 6.5 committed a directory's fsync without the rest.
+	 */
 	ok = (fs_has_option(opts, "data=ordered") ||
 	    fs_has_option(opts, "data=journal")) &&
-	    fs_has_option(opts, "barrier");
+	    fs_has_option(opts, "barrier") &&
+	    !fs_has_option(opts, "fc_debug_force");
 	free(opts);
-	return ok;
+	/* A journal on a device of its own (jbd2 names an internal one
+	   <device>-<inode 8>) flushes the data's device only when it
+	   knows of data to wait for. */
+	snprintf(path, sizeof(path), "/proc/fs/jbd2/%s-8", dev);
+	return ok && stat(path, &st) == 0;
 }
 
 bool
 bd_fs_ext4_without_journal(int dfd)
 {
-	char *opts;
+	char *opts, dev[NAME_MAX + 1];
 	bool none;
 
-	if (!fs_ext4_options(dfd, &opts))
+	if (!fs_ext4_options(dfd, &opts, dev))
 		return false;
 	none = strncmp(opts, "data=", 5) != 0 && strstr(opts, "\ndata=") ==
 	    NULL;

@@ -104,14 +104,15 @@ bool bd_path_stays_inside(const char *rel);
 char *bd_path_dirname(const char *path);
 
 /*
- * Whether an fsync() of a file in dfd also commits every metadata change
- * made before it, renames included, after a flush of the disk's cache:
- * ext4 with a journal in data=ordered or data=journal mode, with barriers
- * (all defaults), read from /proc/fs/ext4.  A journal commits in order,
- * and a rename dirties the renamed inode, so a write whose data is
- * already on the device (sync_file_range()) can rename and then fsync
- * the file once: one journal commit instead of two.  False wherever that
- * cannot be told.
+ * Whether an fsync() of dfd commits, after a flush of the disk's cache,
+ * the journal up to dfd's last change, and so every metadata change made
+ * before that, renames and block allocations included: ext4 with an internal journal in data=ordered or
+ * data=journal mode, with barriers and without fast commits (all
+ * defaults), read from /proc/fs.  A journal commits in order, so a write
+ * whose data is already on the device (sync_file_range()) can rename and
+ * then fsync the directory once: one journal commit instead of two, and
+ * one for all the writes in that directory before it.  False wherever
+ * that cannot be told.
  */
 bool bd_fs_fsync_commits_renames(int dfd);
 

@@ -922,25 +922,28 @@ delayed_tick(uv_timer_t *t)
 
 /*
  * With a commit delay, writes that come one after another within it wait
- * for one directory fsync together; none is called back before it.
+ * for one directory fsync together; none is called back before it, yet
+ * every row is there to read meanwhile.  bd_store_local_flush() syncs
+ * them at once and leaves the callbacks to the commit.
  */
 TEST(commit_delay)
 {
 	uv_loop_t loop;
-	char *spool = spool_tmpdir("bd-storelocal"), rk[16];
+	char *spool = spool_tmpdir("bd-storelocal"), rk[16], rel[64];
 	struct delayed d;
 	struct bd_store_local_stats st;
 	struct bd_entity *got;
 	uv_timer_t tick;
+	bool seen = false;
 	int left = 4;
 
 	loop_begin(&loop);
 	memset(&d, 0, sizeof(d));
 	d.s = open_store(spool);
-	ASSERT_INT_EQ(bd_store_local_set_commit_delay(d.s, 400), 0);
+	ASSERT_INT_EQ(bd_store_local_set_commit_delay(d.s, 1500), 0);
 	uv_timer_init(L, &tick);
 	tick.data = &d;
-	uv_timer_start(&tick, delayed_tick, 0, 20);
+	uv_timer_start(&tick, delayed_tick, 0, 10);
 	while (left > 0) {
 		uv_run(L, UV_RUN_ONCE);
 		left = 0;
@@ -950,8 +953,19 @@ TEST(commit_delay)
 			d.first_cb_ms = uv_now(L);
 			d.syncs_at_first_cb = stats(d.s).dir_syncs;
 		}
+		if (left == 4 && !seen && d.sent == 4) {
+			seen = true;
+			for (int i = 0; i < 4 && seen; i++) {
+				snprintf(rel, sizeof(rel),
+				    "tables/batchdtasks/job1/t%d.json", i);
+				seen = exists(spool, rel);
+			}
+			if (seen)
+				ASSERT_INT_EQ(bd_store_local_flush(d.s), 0);
+		}
 	}
-	ASSERT(d.first_cb_ms - d.first_ms >= 390);
+	ASSERT(seen);
+	ASSERT(d.first_cb_ms - d.first_ms >= 1490);
 	ASSERT_INT_EQ((int)d.syncs_at_first_cb, 1);
 	st = stats(d.s);
 	ASSERT_INT_EQ((int)st.dir_syncs, 1);
@@ -965,8 +979,52 @@ TEST(commit_delay)
 		bd_entity_free(got);
 	}
 	ASSERT_INT_EQ(bd_store_local_set_commit_delay(NULL, 1), -EINVAL);
+	ASSERT_INT_EQ(bd_store_local_flush(NULL), -EINVAL);
+	/* Nothing waits: a flush has nothing to do. */
+	ASSERT_INT_EQ(bd_store_local_flush(d.s), 0);
 	uv_close((uv_handle_t *)&tick, NULL);
 	bd_store_free(d.s);
+	loop_end(&loop);
+	bd_rm_rf(spool);
+	free(spool);
+}
+
+/* Enough writes waiting start their commit without the delay. */
+TEST(commit_delay_cut_short)
+{
+	enum { N = 256 };	/* ST_COMMIT_MAX */
+	uv_loop_t loop;
+	char *spool = spool_tmpdir("bd-storelocal"), rk[16];
+	struct wait *w = xcalloc(N, sizeof(*w));
+	struct bd_entity *e;
+	struct bd_store *s;
+	double t0 = now_s();
+	int left = N;
+
+	loop_begin(&loop);
+	s = open_store(spool);
+	ASSERT_INT_EQ(bd_store_local_set_commit_delay(s, 600000), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(rk, sizeof(rk), "t%d", i);
+		e = entity("job1", rk, "completed", i);
+		ASSERT_INT_EQ(bd_store_insert(s, BD_TABLE_TASKS, e, on_write,
+		    &w[i]), 0);
+		bd_entity_free(e);
+	}
+	while (left > 0) {
+		uv_run(L, UV_RUN_ONCE);
+		left = 0;
+		for (int i = 0; i < N; i++)
+			left += !w[i].done;
+	}
+	ASSERT(now_s() - t0 < 300);
+	for (int i = 0; i < N; i++) {
+		ASSERT_INT_EQ(w[i].status, 0);
+		free(w[i].etag);
+	}
+	ASSERT_INT_EQ((int)stats(s).dir_syncs, 1);
+	free(w);
+	bd_store_free(s);
 	loop_end(&loop);
 	bd_rm_rf(spool);
 	free(spool);
@@ -1069,6 +1127,7 @@ main(void)
 	RUN(props_round_trip);
 	RUN(group_commit);
 	RUN(commit_delay);
+	RUN(commit_delay_cut_short);
 	RUN(write_cost);
 	RUN(written_out_on_journaled_ext4);
 	return 0;
