@@ -31,6 +31,10 @@
  * active: a connection goes on to the next file at once, without waiting
  * for the disk, which is what keeps many small files moving (creating a
  * file costs about as much as a small blob's GET: docs/performance.md).
+ * Creations and renames go to the thread pool in batches, one batch of
+ * each at a time: the files whose turn came while the last batch ran.
+ * A hand-off to a worker and back costs the loop, the worker and the
+ * kernel about what a small file's rename does, twice per file otherwise.
  * Blob names are kept whole
  * below filePath, and a name that would leave the working directory fails
  * the set.
@@ -101,7 +105,8 @@ struct dl_job {
 	uv_work_t work;
 	bool working;		/* work queued and not yet done */
 	bool opening;		/* its partial file is being created ahead */
-	bool committing;	/* its rename is queued: not active */
+	bool committing;	/* its rename is pending or in a batch: not
+				   active */
 	struct bd_failure_info *failure; /* made by a worker */
 	char **blobs;		/* local listing result, sorted */
 	size_t n_blobs;
@@ -125,8 +130,17 @@ struct bd_download {
 	size_t n_jobs, next_job;
 	size_t next_open;	/* the next job whose partial file to create */
 	int active;
-	int opening;		/* partial files being created ahead */
+	int opening;		/* partial files being created ahead (in
+				   open_batch) */
 	int committing;		/* downloads being renamed into place */
+	/* The batch of partial files being created, and of renames; renames
+	 * asked for while one runs wait in commit_next. */
+	struct dl_batch {
+		uv_work_t work;
+		struct dl_job **jobs;
+		size_t n, cap;
+		bool queued;
+	} open_batch, commit_batch, commit_next;
 	char *made_dir;		/* the last directory dl_make_parent made */
 	bool stopping, cancelled, done;
 	struct bd_failure_info *failure;
@@ -260,14 +274,29 @@ dl_fail(struct bd_download *d, struct bd_failure_info *f)
 		if (j->working)
 			uv_cancel((uv_req_t *)&j->work);
 	}
+	/* A batch that has not begun does not; one that has is undone when
+	 * it is over (dl_after_open, dl_after_commit). */
+	if (d->open_batch.queued)
+		uv_cancel((uv_req_t *)&d->open_batch.work);
+	if (d->commit_batch.queued)
+		uv_cancel((uv_req_t *)&d->commit_batch.work);
 	/* Files created ahead for jobs that will not start now. */
 	for (size_t i = d->next_job; i < d->next_open && i < d->n_jobs; i++) {
 		struct dl_job *j = d->jobs[i];
-		if (j->opening)
-			uv_cancel((uv_req_t *)&j->work);
-		else
+		if (!j->opening)
 			dl_drop_partial(j);
 	}
+}
+
+/* Adds job j to batch b. */
+static void
+dl_batch_add(struct dl_batch *b, struct dl_job *j)
+{
+	if (b->n == b->cap) {
+		b->cap = b->cap > 0 ? 2 * b->cap : 16;
+		b->jobs = xreallocarray(b->jobs, b->cap, sizeof(*b->jobs));
+	}
+	b->jobs[b->n++] = j;
 }
 
 /* Ends job j's part in the set and lets the next ones start. */
@@ -307,9 +336,8 @@ dl_on_progress(void *arg, int64_t done, int64_t total)
  * time (docs/performance.md).  The rename still makes it appear whole.
  */
 static void
-dl_commit_work(uv_work_t *w)
+dl_commit_file(struct dl_job *j)
 {
-	struct dl_job *j = w->data;
 	int fd = j->fd;
 
 	j->fd = -1;
@@ -434,14 +462,12 @@ dl_add_listed(struct bd_download *d, const struct dl_job *j, const char *name,
 	free(norm);
 }
 
-/* Loop: the commit (or a copy, or a local listing) is over. */
+/* Loop: the commit (or a copy, or a local listing) of j is over. */
 static void
-dl_after_work(uv_work_t *w, int status)
+dl_work_done(struct dl_job *j, int status)
 {
-	struct dl_job *j = w->data;
 	struct bd_download *d = j->d;
 
-	j->working = false;
 	if (status == UV_ECANCELED) {
 		dl_job_end(j);
 		return;
@@ -467,28 +493,100 @@ dl_after_work(uv_work_t *w, int status)
 	dl_job_end(j);
 }
 
-/*
- * Queues the commit of j's finished download, which then stops counting
- * as active so the next download starts; false if it failed.
- */
-static bool
-dl_commit(struct bd_download *d, struct dl_job *j)
+/* Loop: a copy or a local listing is over. */
+static void
+dl_after_work(uv_work_t *w, int status)
 {
+	struct dl_job *j = w->data;
+
+	j->working = false;
+	dl_work_done(j, status);
+}
+
+/* Worker: the renames of commit_batch, in order. */
+static void
+dl_commit_batch_work(uv_work_t *w)
+{
+	struct bd_download *d = w->data;
+
+	for (size_t i = 0; i < d->commit_batch.n; i++)
+		dl_commit_file(d->commit_batch.jobs[i]);
+}
+
+static void dl_after_commit(uv_work_t *w, int status);
+
+/*
+ * Queues the renames waiting in commit_next as the next batch once half
+ * of max_parallel wait, or no download is active, unless a batch runs
+ * (its end comes back here).  After a failure they end instead.  When the
+ * thread pool refuses, each of them fails the set.
+ */
+static void
+dl_commit_flush(struct bd_download *d)
+{
+	struct dl_batch *b = &d->commit_batch, *next = &d->commit_next;
+	struct dl_job **jobs;
+	size_t cap;
 	int rc;
 
-	j->working = true;
-	if ((rc = uv_queue_work(d->loop, &j->work, dl_commit_work,
-	    dl_after_work)) == 0) {
-		j->committing = true;
-		d->committing++;
-		d->active--;
-		dl_pump(d);
-		return true;
+	if (b->queued || next->n == 0)
+		return;
+	if (d->stopping) {
+		while (next->n > 0)
+			dl_job_end(next->jobs[--next->n]);
+		return;
 	}
-	j->working = false;
-	dl_fail(d, dl_failure(j, BD_CATEGORY_SERVER_ERROR,
-	    "ResourceFileWriteFailed", "%s", uv_strerror(rc)));
-	return false;
+	if (next->n < (size_t)(d->max_parallel + 1) / 2 && d->active > 0)
+		return;
+	jobs = b->jobs;
+	cap = b->cap;
+	b->jobs = next->jobs;
+	b->cap = next->cap;
+	b->n = next->n;
+	next->jobs = jobs;
+	next->cap = cap;
+	next->n = 0;
+	b->queued = true;
+	if ((rc = uv_queue_work(d->loop, &b->work, dl_commit_batch_work,
+	    dl_after_commit)) == 0)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		dl_fail(d, dl_failure(b->jobs[i], BD_CATEGORY_SERVER_ERROR,
+		    "ResourceFileWriteFailed", "%s", uv_strerror(rc)));
+	dl_after_commit(&b->work, UV_ECANCELED);
+}
+
+/*
+ * Loop: a batch of renames is over (or was cancelled): each job ends,
+ * then the renames asked for meanwhile go, or after a failure end too.
+ * The batch stays marked queued until then, so that no flush from within
+ * takes its array.
+ */
+static void
+dl_after_commit(uv_work_t *w, int status)
+{
+	struct bd_download *d = w->data;
+	struct dl_batch *b = &d->commit_batch;
+
+	for (size_t i = 0; i < b->n; i++)
+		dl_work_done(b->jobs[i], status);
+	b->n = 0;
+	b->queued = false;
+	dl_pump(d);
+}
+
+/*
+ * Hands j's finished download to the next batch of renames; it stops
+ * counting as active, so the next download starts.
+ */
+static void
+dl_commit(struct bd_download *d, struct dl_job *j)
+{
+	j->committing = true;
+	d->committing++;
+	d->active--;
+	dl_batch_add(&d->commit_next, j);
+	dl_pump(d);
 }
 
 /* Loop: the plain GET of job j ended. */
@@ -504,8 +602,8 @@ dl_on_http(struct bd_http_transfer *t, int status,
 
 	j->transfer = NULL;
 	if (status == 0 && !d->stopping) {
-		if (dl_commit(d, j))
-			return;
+		dl_commit(d, j);
+		return;
 	} else if (status == -ECANCELED || status == 0) {
 		/* Stopped for another file's failure or a cancel. */
 	} else if (st == 404) {
@@ -689,8 +787,10 @@ dl_on_blob(struct bd_blob_op *op, const struct bd_blob_result *r, void *arg)
 				continue;
 			dl_add_listed(d, j, b->name, b);
 		}
-	} else if (dl_commit(d, j))
+	} else {
+		dl_commit(d, j);
 		return;
+	}
 	dl_job_end(j);
 }
 
@@ -757,10 +857,8 @@ dl_list_work(uv_work_t *w)
  * the blob client hashes what it wrote.
  */
 static void
-dl_open_work(uv_work_t *w)
+dl_open_file(struct dl_job *j)
 {
-	struct dl_job *j = w->data;
-
 	j->fd = open(j->partial, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, j->rf->file_mode);
 	if (j->fd == -1 && errno != ENOENT) {
@@ -776,57 +874,63 @@ dl_open_work(uv_work_t *w)
 	}
 }
 
-/* Loop: j's partial file is created (or not); its turn may have come. */
+/*
+ * Worker: creates the partial files of open_batch, one after the other:
+ * creations in parallel in one directory only contend for its lock.
+ */
+static void
+dl_open_batch_work(uv_work_t *w)
+{
+	struct bd_download *d = w->data;
+
+	for (size_t i = 0; i < d->open_batch.n; i++)
+		dl_open_file(d->open_batch.jobs[i]);
+}
+
+/* Loop: a batch of partial files is created (or not); turns may have come. */
 static void
 dl_after_open(uv_work_t *w, int status)
 {
-	struct dl_job *j = w->data;
-	struct bd_download *d = j->d;
+	struct bd_download *d = w->data;
+	struct dl_batch *b = &d->open_batch;
 
-	j->working = j->opening = false;
-	d->opening--;
-	if (status == UV_ECANCELED || d->stopping)
-		dl_drop_partial(j);
-	else if (j->failure != NULL) {
-		struct bd_failure_info *f = j->failure;
-		j->failure = NULL;
-		dl_fail(d, f);
+	for (size_t i = 0; i < b->n; i++) {
+		struct dl_job *j = b->jobs[i];
+		j->opening = false;
+		d->opening--;
+		if (status == UV_ECANCELED || d->stopping)
+			dl_drop_partial(j);
+		else if (j->failure != NULL) {
+			struct bd_failure_info *f = j->failure;
+			j->failure = NULL;
+			dl_fail(d, f);
+		}
 	}
+	b->n = 0;
+	b->queued = false;
 	dl_pump(d);
 }
 
 /*
- * Makes the directories above download job j's file and queues the
- * creation of its partial file; false, with the set failed, when either
- * cannot be.
+ * Makes the directories above download job j's file and names its partial
+ * file; false, with the set failed, when the directories cannot be made.
  */
 static bool
-dl_open_start(struct bd_download *d, struct dl_job *j)
+dl_open_prepare(struct dl_job *j)
 {
 	struct bd_failure_info *f;
 	char *dir;
-	int rc;
 
 	if (dl_make_parent(j, true) < 0) {
 		f = j->failure;
 		j->failure = NULL;
-		dl_fail(d, f);
+		dl_fail(j->d, f);
 		return false;
 	}
 	dir = bd_path_dirname(j->dst);
 	j->partial = xasprintf("%s/.%s.batchd-partial", dir,
 	    j->dst + strlen(dir) + 1);
 	free(dir);
-	if ((rc = uv_queue_work(d->loop, &j->work, dl_open_work,
-	    dl_after_open)) < 0) {
-		free(j->partial);
-		j->partial = NULL;
-		dl_fail(d, dl_failure(j, BD_CATEGORY_SERVER_ERROR,
-		    "ResourceFileWriteFailed", "%s", uv_strerror(rc)));
-		return false;
-	}
-	j->working = j->opening = true;
-	d->opening++;
 	return true;
 }
 
@@ -944,18 +1048,44 @@ dl_is_download(const struct dl_job *j)
 	return j->kind == DL_BLOB || j->kind == DL_HTTP;
 }
 
-/* Creates the partial files of the next max_parallel jobs ahead. */
+/*
+ * Creates the partial files of the jobs ahead of their turn: when fewer
+ * than max_parallel are ahead, a batch of up to max_parallel more, up to
+ * twice that ahead, unless a batch runs (its end comes back here).
+ */
 static void
 dl_open_ahead(struct bd_download *d)
 {
+	struct dl_batch *b = &d->open_batch;
+	size_t max = (size_t)d->max_parallel;
+	int rc;
+
 	if (d->next_open < d->next_job)
 		d->next_open = d->next_job;
-	while (!d->stopping && d->opening == 0 && d->next_open < d->n_jobs &&
-	    d->next_open - d->next_job < (size_t)d->max_parallel) {
+	if (b->queued || d->next_open - d->next_job >= max)
+		return;
+	while (!d->stopping && d->next_open < d->n_jobs &&
+	    d->next_open - d->next_job < 2 * max && b->n < max) {
 		struct dl_job *j = d->jobs[d->next_open++];
-		if (dl_is_download(j))
-			(void)dl_open_start(d, j);
+		if (dl_is_download(j) && dl_open_prepare(j))
+			dl_batch_add(b, j);
 	}
+	if (b->n == 0)
+		return;
+	if (!d->stopping && (rc = uv_queue_work(d->loop, &b->work,
+	    dl_open_batch_work, dl_after_open)) < 0)
+		dl_fail(d, dl_failure(b->jobs[0], BD_CATEGORY_SERVER_ERROR,
+		    "ResourceFileWriteFailed", "%s", uv_strerror(rc)));
+	if (d->stopping) {
+		/* The files were named, not made. */
+		while (b->n > 0)
+			dl_drop_partial(b->jobs[--b->n]);
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		b->jobs[i]->opening = true;
+	d->opening += (int)b->n;
+	b->queued = true;
 }
 
 /* Starts what may start and ends the set when nothing is left. */
@@ -975,6 +1105,7 @@ dl_pump(struct bd_download *d)
 		dl_job_start(d, j);
 		dl_open_ahead(d);
 	}
+	dl_commit_flush(d);
 	if (d->done || d->active > 0 || d->committing > 0 || d->opening > 0 ||
 	    (!d->stopping && d->next_job < d->n_jobs))
 		return;
@@ -1158,6 +1289,8 @@ bd_download_start(const struct bd_download_options *opts,
 		return rc;
 	}
 	d->kick.data = d;
+	d->open_batch.work.data = d;
+	d->commit_batch.work.data = d;
 	d->containers = xcalloc(opts->n_files + 1, sizeof(*d->containers));
 	d->n_containers = opts->n_files;
 	for (size_t i = 0; i < opts->n_files; i++)
@@ -1193,6 +1326,9 @@ dl_on_closed(uv_handle_t *h)
 		bd_blob_container_free(d->containers[i]);
 	free(d->containers);
 	bd_failure_info_free(d->failure);
+	free(d->open_batch.jobs);
+	free(d->commit_batch.jobs);
+	free(d->commit_next.jobs);
 	free(d->made_dir);
 	free(d->wd);
 	free(d);

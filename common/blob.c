@@ -282,27 +282,32 @@ blob_make_parts(struct bd_blob_op *op, int64_t size)
  * MD5 of bytes [0, size) of fd, and with block > 0 of each block into
  * parts; with notify, each block's is published to notify's loop as soon
  * as it is known (see hashed in blob_op.h).  Returns 0 or a negative
- * errno.
+ * errno.  A small file (most downloads of many files) gets a buffer of
+ * its own size and no second context: a 128 KiB allocation per file
+ * cost more than its MD5.
  */
 static int
 blob_hash(int fd, int64_t size, int64_t block, struct blob_part *parts,
     unsigned char md5[16], struct bd_blob_op *notify)
 {
-	EVP_MD_CTX *all = EVP_MD_CTX_new(), *one = EVP_MD_CTX_new();
-	unsigned char *buf = xmalloc(BLOB_HASH_BUF);
+	int64_t bufsize = size < BLOB_HASH_BUF ? size : BLOB_HASH_BUF;
+	EVP_MD_CTX *all = EVP_MD_CTX_new();
+	EVP_MD_CTX *one = block > 0 ? EVP_MD_CTX_new() : NULL;
+	unsigned char *buf = xmalloc(bufsize > 0 ? (size_t)bufsize : 1);
 	int64_t off = 0, want;
 	ssize_t got;
 	size_t bi = 0;
 	int rc = 0;
 
-	if (all == NULL || one == NULL) {
+	if (all == NULL || (block > 0 && one == NULL)) {
 		fprintf(stderr, "batchd: EVP_MD_CTX_new failed\n");
 		abort();
 	}
 	EVP_DigestInit_ex(all, EVP_md5(), NULL);
-	EVP_DigestInit_ex(one, EVP_md5(), NULL);
+	if (block > 0)
+		EVP_DigestInit_ex(one, EVP_md5(), NULL);
 	while (off < size) {
-		want = size - off < BLOB_HASH_BUF ? size - off : BLOB_HASH_BUF;
+		want = size - off < bufsize ? size - off : bufsize;
 		if (block > 0 && (off / block + 1) * block - off < want)
 			want = (off / block + 1) * block - off;
 		got = pread(fd, buf, (size_t)want, off);
@@ -330,7 +335,8 @@ blob_hash(int fd, int64_t size, int64_t block, struct blob_part *parts,
 		EVP_DigestFinal_ex(one, parts[0].md5, NULL);
 	EVP_DigestFinal_ex(all, md5, NULL);
 	EVP_MD_CTX_free(all);
-	EVP_MD_CTX_free(one);
+	if (one != NULL)
+		EVP_MD_CTX_free(one);
 	free(buf);
 	return rc;
 }

@@ -5,7 +5,10 @@
     tests/bench/bench_blob.py [BATCHD]
     BENCH_REPS=5 BENCH_ONLY=nginx,azurite,memory tests/bench/bench_blob.py
     BENCH_ONLY=azurite-small tests/bench/bench_blob.py   (only the 500-file rows;
-                                                          azurite-big: the 256 MiB ones)
+                                                          azurite-small-down: their
+                                                          downloads; azurite-big:
+                                                          the 256 MiB ones)
+    BENCH_BATCHD_B=build-a/agent/batchd ...   (a second batchd in the 500-file race)
 
 Every figure is the median of BENCH_REPS runs (3) of a whole `batchd run`
 of a task whose resourceFiles or outputFiles do the transfer (process
@@ -25,7 +28,9 @@ to build/node, or it installs them into tests/lib/node).
 2. nginx with `limit_rate 50m` per connection (the harness's /slow/):
    batchd's parallel ranged download (8 MiB ranges, 8 at once) against
    `aria2c -x8 -s8`.  Aim: at least as fast as aria2c.
-3. Azurite (started here without its debug log), a 256 MiB blob and 500
+3. Azurite (started here without its debug log or access log, and
+   keeping blobs in memory: BENCH_AZURITE_DISK=1 keeps them in files under
+   $TMPDIR as before), a 256 MiB blob and 500
    blobs of 4 KiB, down (storageContainerUrl + blobPrefix, SAS) and up
    (outputFiles to a container SAS URL; the task hard-links the files into
    its working directory): batchd against the official JavaScript SDK
@@ -35,11 +40,16 @@ to build/node, or it installs them into tests/lib/node).
    timed inside node, after its start-up, batchd as a whole process.  The
    500-file download also against `curl --parallel --parallel-max 8` given
    the 500 URLs (it does not list), which batchd is given too, as 500
-   httpUrl resource files: the same work.  An untimed round of the four
-   comes first (Azurite is slow until node has compiled its hot paths),
-   and Azurite's own CPU time per run is printed: one node thread serves
-   every client, so that is what bounds them.  Aim: faster than the SDK,
-   at least as fast as curl.
+   httpUrl resource files: the same work.  BENCH_WARMUP untimed rounds
+   (3) of the four come first (Azurite is slow until node has compiled
+   its hot paths), then BENCH_REPS rounds, in the other order every
+   second round.  Besides the medians, the ratio within each round
+   (paired: runs next to each other in time, spared the drift of the
+   machine's other load) is printed as median and range, and so is
+   Azurite's own CPU time per run: one node thread serves every client,
+   so that is what bounds them.  With BENCH_BATCHD_B a second batchd
+   binary runs both forms in each round too, for an A/B comparison on
+   the same Azurite.  Aim: faster than the SDK, at least as fast as curl.
 4. Memory: the max RSS (/usr/bin/time's %M) of `batchd run`
    downloading the 1 GiB file from nginx, and a 1 GiB blob with its
    Content-MD5 from Azurite, against the same run for a 4 KiB file or
@@ -62,6 +72,11 @@ batchd = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                          os.path.join(here, "../../build/agent/batchd"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 ONLY = set(os.environ.get("BENCH_ONLY", "nginx,azurite,memory").split(","))
+DISK = os.environ.get("BENCH_AZURITE_DISK", "") not in ("", "0")
+WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
+BATCHD_B = os.environ.get("BENCH_BATCHD_B")
+if BATCHD_B:
+    BATCHD_B = os.path.abspath(BATCHD_B)
 MiB = 1 << 20
 GiB = 1 << 30
 BIG = 1 * GiB
@@ -174,8 +189,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def batchd_run(name, task, env=None, rss=False):
-    """Runs `batchd run` on task in a fresh root; returns (seconds, maxrss KiB, root)."""
+def batchd_run(name, task, env=None, rss=False, binary=None):
+    """Runs `batchd run` (or binary's) on task in a fresh root; returns (seconds, maxrss KiB, root)."""
     root = os.path.join(tmp, "root-" + name)
     shutil.rmtree(root, ignore_errors=True)
     path = os.path.join(tmp, name + ".json")
@@ -183,7 +198,8 @@ def batchd_run(name, task, env=None, rss=False):
         json.dump(task, f)
     result = os.path.join(tmp, name + ".result.json")
     sync()
-    dt, maxrss = run_ru([batchd, "run", "--quiet", "--root", root, "--result", result, path], env)
+    dt, maxrss = run_ru([binary or batchd, "run", "--quiet", "--root", root, "--result", result,
+                         path], env)
     return dt, maxrss, root
 
 
@@ -304,12 +320,19 @@ def bench_azurite():
     azdir = os.path.join(tmp, "azurite")
     os.makedirs(azdir)
     log = open(os.path.join(azdir, "stdout.log"), "w")
-    # No --debug: its log line per request would slow every client alike.
+    # No --debug: its log line per request would slow every client alike;
+    # --silent drops the access log line per request for the same reason.
+    # In memory (unless BENCH_AZURITE_DISK=1): no extent file opened and
+    # read in Azurite's thread pool per GET, whose CPU competed with the
+    # client's on the two cores, and no Loki autosave; about a fifth less
+    # of Azurite's CPU per GET, so what the client itself costs weighs more.
+    where = ["--location", azdir] if DISK else ["--inMemoryPersistence"]
     az = subprocess.Popen(["node", os.path.join(nd, "node_modules/azurite/dist/src/azurite.js"),
-                           "--location", azdir, "--blobHost", "127.0.0.1", "--blobPort", str(bp),
+                           "--blobHost", "127.0.0.1", "--blobPort", str(bp),
                            "--queueHost", "127.0.0.1", "--queuePort", str(qp),
                            "--tableHost", "127.0.0.1", "--tablePort", str(tp),
-                           "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
+                           "--skipApiVersionCheck", "--loose", "--disableTelemetry",
+                           "--silent"] + where,
                           stdout=log, stderr=log, start_new_session=True)
     cleanups.append(lambda: (az.terminate(), az.wait()))
     global az_pid
@@ -339,8 +362,12 @@ def bench_azurite():
     # so batchd checks it) and 500 blobs of 4 KiB; and the same as files.
     src = os.path.join(tmp, "src")
     os.makedirs(os.path.join(src, "small"))
-    write_file(os.path.join(src, "big.bin"), AZ_BIG)
-    run(["node", tool, "upload", os.path.join(src, "big.bin"), "big/big.bin", "--md5"], env)
+    big_rows = "azurite" in ONLY or "azurite-big" in ONLY
+    # The big blob only when its rows run: Azurite (in memory) would
+    # otherwise hold 256 MiB through the small rows for nothing.
+    if big_rows:
+        write_file(os.path.join(src, "big.bin"), AZ_BIG)
+        run(["node", tool, "upload", os.path.join(src, "big.bin"), "big/big.bin", "--md5"], env)
     sdk("put-many", sas, "small/", str(NSMALL))
     for i in range(NSMALL):
         with open(os.path.join(src, "small/%05d" % i), "wb") as f:
@@ -384,8 +411,7 @@ def bench_azurite():
         print("  growth:                  %6.1f MiB   aim: a few MiB at most" % ((b - s) / 1024))
         sys.stdout.flush()
 
-    big_rows = "azurite" in ONLY or "azurite-big" in ONLY
-    small_rows = "azurite" in ONLY or "azurite-small" in ONLY
+    small_rows = bool(ONLY & {"azurite", "azurite-small", "azurite-small-down"})
     if big_rows:
         bench_azurite_big(down, up, sdk, sas, src)
     if small_rows:
@@ -419,11 +445,16 @@ def bench_azurite_big(down, up, sdk, sas, src):
            [("JS SDK uploadFile, concurrency 8", theirs)], "faster than the SDK")
 
 
+def spread(xs):
+    """"median (min to max)" of xs."""
+    return "%.2f (%.2f to %.2f)" % (statistics.median(xs), min(xs), max(xs))
+
+
 def bench_azurite_small(down, up, sdk, sas, cont, query, src):
 
     # 500 x 4 KiB down: batchd listing the container, batchd given the
-    # 500 URLs (the same input as curl), the SDK (listing), curl.
-    ours, urls, theirs, curls = [], [], [], []
+    # 500 URLs (the same input as curl), the SDK (listing), curl; with
+    # BENCH_BATCHD_B, the two batchd forms of that binary too.
     cfg = os.path.join(tmp, "curl.cfg")
     cdir = os.path.join(tmp, "curl-many")
     names = ["small/%05d" % i for i in range(NSMALL)]
@@ -433,67 +464,80 @@ def bench_azurite_small(down, up, sdk, sas, cont, query, src):
     url_task = {"id": "down", "commandLine": "/bin/true",
                 "resourceFiles": [{"httpUrl": "%s/%s?%s" % (cont, n, query), "filePath": n}
                                   for n in names]}
+    times = {}
 
-    def ours_many():
-        dt, _, root = batchd_run("azdm", down("small/"))
-        assert count_files(root, SMALL) == NSMALL
-        shutil.rmtree(root)
-        ours.append(dt)
-
-    def urls_many():
-        dt, _, root = batchd_run("azdu", url_task)
-        assert count_files(root, SMALL) == NSMALL
-        shutil.rmtree(root)
-        urls.append(dt)
+    def batchd_many(key, task, binary=None):
+        def f():
+            dt, _, root = batchd_run("azd" + key, task, binary=binary)
+            assert count_files(root, SMALL) == NSMALL
+            shutil.rmtree(root)
+            return dt
+        return key, f
 
     def sdk_many():
         sync()
         sd = os.path.join(tmp, "sdk-many")
-        theirs.append(sdk("down-many", sas, "small/", sd))
+        dt = sdk("down-many", sas, "small/", sd)
         assert count_files(sd, SMALL) == NSMALL
         shutil.rmtree(sd)
+        return dt
 
     def curl_many():
         dt, _ = timed(["curl", "-sS", "--fail", "--parallel", "--parallel-max", "8",
                        "--create-dirs", "-K", cfg])
         assert count_files(cdir, SMALL) == NSMALL
         shutil.rmtree(cdir)
-        curls.append(dt)
+        return dt
 
-    # Azurite's first few thousand requests run slower (node compiles
-    # its hot paths as they warm up): one untimed round first, so that
-    # whoever goes first is not charged for it.
-    for f in (ours_many, urls_many, sdk_many, curl_many):
-        f()
-    for xs in (ours, urls, theirs, curls):
-        del xs[:]
+    clients = [batchd_many("listing", down("small/")), batchd_many("urls", url_task),
+               ("sdk", sdk_many), ("curl", curl_many)]
+    if BATCHD_B:
+        clients[2:2] = [batchd_many("B listing", down("small/"), BATCHD_B),
+                        batchd_many("B urls", url_task, BATCHD_B)]
+    # Azurite's first several thousand requests run slower (node compiles
+    # its hot paths as they warm up; its CPU per 500 GETs kept falling
+    # over the first 5,000): BENCH_WARMUP untimed rounds (3) first, so
+    # that whoever goes first is not charged for it.
+    for _ in range(WARMUP):
+        for _, f in clients:
+            f()
     # Azurite's own CPU time per run: what each client's requests cost
     # the server, which bounds them all (one node thread).
     azcpu = {}
-
-    def server_cpu(name, f):
-        def g():
-            c0 = process_cpu(az_pid)
-            f()
-            azcpu.setdefault(name, []).append(process_cpu(az_pid) - c0)
-        return g
-    ours_many, urls_many, curl_many = server_cpu("listing", ours_many), \
-        server_cpu("urls", urls_many), server_cpu("curl", curl_many)
-    # The closest race: who goes first changes from run to run.
+    # The closest race: who goes first changes from run to run.  Each
+    # round's runs are next to each other in time, so the ratio within a
+    # round (paired) is spared the drift between rounds (the machine's
+    # other load, Azurite's warming): its median and range are printed.
     for i in range(REPS):
-        for f in (ours_many, urls_many, sdk_many, curl_many) if i % 2 == 0 else \
-                (curl_many, sdk_many, urls_many, ours_many):
-            f()
-    report("Azurite, 500 blobs of 4 KiB down (storageContainerUrl: listing + 500 GETs)", ours,
-           [("JS SDK downloadToFile, 8 at once", theirs),
-            ("curl --parallel --parallel-max 8", curls)],
-           "faster than the SDK")
-    report("Azurite, 500 blobs of 4 KiB down (500 httpUrl: the URLs curl is given)", urls,
-           [("curl --parallel --parallel-max 8", curls)],
-           "at least as fast as curl")
-    print("  Azurite's CPU per run (median): batchd listing %.2f s, batchd URLs %.2f s, "
-          "curl %.2f s" % tuple(statistics.median(azcpu[k]) for k in ("listing", "urls", "curl")))
+        for key, f in clients if i % 2 == 0 else reversed(clients):
+            c0 = process_cpu(az_pid)
+            times.setdefault(key, []).append(f())
+            azcpu.setdefault(key, []).append(process_cpu(az_pid) - c0)
 
+    def paired(a, b):
+        return spread([x / y for x, y in zip(times[b], times[a])])
+
+    report("Azurite, 500 blobs of 4 KiB down (storageContainerUrl: listing + 500 GETs)",
+           times["listing"],
+           [("JS SDK downloadToFile, 8 at once", times["sdk"]),
+            ("curl --parallel --parallel-max 8", times["curl"])],
+           "faster than the SDK")
+    report("Azurite, 500 blobs of 4 KiB down (500 httpUrl: the URLs curl is given)",
+           times["urls"], [("curl --parallel --parallel-max 8", times["curl"])],
+           "at least as fast as curl")
+    print("  paired (within each round), batchd as fast as curl: listing %s, URLs %s" %
+          (paired("listing", "curl"), paired("urls", "curl")))
+    if BATCHD_B:
+        print("  B = %s: listing %s s, URLs %s s; B as fast as A, paired: listing %s, URLs %s" %
+              (BATCHD_B, spread(times["B listing"]), spread(times["B urls"]),
+               paired("B listing", "listing"), paired("B urls", "urls")))
+        print("  B as fast as curl, paired: listing %s, URLs %s" %
+              (paired("B listing", "curl"), paired("B urls", "curl")))
+    print("  Azurite's CPU per run, s, median (min to max): " +
+          ", ".join("%s %s" % (k, spread(v)) for k, v in azcpu.items()))
+
+    if "azurite-small-down" in ONLY and not ONLY & {"azurite", "azurite-small"}:
+        return
     # 500 x 4 KiB up.
     ours, theirs = [], []
     for _ in range(REPS):
@@ -517,7 +561,7 @@ def main():
            " ".join("%.2f" % x for x in os.getloadavg())))
     if "nginx" in ONLY or "memory" in ONLY:
         bench_nginx()
-    if ONLY & {"azurite", "azurite-big", "azurite-small", "memory"}:
+    if ONLY & {"azurite", "azurite-big", "azurite-small", "azurite-small-down", "memory"}:
         bench_azurite()
     print("\nload average at the end: %s" % " ".join("%.2f" % x for x in os.getloadavg()))
 

@@ -396,6 +396,55 @@ TEST(cancel)
 	free(wd);
 }
 
+/*
+ * Many small files, 4 at once: their partial files are created and renamed
+ * in batches.  All arrive; a rename that fails (a directory in the way) or
+ * a blob that is missing fails the set, and no partial file is left, of
+ * the files then waiting for their rename or created ahead.
+ */
+TEST(small_files_in_batches)
+{
+	char *wd = new_wd(), *www = xasprintf("%s/www/s.txt", ngdir), *p;
+	struct bd_resource_file rf[24];
+	char name[32];
+	struct outcome o;
+
+	put_file(www, "small\n", 6);
+	for (int how = 0; how < 3; how++) {
+		for (int i = 0; i < 24; i++) {
+			char *u = http_url(how == 2 && i == 17 ? "nope" SAS :
+			    "s.txt" SAS);
+			snprintf(name, sizeof(name), "b%d/f%d", how, i);
+			rf[i] = rf_make(BD_RESOURCE_HTTP_URL, u, name, NULL,
+			    0640);
+			free(u);
+		}
+		if (how == 1) {
+			p = xasprintf("%s/b1/f13/x", wd);
+			put_file(p, "x", 1);
+			free(p);
+		}
+		o = run(rf, 24, wd, 4, 0);
+		if (how == 0) {
+			ASSERT_NULL(o.failure);
+			for (int i = 0; i < 24; i++) {
+				p = xasprintf("%s/b0/f%d", wd, i);
+				check_file(p, "small\n", 0640);
+				free(p);
+			}
+		} else if (how == 1)
+			expect(&o, "ResourceFileCreateFailed",
+			    BD_CATEGORY_USER_ERROR, "resourceFiles[13]");
+		else
+			expect(&o, "BlobNotFound", BD_CATEGORY_USER_ERROR,
+			    "resourceFiles[17]");
+		ASSERT_INT_EQ(count_named(wd, "partial"), 0);
+		rf_clear(rf, 24);
+	}
+	free(www);
+	free(wd);
+}
+
 TEST(file_url)
 {
 	char *wd = new_wd(), *src = xasprintf("%s/src/f s.bin", root);
@@ -903,6 +952,7 @@ main(void)
 		RUN(http_leftover_partial);
 		RUN(http_errors);
 		RUN(http_first_failure_stops_rest);
+		RUN(small_files_in_batches);
 		RUN(cancel);
 		RUN(http_ranges);
 	}
