@@ -98,7 +98,6 @@ struct http_sock {
 	uv_poll_t poll;
 	struct bd_http *h;
 	curl_socket_t fd;
-	bool idle;		/* between two transfers of a kept connection */
 	LIST_ENTRY(http_sock) entry;
 };
 
@@ -318,42 +317,29 @@ http_on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg,
 	int events = 0;
 
 	if (what == CURL_POLL_REMOVE) {
-		/*
-		 * Kept, stopped, for the connection's next transfer, which
-		 * then costs no new watcher; http_on_close_socket closes it
-		 * with the socket.
-		 */
-		if (s != NULL) {
-			uv_poll_stop(&s->poll);
-			s->idle = true;
-		}
+		if (s != NULL)
+			http_sock_close(s);
 		return 0;
 	}
 	if (s == NULL) {
 		/*
-		 * An idle watcher on this descriptor is this socket's own.  A
-		 * busy one means libcurl closed the old socket without telling
-		 * us; libuv would refuse a second.
+		 * A watcher still on this descriptor means libcurl closed the
+		 * old socket without telling us; libuv would refuse a second.
 		 */
 		LIST_FOREACH(s, &h->socks, entry)
 			if (s->fd == fd)
 				break;
-		if (s != NULL && !s->idle) {
+		if (s != NULL)
 			http_sock_close(s);
-			s = NULL;
+		s = xcalloc(1, sizeof(*s));
+		s->h = h;
+		s->fd = fd;
+		if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
+			free(s);
+			return -1;
 		}
-		if (s == NULL) {
-			s = xcalloc(1, sizeof(*s));
-			s->h = h;
-			s->fd = fd;
-			if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
-				free(s);
-				return -1;
-			}
-			h->n_handles++;
-			LIST_INSERT_HEAD(&h->socks, s, entry);
-		}
-		s->idle = false;
+		h->n_handles++;
+		LIST_INSERT_HEAD(&h->socks, s, entry);
 		curl_multi_assign(h->multi, fd, s);
 	}
 	if (what & CURL_POLL_IN)
@@ -363,25 +349,6 @@ http_on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg,
 	if (uv_poll_start(&s->poll, events, http_on_poll) != 0)
 		return -1;
 	return 0;
-}
-
-/*
- * CURLOPT_CLOSESOCKETFUNCTION: libcurl closes a socket.  Its watcher goes
- * first, while the descriptor is still this socket's: libuv unregisters a
- * descriptor when a watcher closes, and once closed it may be another's.
- */
-static int
-http_on_close_socket(void *arg, curl_socket_t fd)
-{
-	struct bd_http *h = arg;
-	struct http_sock *s;
-
-	LIST_FOREACH(s, &h->socks, entry)
-		if (s->fd == fd)
-			break;
-	if (s != NULL)
-		http_sock_close(s);
-	return close(fd);
 }
 
 /* CURLMOPT_TIMERFUNCTION: (re)arm or stop the one timer. */
@@ -1144,8 +1111,6 @@ transfer_attempt(struct bd_http_transfer *t)
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, http_on_close_socket);
-	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, HTTP_USER_AGENT);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");

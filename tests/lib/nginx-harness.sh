@@ -151,11 +151,6 @@ http {
 			limit_rate 50m;
 		}
 
-		location /close/ {
-			alias $dir/www/;
-			keepalive_timeout 0;
-		}
-
 		location /norange/ {
 			alias $dir/www/;
 			max_ranges 0;

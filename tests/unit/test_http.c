@@ -1195,61 +1195,6 @@ on_done_conc(struct bd_http_transfer *t, int status,
 	on_done(t, status, r, &c->res);
 }
 
-static void
-on_pair_readable(uv_poll_t *p, int status, int events)
-{
-	(void)status;
-	(void)events;
-	*(int *)p->data = 1;
-	uv_poll_stop(p);
-}
-
-/*
- * A kept connection's next transfer reuses its socket's watcher; a socket
- * libcurl closes (nginx says Connection: close at /close/) loses its
- * watcher first, so a descriptor of the same number, opened next and
- * watched by someone else, keeps its events through later transfers and
- * the client's close.
- */
-TEST(watchers_follow_connections)
-{
-	struct bd_http *h = http_new(1);
-	struct bd_http_request req;
-	struct result res = { 0 };
-	char *u = url("/hello.txt"), *uc = url("/close/hello.txt");
-	int pair[2], fired = 0, closed = 0;
-	uv_poll_t poll;
-
-	write_www("hello.txt", "hello world\n", 12);
-	for (int i = 0; i < 6; i++) {
-		req_init(&req, i == 3 ? uc : u);
-		fetch(h, &req, &res);
-		ASSERT_INT_EQ(res.status, 0);
-		ASSERT_STR_EQ(res.body, "hello world\n");
-		result_free(&res);
-		if (i != 3)
-			continue;
-		/* The closed socket's number, most likely. */
-		ASSERT_INT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
-		ASSERT_INT_EQ(uv_poll_init_socket(&loop, &poll, pair[0]), 0);
-		poll.data = &fired;
-		ASSERT_INT_EQ(uv_poll_start(&poll, UV_READABLE,
-		    on_pair_readable), 0);
-	}
-	bd_http_close(h, on_closed, &closed);
-	run_until(&closed);
-	ASSERT_INT_EQ(fired, 0);
-	ASSERT_INT_EQ(write(pair[1], "x", 1), 1);
-	run_for(200);
-	ASSERT_INT_EQ(fired, 1);
-	uv_close((uv_handle_t *)&poll, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	close(pair[0]);
-	close(pair[1]);
-	free(u);
-	free(uc);
-}
-
 TEST(concurrency)
 {
 	struct bd_http *h = http_new(4);
@@ -1410,7 +1355,6 @@ main(void)
 	RUN(resume_no_validator);
 	RUN(cancel);
 	RUN(close_cancels);
-	RUN(watchers_follow_connections);
 	RUN(concurrency);
 	RUN(disk_full);
 
