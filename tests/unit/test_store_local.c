@@ -843,6 +843,34 @@ TEST(props_round_trip)
 }
 
 /*
+ * Inserts rows t0..t<n-1> ("completed", n = i) all at once, every fourth
+ * into partition pk4 and the others into pk, and runs the loop until
+ * every write has called back into w[i].
+ */
+static void
+insert_at_once(struct bd_store *s, struct wait *w, int n, const char *pk,
+    const char *pk4)
+{
+	struct bd_entity *e;
+	char rk[16];
+	int left = n;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(rk, sizeof(rk), "t%d", i);
+		e = entity(i % 4 ? pk : pk4, rk, "completed", i);
+		ASSERT_INT_EQ(bd_store_insert(s, BD_TABLE_TASKS, e, on_write,
+		    &w[i]), 0);
+		bd_entity_free(e);
+	}
+	while (left > 0) {
+		uv_run(L, UV_RUN_ONCE);
+		left = 0;
+		for (int i = 0; i < n; i++)
+			left += !w[i].done;
+	}
+}
+
+/*
  * Writes due at once, to two partitions: each is durable (its directory
  * fsynced by itself or by a write it waited with) and each reads back.
  * How many shared an fsync depends on the disk; it is printed.
@@ -854,26 +882,13 @@ TEST(group_commit)
 	char *spool = spool_tmpdir("bd-storelocal"), rk[16];
 	struct wait w[N];
 	struct bd_store_local_stats st;
-	struct bd_entity *e, *got;
+	struct bd_entity *got;
 	struct bd_store *s;
-	int left = N;
 
 	loop_begin(&loop);
 	s = open_store(spool);
 	memset(w, 0, sizeof(w));
-	for (int i = 0; i < N; i++) {
-		snprintf(rk, sizeof(rk), "t%d", i);
-		e = entity(i % 4 ? "jobA" : "jobB", rk, "completed", i);
-		ASSERT_INT_EQ(bd_store_insert(s, BD_TABLE_TASKS, e, on_write,
-		    &w[i]), 0);
-		bd_entity_free(e);
-	}
-	while (left > 0) {
-		uv_run(L, UV_RUN_ONCE);
-		left = 0;
-		for (int i = 0; i < N; i++)
-			left += !w[i].done;
-	}
+	insert_at_once(s, w, N, "jobA", "jobB");
 	for (int i = 0; i < N; i++) {
 		ASSERT_INT_EQ(w[i].status, 0);
 		free(w[i].etag);
@@ -994,29 +1009,15 @@ TEST(commit_delay_cut_short)
 {
 	enum { N = 256 };	/* ST_COMMIT_MAX */
 	uv_loop_t loop;
-	char *spool = spool_tmpdir("bd-storelocal"), rk[16];
+	char *spool = spool_tmpdir("bd-storelocal");
 	struct wait *w = xcalloc(N, sizeof(*w));
-	struct bd_entity *e;
 	struct bd_store *s;
 	double t0 = now_s();
-	int left = N;
 
 	loop_begin(&loop);
 	s = open_store(spool);
 	ASSERT_INT_EQ(bd_store_local_set_commit_delay(s, 600000), 0);
-	for (int i = 0; i < N; i++) {
-		snprintf(rk, sizeof(rk), "t%d", i);
-		e = entity("job1", rk, "completed", i);
-		ASSERT_INT_EQ(bd_store_insert(s, BD_TABLE_TASKS, e, on_write,
-		    &w[i]), 0);
-		bd_entity_free(e);
-	}
-	while (left > 0) {
-		uv_run(L, UV_RUN_ONCE);
-		left = 0;
-		for (int i = 0; i < N; i++)
-			left += !w[i].done;
-	}
+	insert_at_once(s, w, N, "job1", "job1");
 	ASSERT(now_s() - t0 < 300);
 	for (int i = 0; i < N; i++) {
 		ASSERT_INT_EQ(w[i].status, 0);
