@@ -83,6 +83,8 @@ struct bd_assignment {
 	char *state_path;	/* the supervisor's state file, or NULL */
 	int record_version;	/* of the record on disk (adopt.h) */
 	int64_t started_ms;
+	/* What the completed row's write goes on with when it succeeds. */
+	bd_store_write_cb on_completed;
 };
 
 static void assignment_finish(struct bd_assignment *a);
@@ -415,12 +417,63 @@ assignment_finish(struct bd_assignment *a)
 
 /* ---- after the run ---------------------------------------------------- */
 
+/*
+ * Whether row is this attempt's completion, written by this node before
+ * a restart: batchd can stop between the completed row and the delete of
+ * its message (the delete waits for the row's commit, protocol.md §7),
+ * and the adopted run then finds the row changed since the ETag in its
+ * record.  Only this node writes its id into the row, and another
+ * attempt here would have other counts.
+ */
+static bool
+assignment_row_is_ours(const struct bd_assignment *a,
+    const struct bd_entity *row)
+{
+	const cJSON *state, *node, *retry, *requeue;
+
+	state = cJSON_GetObjectItemCaseSensitive(row->props, "state");
+	node = cJSON_GetObjectItemCaseSensitive(row->props, "nodeId");
+	retry = cJSON_GetObjectItemCaseSensitive(row->props, "retryCount");
+	requeue = cJSON_GetObjectItemCaseSensitive(row->props, "requeueCount");
+	return cJSON_IsString(state) &&
+	    strcmp(state->valuestring, "completed") == 0 &&
+	    cJSON_IsString(node) &&
+	    strcmp(node->valuestring, a->env.settings->node_id) == 0 &&
+	    cJSON_IsNumber(retry) && retry->valuedouble == a->tm->retry_count &&
+	    cJSON_IsNumber(requeue) &&
+	    requeue->valuedouble == a->tm->requeue_count;
+}
+
+static void
+assignment_on_row_after_restart(void *arg, int status, struct bd_entity *e,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+	bool ours = status == 0 && e != NULL && assignment_row_is_ours(a, e);
+
+	(void)detail;
+	bd_entity_free(e);
+	if (ours) {
+		log_info("job %s: task %s: its completion was recorded before "
+		    "the restart", A_JOB(a), A_TASK(a));
+		a->on_completed(a, 0, NULL, NULL);
+		return;
+	}
+	log_warnx("job %s: task %s: another node holds the task now; this "
+	    "node's result is dropped", A_JOB(a), A_TASK(a));
+	assignment_finish(a);
+}
+
 static void
 assignment_on_completed_row(void *arg, int status, const char *etag,
     const char *detail)
 {
 	struct bd_assignment *a = arg;
 
+	if (status == -ESTALE && a->adopting &&
+	    bd_store_get(a->env.store, BD_TABLE_TASKS, a->job_id, a->task_id,
+	    assignment_on_row_after_restart, a) == 0)
+		return;
 	if (status == -ESTALE || status == -ENOENT) {
 		/* Another node took the task over: its report stands. */
 		log_warnx("job %s: task %s: another node holds the task now; "
@@ -626,10 +679,10 @@ assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
 	assignment_row_info(e, i);
 	cJSON_AddStringToObject(e->props, "dependencyAction",
 	    bd_dependency_action_name(o->dependency_action));
+	a->on_completed = o->job_action == BD_JOB_ACTION_TERMINATE ?
+	    assignment_on_completed_row_then_job : assignment_on_completed_row;
 	rc = bd_store_merge(a->env.store, BD_TABLE_TASKS, e, a->etag,
-	    o->job_action == BD_JOB_ACTION_TERMINATE ?
-	    assignment_on_completed_row_then_job : assignment_on_completed_row,
-	    a);
+	    a->on_completed, a);
 	bd_entity_free(e);
 	bd_runner_free(r);
 	a->runner = NULL;

@@ -110,6 +110,35 @@ with Workspace() as ws:
               "r1 completes")
         check(pool.task_json("rj", "r1")["executionInfo"].get("exitCode") == 21, "r1's exit code")
         check(len(lines(ran)) == 5, "r1 ran once", lines(ran))
+
+        # A restart between a completed row and the delete of its message
+        # (the delete waits for the row's commit, held back 50 ms): the
+        # next batchd adopts the task, finds its own completion, and only
+        # deletes the message.  Tried until a restart lands in that window.
+        leased = os.path.join(ws.dir, "spool", "queues", "testpool-tasks", "leased")
+        caught = None
+        for n in range(8):
+            tid = "c%d" % n
+            row = os.path.join(ws.dir, "spool", "tables", "batchdtasks", "rj", tid + ".json")
+            pool.cli("task", "add", "rj", ws.write_json(tid + ".json", {"id": tid, "commandLine": "/bin/true"}))
+            check(wait_for(lambda: os.path.exists(row) and '"state":"completed"' in read(row), 60, step=0.001),
+                  "%s completes" % tid)
+            pool.kill("node1", signal.SIGUSR2)
+            if os.listdir(leased):
+                caught = tid
+                break
+            pool.start()
+        check(caught is not None, "a restart came after a completed row, before its message's delete")
+        before = pool.log("node1")
+        pool.start()
+        check(wait_for(lambda: not os.listdir(leased) and not os.listdir(os.path.join(ws.dir, "node1", "state", "tasks")), 30),
+              "after the restart the message and the record are gone", os.listdir(leased))
+        after = pool.log("node1")[len(before):]
+        check("%s: its completion was recorded before the restart" % caught in after,
+              "the new batchd says the completion was its own", after[-2000:])
+        check("another node holds" not in after, "and not that another node holds the task", after[-2000:])
+        check(pool.task_json("rj", caught)["state"] == "completed", "the task stays completed")
+
         if os.environ.get("SHOW_LOG"):
             print(pool.log("node1"))
         st = pool.stop()
