@@ -261,6 +261,41 @@ fail:
 	return rc < 0 ? rc : BD_EJSON;
 }
 
+/*
+ * A new record's file, written in place: it is made before its supervisor
+ * starts, so one half written by a crash has no task behind it (the load
+ * sets it aside), and a temporary file and its rename would only cost
+ * the directory two more changes per task.  Removed first, not truncated:
+ * a supervisor of an earlier receive of the message may still write its
+ * state into the old file, which must not land in the new one.
+ */
+static int
+adopt_write_new(const char *path, const char *text, size_t len)
+{
+	int fd, rc = 0;
+
+	if (unlink(path) == -1 && errno != ENOENT)
+		return -errno;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		return -errno;
+	while (len > 0 && rc == 0) {
+		ssize_t n = write(fd, text, len);
+		if (n == -1 && errno != EINTR)
+			rc = -errno;
+		else if (n > 0) {
+			text += n;
+			len -= (size_t)n;
+		}
+	}
+	if (close(fd) == -1 && rc == 0)
+		rc = -errno;
+	if (rc < 0)
+		(void)unlink(path);
+	return rc;
+}
+
 int
 bd_adopt_save(const char *dir, const struct bd_adopt_record *r)
 {
@@ -270,9 +305,13 @@ bd_adopt_save(const char *dir, const struct bd_adopt_record *r)
 
 	/* No fsync: the record has to outlive batchd, not the machine; the
 	 * supervisors die with the machine, and after a reboot a lost record
-	 * only means the task's message comes back when its lease ends. */
+	 * only means the task's message comes back when its lease ends.  A
+	 * version 1 record is rewritten at every renewal while its task
+	 * runs, so it is replaced whole. */
 	if (text != NULL)
-		rc = bd_write_file_replace(path, text, strlen(text), 0600);
+		rc = r->version == 1 ?
+		    bd_write_file_replace(path, text, strlen(text), 0600) :
+		    adopt_write_new(path, text, strlen(text));
 	free(text);
 	free(path);
 	return rc;

@@ -18,11 +18,12 @@
  *
  * One file rather than a record and a state file: every file created and
  * removed per task costs the next creations on an ext4 without a journal.
- * The file is written whole (temporary file, rename; not fsync'd, since
- * it has to outlive batchd, not the machine) after the task is claimed and
- * before its supervisor starts, so a stale one from an earlier receive is
- * replaced with its state; it is removed when the task's message is done
- * with.  On start the daemon loads every record and adopts its task before
+ * The file is written once (not fsync'd, since it has to outlive batchd,
+ * not the machine) after the task is claimed and before its supervisor
+ * starts: a stale one from an earlier receive is removed first, with its
+ * state, and the new one created in its place, so one that a crash left
+ * half written never has a supervisor; it is removed when the task's
+ * message is done with.  On start the daemon loads every record and adopts its task before
  * it takes new work.  A version 1 record, from a batchd before this
  * layout, is the record alone, its state in <key>.supervisor: read, renewed
  * and removed as such, so that an upgrade keeps the running tasks.

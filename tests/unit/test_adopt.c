@@ -5,6 +5,7 @@
  * the supervisor's state carried in the record and left alone by it;
  * records of an older batchd (version 1, the state in a file of its own).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -161,9 +162,25 @@ write_state(const char *path, enum bd_supervisor_state state)
 	free(text);
 }
 
+/* Entries of dir, "." and ".." not counted. */
+static int
+count_entries(const char *path)
+{
+	DIR *dir_p = opendir(path);
+	struct dirent *de;
+	int n = 0;
+
+	ASSERT_NOT_NULL(dir_p);
+	while ((de = readdir(dir_p)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(dir_p);
+	return n;
+}
+
 TEST(save_update_load_remove)
 {
 	char *d = NULL, *state;
+	int old_fd;
 	struct bd_adopt_record *a = sample("m1", "r1"), *b = sample("m2", "x");
 	struct bd_adopt_record **v;
 	struct bd_supervisor_record rec;
@@ -175,9 +192,19 @@ TEST(save_update_load_remove)
 	ASSERT_INT_EQ(bd_adopt_save(d, a), 0);
 	state = bd_adopt_state_path(d, "m1", BD_ADOPT_VERSION);
 	write_state(state, BD_SUPERVISOR_EXITED);
+	/* That earlier supervisor still holds its file open: what it writes
+	 * after the new claim's save stays out of the new file. */
+	old_fd = open(state, O_WRONLY | O_CLOEXEC);
+	ASSERT(old_fd >= 0);
 	ASSERT_INT_EQ(bd_adopt_save(d, a), 0);
 	ASSERT_INT_EQ(bd_supervisor_read_state(state, &rec, NULL), 0);
 	ASSERT_INT_EQ(rec.state, BD_SUPERVISOR_NONE);
+	ASSERT_INT_EQ(pwrite(old_fd, "{\"state\":\"exited\"}", 18, 0), 18);
+	close(old_fd);
+	ASSERT_INT_EQ(bd_supervisor_read_state(state, &rec, NULL), 0);
+	ASSERT_INT_EQ(rec.state, BD_SUPERVISOR_NONE);
+	/* No temporary file is left beside it. */
+	ASSERT_INT_EQ(count_entries(d), 1);
 	ASSERT_INT_EQ(bd_adopt_save(d, b), 0);
 	/* The supervisor writes its state in place; a renewal writes the
 	 * newest pop receipt beside it, and neither touches the other. */
