@@ -60,8 +60,10 @@ struct bd_assignment {
 	bool done;
 	/* The failure a poisoned message completes its task with. */
 	struct bd_failure_info *pending_failure;
-	/* The row a retry or requeue writes once its new message is sent. */
+	/* The row a retry or requeue writes once its new message is sent,
+	   and (until it is sent) that message. */
 	struct bd_entity *pending_row;
+	char *pending_text;
 	/*
 	 * A delete or hide that waits for the renewal in flight: the pop
 	 * receipt changes when that renewal lands, and a request made with
@@ -418,30 +420,31 @@ assignment_finish(struct bd_assignment *a)
 /* ---- after the run ---------------------------------------------------- */
 
 /*
- * Whether row is this attempt's completion, written by this node before
- * a restart: batchd can stop between the completed row and the delete of
- * its message (the delete waits for the row's commit, protocol.md §7),
- * and the adopted run then finds the row changed since the ETag in its
- * record.  Only this node writes its id into the row, and another
- * attempt here would have other counts.
+ * Whether row is what this node wrote for this attempt before a restart:
+ * state with the given counts.  batchd can stop between such a row and
+ * the delete of its message (the delete waits for the row's commit,
+ * protocol.md §7); the adopted run then finds the row changed since the
+ * ETag in its record.  Only this node writes its id into the row, and
+ * another attempt here would have other counts.
  */
 static bool
-assignment_row_is_ours(const struct bd_assignment *a,
-    const struct bd_entity *row)
+assignment_row_written_here(const struct bd_assignment *a,
+    const struct bd_entity *row, const char *state, int retry, int requeue)
 {
-	const cJSON *state, *node, *retry, *requeue;
+	const cJSON *st, *node, *rt, *rq;
 
-	state = cJSON_GetObjectItemCaseSensitive(row->props, "state");
+	if (row == NULL || row->etag == NULL ||
+	    (a->etag != NULL && strcmp(row->etag, a->etag) == 0))
+		return false;
+	st = cJSON_GetObjectItemCaseSensitive(row->props, "state");
 	node = cJSON_GetObjectItemCaseSensitive(row->props, "nodeId");
-	retry = cJSON_GetObjectItemCaseSensitive(row->props, "retryCount");
-	requeue = cJSON_GetObjectItemCaseSensitive(row->props, "requeueCount");
-	return cJSON_IsString(state) &&
-	    strcmp(state->valuestring, "completed") == 0 &&
+	rt = cJSON_GetObjectItemCaseSensitive(row->props, "retryCount");
+	rq = cJSON_GetObjectItemCaseSensitive(row->props, "requeueCount");
+	return cJSON_IsString(st) && strcmp(st->valuestring, state) == 0 &&
 	    cJSON_IsString(node) &&
 	    strcmp(node->valuestring, a->env.settings->node_id) == 0 &&
-	    cJSON_IsNumber(retry) && retry->valuedouble == a->tm->retry_count &&
-	    cJSON_IsNumber(requeue) &&
-	    requeue->valuedouble == a->tm->requeue_count;
+	    cJSON_IsNumber(rt) && rt->valuedouble == retry &&
+	    cJSON_IsNumber(rq) && rq->valuedouble == requeue;
 }
 
 static void
@@ -449,7 +452,8 @@ assignment_on_row_after_restart(void *arg, int status, struct bd_entity *e,
     const char *detail)
 {
 	struct bd_assignment *a = arg;
-	bool ours = status == 0 && e != NULL && assignment_row_is_ours(a, e);
+	bool ours = status == 0 && assignment_row_written_here(a, e,
+	    "completed", a->tm->retry_count, a->tm->requeue_count);
 
 	(void)detail;
 	bd_entity_free(e);
@@ -571,6 +575,57 @@ assignment_on_requeue_sent(void *arg, int status, const char *detail)
  * point leaves the task in the queue at least once.
  */
 static void
+assignment_send_requeue(struct bd_assignment *a)
+{
+	char *text = a->pending_text;
+
+	a->pending_text = NULL;
+	if (bd_source_send(a->env.source, BD_QUEUE_TASKS, text, 0,
+	    assignment_on_requeue_sent, a) < 0) {
+		bd_entity_free(a->pending_row);
+		a->pending_row = NULL;
+		assignment_finish(a);
+	}
+	free(text);
+}
+
+/* An adopted run's requeue: done already before the restart? */
+static void
+assignment_on_row_before_requeue(void *arg, int status, struct bd_entity *e,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(a->pending_row->props,
+	    "retryCount");
+	const cJSON *rq = cJSON_GetObjectItemCaseSensitive(a->pending_row->props,
+	    "requeueCount");
+	bool done = status == 0 && cJSON_IsNumber(rt) && cJSON_IsNumber(rq) &&
+	    assignment_row_written_here(a, e, "active", (int)rt->valuedouble,
+	    (int)rq->valuedouble);
+
+	(void)detail;
+	bd_entity_free(e);
+	if (!done) {
+		assignment_send_requeue(a);
+		return;
+	}
+	/* Its new message was sent before the row: one more would run the
+	 * task twice. */
+	log_info("job %s: task %s: it was put back in the queue before the "
+	    "restart", A_JOB(a), A_TASK(a));
+	free(a->pending_text);
+	a->pending_text = NULL;
+	bd_entity_free(a->pending_row);
+	a->pending_row = NULL;
+	assignment_delete(a);
+}
+
+/*
+ * Sends the task again with the given counts, then writes row (taken
+ * over), then deletes the received message.  An adopted run first reads
+ * the row: its requeue may have been done before the restart.
+ */
+static void
 assignment_requeue(struct bd_assignment *a, int retry, int requeue,
     struct bd_entity *row)
 {
@@ -586,13 +641,11 @@ assignment_requeue(struct bd_assignment *a, int retry, int requeue,
 		return;
 	}
 	a->pending_row = row;
-	if (bd_source_send(a->env.source, BD_QUEUE_TASKS, text, 0,
-	    assignment_on_requeue_sent, a) < 0) {
-		a->pending_row = NULL;
-		bd_entity_free(row);
-		assignment_finish(a);
-	}
-	free(text);
+	a->pending_text = text;
+	if (a->adopting && bd_store_get(a->env.store, BD_TABLE_TASKS,
+	    a->job_id, a->task_id, assignment_on_row_before_requeue, a) == 0)
+		return;
+	assignment_send_requeue(a);
 }
 
 static void
@@ -1415,6 +1468,7 @@ assignment_on_close(uv_handle_t *h)
 	bd_task_message_free(a->tm);
 	bd_failure_info_free(a->pending_failure);
 	bd_entity_free(a->pending_row);
+	free(a->pending_text);
 	free(a->job_id);
 	free(a->task_id);
 	free(a->etag);

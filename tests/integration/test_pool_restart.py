@@ -139,6 +139,47 @@ with Workspace() as ws:
         check("another node holds" not in after, "and not that another node holds the task", after[-2000:])
         check(pool.task_json("rj", caught)["state"] == "completed", "the task stays completed")
 
+        # The same between a retry's new message and row, and the delete of
+        # the old message: the new batchd does not send the retry again.
+        caught = None
+        for n in range(8):
+            tid = "q%d" % n
+            row = os.path.join(ws.dir, "spool", "tables", "batchdtasks", "rj", tid + ".json")
+            runs = os.path.join(logdir, "runs-" + tid)
+            pool.cli("task", "add", "rj", ws.write_json(tid + ".json", {
+                # The retry waits for its gate, so that a second copy of it
+                # would run beside it.
+                "id": tid, "commandLine": "/bin/sh -c 'echo x >> %s; "
+                "if [ $(wc -l < %s) -ge 2 ]; then while [ ! -e %s/go-%s ]; do sleep 0.05; done; fi; "
+                "exit 3'" % (runs, runs, logdir, tid),
+                "constraints": {"maxTaskRetryCount": 1}}))
+            check(wait_for(lambda: os.path.exists(row) and '"retryCount":1' in read(row), 60, step=0.001),
+                  "%s fails and is retried" % tid)
+            pool.kill("node1", signal.SIGUSR2)
+            if os.listdir(leased) and '"state":"active"' in read(row):
+                caught = tid
+                break
+            pool.start()
+            open(os.path.join(logdir, "go-" + tid), "w").close()
+            check(wait_for(lambda: '"state":"completed"' in read(row), 60), "%s completes" % tid)
+        check(caught is not None, "a restart came after a retry's row, before the old message's delete")
+        before = pool.log("node1")
+        pool.start()
+        row = os.path.join(ws.dir, "spool", "tables", "batchdtasks", "rj", caught + ".json")
+        runs = os.path.join(logdir, "runs-" + caught)
+        check(wait_for(lambda: "%s: it was put back in the queue before the restart" % caught
+                       in pool.log("node1")[len(before):], 30),
+              "the new batchd sees the retry was queued already", pool.log("node1")[len(before):][-2000:])
+        check(wait_for(lambda: len(lines(runs)) >= 2, 30), "the retry runs")
+        open(os.path.join(logdir, "go-" + caught), "w").close()
+        check(wait_for(lambda: '"state":"completed"' in read(row), 60), "%s completes after the restart" % caught)
+        check(wait_for(lambda: not os.listdir(leased), 30), "no message of it is left")
+        check(lines(os.path.join(logdir, "runs-" + caught)) == ["x", "x"],
+              "the task ran twice: once and its one retry", lines(os.path.join(logdir, "runs-" + caught)))
+        j = pool.task_json("rj", caught)
+        check(j["executionInfo"].get("retryCount") == 1 and j["executionInfo"].get("exitCode") == 3,
+              "its row: one retry, exit code 3", j["executionInfo"])
+
         if os.environ.get("SHOW_LOG"):
             print(pool.log("node1"))
         st = pool.stop()
