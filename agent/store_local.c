@@ -57,9 +57,19 @@
  * task's writes to its job's partition do not open it each time; that is
  * safe because partition directories are never removed.
  *
- * Threads: each call's disk work runs in uv_queue_work and touches only
- * its own request; the commit job only its own list of requests;
- * callbacks, counters and the waiting list live on the loop thread.
+ * Lazy writes on the loop (st_write_on_loop()): a lazy write (a task's
+ * running row, a node's heartbeat) fsyncs nothing, so its work is a few
+ * page-cache operations, like the task directories and record the daemon
+ * makes on the loop anyway; a trip through the thread pool cost a short
+ * task's start more than the write (a worker woken on a busy machine,
+ * then the loop).  It runs on the loop unless a write of the same row is
+ * in the pool (the loop would overtake it) or another process holds its lock
+ * (the pool waits for it); its callback runs on a later turn of the loop.
+ *
+ * Threads: each call's disk work runs in uv_queue_work (or, for a lazy
+ * write, on the loop) and touches only its own request; the commit job
+ * only its own list of requests; callbacks, counters and the waiting
+ * list live on the loop thread.
  */
 #include "store_local.h"
 
@@ -96,6 +106,7 @@
 #define ST_PARTS 8		/* partition directories kept open */
 #define ST_ROWS 64		/* rows remembered (st_cache_put()) */
 #define ST_COMMIT_MAX 256	/* writes that start a commit without delay */
+#define ST_POOL_SLOTS 64	/* rows with writes in the pool, hashed */
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -148,6 +159,14 @@ struct st_store {
 	uv_timer_t *commit_timer; /* NULL until a delay is set */
 	/* bd_fs_fsync_commits_renames() of each table's directory. */
 	bool fsync_commits_renames[ST_NTABLES];
+
+	/* Writes in the pool by st_row_key() % ST_POOL_SLOTS: a lazy write
+	   of such a row goes there too, behind them.  Loop thread. */
+	uint16_t pool_writes[ST_POOL_SLOTS];
+	/* Lazy writes done on the loop, oldest first, whose callbacks run
+	   from defer_idle on the next turn. */
+	struct st_req *deferred, **deferred_tail;
+	uv_idle_t *defer_idle;	/* NULL until the first */
 };
 
 enum st_op { ST_GET, ST_INSERT, ST_REPLACE, ST_MERGE, ST_REMOVE, ST_QUERY,
@@ -172,6 +191,8 @@ struct st_req {
 	char *etag;		/* condition; NULL for none */
 	cJSON *props;		/* a copy of the caller's */
 	bool lazy;		/* no fsync (bd_entity.lazy) */
+	bool on_loop;		/* st_write_on_loop(): never waits for a lock */
+	int pool_slot;		/* its pool_writes slot while there, or -1 */
 
 	/* Renamed or removed; durable once this directory is fsynced.
 	   Of the writes waiting on one directory only the first keeps
@@ -833,7 +854,8 @@ st_lock_row(struct st_req *r, int pfd)
 		fd = openat(pfd, r->rk_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd == -1)
 			return -errno;
-		if ((rc = bd_spool_flock_wait(fd, ST_LOCK_WAIT_MS)) < 0) {
+		if ((rc = bd_spool_flock_wait(fd, r->on_loop ? 0 :
+		    ST_LOCK_WAIT_MS)) < 0) {
 			close(fd);
 			return rc;
 		}
@@ -1389,6 +1411,9 @@ st_after_work(uv_work_t *w, int status)
 	struct st_req *r = container_of(w, struct st_req, work);
 	struct st_store *s = r->s;
 
+	if (r->pool_slot >= 0)
+		s->pool_writes[r->pool_slot]--;
+	r->pool_slot = -1;
 	if (status == UV_ECANCELED && r->status == 0)
 		r->status = -ECANCELED;
 	if (r->status < 0 || !r->needs_commit) {
@@ -1424,7 +1449,66 @@ st_queue_req(struct st_req *r, uv_work_cb fn)
 		return rc;
 	}
 	r->s->in_flight++;
+	if (fn == st_write_work) {
+		r->pool_slot = (int)(st_row_key(r) % ST_POOL_SLOTS);
+		r->s->pool_writes[r->pool_slot]++;
+	}
 	return 0;
+}
+
+/* Loop: the callbacks of the lazy writes done on the loop. */
+static void
+st_on_deferred(uv_idle_t *h)
+{
+	struct st_store *s = h->data;
+	struct st_req *list = s->deferred;
+
+	uv_idle_stop(h);
+	s->deferred = NULL;
+	s->deferred_tail = &s->deferred;
+	/* A callback may free the store once the last one runs. */
+	while (list != NULL) {
+		struct st_req *r = list;
+
+		list = r->commit_next;
+		r->commit_next = NULL;
+		st_after_work(&r->work, 0);
+	}
+}
+
+/*
+ * Loop: does lazy write r here (the header says why), its callback left
+ * for a later turn.  False, with r as it was, when it has to go to the
+ * pool: a write of its row is there, or another process holds its lock.
+ */
+static bool
+st_write_on_loop(struct st_req *r)
+{
+	struct st_store *s = r->s;
+
+	if (s->pool_writes[st_row_key(r) % ST_POOL_SLOTS] != 0)
+		return false;
+	r->on_loop = true;
+	st_write_work(&r->work);
+	r->on_loop = false;
+	if (r->status == -ETIMEDOUT) {
+		r->status = 0;
+		free(r->detail);
+		r->detail = NULL;
+		r->d.failures--;	/* st_fail() counted it */
+		return false;
+	}
+	if (s->defer_idle == NULL) {
+		s->defer_idle = xcalloc(1, sizeof(*s->defer_idle));
+		uv_idle_init(s->loop, s->defer_idle);
+		s->defer_idle->data = s;
+	}
+	s->in_flight++;
+	s->stats.lazy_on_loop++;
+	*s->deferred_tail = r;
+	s->deferred_tail = &r->commit_next;
+	uv_idle_start(s->defer_idle, st_on_deferred);
+	return true;
 }
 
 /*
@@ -1445,6 +1529,7 @@ st_req_new(struct st_store *s, enum st_op op, enum bd_table t, const char *pk,
 	r = xcalloc(1, sizeof(*r));
 	r->s = s;
 	r->commit_fd = -1;
+	r->pool_slot = -1;
 	r->op = op;
 	r->t = t;
 	r->arg = arg;
@@ -1544,6 +1629,8 @@ st_write(struct bd_store *bs, enum st_op op, enum bd_table t,
 	r->etag = etag ? xstrdup(etag) : NULL;
 	r->props = cJSON_Duplicate(e->props, 1);
 	r->lazy = e->lazy;
+	if (r->lazy && st_write_on_loop(r))
+		return 0;
 	return st_queue_req(r, st_write_work);
 }
 
@@ -1646,6 +1733,8 @@ st_free(struct bd_store *bs)
 	uv_mutex_destroy(&s->rows_mu);
 	if (s->commit_timer != NULL)
 		uv_close((uv_handle_t *)s->commit_timer, st_free_handle);
+	if (s->defer_idle != NULL)
+		uv_close((uv_handle_t *)s->defer_idle, st_free_handle);
 	free(s->dir);
 	free(s);
 }
@@ -1678,6 +1767,7 @@ bd_store_local_new(uv_loop_t *loop, const char *spool_dir,
 	s->loop = loop;
 	s->sync = true;
 	s->waiting_tail = &s->waiting;
+	s->deferred_tail = &s->deferred;
 	if (uv_mutex_init(&s->part_mu) < 0 || uv_mutex_init(&s->rows_mu) < 0)
 		fatalx("local store: cannot make a mutex");
 	for (int i = 0; i < ST_PARTS; i++)

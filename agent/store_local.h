@@ -47,6 +47,8 @@ struct bd_store_local_stats {
 	/* Writes whose file was written out, not fsynced: the commit
 	   of its directory makes it durable (fsutil.h). */
 	uint64_t written_out;
+	/* Lazy writes done on the loop thread, not in the thread pool. */
+	uint64_t lazy_on_loop;
 };
 
 /* Copies s's counters into *st; 0, or -EINVAL if s is not local. */

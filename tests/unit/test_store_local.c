@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -1031,6 +1032,99 @@ TEST(commit_delay_cut_short)
 	free(spool);
 }
 
+/*
+ * A lazy write runs on the loop: its row is written when the call
+ * returns, its callback comes on a later turn.  One whose row another
+ * process holds locked, or whose row has a write in the pool, goes to the
+ * pool and waits there.
+ */
+TEST(lazy_writes_on_the_loop)
+{
+	uv_loop_t loop;
+	char *spool = spool_tmpdir("bd-storelocal"), *etag, *path;
+	struct bd_entity *e, *got;
+	struct bd_store *s;
+	struct wait w = { 0 }, w2 = { 0 };
+	int lock_fd;
+
+	loop_begin(&loop);
+	s = open_store(spool);
+	e = entity("job1", "t1", "active", 1);
+	ASSERT_INT_EQ(write_row(s, W_INSERT, e, NULL, &etag), 0);
+	cJSON_ReplaceItemInObject(e->props, "state",
+	    cJSON_CreateString("running"));
+	e->lazy = true;
+	ASSERT_INT_EQ(bd_store_merge(s, BD_TABLE_TASKS, e, etag, on_write,
+	    &w), 0);
+	free(etag);
+	ASSERT_INT_EQ(stats(s).lazy_on_loop, 1);
+	/* Written already, as another process would read it. */
+	path = xasprintf("%s/tables/batchdtasks/job1/t1.json", spool);
+	{
+		char *text;
+		size_t len;
+
+		ASSERT_INT_EQ(bd_read_file(path, 1 << 20, &text, &len), 0);
+		ASSERT_NOT_NULL(strstr(text, "\"state\":\"running\""));
+		free(text);
+	}
+	run_until(&w);
+	ASSERT_INT_EQ(w.status, 0);
+	ASSERT_INT_EQ(get_row(s, "job1", "t1", &got), 0);
+	ASSERT_STR_EQ(prop_str(got, "state"), "running");
+	ASSERT_STR_EQ(got->etag, w.etag);
+	bd_entity_free(got);
+	free(w.etag);
+
+	/* Another process's lock (flock is per open file): to the pool,
+	   where the write waits for it. */
+	lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+	ASSERT(lock_fd >= 0);
+	ASSERT_INT_EQ(flock(lock_fd, LOCK_EX), 0);
+	memset(&w, 0, sizeof(w));
+	cJSON_ReplaceItemInObject(e->props, "state",
+	    cJSON_CreateString("preparing"));
+	ASSERT_INT_EQ(bd_store_merge(s, BD_TABLE_TASKS, e, NULL, on_write,
+	    &w), 0);
+	ASSERT_INT_EQ(stats(s).lazy_on_loop, 1);
+	/* A second lazy write of the row goes to the pool too: on the loop
+	   it would overtake the first. */
+	cJSON_ReplaceItemInObject(e->props, "state",
+	    cJSON_CreateString("running"));
+	ASSERT_INT_EQ(bd_store_merge(s, BD_TABLE_TASKS, e, NULL, on_write,
+	    &w2), 0);
+	ASSERT_INT_EQ(stats(s).lazy_on_loop, 1);
+	uv_run(L, UV_RUN_NOWAIT);
+	ASSERT(!w.done && !w2.done);
+	ASSERT_INT_EQ(stats(s).failures, 0);
+	close(lock_fd);
+	run_until(&w);
+	if (!w2.done)
+		run_until(&w2);
+	ASSERT_INT_EQ(w.status, 0);
+	ASSERT_INT_EQ(w2.status, 0);
+	free(w.etag);
+	free(w2.etag);
+	ASSERT_INT_EQ(get_row(s, "job1", "t1", &got), 0);
+	ASSERT_INT_EQ(prop_int(got, "n"), 1);
+	bd_entity_free(got);
+	ASSERT_INT_EQ(stats(s).lazy_on_loop, 1);
+
+	/* Once the pool is done with the row, the loop takes it again. */
+	memset(&w, 0, sizeof(w));
+	ASSERT_INT_EQ(bd_store_merge(s, BD_TABLE_TASKS, e, NULL, on_write,
+	    &w), 0);
+	ASSERT_INT_EQ(stats(s).lazy_on_loop, 2);
+	run_until(&w);
+	free(w.etag);
+	bd_store_free(s);
+	bd_entity_free(e);
+	free(path);
+	loop_end(&loop);
+	bd_rm_rf(spool);
+	free(spool);
+}
+
 TEST(write_cost)
 {
 	enum { N = 300 };
@@ -1129,6 +1223,7 @@ main(void)
 	RUN(group_commit);
 	RUN(commit_delay);
 	RUN(commit_delay_cut_short);
+	RUN(lazy_writes_on_the_loop);
 	RUN(write_cost);
 	RUN(written_out_on_journaled_ext4);
 	return 0;
