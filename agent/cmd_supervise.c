@@ -13,9 +13,6 @@
  *   --report-fd N                           the agent's pipe
  *   -- FILE ARGV0 ARGS...
  *
- * or `--spawner FD`: the spawner (spawner.h) on the socket FD, which
- * forks supervisors that run this function.
- *
  * Exit status: the supervisor's (supervisor.h); 125 for a bad command line.
  */
 #include "cmd_supervise.h"
@@ -28,7 +25,6 @@
 #include <string.h>
 
 #include "cgroup.h"
-#include "spawner.h"
 #include "supervisor.h"
 #include "xmalloc.h"
 
@@ -103,11 +99,6 @@ bd_cmd_supervise(int argc, char **argv)
 	int64_t v;
 	int c, rc;
 
-	if (argc == 3 && strcmp(argv[1], "--spawner") == 0) {
-		if (supervise_number("spawner", argv[2], 3, INT_MAX, &v) < 0)
-			return 125;
-		bd_spawner_main((int)v);
-	}
 	memset(&o, 0, sizeof(o));
 	o.report_fd = -1;
 	o.grace_ms = 5000;

@@ -173,10 +173,10 @@ bd_process_init(uv_loop_t *loop)
 	if ((rc = uv_signal_start(&process_sigchld, process_on_sigchld,
 	    SIGCHLD)) < 0)
 		return rc;
-	if (process_want_spawner && (rc = bd_spawner_start(process_supervisor,
-	    process_supervisor_is_self)) < 0)
+	if (process_want_spawner && (rc = bd_spawner_start()) < 0)
 		log_info("process: task supervisors are started by exec: no "
-		    "spawner (%s)", strerror(-rc));
+		    "spawner (%s)", rc == -EBUSY ? "batchd runs threads already" :
+		    strerror(-rc));
 	process_loop = loop;
 	process_ready = true;
 	return 0;

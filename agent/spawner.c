@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The spawner (spawner.h).  batchd and the spawner share a SOCK_SEQPACKET
- * pair, the spawner's end its descriptor 3.  A request is one message: a
- * header, the supervisor's command line and environment as NUL-terminated
- * strings, and the descriptors (the report pipe first, then the hold fds)
- * as SCM_RIGHTS.  The reply is one message: the supervisor's pid or a
- * negative errno, and its pidfd.
+ * pair.  A request is one message: a header, the supervisor's command
+ * line and environment as NUL-terminated strings, and the descriptors
+ * (the report pipe first, then the hold fds) as SCM_RIGHTS.  The reply is
+ * one message: the supervisor's pid or a negative errno, and its pidfd.
  *
- * State: in batchd, its end of the pair and the spawner's pid; in the
- * spawner, what each supervisor it forks needs of it (below).
+ * State: batchd's end of the pair and the spawner's pid.
  */
 #include "spawner.h"
 
@@ -16,7 +14,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +25,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cgroup.h"
 #include "cmd_supervise.h"
 #include "log.h"
 #include "procstat.h"
@@ -57,21 +53,27 @@ static int spawner_handled[NSIG];
 static int spawner_nhandled;
 
 /*
- * In the spawner: its memory layout as /proc/self/stat has it (code,
- * data, brk and stack starts, environment), which each supervisor's fork
- * keeps: the kernel takes a new command line area only with all of them
+ * batchd's memory layout as /proc/self/stat has it (code, data, brk and
+ * stack starts, environment), read before the spawner's fork, which keeps
+ * it: the kernel takes a new command line area only with all of them
  * (PR_SET_MM_MAP).
  */
 static struct prctl_mm_map spawner_mm;
 static bool spawner_mm_known;
 
-/* Reads /proc/self/stat once and fills spawner_mm. */
-static void
+/*
+ * Reads /proc/self/stat once: fills spawner_mm and returns how many
+ * threads this process runs, or -1.
+ */
+static int
 spawner_read_stat(void)
 {
 	unsigned long long f[BD_PROC_STAT_FIELDS];
+	int last = bd_proc_stat(0, f);
 
-	if (bd_proc_stat(0, f) >= 51) {
+	if (last < 20)
+		return -1;
+	if (last >= 51) {
 		spawner_mm.start_code = f[26];
 		spawner_mm.end_code = f[27];
 		spawner_mm.start_stack = f[28];
@@ -83,6 +85,7 @@ spawner_read_stat(void)
 		spawner_mm.exe_fd = (uint32_t)-1;
 		spawner_mm_known = true;
 	}
+	return (int)f[20];
 }
 
 /*
@@ -102,7 +105,7 @@ spawner_set_cmdline(const char *start, const char *end, const char *env_end)
 		m.brk = (uint64_t)(uintptr_t)sbrk(0);
 		m.arg_start = s;
 		m.arg_end = e;
-		/* /proc/PID/environ: the supervisor's, not the spawner's. */
+		/* /proc/PID/environ: the supervisor's, not batchd's. */
 		m.env_start = e;
 		m.env_end = (unsigned long)env_end;
 		if (prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&m,
@@ -297,16 +300,6 @@ spawner_parse(char *buf, size_t len, char ***argv, size_t *argc,
 	return 0;
 }
 
-/* Whether a supervisor's argv (its options, up to "--") has --cgroup. */
-static bool
-spawner_joins_cgroup(char **argv)
-{
-	for (char **a = argv + 1; *a != NULL && strcmp(*a, "--") != 0; a++)
-		if (strcmp(*a, "--cgroup") == 0)
-			return true;
-	return false;
-}
-
 /*
  * Serves one request.  Returns -1 when batchd has closed its end (or the
  * socket failed), else 0.
@@ -337,15 +330,8 @@ spawner_serve(int sock, int sigfd)
 	    &envp)) == 0 && pipe2(go, O_CLOEXEC) == -1)
 		status = -errno;
 	else if (status == 0) {
-		/* The supervisors' cgroup layout (mountinfo), read once here
-		 * as a supervisor would, before the first that joins a task
-		 * cgroup: each fork then finds it read.  Not before: with
-		 * cgroups off, a hybrid host's setup would make directories.
-		 * The spawner sits in batchd's cgroup, where they start. */
-		if (spawner_joins_cgroup(argv + skip))
-			(void)bd_cgroup_setup();
-		/* _Fork: the image is small and runs no atfork handlers
-		 * anyway; this spares the fork their walk. */
+		/* _Fork: no atfork handlers, which are batchd's libraries'
+		 * (libuv's would replace descriptors it no longer owns). */
 		if ((pid = _Fork()) == 0)
 			spawner_child(sock, sigfd, go[0], argv, skip, argc,
 			    envp, fds, nfds);
@@ -373,23 +359,23 @@ spawner_serve(int sock, int sigfd)
 	return 0;
 }
 
-void
-bd_spawner_main(int sock)
+/*
+ * The spawner's life: serve requests from sock one at a time and reap
+ * the supervisors as they exit, until batchd closes its end.
+ */
+static void __attribute__((noreturn))
+spawner_main(int sock)
 {
 	static const int ignored[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT,
 	    SIGUSR1, SIGUSR2, SIGPIPE };
 	sigset_t mask;
 	int sigfd, fd;
 
-	/* Nothing inherited but the socket and the standard streams. */
+	/* Nothing of batchd's but the socket and the standard streams. */
 	if (sock > 3)
 		(void)close_range(3, (unsigned)sock - 1, 0);
 	(void)close_range((unsigned)sock + 1, ~0U, 0);
-	(void)fcntl(sock, F_SETFD, FD_CLOEXEC);
 	(void)prctl(PR_SET_NAME, "batchd-spawner", 0, 0, 0);
-	spawner_read_stat();
-	/* As in each supervisor (spawner_serve() reads the layout). */
-	bd_cgroup_configure_joiner();
 	if ((fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC)) != -1) {
 		spawner_has_tty = true;
 		close(fd);
@@ -398,8 +384,7 @@ bd_spawner_main(int sock)
 	 * service manager's signals, which are batchd's to act on. */
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
 		(void)signal(ignored[i], SIG_IGN);
-	/* What each supervisor resets, found once (batchd's spawn left
-	 * every other signal at its default). */
+	/* What each supervisor resets, found once. */
 	for (int sig = 1; sig < NSIG; sig++) {
 		struct sigaction sa;
 		if (sigaction(sig, NULL, &sa) == 0 &&
@@ -432,55 +417,36 @@ bd_spawner_main(int sock)
 }
 
 int
-bd_spawner_start(const char *program, bool is_self)
+bd_spawner_start(void)
 {
-	/* batchd-supervise --spawner 3, or batchd supervise --spawner 3. */
-	char *argv[] = { (char *)(uintptr_t)program, (char[]){ "supervise" },
-	    (char[]){ "--spawner" }, (char[]){ "3" }, NULL };
 	int sv[2], fd, size = SPAWNER_MSG_MAX, rc;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t all, none;
 	pid_t pid;
 
 	if (spawner_fd != -1)
 		return 0;
+	/* fork() copies only the calling thread: another could hold a lock
+	 * (malloc's) that the copy would never see released. */
+	if (spawner_read_stat() != 1)
+		return -EBUSY;
 	/* batchd watches supervisors that are not its children by pidfd. */
 	if ((fd = pidfd_open(getpid(), 0)) == -1)
 		return -errno;
 	close(fd);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		return -errno;
-	/* The spawner's end as its descriptor 3 (dup2 clears close-on-exec,
-	 * but not onto itself). */
-	if (sv[1] == 3) {
-		fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 4);
-		close(sv[1]);
-		if ((sv[1] = fd) == -1) {
-			rc = -errno;
-			close(sv[0]);
-			return rc;
-		}
-	}
-	if (!is_self)
-		memmove(argv + 1, argv + 2, 3 * sizeof(argv[0]));
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-	posix_spawnattr_init(&attr);
-	sigfillset(&all);
-	sigemptyset(&none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF |
-	    POSIX_SPAWN_SETSIGMASK);
-	rc = posix_spawn(&pid, program, &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(sv[1]);
-	if (rc != 0) {
+	/* Nothing buffered may be written twice, by both processes. */
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		rc = -errno;
 		close(sv[0]);
-		return -rc;
+		close(sv[1]);
+		return rc;
 	}
+	if (pid == 0) {
+		close(sv[0]);
+		spawner_main(sv[1]);
+	}
+	close(sv[1]);
 	/* Room for a large environment in one message. */
 	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &size,
 	    sizeof(size)) == -1)

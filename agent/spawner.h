@@ -3,27 +3,22 @@
 #define BD_SPAWNER_H
 
 /*
- * The spawner: a small program (batchd-supervise --spawner 3, the same
- * program that supervises a task, so libc and cJSON only), started by
- * batchd, that forks task supervisors on request.  A supervisor forked
+ * The spawner: a small copy of batchd, forked while batchd still has one
+ * thread, that forks task supervisors on request.  A supervisor forked
  * from it runs the supervisor's code (bd_cmd_supervise()) already loaded,
  * so a task's start costs one fork instead of the exec and dynamic
  * loading of batchd-supervise: that exec was a third of a short task's
- * CPU time.  The fork copies the small image, not batchd's (libuv, expat,
- * its heap): its page faults and the unmapping at the supervisor's exit
- * are what a supervisor's own time went to.  What the supervisor is and
- * does does not change.
+ * CPU time.  What the supervisor is and does does not change.
  *
  * The supervisors are the spawner's children; it reaps them.  batchd gets
  * a pidfd for each (which cannot be fooled by a reused pid) and, being a
  * child subreaper above the spawner, inherits them should the spawner die.
  * The spawner ends when batchd closes its end (exits or restarts); the
- * supervisors it forked keep running, as after an exec'd one.  It is in
- * batchd's cgroup, which is therefore the supervisors'.
+ * supervisors it forked keep running, as after an exec'd one.
  *
- * Without a spawner (it could not start: no pidfds, no program; it died;
- * a request too large for one message), bd_spawner_spawn() says so and
- * the caller execs batchd-supervise instead.
+ * Without a spawner (it could not start: more than one thread, no pidfds;
+ * it died; a request too large for one message), bd_spawner_spawn() says
+ * so and the caller execs batchd-supervise instead.
  */
 
 #include <stdbool.h>
@@ -31,20 +26,12 @@
 #include <sys/types.h>
 
 /*
- * Starts the spawner: program (borrowed) with "--spawner 3", or with
- * "supervise --spawner 3" when is_self (program is batchd, or a test's
- * binary, that dispatches "supervise" to bd_cmd_supervise()).  Call after
- * the cgroup set-up: the spawner's cgroup is the supervisors'.  0 or a
- * negative errno (-ENOSYS: no pidfds; posix_spawn's errors).
+ * Forks the spawner.  Call before anything starts a thread (libuv's pool,
+ * libcurl), after the cgroup set-up: the spawner's cgroup is the
+ * supervisors'.  0 or a negative errno (-EBUSY: threads are running;
+ * -ENOSYS: no pidfds).
  */
-int bd_spawner_start(const char *program, bool is_self);
-
-/*
- * The spawner itself (bd_cmd_supervise() for --spawner FD): serves
- * requests from the socket sock one at a time and reaps the supervisors
- * as they exit, until batchd closes its end.  Never returns.
- */
-void bd_spawner_main(int sock) __attribute__((noreturn));
+int bd_spawner_start(void);
 
 /* Whether a spawner is running. */
 bool bd_spawner_running(void);
