@@ -6,13 +6,34 @@ them are still running when it comes back, one ended while no batchd was
 there.  All 4 complete with their own exit codes and output, none runs
 twice, and each is recorded completed once.  Then the same through a
 restart (SIGUSR2, what the systemd unit sends on `systemctl restart`),
-after a lease renewal has rewritten the task's record in place."""
+after a lease renewal has rewritten the task's record in place.  The old
+batchd's spawner exits with it, the new batchd has its own, and a task
+added after the restart runs through it."""
 import os
 import signal
 import time
 
 from harness import Workspace, alive, check, finish, read, supervisors
 from pool import Pool, wait_for
+
+
+def spawner(pid):
+    """The pid of batchd pid's spawner (a child named batchd-spawner), or None."""
+    for c in read("/proc/%d/task/%d/children" % (pid, pid)).split():
+        try:
+            if read("/proc/%s/comm" % c).strip() == "batchd-spawner":
+                return int(c)
+        except OSError:
+            continue
+    return None
+
+
+def check_spawner(what):
+    """The running batchd's spawner."""
+    pid = pool.procs["node1"].pid
+    s = spawner(pid) if wait_for(lambda: spawner(pid), 10, step=0.05) else None
+    check(s is not None, "%s: batchd has a spawner" % what)
+    return s
 
 
 def lines(path):
@@ -43,6 +64,7 @@ with Workspace() as ws:
         rc, out, err = pool.cli("task", "add", "rj", ws.write_json("tasks.json", {"value": tasks}))
         check(rc == 0, "task add", err)
         pool.start()
+        check_spawner("first start")
         check(wait_for(lambda: len(lines(ran)) == 4, 60), "the 4 tasks run", lines(ran))
         sups = [p for _, p in supervisors(ws.dir)]
         check(len(sups) == 4, "each task has its supervisor", sups)
@@ -98,18 +120,31 @@ with Workspace() as ws:
         # new pop receipt into the record: the next batchd renews with it.
         check(wait_for(lambda: open(rec, "rb").read(8192)[4096:] != head[4096:], 15, step=0.2),
               "a lease renewal rewrites the pop receipt in the record")
+        old = check_spawner("before the restart")
         t0 = time.monotonic()
         status = pool.kill("node1", signal.SIGUSR2)
         check(status == 0 and time.monotonic() - t0 < 10, "SIGUSR2: batchd exits 0 at once", status)
         check(len([p for _, p in supervisors(ws.dir)]) == 1, "r1's supervisor runs on")
         pool.start()
+        check(old is not None and wait_for(lambda: not alive(old), 10),
+              "the old spawner exited with its batchd")
         check(wait_for(lambda: "r1: adopted" in pool.log("node1"), 60), "r1 adopted after the restart")
+        check(check_spawner("after the restart") != old, "the new batchd has a spawner of its own")
+        # A new task after the restart: its supervisor is forked by the new
+        # spawner (none starts by exec) and runs it to its end.
+        pool.cli("task", "add", "rj", ws.write_json("r2.json", {"value": [task("r2", 22, "go-early")]}))
+        check(wait_for(lambda: (pool.task_json("rj", "r2") or {}).get("state") == "completed", 60),
+              "r2, added after the restart, completes")
+        check(pool.task_json("rj", "r2")["executionInfo"].get("exitCode") == 22, "r2's exit code")
+        check("started by exec" not in pool.log("node1"), "no supervisor was exec'd",
+              pool.log("node1")[-2000:])
         check("lost its lease" not in pool.log("node1"), "with the renewed pop receipt, its lease kept")
         open(os.path.join(logdir, "go-r"), "w").close()
         check(wait_for(lambda: (pool.task_json("rj", "r1") or {}).get("state") == "completed", 60),
               "r1 completes")
         check(pool.task_json("rj", "r1")["executionInfo"].get("exitCode") == 21, "r1's exit code")
-        check(len(lines(ran)) == 5, "r1 ran once", lines(ran))
+        check(sorted(lines(ran)) == sorted(list(codes) + ["r1", "r2"]), "r1 and r2 ran once",
+              lines(ran))
 
         # A restart between a completed row and the delete of its message
         # (the delete waits for the row's commit, held back 50 ms): the
