@@ -63,8 +63,9 @@
  * makes on the loop anyway; a trip through the thread pool cost a short
  * task's start more than the write (a worker woken on a busy machine,
  * then the loop).  It runs on the loop unless a write of the same row is
- * in the pool (the loop would overtake it) or another process holds its lock
- * (the pool waits for it); its callback runs on a later turn of the loop.
+ * in the pool (the loop would overtake it), another process holds its lock
+ * (the pool waits for it) or its partition is new (made with an fsync);
+ * its callback runs on a later turn of the loop.
  *
  * Threads: each call's disk work runs in uv_queue_work (or, for a lazy
  * write, on the loop) and touches only its own request; the commit job
@@ -698,6 +699,8 @@ st_open_partition_dir(struct st_req *r, bool create)
 	    O_NOFOLLOW);
 	if (fd >= 0 || errno != ENOENT || !create)
 		return fd >= 0 ? fd : -errno;
+	if (r->on_loop)
+		return -EWOULDBLOCK;	/* an fsync: for the pool */
 	if (mkdirat(tfd, r->pk_enc, BD_SPOOL_DIR_MODE) == -1 && errno != EEXIST)
 		return -errno;
 	if (fsync(tfd) == -1)
@@ -1479,7 +1482,8 @@ st_on_deferred(uv_idle_t *h)
 /*
  * Loop: does lazy write r here (the header says why), its callback left
  * for a later turn.  False, with r as it was, when it has to go to the
- * pool: a write of its row is there, or another process holds its lock.
+ * pool: a write of its row is there, another process holds its lock, or
+ * its partition is new (making one fsyncs the table's directory).
  */
 static bool
 st_write_on_loop(struct st_req *r)
@@ -1491,7 +1495,7 @@ st_write_on_loop(struct st_req *r)
 	r->on_loop = true;
 	st_write_work(&r->work);
 	r->on_loop = false;
-	if (r->status == -ETIMEDOUT) {
+	if (r->status == -ETIMEDOUT || r->status == -EWOULDBLOCK) {
 		r->status = 0;
 		free(r->detail);
 		r->detail = NULL;

@@ -1076,6 +1076,17 @@ TEST(lazy_writes_on_the_loop)
 	bd_entity_free(got);
 	free(w.etag);
 
+	/* A new partition is made with an fsync: in the pool. */
+	{
+		struct bd_entity *n = entity("job2", "t1", "running", 2);
+
+		n->lazy = true;
+		ASSERT_INT_EQ(write_row(s, W_MERGE, n, NULL, NULL), 0);
+		ASSERT_INT_EQ(stats(s).lazy_on_loop, 1);
+		ASSERT_INT_EQ(stats(s).failures, 0);
+		bd_entity_free(n);
+	}
+
 	/* Another process's lock (flock is per open file): to the pool,
 	   where the write waits for it. */
 	lock_fd = open(path, O_RDONLY | O_CLOEXEC);
