@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Durable assignment records (see adopt.h).  Records are versioned JSON
- * in files written with bd_write_file_replace(); their names come from the
+ * in files created in place (adopt_write_new()); their names come from the
  * message id with every byte outside [A-Za-z0-9_-] written as %XX, so any
  * id the queue hands out maps to one safe file name.  The lease and the
  * supervisor's state are each one pwrite() of a whole page-aligned slot,

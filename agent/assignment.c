@@ -61,9 +61,10 @@ struct bd_assignment {
 	/* The failure a poisoned message completes its task with. */
 	struct bd_failure_info *pending_failure;
 	/* The row a retry or requeue writes once its new message is sent,
-	   and (until it is sent) that message. */
+	   and (until it is sent) that message and its counts. */
 	struct bd_entity *pending_row;
 	char *pending_text;
+	int pending_retry, pending_requeue;
 	/*
 	 * A delete or hide that waits for the renewal in flight: the pop
 	 * receipt changes when that renewal lands, and a request made with
@@ -455,7 +456,6 @@ assignment_on_row_after_restart(void *arg, int status, struct bd_entity *e,
 	bool ours = status == 0 && assignment_row_written_here(a, e,
 	    "completed", a->tm->retry_count, a->tm->requeue_count);
 
-	(void)detail;
 	bd_entity_free(e);
 	if (ours) {
 		log_info("job %s: task %s: its completion was recorded before "
@@ -463,8 +463,13 @@ assignment_on_row_after_restart(void *arg, int status, struct bd_entity *e,
 		a->on_completed(a, 0, NULL, NULL);
 		return;
 	}
-	log_warnx("job %s: task %s: another node holds the task now; this "
-	    "node's result is dropped", A_JOB(a), A_TASK(a));
+	if (status < 0 && status != -ENOENT)
+		log_warnx("job %s: task %s: cannot read its row: %s; its "
+		    "message comes back when the lease ends", A_JOB(a),
+		    A_TASK(a), detail ? detail : bd_strerror(status));
+	else
+		log_warnx("job %s: task %s: another node holds the task now; "
+		    "this node's result is dropped", A_JOB(a), A_TASK(a));
 	assignment_finish(a);
 }
 
@@ -589,23 +594,48 @@ assignment_send_requeue(struct bd_assignment *a)
 	free(text);
 }
 
+/*
+ * Whether row shows the requeue sent already: changed since the ETag in
+ * the record, with the new counts or more.  While this node holds the
+ * old message's lease the counts grow only from its new message, so
+ * whoever wrote the row (this node before the restart, or another that
+ * took the new message since), the send was done.
+ */
+static bool
+assignment_requeue_was_sent(const struct bd_assignment *a,
+    const struct bd_entity *row)
+{
+	const cJSON *rt, *rq;
+
+	if (row == NULL || row->etag == NULL ||
+	    (a->etag != NULL && strcmp(row->etag, a->etag) == 0))
+		return false;
+	rt = cJSON_GetObjectItemCaseSensitive(row->props, "retryCount");
+	rq = cJSON_GetObjectItemCaseSensitive(row->props, "requeueCount");
+	return cJSON_IsNumber(rt) && cJSON_IsNumber(rq) &&
+	    rt->valuedouble >= a->pending_retry &&
+	    rq->valuedouble >= a->pending_requeue;
+}
+
 /* An adopted run's requeue: done already before the restart? */
 static void
 assignment_on_row_before_requeue(void *arg, int status, struct bd_entity *e,
     const char *detail)
 {
 	struct bd_assignment *a = arg;
-	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(a->pending_row->props,
-	    "retryCount");
-	const cJSON *rq = cJSON_GetObjectItemCaseSensitive(a->pending_row->props,
-	    "requeueCount");
-	bool done = status == 0 && cJSON_IsNumber(rt) && cJSON_IsNumber(rq) &&
-	    assignment_row_written_here(a, e, "active", (int)rt->valuedouble,
-	    (int)rq->valuedouble);
+	bool sent = status == 0 && assignment_requeue_was_sent(a, e);
 
-	(void)detail;
 	bd_entity_free(e);
-	if (!done) {
+	if (status < 0 && status != -ENOENT) {
+		/* Unknown: sending could run the task twice, so the old
+		 * message comes back when its lease ends instead. */
+		log_warnx("job %s: task %s: cannot read its row: %s; its "
+		    "message comes back when the lease ends", A_JOB(a),
+		    A_TASK(a), detail ? detail : bd_strerror(status));
+		assignment_finish(a);
+		return;
+	}
+	if (!sent) {
 		assignment_send_requeue(a);
 		return;
 	}
@@ -642,6 +672,8 @@ assignment_requeue(struct bd_assignment *a, int retry, int requeue,
 	}
 	a->pending_row = row;
 	a->pending_text = text;
+	a->pending_retry = retry;
+	a->pending_requeue = requeue;
 	if (a->adopting && bd_store_get(a->env.store, BD_TABLE_TASKS,
 	    a->job_id, a->task_id, assignment_on_row_before_requeue, a) == 0)
 		return;
@@ -1230,6 +1262,25 @@ assignment_on_dep_rows(void *arg, int status, struct bd_entity **rows,
 
 /* ---- arrival ---------------------------------------------------------- */
 
+/*
+ * Whether the row's counts are ahead of the message's: a retry or requeue
+ * writes its counts into the row only after its new message is sent, so
+ * this message was left behind (its node stopped before deleting it) and
+ * running it would run an attempt that was replaced.
+ */
+static bool
+assignment_message_is_stale(const struct bd_assignment *a,
+    const struct bd_entity *row)
+{
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(row->props,
+	    "retryCount");
+	const cJSON *rq = cJSON_GetObjectItemCaseSensitive(row->props,
+	    "requeueCount");
+
+	return (cJSON_IsNumber(rt) && rt->valuedouble > a->tm->retry_count) ||
+	    (cJSON_IsNumber(rq) && rq->valuedouble > a->tm->requeue_count);
+}
+
 static void
 assignment_on_row(void *arg, int status, struct bd_entity *row,
     const char *detail)
@@ -1251,6 +1302,14 @@ assignment_on_row(void *arg, int status, struct bd_entity *row,
 			/* Recorded already (protocol §3: exactly once). */
 			log_info("job %s: task %s: already completed; dropping "
 			    "a duplicate message", A_JOB(a), A_TASK(a));
+			bd_entity_free(row);
+			assignment_delete(a);
+			return;
+		}
+		if (assignment_message_is_stale(a, row)) {
+			log_info("job %s: task %s: a newer message of the task "
+			    "was sent (the row's counts are ahead); dropping "
+			    "this one", A_JOB(a), A_TASK(a));
 			bd_entity_free(row);
 			assignment_delete(a);
 			return;

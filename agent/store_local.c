@@ -162,7 +162,9 @@ struct st_store {
 	bool fsync_commits_renames[ST_NTABLES];
 
 	/* Writes in the pool by st_row_key() % ST_POOL_SLOTS: a lazy write
-	   of such a row goes there too, behind them.  Loop thread. */
+	   of such a row goes there too rather than overtake them (the pool
+	   does not order two writes of one row: callers do not overlap
+	   them).  Loop thread. */
 	uint16_t pool_writes[ST_POOL_SLOTS];
 	/* Lazy writes done on the loop, oldest first, whose callbacks run
 	   from defer_idle on the next turn. */

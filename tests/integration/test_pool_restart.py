@@ -176,27 +176,36 @@ with Workspace() as ws:
 
         # The same between a retry's new message and row, and the delete of
         # the old message: the new batchd does not send the retry again.
-        caught = None
-        for n in range(8):
-            tid = "q%d" % n
-            row = os.path.join(ws.dir, "spool", "tables", "batchdtasks", "rj", tid + ".json")
-            runs = os.path.join(logdir, "runs-" + tid)
-            pool.cli("task", "add", "rj", ws.write_json(tid + ".json", {
-                # The retry waits for its gate, so that a second copy of it
-                # would run beside it.
-                "id": tid, "commandLine": "/bin/sh -c 'echo x >> %s; "
-                "if [ $(wc -l < %s) -ge 2 ]; then while [ ! -e %s/go-%s ]; do sleep 0.05; done; fi; "
-                "exit 3'" % (runs, runs, logdir, tid),
-                "constraints": {"maxTaskRetryCount": 1}}))
-            check(wait_for(lambda: os.path.exists(row) and '"retryCount":1' in read(row), 60, step=0.001),
-                  "%s fails and is retried" % tid)
-            pool.kill("node1", signal.SIGUSR2)
-            if os.listdir(leased) and '"state":"active"' in read(row):
-                caught = tid
-                break
-            pool.start()
-            open(os.path.join(logdir, "go-" + tid), "w").close()
-            check(wait_for(lambda: '"state":"completed"' in read(row), 60), "%s completes" % tid)
+        def retry_window(prefix):
+            """Adds tasks that fail once and retry, restarting batchd right
+            after the retry's row, until a restart lands before the old
+            message's delete; returns that task's id, batchd stopped."""
+            for n in range(8):
+                tid = "%s%d" % (prefix, n)
+                row = os.path.join(ws.dir, "spool", "tables", "batchdtasks", "rj", tid + ".json")
+                runs = os.path.join(logdir, "runs-" + tid)
+                pool.cli("task", "add", "rj", ws.write_json(tid + ".json", {
+                    # The retry waits for its gate, so that a second copy
+                    # of it would run beside it.
+                    "id": tid, "commandLine": "/bin/sh -c 'echo x >> %s; "
+                    "if [ $(wc -l < %s) -ge 2 ]; then while [ ! -e %s/go-%s ]; do sleep 0.05; done; fi; "
+                    "exit 3'" % (runs, runs, logdir, tid),
+                    "constraints": {"maxTaskRetryCount": 1}}))
+                check(wait_for(lambda: os.path.exists(row) and '"retryCount":1' in read(row), 60, step=0.001),
+                      "%s fails and is retried" % tid)
+                pool.kill("node1", signal.SIGUSR2)
+                # The old message's record is still there, and the row
+                # says the retry waits.
+                records = [read(os.path.join(st, f)) for f in os.listdir(st)]
+                if '"state":"active"' in read(row) and any(
+                        '"taskId":"%s"' % tid in r and '"retryCount":0' in r for r in records):
+                    return tid
+                pool.start()
+                open(os.path.join(logdir, "go-" + tid), "w").close()
+                check(wait_for(lambda: '"state":"completed"' in read(row), 60), "%s completes" % tid)
+            return None
+
+        caught = retry_window("q")
         check(caught is not None, "a restart came after a retry's row, before the old message's delete")
         before = pool.log("node1")
         pool.start()
@@ -214,6 +223,25 @@ with Workspace() as ws:
         j = pool.task_json("rj", caught)
         check(j["executionInfo"].get("retryCount") == 1 and j["executionInfo"].get("exitCode") == 3,
               "its row: one retry, exit code 3", j["executionInfo"])
+
+        # A node that loses its state in that window (its records gone, as
+        # after a reboot) gets the old message back with the new one: the
+        # old one is stale, since the row's counts are ahead of it.
+        caught = retry_window("s")
+        check(caught is not None, "again a restart after a retry's row, before the old message's delete")
+        for f in os.listdir(st):
+            os.unlink(os.path.join(st, f))
+        before = pool.log("node1")
+        pool.start()
+        row = os.path.join(ws.dir, "spool", "tables", "batchdtasks", "rj", caught + ".json")
+        runs = os.path.join(logdir, "runs-" + caught)
+        check(wait_for(lambda: "%s: a newer message of the task was sent" % caught
+                       in pool.log("node1")[len(before):], 30),
+              "the old message is dropped as stale", pool.log("node1")[len(before):][-2000:])
+        check(wait_for(lambda: len(lines(runs)) >= 2, 30), "the retry runs")
+        open(os.path.join(logdir, "go-" + caught), "w").close()
+        check(wait_for(lambda: '"state":"completed"' in read(row), 60), "%s completes" % caught)
+        check(lines(runs) == ["x", "x"], "the task ran twice: once and its one retry", lines(runs))
 
         if os.environ.get("SHOW_LOG"):
             print(pool.log("node1"))
