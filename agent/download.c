@@ -100,6 +100,7 @@ struct dl_job {
 	char *partial;		/* the temporary file of a download */
 	int fd;
 	bool fell_back;		/* DL_BLOB that became DL_HTTP */
+	int64_t size;		/* of a finished blob download, or -1 */
 	struct bd_blob_op *op;
 	struct bd_http_transfer *transfer;
 	uv_work_t work;
@@ -178,6 +179,7 @@ dl_add(struct bd_download *d, enum dl_kind kind, size_t index,
 	j->index = index;
 	j->rf = rf;
 	j->fd = -1;
+	j->size = -1;
 	j->work.data = j;
 	d->jobs = xreallocarray(d->jobs, d->n_jobs + 1, sizeof(*d->jobs));
 	d->jobs[d->n_jobs++] = j;
@@ -488,8 +490,13 @@ dl_work_done(struct dl_job *j, int status)
 			d->progress_cb(d->progress_arg, j->name, st.st_size,
 			    st.st_size);
 	}
-	bd_metrics_add_path(BD_METRIC_DOWNLOAD_FILES,
-	    j->kind != DL_LIST_LOCAL ? j->dst : NULL);
+	/* A blob's size is known: no stat of it on the loop thread. */
+	if (j->size >= 0)
+		bd_metrics_add_file(BD_METRIC_DOWNLOAD_FILES,
+		    (uint64_t)j->size);
+	else
+		bd_metrics_add_path(BD_METRIC_DOWNLOAD_FILES,
+		    j->kind != DL_LIST_LOCAL ? j->dst : NULL);
 	dl_job_end(j);
 }
 
@@ -788,6 +795,7 @@ dl_on_blob(struct bd_blob_op *op, const struct bd_blob_result *r, void *arg)
 			dl_add_listed(d, j, b->name, b);
 		}
 	} else {
+		j->size = r->bytes;
 		dl_commit(d, j);
 		return;
 	}

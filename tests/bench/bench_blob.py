@@ -9,6 +9,7 @@
                                                           downloads; azurite-big:
                                                           the 256 MiB ones)
     BENCH_BATCHD_B=build-a/agent/batchd ...   (a second batchd in the 500-file race)
+    BENCH_TIMELINE=1 ...   (then one run of each under strace: when each step came)
 
 Every figure is the median of BENCH_REPS runs (3) of a whole `batchd run`
 of a task whose resourceFiles or outputFiles do the transfer (process
@@ -50,6 +51,13 @@ to build/node, or it installs them into tests/lib/node).
    so that is what bounds them.  With BENCH_BATCHD_B a second batchd
    binary runs both forms in each round too, for an A/B comparison on
    the same Azurite.  Aim: faster than the SDK, at least as fast as curl.
+   With BENCH_TIMELINE=1, one more run of batchd (both forms) and of curl
+   under `strace --seccomp-bpf` (only the traced calls stop the process)
+   prints when each step came, in ms from the exec: libcurl and OpenSSL
+   loaded, first connection, first and last file created, first and last
+   rename into place, the ownership walk of the task directory, the
+   command's exec and the exit.  strace slows what it traces (each file's
+   open and rename), so compare the steps, not the totals.
 4. Memory: the max RSS (/usr/bin/time's %M) of `batchd run`
    downloading the 1 GiB file from nginx, and a 1 GiB blob with its
    Content-MD5 from Azurite, against the same run for a 4 KiB file or
@@ -75,6 +83,7 @@ ONLY = set(os.environ.get("BENCH_ONLY", "nginx,azurite,memory").split(","))
 DISK = os.environ.get("BENCH_AZURITE_DISK", "") not in ("", "0")
 WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
 BATCHD_B = os.environ.get("BENCH_BATCHD_B")
+TIMELINE = os.environ.get("BENCH_TIMELINE", "") not in ("", "0")
 if BATCHD_B:
     BATCHD_B = os.path.abspath(BATCHD_B)
 MiB = 1 << 20
@@ -445,6 +454,41 @@ def bench_azurite_big(down, up, sdk, sas, src):
            [("JS SDK uploadFile, concurrency 8", theirs)], "faster than the SDK")
 
 
+def timeline(name, cmd, created):
+    """Runs cmd once under strace and prints when each step came (ms).
+
+    created(path) tells the client's download files from everything else
+    it opens."""
+    out = os.path.join(tmp, "strace.out")
+    sync()
+    subprocess.run(["strace", "--seccomp-bpf", "-f", "-ttt", "-o", out, "-e",
+                    "trace=execve,connect,openat,rename,renameat,fchownat,exit_group"] + cmd,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    with open(out) as f:
+        calls = [l.split(None, 2) for l in f if l.count(" ") >= 2]
+    t0 = float(calls[0][1])
+
+    def at(pred, last=False):
+        ts = [float(c[1]) for c in calls if pred(c[2])]
+        return "%.0f" % ((ts[-1 if last else 0] - t0) * 1000) if ts else "-"
+
+    def opened(c):
+        return c.startswith("openat(") and created(c.split('"')[1])
+
+    def renamed(c):
+        return c.startswith("rename") and "batchd-partial" in c
+    steps = [("libcurl", at(lambda c: "libcurl.so" in c)),
+             ("OpenSSL", at(lambda c: "openssl.cnf" in c)),
+             ("connect", at(lambda c: c.startswith("connect(") and "AF_INET" in c)),
+             ("1st file", at(opened)), ("last file", at(opened, True)),
+             ("1st rename", at(renamed)), ("last rename", at(renamed, True)),
+             ("walk", at(lambda c: c.startswith("fchownat(")) + "-" +
+              at(lambda c: c.startswith("fchownat("), True)),
+             ("exec", at(lambda c: c.startswith("execve(\"/bin/true"))),
+             ("exit", at(lambda c: c.startswith("exit_group("), True))]
+    print("  %-8s %s" % (name, ", ".join("%s %s" % s for s in steps)))
+
+
 def spread(xs):
     """"median (min to max)" of xs."""
     return "%.2f (%.2f to %.2f)" % (statistics.median(xs), min(xs), max(xs))
@@ -535,6 +579,22 @@ def bench_azurite_small(down, up, sdk, sas, cont, query, src):
               (paired("B listing", "curl"), paired("B urls", "curl")))
     print("  Azurite's CPU per run, s, median (min to max): " +
           ", ".join("%s %s" % (k, spread(v)) for k, v in azcpu.items()))
+    if TIMELINE and shutil.which("strace") is not None:
+        print("  timeline (ms from the exec, one run each under strace --seccomp-bpf):")
+        for key, task in (("listing", down("small/")), ("urls", url_task)):
+            root = os.path.join(tmp, "root-tl")
+            path = os.path.join(tmp, "tl.json")
+            with open(path, "w") as f:
+                json.dump(task, f)
+            timeline(key, [batchd, "run", "--quiet", "--root", root, "--result",
+                           os.path.join(tmp, "tl.result.json"), path],
+                     lambda p: p.endswith(".batchd-partial"))
+            assert count_files(root, SMALL) == NSMALL
+            shutil.rmtree(root)
+        timeline("curl", ["curl", "-sS", "--fail", "--parallel", "--parallel-max", "8",
+                          "--create-dirs", "-K", cfg], lambda p: p.startswith(cdir))
+        assert count_files(cdir, SMALL) == NSMALL
+        shutil.rmtree(cdir)
 
     if "azurite-small-down" in ONLY and not ONLY & {"azurite", "azurite-small"}:
         return

@@ -23,6 +23,7 @@
 
 #include "download.h"
 #include "fsutil.h"
+#include "metrics.h"
 #include "nginx_support.h"
 #include "xmalloc.h"
 #include "unit.h"
@@ -237,10 +238,17 @@ TEST(http_ok)
 	put_file(www2, NULL, 3 << 20);
 	int heads = ng_access_count("\"HEAD /", "", NULL);
 	int gets = ng_access_count("\"GET /a.txt", "", NULL);
+	uint64_t files = bd_metrics_get(BD_METRIC_DOWNLOAD_FILES);
+	uint64_t bytes = bd_metrics_get(BD_METRIC_DOWNLOAD_BYTES);
 	rf[0] = rf_make(BD_RESOURCE_HTTP_URL, u1, "dir/sub/a.txt", NULL, 0640);
 	rf[1] = rf_make(BD_RESOURCE_HTTP_URL, u2, "big.bin", NULL, 0770);
 	struct outcome o = run(rf, 2, wd, 0, 0);
 	ASSERT_NULL(o.failure);
+	/* The metrics count the files and their bytes (the blob client's
+	 * size, not a stat of each file). */
+	ASSERT_INT_EQ(bd_metrics_get(BD_METRIC_DOWNLOAD_FILES), files + 2);
+	ASSERT_INT_EQ(bd_metrics_get(BD_METRIC_DOWNLOAD_BYTES),
+	    bytes + 6 + (3 << 20));
 	ASSERT_INT_EQ(o.cancelled, 0);
 	ASSERT(o.progress > 0);
 	p = xasprintf("%s/dir/sub/a.txt", wd);
@@ -274,8 +282,12 @@ TEST(http_empty)
 
 	put_file(www, "", 0);
 	rf[0] = rf_make(BD_RESOURCE_HTTP_URL, u, "empty.txt", NULL, 0644);
+	uint64_t files = bd_metrics_get(BD_METRIC_DOWNLOAD_FILES);
+	uint64_t bytes = bd_metrics_get(BD_METRIC_DOWNLOAD_BYTES);
 	struct outcome o = run(rf, 1, wd, 0, 0);
 	ASSERT_NULL(o.failure);
+	ASSERT_INT_EQ(bd_metrics_get(BD_METRIC_DOWNLOAD_FILES), files + 1);
+	ASSERT_INT_EQ(bd_metrics_get(BD_METRIC_DOWNLOAD_BYTES), bytes);
 	p = xasprintf("%s/empty.txt", wd);
 	check_file(p, "", 0644);
 	free(p);
