@@ -457,6 +457,27 @@ TEST(reuse)
 	ASSERT(st.cpu_user_usec + st.cpu_system_usec >= 20000 &&
 	    st.cpu_user_usec + st.cpu_system_usec < 55000);
 
+	/* A third use: the peak reset again (through the descriptor the
+	 * first reuse kept), CPU time from the counters read at the end of
+	 * the second use. */
+	bd_cgroup_release(cg);
+	ASSERT_INT_EQ(bd_cgroup_create(b, &limits, &cg), 0);
+	ASSERT_STR_EQ(bd_cgroup_name(cg), a);
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);
+	ASSERT(st.memory_peak >= 0 && st.memory_peak < 4 * MiB);
+	ASSERT(st.cpu_user_usec >= 0 && st.cpu_user_usec < 20000);
+	ASSERT(st.cpu_system_usec >= 0 && st.cpu_system_usec < 20000);
+
+	/* Released without its statistics read: the next use's base is
+	 * read when it is taken. */
+	run_in(cg, 8, 30);
+	bd_cgroup_release(cg);
+	ASSERT_INT_EQ(bd_cgroup_create(b, &limits, &cg), 0);
+	ASSERT_STR_EQ(bd_cgroup_name(cg), a);
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);
+	ASSERT(st.memory_peak >= 0 && st.memory_peak < 4 * MiB);
+	ASSERT(st.cpu_user_usec + st.cpu_system_usec < 20000);
+
 	/* Other limits: not the spare. */
 	bd_cgroup_release(cg);
 	other.pids_max = 32;
@@ -471,6 +492,45 @@ TEST(reuse)
 	free(a);
 	free(b);
 	free(c);
+}
+
+/*
+ * A handle that found its cgroup empty says so without reading again,
+ * but a spare is read before it is handed out: one that a process
+ * entered behind the handle's back is not reused.
+ */
+TEST(reuse_entered)
+{
+	char *a = unique("entered-a"), *b = unique("entered-b"), *file, *pid_s;
+	struct bd_cgroup *cg, *cg2;
+	int release, fd;
+	pid_t pid;
+
+	ASSERT_INT_EQ(bd_cgroup_create(a, &limits, &cg), 0);
+	ASSERT(bd_cgroup_empty(cg));
+	pid = spawn_waiter(&release);
+	file = xasprintf("%s/cgroup.procs", bd_cgroup_path(cg));
+	pid_s = xasprintf("%ld", (long)pid);
+	fd = open(file, O_WRONLY);
+	ASSERT(fd >= 0);
+	ASSERT(write(fd, pid_s, strlen(pid_s)) == (ssize_t)strlen(pid_s));
+	close(fd);
+	ASSERT(bd_cgroup_empty(cg));	/* remembered, not read */
+	bd_cgroup_release(cg);		/* kept: it said empty */
+	ASSERT_INT_EQ(bd_cgroup_create(b, &limits, &cg2), 0);
+	ASSERT_STR_EQ(bd_cgroup_name(cg2), b);	/* a new one */
+	ASSERT(bd_cgroup_empty(cg2));
+	ASSERT_INT_EQ(bd_cgroup_open(a, &cg), 0);	/* still there */
+	ASSERT(!bd_cgroup_empty(cg));
+	close(release);
+	ASSERT_INT_EQ(waitpid(pid, NULL, 0), pid);
+	ASSERT(wait_empty(cg));
+	bd_cgroup_destroy(cg);
+	bd_cgroup_destroy(cg2);
+	free(file);
+	free(pid_s);
+	free(a);
+	free(b);
 }
 
 /* A spare that still holds a task's memory (a tmpfs file) is not reused. */
@@ -850,8 +910,10 @@ v2_dir_child(const char *mount, const char *d)
 	if (v2_has_all) {
 		RUN(pids_max);
 		RUN(stats);
+		RUN(reuse);
 		RUN(oom);
 	}
+	RUN(reuse_entered);
 	RUN(thread_join);
 	RUN(open);
 	RUN(sweep);
@@ -995,6 +1057,7 @@ main(void)
 	RUN(pids_max);
 	RUN(stats);
 	RUN(reuse);
+	RUN(reuse_entered);
 	RUN(reuse_charged);
 	RUN(oom);
 	RUN(thread_join);
