@@ -116,12 +116,7 @@ const char *bd_cgroup_name(const struct bd_cgroup *cg);
 /* Its directory in the v2 hierarchy (membership, kill); borrowed. */
 const char *bd_cgroup_path(const struct bd_cgroup *cg);
 
-/*
- * Moves process pid (0: the caller) into cg in every hierarchy.  A move,
- * or a clone into bd_cgroup_open_dir(), done through another handle (a
- * supervisor's) is not seen by this one: bd_cgroup_empty() on it may then
- * say empty from an earlier read (see there).
- */
+/* Moves process pid (0: the caller) into cg in every hierarchy. */
 int bd_cgroup_join(struct bd_cgroup *cg, pid_t pid);
 
 /*
@@ -150,9 +145,11 @@ int bd_cgroup_signal(const struct bd_cgroup *cg, int sig);
 
 /*
  * Whether no process is left in cg.  Once a read found it empty, it stays
- * so without reading again until this handle hands it out (a reuse by
- * bd_cgroup_create()), joins a process or opens its directory: only
- * batchd puts processes in, and an empty cgroup has none to fork.
+ * so without reading again until this handle joins a process or opens
+ * its directory (only batchd puts processes in; an empty cgroup has none
+ * to fork).  A process put in through another handle (a supervisor's) is
+ * not seen then: ask only after whoever else holds it is done.  A spare
+ * is read again before bd_cgroup_create() hands it out.
  */
 bool bd_cgroup_empty(struct bd_cgroup *cg);
 
