@@ -408,6 +408,30 @@ TEST(stats)
 	free(name);
 }
 
+/*
+ * A cgroup removed under its open counter files: the statistics say it is
+ * gone (-ENOENT) and know nothing.
+ */
+TEST(stats_removed)
+{
+	char *name = unique("removed");
+	struct bd_cgroup *cg;
+	struct bd_cgroup_stats st;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	ASSERT(bd_cgroup_empty(cg));
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);	/* files opened */
+	ASSERT(st.cpu_user_usec >= 0);
+	ASSERT_INT_EQ(rmdir(bd_cgroup_path(cg)), 0);
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), -ENOENT);
+	ASSERT_INT_EQ(st.cpu_user_usec, -1);
+	ASSERT_INT_EQ(st.cpu_system_usec, -1);
+	ASSERT_INT_EQ(st.memory_peak, -1);
+	ASSERT_INT_EQ(st.oom_kills, 0);
+	bd_cgroup_destroy(cg);	/* what is left: v1 directories */
+	free(name);
+}
+
 /* How many descriptors this process has open. */
 static int
 open_fds(void)
@@ -913,6 +937,7 @@ v2_dir_child(const char *mount, const char *d)
 		RUN(reuse);
 		RUN(oom);
 	}
+	RUN(stats_removed);
 	RUN(reuse_entered);
 	RUN(thread_join);
 	RUN(open);
@@ -1056,6 +1081,7 @@ main(void)
 	RUN(signal_term);
 	RUN(pids_max);
 	RUN(stats);
+	RUN(stats_removed);
 	RUN(reuse);
 	RUN(reuse_entered);
 	RUN(reuse_charged);
