@@ -87,8 +87,18 @@ struct bd_cgroup {
 	/* A reused cgroup's counters when it was taken: its statistics are
 	   what grew since. */
 	int64_t base_user_usec, base_system_usec, base_oom_kills;
-	/* v2 reused: memory.peak opened and reset for this use (Linux
-	   6.12: the reset holds for reads through this descriptor); -1. */
+	/* The same counters read by bd_cgroup_stats() once it was empty:
+	   an empty cgroup's CPU time and OOM kills stay as they are, so
+	   they are the next use's base without reading them again. */
+	int64_t end_user_usec, end_system_usec, end_oom_kills;
+	bool end_known;
+	/* A read found no process in it, and it has not been handed out or
+	   joined since: only batchd puts processes in (tasks cannot write
+	   its cgroup.procs), so it is still empty. */
+	bool empty_known;
+	/* Reused: the peak opened read-write and reset through it at each
+	   reuse (v2 memory.peak: Linux 6.12, the reset holds for reads
+	   through this descriptor; v1 memory.max_usage_in_bytes); -1. */
 	int peak_fd;
 	/* The counter files read at every task's start and end, opened
 	   once (a kernfs open costs more than the read); descriptor + 1,
@@ -1078,6 +1088,30 @@ cg_cpu_usec(struct bd_cgroup *cg, int64_t *user, int64_t *system)
 	*system = cg_parse_value(buf, "system_usec");
 }
 
+static bool cg_read_empty(struct bd_cgroup *cg);
+
+/*
+ * Resets the peak memory of a spare: through a descriptor kept open from
+ * its first reuse on (one write a task, not an open, write and close).
+ * 0, or -EOPNOTSUPP when it cannot be reset (v2 before Linux 6.12).
+ */
+static int
+cg_reset_peak(struct bd_cgroup *cg)
+{
+	char path[PATH_MAX];
+	const char *dir = cg->v2, *file = "memory.peak";
+
+	if (cg_state.mode != BD_CGROUP_MODE_V2) {
+		if ((dir = cg->v1[CG_MEMORY]) == NULL)
+			return 0;	/* no peak to reset */
+		file = "memory.max_usage_in_bytes";
+	}
+	if (cg->peak_fd == -1 && (cg_path(path, sizeof(path), dir, file) < 0 ||
+	    (cg->peak_fd = open(path, O_RDWR | O_CLOEXEC)) == -1))
+		return -EOPNOTSUPP;
+	return pwrite(cg->peak_fd, "0", 1, 0) == 1 ? 0 : -EOPNOTSUPP;
+}
+
 /*
  * Readies a spare for its next task: the same cgroups (a spare made for
  * other limits, or missing a hierarchy they need, is not used), the peak
@@ -1087,6 +1121,7 @@ static int
 cg_reuse(struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
 {
 	int64_t v;
+	int rc;
 
 	for (int i = 0; i < CG_NV1; i++)
 		if (cg_v1_wanted(i, lim) != (cg->v1[i] != NULL))
@@ -1095,7 +1130,8 @@ cg_reuse(struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
 	    cg->lim.pids_max != lim->pids_max ||
 	    cg->lim.cpu_weight != lim->cpu_weight)
 		return -EINVAL;
-	if (!bd_cgroup_empty(cg))
+	/* Read, not remembered: what is handed out must be empty now. */
+	if (!cg_read_empty(cg))
 		return -EBUSY;
 	/* Memory the last task left charged (page cache, tmpfs files)
 	 * would count against this one's limit and peak; a new cgroup
@@ -1103,24 +1139,24 @@ cg_reuse(struct bd_cgroup *cg, const struct bd_cgroup_limits *lim)
 	v = cg_counter_value(cg, CG_MEM_NOW, NULL);
 	if (v > CG_REUSE_MAX_CHARGE)
 		return -EBUSY;
-	if (cg_state.mode == BD_CGROUP_MODE_V2) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/memory.peak", cg->v2);
-		if (cg->peak_fd != -1)
-			close(cg->peak_fd);
-		if ((cg->peak_fd = open(path, O_RDWR | O_CLOEXEC)) == -1 ||
-		    write(cg->peak_fd, "0", 1) != 1)
-			return -EOPNOTSUPP; /* before Linux 6.12: not reset */
-	} else if (cg->v1[CG_MEMORY] != NULL &&
-	    cg_write(cg->v1[CG_MEMORY], "memory.max_usage_in_bytes", "0") < 0)
-		return -EOPNOTSUPP;
-	cg_cpu_usec(cg, &cg->base_user_usec, &cg->base_system_usec);
+	if ((rc = cg_reset_peak(cg)) < 0)
+		return rc;
+	if (cg->end_known) {
+		cg->base_user_usec = cg->end_user_usec;
+		cg->base_system_usec = cg->end_system_usec;
+		cg->base_oom_kills = cg->end_oom_kills > 0 ?
+		    cg->end_oom_kills : 0;
+	} else {
+		cg_cpu_usec(cg, &cg->base_user_usec, &cg->base_system_usec);
+		v = cg_oom_kills(cg);
+		cg->base_oom_kills = v > 0 ? v : 0;
+	}
 	if (cg->base_user_usec < 0)
 		cg->base_user_usec = 0;
 	if (cg->base_system_usec < 0)
 		cg->base_system_usec = 0;
-	v = cg_oom_kills(cg);
-	cg->base_oom_kills = v > 0 ? v : 0;
+	/* Handed out: its next task's processes go in. */
+	cg->empty_known = cg->end_known = false;
 	return 0;
 }
 
@@ -1210,13 +1246,14 @@ bd_cgroup_path(const struct bd_cgroup *cg)
 }
 
 int
-bd_cgroup_join(const struct bd_cgroup *cg, pid_t pid)
+bd_cgroup_join(struct bd_cgroup *cg, pid_t pid)
 {
 	char buf[32];
 	int rc;
 
 	if (cg == NULL)
 		return 0;
+	cg->empty_known = cg->end_known = false;
 	snprintf(buf, sizeof(buf), "%ld", (long)pid);
 	/* v2 first: it is what the kill and the emptiness check see. */
 	if ((rc = cg_write(cg->v2, "cgroup.procs", buf)) < 0)
@@ -1244,12 +1281,14 @@ bd_cgroup_join_thread_v1(const struct bd_cgroup *cg)
 }
 
 int
-bd_cgroup_open_dir(const struct bd_cgroup *cg)
+bd_cgroup_open_dir(struct bd_cgroup *cg)
 {
 	int fd;
 
 	if (cg == NULL)
 		return -EINVAL;
+	/* For a clone into it. */
+	cg->empty_known = cg->end_known = false;
 	if ((fd = open(cg->v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -errno;
 	return fd;
@@ -1299,22 +1338,33 @@ bd_cgroup_signal(const struct bd_cgroup *cg, int sig)
 	return n;
 }
 
-bool
-bd_cgroup_empty(struct bd_cgroup *cg)
+/* Whether no process is left in cg, as its files say now. */
+static bool
+cg_read_empty(struct bd_cgroup *cg)
 {
 	int64_t populated;
 	char *procs;
 	bool empty;
 
+	if ((populated = cg_counter_value(cg, CG_EVENTS, "populated")) >= 0)
+		empty = populated == 0;
+	else if ((procs = cg_read(cg->v2, "cgroup.procs", CG_PROCS_MAX)) ==
+	    NULL)
+		empty = errno == ENOENT;
+	else {
+		empty = procs[0] == '\0';
+		free(procs);
+	}
+	cg->empty_known = empty;
+	return empty;
+}
+
+bool
+bd_cgroup_empty(struct bd_cgroup *cg)
+{
 	if (cg == NULL)
 		return true;
-	if ((populated = cg_counter_value(cg, CG_EVENTS, "populated")) >= 0)
-		return populated == 0;
-	if ((procs = cg_read(cg->v2, "cgroup.procs", CG_PROCS_MAX)) == NULL)
-		return errno == ENOENT;
-	empty = procs[0] == '\0';
-	free(procs);
-	return empty;
+	return cg->empty_known || cg_read_empty(cg);
 }
 
 /* memory.peak through the descriptor a reuse reset; -1 if unreadable. */
@@ -1340,16 +1390,17 @@ cg_since(int64_t v, int64_t base)
 int
 bd_cgroup_stats(struct bd_cgroup *cg, struct bd_cgroup_stats *out)
 {
-	int64_t v, user, system;
+	int64_t v, user, system, oom;
 
 	out->memory_peak = out->cpu_user_usec = out->cpu_system_usec = -1;
 	out->oom_kills = 0;
 	if (cg == NULL)
 		return 0;
-	if (access(cg->v2, F_OK) != 0)
-		return -errno;
 	/* cpu.stat's usage lines are there without the cpu controller. */
 	cg_cpu_usec(cg, &user, &system);
+	/* A cgroup removed under its open files reads nothing. */
+	if (user < 0 && access(cg->v2, F_OK) != 0)
+		return -errno;
 	out->cpu_user_usec = cg_since(user, cg->base_user_usec);
 	out->cpu_system_usec = cg_since(system, cg->base_system_usec);
 	if (cg->peak_fd != -1)
@@ -1357,8 +1408,16 @@ bd_cgroup_stats(struct bd_cgroup *cg, struct bd_cgroup_stats *out)
 	else
 		/* v2 memory.peak is Linux 5.19; before it, unknown. */
 		out->memory_peak = cg_counter_value(cg, CG_PEAK, NULL);
-	v = cg_since(cg_oom_kills(cg), cg->base_oom_kills);
+	oom = cg_oom_kills(cg);
+	v = cg_since(oom, cg->base_oom_kills);
 	out->oom_kills = v > 0 ? v : 0;
+	/* Empty: these stay until its next use, whose base they are. */
+	if (cg->empty_known) {
+		cg->end_user_usec = user;
+		cg->end_system_usec = system;
+		cg->end_oom_kills = oom;
+		cg->end_known = true;
+	}
 	return 0;
 }
 

@@ -117,7 +117,7 @@ const char *bd_cgroup_name(const struct bd_cgroup *cg);
 const char *bd_cgroup_path(const struct bd_cgroup *cg);
 
 /* Moves process pid (0: the caller) into cg in every hierarchy. */
-int bd_cgroup_join(const struct bd_cgroup *cg, pid_t pid);
+int bd_cgroup_join(struct bd_cgroup *cg, pid_t pid);
 
 /*
  * For a child created by clone3() with CLONE_INTO_CGROUP into the
@@ -135,7 +135,7 @@ int bd_cgroup_join_thread_v1(const struct bd_cgroup *cg);
  * An O_DIRECTORY descriptor of cg's v2 directory, for clone3()'s
  * CLONE_INTO_CGROUP.  Caller closes it.  A descriptor or a negative errno.
  */
-int bd_cgroup_open_dir(const struct bd_cgroup *cg);
+int bd_cgroup_open_dir(struct bd_cgroup *cg);
 
 /*
  * Sends sig to every process in cg; with SIGKILL, uses cgroup.kill where
@@ -143,7 +143,14 @@ int bd_cgroup_open_dir(const struct bd_cgroup *cg);
  */
 int bd_cgroup_signal(const struct bd_cgroup *cg, int sig);
 
-/* Whether no process is left in cg. */
+/*
+ * Whether no process is left in cg.  Once a read found it empty, it stays
+ * so without reading again until this handle joins a process or opens
+ * its directory (only batchd puts processes in; an empty cgroup has none
+ * to fork).  A process put in through another handle (a supervisor's) is
+ * not seen then: ask only after whoever else holds it is done.  A spare
+ * is read again before bd_cgroup_create() hands it out.
+ */
 bool bd_cgroup_empty(struct bd_cgroup *cg);
 
 /* Peak memory, CPU time and OOM kills so far.  0 or a negative errno. */

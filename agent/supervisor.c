@@ -608,7 +608,7 @@ supervisor_fork_into(int dirfd, bool *joined)
 
 static void __attribute__((noreturn))
 supervisor_exec(const struct bd_supervisor_options *o,
-    const struct bd_cgroup *cg, bool joined, int out_w, int err_w, int errfd)
+    struct bd_cgroup *cg, bool joined, int out_w, int err_w, int errfd)
 {
 	sigset_t none;
 	int rc = 0;
@@ -655,7 +655,7 @@ supervisor_exec(const struct bd_supervisor_options *o,
  */
 struct sv_child {
 	const struct bd_supervisor_options *o;
-	const struct bd_cgroup *cg;
+	struct bd_cgroup *cg;
 	int out_w, err_w, errfd;
 };
 

@@ -408,6 +408,30 @@ TEST(stats)
 	free(name);
 }
 
+/*
+ * A cgroup removed under its open counter files: the statistics say it is
+ * gone (-ENOENT) and know nothing.
+ */
+TEST(stats_removed)
+{
+	char *name = unique("removed");
+	struct bd_cgroup *cg;
+	struct bd_cgroup_stats st;
+
+	ASSERT_INT_EQ(bd_cgroup_create(name, &limits, &cg), 0);
+	ASSERT(bd_cgroup_empty(cg));
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);	/* files opened */
+	ASSERT(st.cpu_user_usec >= 0);
+	ASSERT_INT_EQ(rmdir(bd_cgroup_path(cg)), 0);
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), -ENOENT);
+	ASSERT_INT_EQ(st.cpu_user_usec, -1);
+	ASSERT_INT_EQ(st.cpu_system_usec, -1);
+	ASSERT_INT_EQ(st.memory_peak, -1);
+	ASSERT_INT_EQ(st.oom_kills, 0);
+	bd_cgroup_destroy(cg);	/* what is left: v1 directories */
+	free(name);
+}
+
 /* How many descriptors this process has open. */
 static int
 open_fds(void)
@@ -457,6 +481,27 @@ TEST(reuse)
 	ASSERT(st.cpu_user_usec + st.cpu_system_usec >= 20000 &&
 	    st.cpu_user_usec + st.cpu_system_usec < 55000);
 
+	/* A third use: the peak reset again (through the descriptor the
+	 * first reuse kept), CPU time from the counters read at the end of
+	 * the second use. */
+	bd_cgroup_release(cg);
+	ASSERT_INT_EQ(bd_cgroup_create(b, &limits, &cg), 0);
+	ASSERT_STR_EQ(bd_cgroup_name(cg), a);
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);
+	ASSERT(st.memory_peak >= 0 && st.memory_peak < 4 * MiB);
+	ASSERT(st.cpu_user_usec >= 0 && st.cpu_user_usec < 20000);
+	ASSERT(st.cpu_system_usec >= 0 && st.cpu_system_usec < 20000);
+
+	/* Released without its statistics read: the next use's base is
+	 * read when it is taken. */
+	run_in(cg, 8, 30);
+	bd_cgroup_release(cg);
+	ASSERT_INT_EQ(bd_cgroup_create(b, &limits, &cg), 0);
+	ASSERT_STR_EQ(bd_cgroup_name(cg), a);
+	ASSERT_INT_EQ(bd_cgroup_stats(cg, &st), 0);
+	ASSERT(st.memory_peak >= 0 && st.memory_peak < 4 * MiB);
+	ASSERT(st.cpu_user_usec + st.cpu_system_usec < 20000);
+
 	/* Other limits: not the spare. */
 	bd_cgroup_release(cg);
 	other.pids_max = 32;
@@ -471,6 +516,45 @@ TEST(reuse)
 	free(a);
 	free(b);
 	free(c);
+}
+
+/*
+ * A handle that found its cgroup empty says so without reading again,
+ * but a spare is read before it is handed out: one that a process
+ * entered behind the handle's back is not reused.
+ */
+TEST(reuse_entered)
+{
+	char *a = unique("entered-a"), *b = unique("entered-b"), *file, *pid_s;
+	struct bd_cgroup *cg, *cg2;
+	int release, fd;
+	pid_t pid;
+
+	ASSERT_INT_EQ(bd_cgroup_create(a, &limits, &cg), 0);
+	ASSERT(bd_cgroup_empty(cg));
+	pid = spawn_waiter(&release);
+	file = xasprintf("%s/cgroup.procs", bd_cgroup_path(cg));
+	pid_s = xasprintf("%ld", (long)pid);
+	fd = open(file, O_WRONLY);
+	ASSERT(fd >= 0);
+	ASSERT(write(fd, pid_s, strlen(pid_s)) == (ssize_t)strlen(pid_s));
+	close(fd);
+	ASSERT(bd_cgroup_empty(cg));	/* remembered, not read */
+	bd_cgroup_release(cg);		/* kept: it said empty */
+	ASSERT_INT_EQ(bd_cgroup_create(b, &limits, &cg2), 0);
+	ASSERT_STR_EQ(bd_cgroup_name(cg2), b);	/* a new one */
+	ASSERT(bd_cgroup_empty(cg2));
+	ASSERT_INT_EQ(bd_cgroup_open(a, &cg), 0);	/* still there */
+	ASSERT(!bd_cgroup_empty(cg));
+	close(release);
+	ASSERT_INT_EQ(waitpid(pid, NULL, 0), pid);
+	ASSERT(wait_empty(cg));
+	bd_cgroup_destroy(cg);
+	bd_cgroup_destroy(cg2);
+	free(file);
+	free(pid_s);
+	free(a);
+	free(b);
 }
 
 /* A spare that still holds a task's memory (a tmpfs file) is not reused. */
@@ -850,8 +934,11 @@ v2_dir_child(const char *mount, const char *d)
 	if (v2_has_all) {
 		RUN(pids_max);
 		RUN(stats);
+		RUN(reuse);
 		RUN(oom);
 	}
+	RUN(stats_removed);
+	RUN(reuse_entered);
 	RUN(thread_join);
 	RUN(open);
 	RUN(sweep);
@@ -994,7 +1081,9 @@ main(void)
 	RUN(signal_term);
 	RUN(pids_max);
 	RUN(stats);
+	RUN(stats_removed);
 	RUN(reuse);
+	RUN(reuse_entered);
 	RUN(reuse_charged);
 	RUN(oom);
 	RUN(thread_join);
