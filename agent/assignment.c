@@ -674,10 +674,17 @@ assignment_requeue(struct bd_assignment *a, int retry, int requeue,
 	a->pending_text = text;
 	a->pending_retry = retry;
 	a->pending_requeue = requeue;
-	if (a->adopting && bd_store_get(a->env.store, BD_TABLE_TASKS,
-	    a->job_id, a->task_id, assignment_on_row_before_requeue, a) == 0)
+	if (!a->adopting) {
+		assignment_send_requeue(a);
 		return;
-	assignment_send_requeue(a);
+	}
+	if (bd_store_get(a->env.store, BD_TABLE_TASKS, a->job_id, a->task_id,
+	    assignment_on_row_before_requeue, a) < 0) {
+		/* As a failed read: the old message comes back instead. */
+		log_warnx("job %s: task %s: cannot read its row; its message "
+		    "comes back when the lease ends", A_JOB(a), A_TASK(a));
+		assignment_finish(a);
+	}
 }
 
 static void
@@ -986,7 +993,19 @@ assignment_on_claimed(void *arg, int status, const char *etag,
 	if (a->stopping) {
 		/* The drain came while the claim was on its way. */
 		if (a->stop == BD_STOP_REQUEUE) {
+			/* The new count goes into the row, as in
+			 * assignment_on_run()'s requeue: a message left
+			 * behind is then seen to be stale. */
 			struct bd_entity *e = assignment_row(a, "active");
+			char buf[40];
+
+			cJSON_AddNumberToObject(e->props, "requeueCount",
+			    a->tm->requeue_count + 1);
+			bd_clock_format_iso(bd_clock_now_ms(), buf,
+			    sizeof(buf));
+			cJSON_AddStringToObject(e->props, "lastRequeueTime",
+			    buf);
+			a->env.stats->requeues++;
 			assignment_requeue(a, a->tm->retry_count,
 			    a->tm->requeue_count + 1, e);
 		} else

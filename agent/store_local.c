@@ -195,6 +195,7 @@ struct st_req {
 	cJSON *props;		/* a copy of the caller's */
 	bool lazy;		/* no fsync (bd_entity.lazy) */
 	bool on_loop;		/* st_write_on_loop(): never waits for a lock */
+	bool to_pool;		/* ... and found it would have to: nothing done */
 	int pool_slot;		/* its pool_writes slot while there, or -1 */
 
 	/* Renamed or removed; durable once this directory is fsynced.
@@ -701,8 +702,10 @@ st_open_partition_dir(struct st_req *r, bool create)
 	    O_NOFOLLOW);
 	if (fd >= 0 || errno != ENOENT || !create)
 		return fd >= 0 ? fd : -errno;
-	if (r->on_loop)
-		return -EWOULDBLOCK;	/* an fsync: for the pool */
+	if (r->on_loop) {
+		r->to_pool = true;	/* an fsync: for the pool */
+		return -EWOULDBLOCK;
+	}
 	if (mkdirat(tfd, r->pk_enc, BD_SPOOL_DIR_MODE) == -1 && errno != EEXIST)
 		return -errno;
 	if (fsync(tfd) == -1)
@@ -861,6 +864,7 @@ st_lock_row(struct st_req *r, int pfd)
 			return -errno;
 		if ((rc = bd_spool_flock_wait(fd, r->on_loop ? 0 :
 		    ST_LOCK_WAIT_MS)) < 0) {
+			r->to_pool = r->on_loop && rc == -ETIMEDOUT;
 			close(fd);
 			return rc;
 		}
@@ -1497,7 +1501,8 @@ st_write_on_loop(struct st_req *r)
 	r->on_loop = true;
 	st_write_work(&r->work);
 	r->on_loop = false;
-	if (r->status == -ETIMEDOUT || r->status == -EWOULDBLOCK) {
+	if (r->to_pool) {
+		r->to_pool = false;
 		r->status = 0;
 		free(r->detail);
 		r->detail = NULL;
