@@ -34,6 +34,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "process.h"
+#include "procstat.h"
 #include "task_user.h"
 #include "upload.h"
 #include "xmalloc.h"
@@ -333,6 +334,23 @@ runner_sweep_scan(struct runner_sweep *s)
 	closedir(d);
 }
 
+/*
+ * Whether process pid is gone: no such process, or a zombie (a killed
+ * supervisor whose parent died with batchd stays one until init reaps
+ * it, and runs nothing meanwhile).
+ */
+static bool
+runner_pid_gone(pid_t pid)
+{
+	unsigned long long f[BD_PROC_STAT_FIELDS];
+	int rc;
+
+	if (kill(pid, 0) == -1)
+		return errno == ESRCH;
+	rc = bd_proc_stat(pid, f);
+	return rc == -ESRCH || (rc >= 3 && f[3] == 'Z');
+}
+
 enum bd_cgroup_sweep_action
 bd_runner_cgroup_stale(const char *name, void *arg)
 {
@@ -351,7 +369,7 @@ bd_runner_cgroup_stale(const char *name, void *arg)
 	if (end != seq || pid <= 0 || pid == (long)getpid())
 		return BD_CGROUP_KEEP;
 	/* A pid reused since only keeps the cgroup a while longer. */
-	if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+	if (!runner_pid_gone((pid_t)pid))
 		return BD_CGROUP_KEEP;
 	if (s == NULL || !s->kill)
 		return BD_CGROUP_REMOVE;

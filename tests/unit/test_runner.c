@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Exit conditions (spec §1.6); the runner's processes are covered by the
  * integration tests, which drive the real binary. */
+#include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,6 +115,14 @@ TEST(cgroup_stale)
 	ASSERT_INT_EQ(waitpid(dead, NULL, 0), dead);
 	snprintf(name, sizeof(name), "job.task.0.%ld.7", (long)dead);
 	ASSERT_INT_EQ(bd_runner_cgroup_stale(name, NULL), BD_CGROUP_REMOVE);
+	/* A zombie (killed, not reaped yet) is gone too. */
+	if ((dead = fork()) == 0)
+		_exit(0);
+	ASSERT_INT_EQ(waitid(P_PID, (id_t)dead, &(siginfo_t){ 0 },
+	    WEXITED | WNOWAIT), 0);
+	snprintf(name, sizeof(name), "job.task.0.%ld.7", (long)dead);
+	ASSERT_INT_EQ(bd_runner_cgroup_stale(name, NULL), BD_CGROUP_REMOVE);
+	ASSERT_INT_EQ(waitpid(dead, NULL, 0), dead);
 	snprintf(name, sizeof(name), "_node.start.2.%ld.1", (long)getpid());
 	ASSERT_INT_EQ(bd_runner_cgroup_stale(name, NULL), BD_CGROUP_KEEP);
 	snprintf(name, sizeof(name), "job.task.0.%ld.7", (long)getppid());
