@@ -272,7 +272,7 @@ fail:
 static int
 adopt_write_new(const char *path, const char *text, size_t len)
 {
-	int fd, rc = 0;
+	int fd, rc;
 
 	if (unlink(path) == -1 && errno != ENOENT)
 		return -errno;
@@ -280,15 +280,7 @@ adopt_write_new(const char *path, const char *text, size_t len)
 	    0600);
 	if (fd == -1)
 		return -errno;
-	while (len > 0 && rc == 0) {
-		ssize_t n = write(fd, text, len);
-		if (n == -1 && errno != EINTR)
-			rc = -errno;
-		else if (n > 0) {
-			text += n;
-			len -= (size_t)n;
-		}
-	}
+	rc = bd_write_all(fd, text, len);
 	if (close(fd) == -1 && rc == 0)
 		rc = -errno;
 	if (rc < 0)

@@ -574,20 +574,13 @@ static int
 pkg_write_marker(struct install *in)
 {
 	char *text = xasprintf("%s\n%s\n", in->m->boot_id, in->dir_name);
-	size_t len = strlen(text), done = 0;
 	int fd, err = 0;
 
 	if ((fd = open(in->marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0644)) < 0)
 		err = -errno;
-	while (err == 0 && done < len) {
-		ssize_t n = write(fd, text + done, len - done);
-
-		if (n < 0 && errno != EINTR)
-			err = -errno;
-		else if (n > 0)
-			done += (size_t)n;
-	}
+	else
+		err = bd_write_all(fd, text, strlen(text));
 	if (err == 0 && fsync(fd) < 0)
 		err = -errno;
 	if (fd >= 0)

@@ -66,17 +66,7 @@ bd_spool_write_temp(int dfd, const char *data, size_t len,
 		return -errno;
 	/* Uncontended: it only tells a cleaner that the writer lives. */
 	(void)flock(fd, LOCK_EX | LOCK_NB);
-	while (len > 0 && rc == 0) {
-		ssize_t n = write(fd, data, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			rc = -errno;
-		else {
-			data += n;
-			len -= (size_t)n;
-		}
-	}
+	rc = bd_write_all(fd, data, len);
 	if (rc == 0 && sync == BD_SPOOL_FSYNC && fsync(fd) == -1)
 		rc = -errno;
 	if (rc == 0 && sync == BD_SPOOL_WRITE_OUT && sync_file_range(fd, 0, 0,

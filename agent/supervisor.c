@@ -733,19 +733,9 @@ supervisor_vfork_into(int dirfd, struct sv_child *c)
 static void
 supervisor_report(const struct bd_supervisor_options *o, const char *line)
 {
-	size_t len = strlen(line), off = 0;
-	ssize_t n;
-
-	if (o->report_fd < 0)
-		return;
-	while (off < len) {
-		n = write(o->report_fd, line + off, len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* the agent is gone; the state file stays */
-		off += (size_t)n;
-	}
+	/* A write that fails: the agent is gone; the state file stays. */
+	if (o->report_fd >= 0)
+		(void)bd_write_all(o->report_fd, line, strlen(line));
 }
 
 static int

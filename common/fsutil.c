@@ -240,29 +240,38 @@ fsutil_commit_temp(int fd, char *tmp, const char *path, int rc, bool sync)
 	return rc;
 }
 
+int
+bd_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* Writes data to path through a temporary file, with or without fsync. */
 static int
 fsutil_write_replace(const char *path, const void *data, size_t len,
     mode_t mode, bool sync)
 {
-	const char *p = data;
 	char *tmp;
-	int fd, rc = 0;
+	int fd;
 
 	if ((fd = fsutil_open_temp(path, mode, &tmp)) < 0)
 		return fd;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			break;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return fsutil_commit_temp(fd, tmp, path, rc, sync);
+	return fsutil_commit_temp(fd, tmp, path, bd_write_all(fd, data, len),
+	    sync);
 }
 
 int

@@ -50,6 +50,12 @@ struct bd_walk_ops {
 int bd_walk_tree(int dfd, const struct bd_walk_ops *ops, void *arg);
 
 /*
+ * Writes all len bytes of data to fd, again after EINTR and short writes.
+ * 0 or a negative errno (-EIO for a write that wrote nothing).
+ */
+int bd_write_all(int fd, const void *data, size_t len);
+
+/*
  * Writes data to path atomically: a temporary file in the same directory,
  * write, fsync, rename, fsync of the directory.
  */

@@ -2,11 +2,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -261,6 +263,47 @@ TEST(read_and_copy)
 	free(d);
 }
 
+/* All of a buffer, through short writes; errors as -errno. */
+TEST(write_all)
+{
+	static char big[256 * 1024];
+	char buf[64];
+	int p[2];
+	pid_t child;
+
+	ASSERT_INT_EQ(pipe(p), 0);
+	/* More than a pipe holds: the writes come back short while the
+	 * reader drains it. */
+	if ((child = fork()) == 0) {
+		size_t got = 0;
+		ssize_t n;
+
+		close(p[1]);
+		while ((n = read(p[0], big, sizeof(big))) > 0)
+			got += (size_t)n;
+		_exit(got == sizeof(big) ? 0 : 1);
+	}
+	close(p[0]);
+	memset(big, 'x', sizeof(big));
+	ASSERT_INT_EQ(bd_write_all(p[1], big, sizeof(big)), 0);
+	close(p[1]);
+	{
+		int status;
+
+		ASSERT_INT_EQ(waitpid(child, &status, 0), child);
+		ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	/* No reader: EPIPE (SIGPIPE ignored, as in the supervisor). */
+	ASSERT_INT_EQ(pipe(p), 0);
+	close(p[0]);
+	signal(SIGPIPE, SIG_IGN);
+	ASSERT_INT_EQ(bd_write_all(p[1], "x", 1), -EPIPE);
+	signal(SIGPIPE, SIG_DFL);
+	close(p[1]);
+	ASSERT_INT_EQ(bd_write_all(-1, "x", 1), -EBADF);
+	ASSERT_INT_EQ(bd_write_all(-1, buf, 0), 0);
+}
+
 TEST(write_replace)
 {
 	char *d = tmpdir(), *p = bd_path_join(d, "f"), *data;
@@ -380,6 +423,7 @@ main(void)
 	RUN(empty_dir);
 	RUN(walk_tree);
 	RUN(read_and_copy);
+	RUN(write_all);
 	RUN(write_replace);
 	RUN(join_and_dirname);
 	RUN(ext4_journal_modes);
