@@ -420,6 +420,24 @@ assignment_finish(struct bd_assignment *a)
 
 /* ---- after the run ---------------------------------------------------- */
 
+/* A count of row ("retryCount", "requeueCount"), or -1 without one. */
+static double
+assignment_row_count(const struct bd_entity *row, const char *name)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(row->props, name);
+
+	return cJSON_IsNumber(c) ? c->valuedouble : -1;
+}
+
+/* Whether row was written since the ETag this assignment holds. */
+static bool
+assignment_row_changed(const struct bd_assignment *a,
+    const struct bd_entity *row)
+{
+	return row != NULL && row->etag != NULL &&
+	    (a->etag == NULL || strcmp(row->etag, a->etag) != 0);
+}
+
 /*
  * Whether row is what this node wrote for this attempt before a restart:
  * state with the given counts.  batchd can stop between such a row and
@@ -432,20 +450,17 @@ static bool
 assignment_row_written_here(const struct bd_assignment *a,
     const struct bd_entity *row, const char *state, int retry, int requeue)
 {
-	const cJSON *st, *node, *rt, *rq;
+	const cJSON *st, *node;
 
-	if (row == NULL || row->etag == NULL ||
-	    (a->etag != NULL && strcmp(row->etag, a->etag) == 0))
+	if (!assignment_row_changed(a, row))
 		return false;
 	st = cJSON_GetObjectItemCaseSensitive(row->props, "state");
 	node = cJSON_GetObjectItemCaseSensitive(row->props, "nodeId");
-	rt = cJSON_GetObjectItemCaseSensitive(row->props, "retryCount");
-	rq = cJSON_GetObjectItemCaseSensitive(row->props, "requeueCount");
 	return cJSON_IsString(st) && strcmp(st->valuestring, state) == 0 &&
 	    cJSON_IsString(node) &&
 	    strcmp(node->valuestring, a->env.settings->node_id) == 0 &&
-	    cJSON_IsNumber(rt) && rt->valuedouble == retry &&
-	    cJSON_IsNumber(rq) && rq->valuedouble == requeue;
+	    assignment_row_count(row, "retryCount") == retry &&
+	    assignment_row_count(row, "requeueCount") == requeue;
 }
 
 static void
@@ -605,16 +620,9 @@ static bool
 assignment_requeue_was_sent(const struct bd_assignment *a,
     const struct bd_entity *row)
 {
-	const cJSON *rt, *rq;
-
-	if (row == NULL || row->etag == NULL ||
-	    (a->etag != NULL && strcmp(row->etag, a->etag) == 0))
-		return false;
-	rt = cJSON_GetObjectItemCaseSensitive(row->props, "retryCount");
-	rq = cJSON_GetObjectItemCaseSensitive(row->props, "requeueCount");
-	return cJSON_IsNumber(rt) && cJSON_IsNumber(rq) &&
-	    rt->valuedouble >= a->pending_retry &&
-	    rq->valuedouble >= a->pending_requeue;
+	return assignment_row_changed(a, row) &&
+	    assignment_row_count(row, "retryCount") >= a->pending_retry &&
+	    assignment_row_count(row, "requeueCount") >= a->pending_requeue;
 }
 
 /* An adopted run's requeue: done already before the restart? */
@@ -687,6 +695,25 @@ assignment_requeue(struct bd_assignment *a, int retry, int requeue,
 	}
 }
 
+/*
+ * Gives the task back on a drain: requeueCount + 1, not retryCount, in the
+ * new message and in the row (so that the old message, if it is left
+ * behind, is seen to be stale).
+ */
+static void
+assignment_requeue_on_drain(struct bd_assignment *a)
+{
+	struct bd_entity *e = assignment_row(a, "active");
+	char buf[40];
+
+	a->env.stats->requeues++;
+	cJSON_AddNumberToObject(e->props, "requeueCount",
+	    a->tm->requeue_count + 1);
+	bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
+	cJSON_AddStringToObject(e->props, "lastRequeueTime", buf);
+	assignment_requeue(a, a->tm->retry_count, a->tm->requeue_count + 1, e);
+}
+
 static void
 assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
     void *arg)
@@ -724,17 +751,10 @@ assignment_on_run(struct bd_runner *r, const struct bd_run_outcome *o,
 		    A_TASK(a), i->failure->code, i->failure->message);
 	if (a->stopping && a->stop == BD_STOP_REQUEUE && o->ended) {
 		/* Given back on drain: requeueCount, not retryCount. */
-		a->env.stats->requeues++;
 		log_info("job %s: task %s: requeued", A_JOB(a), A_TASK(a));
-		e = assignment_row(a, "active");
-		cJSON_AddNumberToObject(e->props, "requeueCount",
-		    a->tm->requeue_count + 1);
-		bd_clock_format_iso(bd_clock_now_ms(), buf, sizeof(buf));
-		cJSON_AddStringToObject(e->props, "lastRequeueTime", buf);
 		bd_runner_free(r);
 		a->runner = NULL;
-		assignment_requeue(a, a->tm->retry_count,
-		    a->tm->requeue_count + 1, e);
+		assignment_requeue_on_drain(a);
 		return;
 	}
 	if (!a->stopping && bd_runner_should_retry(a->job->spec, t, o)) {
@@ -992,23 +1012,9 @@ assignment_on_claimed(void *arg, int status, const char *etag,
 	a->row_exists = true;
 	if (a->stopping) {
 		/* The drain came while the claim was on its way. */
-		if (a->stop == BD_STOP_REQUEUE) {
-			/* The new count goes into the row, as in
-			 * assignment_on_run()'s requeue: a message left
-			 * behind is then seen to be stale. */
-			struct bd_entity *e = assignment_row(a, "active");
-			char buf[40];
-
-			cJSON_AddNumberToObject(e->props, "requeueCount",
-			    a->tm->requeue_count + 1);
-			bd_clock_format_iso(bd_clock_now_ms(), buf,
-			    sizeof(buf));
-			cJSON_AddStringToObject(e->props, "lastRequeueTime",
-			    buf);
-			a->env.stats->requeues++;
-			assignment_requeue(a, a->tm->retry_count,
-			    a->tm->requeue_count + 1, e);
-		} else
+		if (a->stop == BD_STOP_REQUEUE)
+			assignment_requeue_on_drain(a);
+		else
 			assignment_complete_failed(a, bd_failure_info_new(
 			    BD_CATEGORY_SERVER_ERROR, "TaskEnded", "the node "
 			    "left the pool before the task started"));
@@ -1291,13 +1297,8 @@ static bool
 assignment_message_is_stale(const struct bd_assignment *a,
     const struct bd_entity *row)
 {
-	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(row->props,
-	    "retryCount");
-	const cJSON *rq = cJSON_GetObjectItemCaseSensitive(row->props,
-	    "requeueCount");
-
-	return (cJSON_IsNumber(rt) && rt->valuedouble > a->tm->retry_count) ||
-	    (cJSON_IsNumber(rq) && rq->valuedouble > a->tm->requeue_count);
+	return assignment_row_count(row, "retryCount") > a->tm->retry_count ||
+	    assignment_row_count(row, "requeueCount") > a->tm->requeue_count;
 }
 
 static void

@@ -205,21 +205,27 @@ with Workspace() as ws:
                 check(wait_for(lambda: '"state":"completed"' in read(row), 60), "%s completes" % tid)
             return None
 
+        def restart_and_finish(caught, says, what):
+            """Starts batchd again after retry_window(); checks its log says
+            what happened to the old message, then lets the retry end: the
+            task ran twice, once and its one retry, and no message is left."""
+            before = pool.log("node1")
+            pool.start()
+            row = os.path.join(ws.dir, "spool", "tables", "batchdtasks", "rj", caught + ".json")
+            runs = os.path.join(logdir, "runs-" + caught)
+            check(wait_for(lambda: "%s: %s" % (caught, says) in pool.log("node1")[len(before):], 30),
+                  what, pool.log("node1")[len(before):][-2000:])
+            check(wait_for(lambda: len(lines(runs)) >= 2, 30), "the retry runs")
+            open(os.path.join(logdir, "go-" + caught), "w").close()
+            check(wait_for(lambda: '"state":"completed"' in read(row), 60),
+                  "%s completes after the restart" % caught)
+            check(wait_for(lambda: not os.listdir(leased), 30), "no message of it is left")
+            check(lines(runs) == ["x", "x"], "the task ran twice: once and its one retry", lines(runs))
+
         caught = retry_window("q")
         check(caught is not None, "a restart came after a retry's row, before the old message's delete")
-        before = pool.log("node1")
-        pool.start()
-        row = os.path.join(ws.dir, "spool", "tables", "batchdtasks", "rj", caught + ".json")
-        runs = os.path.join(logdir, "runs-" + caught)
-        check(wait_for(lambda: "%s: it was put back in the queue before the restart" % caught
-                       in pool.log("node1")[len(before):], 30),
-              "the new batchd sees the retry was queued already", pool.log("node1")[len(before):][-2000:])
-        check(wait_for(lambda: len(lines(runs)) >= 2, 30), "the retry runs")
-        open(os.path.join(logdir, "go-" + caught), "w").close()
-        check(wait_for(lambda: '"state":"completed"' in read(row), 60), "%s completes after the restart" % caught)
-        check(wait_for(lambda: not os.listdir(leased), 30), "no message of it is left")
-        check(lines(os.path.join(logdir, "runs-" + caught)) == ["x", "x"],
-              "the task ran twice: once and its one retry", lines(os.path.join(logdir, "runs-" + caught)))
+        restart_and_finish(caught, "it was put back in the queue before the restart",
+                           "the new batchd sees the retry was queued already")
         j = pool.task_json("rj", caught)
         check(j["executionInfo"].get("retryCount") == 1 and j["executionInfo"].get("exitCode") == 3,
               "its row: one retry, exit code 3", j["executionInfo"])
@@ -231,17 +237,8 @@ with Workspace() as ws:
         check(caught is not None, "again a restart after a retry's row, before the old message's delete")
         for f in os.listdir(st):
             os.unlink(os.path.join(st, f))
-        before = pool.log("node1")
-        pool.start()
-        row = os.path.join(ws.dir, "spool", "tables", "batchdtasks", "rj", caught + ".json")
-        runs = os.path.join(logdir, "runs-" + caught)
-        check(wait_for(lambda: "%s: a newer message of the task was sent" % caught
-                       in pool.log("node1")[len(before):], 30),
-              "the old message is dropped as stale", pool.log("node1")[len(before):][-2000:])
-        check(wait_for(lambda: len(lines(runs)) >= 2, 30), "the retry runs")
-        open(os.path.join(logdir, "go-" + caught), "w").close()
-        check(wait_for(lambda: '"state":"completed"' in read(row), 60), "%s completes" % caught)
-        check(lines(runs) == ["x", "x"], "the task ran twice: once and its one retry", lines(runs))
+        restart_and_finish(caught, "a newer message of the task was sent",
+                           "the old message is dropped as stale")
 
         if os.environ.get("SHOW_LOG"):
             print(pool.log("node1"))
