@@ -56,6 +56,7 @@ struct bd_process {
 	   for the tree waits in pending_sig. */
 	bd_process_start_cb start_cb;
 	bool starting, report_polled;
+	bool freed;		/* bd_process_free() was called */
 	int pending_sig;
 	uv_poll_t report_poll;
 	uv_poll_t poll;
@@ -258,6 +259,13 @@ process_ended(struct bd_process *p)
 	if (p->child && !p->reaped && waitpid(p->pid, &wstatus, WNOHANG) ==
 	    p->pid)
 		p->reaped = true;
+	if (p->pidfd != -1)
+		uv_poll_stop(&p->poll);
+	if (p->report_polled) {
+		/* Closed now, before the pipe is closed under it. */
+		uv_close((uv_handle_t *)&p->report_poll, process_on_close);
+		p->report_polled = false;
+	}
 	if (p->report_fd != -1) {
 		(void)process_read_report(p);
 		p->report[p->report_len] = '\0';
@@ -288,6 +296,21 @@ process_ended(struct bd_process *p)
 		p->rec.state = BD_SUPERVISOR_NONE;
 	}
 	process_deliver(p);
+}
+
+/*
+ * The report pipe after the first line: the supervisor closes its end
+ * once the outcome is written, before its own exit (the teardown of a
+ * process, which the pidfd waits for, is a tenth of a short task's
+ * turn-around); it also ends if the supervisor dies.
+ */
+static void
+process_on_report_end(uv_poll_t *h, int status, int events)
+{
+	struct bd_process *p = h->data;
+
+	if (process_read_report(p))
+		process_ended(p);
 }
 
 static void
@@ -472,9 +495,6 @@ process_on_report(uv_poll_t *h, int status, int events)
 
 	if (nl == NULL && !at_end && p->report_len < sizeof(p->report) - 1)
 		return;
-	/* Closed now, before process_ended() closes the pipe under it. */
-	uv_close((uv_handle_t *)&p->report_poll, process_on_close);
-	p->report_polled = false;
 	p->starting = false;
 	if (nl != NULL) {
 		size_t len = (size_t)(nl - p->report) + 1;
@@ -484,6 +504,8 @@ process_on_report(uv_poll_t *h, int status, int events)
 		p->report_len -= len;
 	}
 	if (rc < 0) {
+		uv_close((uv_handle_t *)&p->report_poll, process_on_close);
+		p->report_polled = false;
 		/* The supervisor exits at once; the SIGCHLD watcher reaps it. */
 		p->exited = true;
 		process_unlist(p);
@@ -495,9 +517,18 @@ process_on_report(uv_poll_t *h, int status, int events)
 		uv_poll_start(&p->poll, UV_READABLE, process_on_pidfd);
 	if (p->pending_sig != 0)
 		(void)bd_process_kill_tree(p, p->pending_sig);
+	/* The pipe's end is the outcome's (process_on_report_end()); it
+	 * may be here already, after a quick command. */
+	if (at_end) {
+		p->start_cb(p, 0, p->arg);
+		if (!p->exited && !p->freed)
+			process_ended(p);
+		return;
+	}
+	uv_poll_start(&p->report_poll, UV_READABLE, process_on_report_end);
 	p->start_cb(p, 0, p->arg);
 	/* Without a pidfd, an end already reaped is delivered now. */
-	if (p->pidfd == -1 && p->reaped)
+	if (p->pidfd == -1 && p->reaped && !p->exited && !p->freed)
 		process_ended(p);
 }
 
@@ -730,11 +761,13 @@ bd_process_free(struct bd_process *proc)
 {
 	if (proc == NULL)
 		return;
+	proc->freed = true;
 	uv_close((uv_handle_t *)&proc->defer, process_on_close);
 	if (proc->pidfd != -1)
 		uv_close((uv_handle_t *)&proc->poll, process_on_close);
 	if (proc->report_polled)
 		uv_close((uv_handle_t *)&proc->report_poll, process_on_close);
+	proc->report_polled = false;
 }
 
 int

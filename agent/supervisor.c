@@ -1083,6 +1083,10 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 	char *text = bd_supervisor_record_format(&s.rec);
 	supervisor_report(o, text);
 	free(text);
+	/* Its end tells the agent the outcome is all there, without
+	 * waiting for this process's exit (process.c). */
+	if (o->report_fd >= 0)
+		close(o->report_fd);
 	supervisor_stream_close(&s.out);
 	supervisor_stream_close(&s.err);
 	close(s.out.file_fd);

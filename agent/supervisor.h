@@ -17,8 +17,10 @@
  *   - fd report_fd (a pipe the agent reads): one line "ok PID START\n"
  *     once the command runs (PID the command's, START the supervisor's own
  *     start time, see bd_supervisor_start_time()) or "error ERRNO\n" when
- *     it could not start; at the end the outcome as one JSON line.  The
- *     agent that started it reads the outcome there; an agent that adopts
+ *     it could not start; at the end the outcome as one JSON line, after
+ *     which the supervisor closes the pipe (the agent need not wait for
+ *     its exit).  The agent that started it reads the outcome there; an
+ *     agent that adopts
  *     the supervisor after a restart reads the state file.
  *   - SIGTERM: end the task gracefully: SIGTERM to its tree, SIGKILL after
  *     the grace period.

@@ -291,6 +291,51 @@ TEST(supervisor_shows_its_command_line)
 	bd_process_free(p);
 }
 
+static int started_status = 1;
+
+static void
+on_started(struct bd_process *p, int status, void *arg)
+{
+	started_status = status;
+}
+
+/*
+ * The outcome is delivered when the supervisor closes its report pipe,
+ * without waiting for the supervisor's exit: here it stays (main() of
+ * this test lingers after bd_cmd_supervise() returns) until it is killed.
+ */
+TEST(outcome_before_supervisor_exit)
+{
+	char *argv[] = { (char[]){"sh"}, (char[]){"-c"},
+	    (char[]){"echo $PPID >sup.txt; exit 5"}, NULL };
+	char *envp[] = { (char[]){"PATH=/usr/bin:/bin"},
+	    (char[]){"TEST_SUPERVISOR_LINGERS=1"}, NULL };
+	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir,
+	    "err.txt"), *supfile = bd_path_join(dir, "sup.txt"), *data;
+	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
+	    .envp = envp, .cwd = dir, .stdout_path = out, .stderr_path = err,
+	    .started = on_started };
+	struct bd_process *p = NULL;
+	size_t len;
+	int sup;
+
+	exits = 0;
+	started_status = 1;
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p), 0);
+	run_until_exits(1);
+	ASSERT_INT_EQ(started_status, 0);
+	ASSERT_INT_EQ(got_code, 5);
+	ASSERT_INT_EQ(bd_read_file(supfile, 64, &data, &len), 0);
+	ASSERT_INT_EQ(sscanf(data, "%d", &sup), 1);
+	ASSERT(alive(sup));
+	ASSERT_INT_EQ(kill(sup, SIGKILL), 0);
+	bd_process_free(p);
+	free(data);
+	free(supfile);
+	free(out);
+	free(err);
+}
+
 /*
  * The spawner dies while batchd waits for its reply (a real SIGKILL,
  * sent by a helper process once this one sleeps in recvmsg): the task
@@ -370,8 +415,13 @@ int
 main(int argc, char **argv)
 {
 	/* Task supervisors are this program re-executed (process.c). */
-	if (argc > 1 && strcmp(argv[1], "supervise") == 0)
-		return bd_cmd_supervise(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "supervise") == 0) {
+		int rc = bd_cmd_supervise(argc - 1, argv + 1);
+		/* A slow exit (outcome_before_supervisor_exit). */
+		if (getenv("TEST_SUPERVISOR_LINGERS") != NULL)
+			sleep(20);
+		return rc;
+	}
 	dir = xstrdup("/tmp/bd-process-XXXXXX");
 	ASSERT_NOT_NULL(mkdtemp(dir));
 	uv_loop_init(&loop);
@@ -388,6 +438,9 @@ main(int argc, char **argv)
 		RUN(kill_tree_reaches_escaped_grandchild);
 		RUN(spawn_errors);
 		RUN(supervisor_shows_its_command_line);
+		/* Exec'd: the supervisor is this program's main(). */
+		if (!spawner)
+			RUN(outcome_before_supervisor_exit);
 		if (spawner) {
 			spawner_ends_with_shutdown();
 			ASSERT_INT_EQ(bd_process_init(&loop), 0);
