@@ -46,6 +46,14 @@ extern char **environ;
 static int spawner_fd = -1;
 static pid_t spawner_pid = -1;
 
+/*
+ * In the spawner: the spare, a child forked ahead that waits on the
+ * socket for the next request itself (spawner_spare_main()), or -1; and
+ * the pipe on which a spare says it has replied (its pid).
+ */
+static pid_t spawner_spare = -1;
+static int spawner_note[2] = { -1, -1 };
+
 /* In the spawner: whether batchd has a controlling terminal. */
 static bool spawner_has_tty;
 /* In the spawner: the signals whose disposition is not the default. */
@@ -193,30 +201,32 @@ spawner_recv(int sock, void *data, size_t len, int *fds, size_t max,
 }
 
 /*
- * In the forked supervisor: the descriptors, signals and session that
- * posix_spawn gave an exec'd one, then the supervisor itself.
+ * Away from a terminal's signals and reads: a session of its own.
+ * Without a terminal (a service) a group of its own does that, and spares
+ * the scheduler autogroup a session costs; the supervisor's own setsid()
+ * then fails, as for any group leader.
+ */
+static void
+spawner_own_group(void)
+{
+	if (spawner_has_tty)
+		(void)setsid();
+	else
+		(void)setpgid(0, 0);
+}
+
+/*
+ * In a forked supervisor, its session or group made: the descriptors and
+ * signals that posix_spawn gave an exec'd one, then the supervisor itself.
  */
 static void __attribute__((noreturn))
-spawner_child(int sock, int sigfd, int go, char **argv, size_t skip,
-    size_t argc, char **envp, int *fds, size_t nfds)
+spawner_become_supervisor(char **argv, size_t skip, size_t argc, char **envp,
+    int *fds, size_t nfds)
 {
 	int top = 3 + (int)nfds, null;
 	const char *args_end, *env_end;
 	sigset_t none;
-	char byte = 0;
-	ssize_t n;
 
-	close(sock);
-	close(sigfd);
-	/* Nothing happens until batchd has this supervisor's pid and pidfd:
-	 * a spawner that dies first (EOF) must leave nothing running, for
-	 * batchd then execs a supervisor of its own. */
-	do
-		n = read(go, &byte, 1);
-	while (n == -1 && errno == EINTR);
-	if (n != 1 || byte != 'g')
-		_exit(0);
-	close(go);
 	/* Above their places first, so that no dup2 overwrites one still to
 	 * come; then report pipe on 3, hold fds after it, nothing else. */
 	for (size_t i = 0; i < nfds; i++)
@@ -236,14 +246,6 @@ spawner_child(int sock, int sigfd, int go, char **argv, size_t skip,
 		(void)signal(spawner_handled[i], SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* Away from a terminal's signals and reads: a session of its own.
-	 * Without a terminal (a service) a group of its own does that, and
-	 * spares the scheduler autogroup a session costs; the supervisor's
-	 * own setsid() then fails, as for any group leader. */
-	if (spawner_has_tty)
-		(void)setsid();
-	else
-		(void)setpgid(0, 0);
 	(void)prctl(PR_SET_NAME, "batchd-supervis", 0, 0, 0);
 	args_end = env_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
 	for (char **e = envp; *e != NULL; e++)
@@ -251,6 +253,33 @@ spawner_child(int sock, int sigfd, int go, char **argv, size_t skip,
 	spawner_set_cmdline(argv[0], args_end, env_end);
 	environ = envp;
 	_exit(bd_cmd_supervise((int)(argc - skip), argv + skip));
+}
+
+/* In a supervisor forked for a request the spawner took itself. */
+static void __attribute__((noreturn))
+spawner_child(int sock, int sigfd, int go, char **argv, size_t skip,
+    size_t argc, char **envp, int *fds, size_t nfds)
+{
+	char byte = 0;
+	ssize_t n;
+
+	close(sock);
+	close(sigfd);
+	if (spawner_note[0] != -1) {
+		close(spawner_note[0]);
+		close(spawner_note[1]);
+	}
+	/* Nothing happens until batchd has this supervisor's pid and pidfd:
+	 * a spawner that dies first (EOF) must leave nothing running, for
+	 * batchd then execs a supervisor of its own. */
+	do
+		n = read(go, &byte, 1);
+	while (n == -1 && errno == EINTR);
+	if (n != 1 || byte != 'g')
+		_exit(0);
+	close(go);
+	spawner_own_group();
+	spawner_become_supervisor(argv, skip, argc, envp, fds, nfds);
 }
 
 /*
@@ -301,33 +330,56 @@ spawner_parse(char *buf, size_t len, char ***argv, size_t *argc,
 }
 
 /*
- * Serves one request.  Returns -1 when batchd has closed its end (or the
- * socket failed), else 0.
+ * Receives one request: its body in *buf and, parsed, in *argv and *envp
+ * (the caller frees *buf and *argv), and its descriptors.  0; a negative
+ * errno for a request to answer with it (-EAGAIN: none was there); or 1
+ * when batchd has closed its end (or the socket failed).
+ */
+static int
+spawner_take(int sock, char **buf, char ***argv, size_t *argc, size_t *skip,
+    char ***envp, int *fds, size_t *nfds)
+{
+	ssize_t len, n;
+	int flags;
+
+	*buf = NULL;
+	*argv = NULL;
+	*nfds = 0;
+	do
+		len = recv(sock, NULL, 0, MSG_PEEK | MSG_TRUNC);
+	while (len == -1 && errno == EINTR);
+	if (len <= 0)
+		return len == -1 && errno == EAGAIN ? -EAGAIN : 1;
+	*buf = xmalloc((size_t)len + 1);
+	if ((n = spawner_recv(sock, *buf, (size_t)len, fds, SPAWNER_MAX_FDS,
+	    nfds, &flags)) <= 0)
+		return 1;
+	if ((flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || *nfds == 0)
+		return -EMSGSIZE;
+	return spawner_parse(*buf, (size_t)n, argv, argc, skip, envp);
+}
+
+/*
+ * Serves one request by a fork (when there is no spare).  Returns -1 when
+ * batchd has closed its end (or the socket failed), else 0.
  */
 static int
 spawner_serve(int sock, int sigfd)
 {
-	char **argv = NULL, **envp;
-	int fds[SPAWNER_MAX_FDS], pidfd = -1, go[2] = { -1, -1 }, flags;
+	char **argv = NULL, **envp = NULL, *buf = NULL;
+	int fds[SPAWNER_MAX_FDS], pidfd = -1, go[2] = { -1, -1 }, rc;
 	size_t nfds = 0, argc = 0, skip = 0;
-	ssize_t len, n;
 	int32_t status;
-	char *buf;
 	pid_t pid;
 
-	len = recv(sock, NULL, 0, MSG_PEEK | MSG_TRUNC);
-	if (len <= 0)
-		return len == -1 && (errno == EINTR || errno == EAGAIN) ? 0 : -1;
-	buf = xmalloc((size_t)len + 1);
-	if ((n = spawner_recv(sock, buf, (size_t)len, fds, SPAWNER_MAX_FDS,
-	    &nfds, &flags)) <= 0) {
+	rc = spawner_take(sock, &buf, &argv, &argc, &skip, &envp, fds, &nfds);
+	if (rc == 1 || rc == -EAGAIN) {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
 		free(buf);
-		return -1;
+		return rc == 1 ? -1 : 0;
 	}
-	if ((flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || nfds == 0)
-		status = -EMSGSIZE;
-	else if ((status = spawner_parse(buf, (size_t)n, &argv, &argc, &skip,
-	    &envp)) == 0 && pipe2(go, O_CLOEXEC) == -1)
+	if ((status = rc) == 0 && pipe2(go, O_CLOEXEC) == -1)
 		status = -errno;
 	else if (status == 0) {
 		/* _Fork: no atfork handlers, which are batchd's libraries'
@@ -357,6 +409,81 @@ spawner_serve(int sock, int sigfd)
 	free(argv);
 	free(buf);
 	return 0;
+}
+
+/*
+ * The spare's life.  Forked ahead of the next request, it takes that
+ * request from the socket itself and answers with its own pid and pidfd,
+ * so that a task's start waits for no fork (the spawner's fork and the
+ * new process's first run were a tenth of a short task's cycle).  Then it
+ * tells the spawner, which forks the next spare, and becomes the
+ * supervisor.  One spare at a time reads the socket: replies come in the
+ * order of the requests.  While it waits it dies with the spawner, so
+ * that the socket's other end closes and batchd execs supervisors instead.
+ */
+static void __attribute__((noreturn))
+spawner_spare_main(int sock, int sigfd, pid_t spawner)
+{
+	char **argv = NULL, **envp = NULL, *buf = NULL;
+	int fds[SPAWNER_MAX_FDS], pidfd = -1, rc;
+	size_t nfds = 0, argc = 0, skip = 0;
+	pid_t me = getpid();
+
+	close(sigfd);
+	close(spawner_note[0]);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != spawner)
+		_exit(0);
+	spawner_own_group();
+	while ((rc = spawner_take(sock, &buf, &argv, &argc, &skip, &envp,
+	    fds, &nfds)) == -EAGAIN)
+		free(buf);
+	if (rc == 1)
+		_exit(0);
+	/* A request taken outlives the spawner: batchd gets its answer. */
+	(void)prctl(PR_SET_PDEATHSIG, 0);
+	if (rc == 0 && (pidfd = pidfd_open(me, 0)) == -1)
+		rc = -errno;
+	if (!spawner_reply(sock, rc == 0 ? (int32_t)me : rc, pidfd))
+		_exit(0);
+	(void)!write(spawner_note[1], &me, sizeof(me));
+	if (rc < 0)
+		_exit(0);
+	close(pidfd);
+	close(spawner_note[1]);
+	close(sock);
+	spawner_become_supervisor(argv, skip, argc, envp, fds, nfds);
+}
+
+/* Forks the next spare; without one (no pipe, no fork) the spawner
+ * serves requests itself. */
+static void
+spawner_fork_spare(int sock, int sigfd)
+{
+	pid_t me = getpid(), pid;
+
+	if (spawner_note[0] == -1) {
+		if (pipe2(spawner_note, O_CLOEXEC) == -1) {
+			spawner_note[0] = spawner_note[1] = -1;
+			return;
+		}
+		(void)fcntl(spawner_note[0], F_SETFL, O_NONBLOCK);
+	}
+	if ((pid = _Fork()) == 0)
+		spawner_spare_main(sock, sigfd, me);
+	if (pid > 0)
+		spawner_spare = pid;
+}
+
+/* Reads the spares' notes: the one that has replied is no spare now. */
+static void
+spawner_read_notes(void)
+{
+	pid_t pid;
+
+	while (spawner_note[0] != -1 &&
+	    read(spawner_note[0], &pid, sizeof(pid)) == (ssize_t)sizeof(pid))
+		if (pid == spawner_spare)
+			spawner_spare = -1;
 }
 
 /*
@@ -397,19 +524,33 @@ spawner_main(int sock)
 	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		_exit(1);
 	for (;;) {
-		struct pollfd p[2] = { { sock, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
+		pid_t pid;
 
-		if (poll(p, 2, -1) == -1) {
+		if (spawner_spare == -1)
+			spawner_fork_spare(sock, sigfd);
+		struct pollfd p[3] = {
+			{ spawner_spare == -1 ? sock : -1, POLLIN, 0 },
+			{ sigfd, POLLIN, 0 },
+			{ spawner_note[0], POLLIN, 0 },
+		};
+		if (poll(p, 3, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			_exit(1);
 		}
+		spawner_read_notes();
 		if (p[1].revents != 0) {
 			while (read(sigfd, &si, sizeof(si)) > 0)
 				;
-			while (waitpid(-1, NULL, WNOHANG) > 0)
-				;
+			/* A spare's note comes before its exit. */
+			spawner_read_notes();
+			/* A spare that ends before it has replied: batchd
+			 * closed its end, or it was killed; either way the
+			 * spawner ends (batchd execs from then on). */
+			while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+				if (pid == spawner_spare)
+					_exit(0);
 		}
 		if (p[0].revents != 0 && spawner_serve(sock, sigfd) < 0)
 			_exit(0);

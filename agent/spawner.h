@@ -10,6 +10,10 @@
  * loading of batchd-supervise: that exec was a third of a short task's
  * CPU time.  What the supervisor is and does does not change.
  *
+ * The fork is done ahead: a spare, the spawner's child, waits for the
+ * next request, answers it itself and becomes that supervisor, while the
+ * spawner forks the next spare (spawner.c).
+ *
  * The supervisors are the spawner's children; it reaps them.  batchd gets
  * a pidfd for each (which cannot be fooled by a reused pid) and, being a
  * child subreaper above the spawner, inherits them should the spawner die.

@@ -165,9 +165,9 @@ TEST(spawn_errors)
 	ASSERT(bd_process_spawn(&o, on_exit_cb, NULL, &p) < 0);
 }
 
-/* The pid of our child named comm, or 0. */
+/* The pid of parent's child named comm, or 0. */
 static pid_t
-child_named(const char *comm)
+child_named(pid_t parent, const char *comm)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
@@ -184,7 +184,7 @@ child_named(const char *comm)
 		fclose(f);
 		buf[n] = '\0';
 		if ((rp = strrchr(buf, ')')) == NULL ||
-		    sscanf(rp + 2, "%*c %d", &ppid) != 1 || ppid != getpid())
+		    sscanf(rp + 2, "%*c %d", &ppid) != 1 || ppid != parent)
 			continue;
 		snprintf(name, sizeof(name), "(%s)", comm);
 		if (strstr(buf, name) != NULL)
@@ -200,8 +200,20 @@ spawner_pid(void)
 {
 	pid_t pid = 0;
 
-	for (int i = 0; i < 5000 && (pid = child_named("batchd-spawner")) == 0;
-	    i++)
+	for (int i = 0; i < 5000 && (pid = child_named(getpid(),
+	    "batchd-spawner")) == 0; i++)
+		usleep(1000);
+	return pid;
+}
+
+/* The spawner's spare: its child waiting for the next request. */
+static pid_t
+spare_pid(pid_t spawner)
+{
+	pid_t pid = 0;
+
+	for (int i = 0; i < 5000 && (pid = child_named(spawner,
+	    "batchd-spawner")) == 0; i++)
 		usleep(1000);
 	return pid;
 }
@@ -236,7 +248,7 @@ TEST(spawner_forks_then_exec_when_it_dies)
 	ASSERT(spawner > 0);
 	p = spawn_sh("read x < /dev/null; exec sleep 1000");
 	/* The supervisor is the spawner's child, not ours. */
-	ASSERT_INT_EQ(child_named("batchd-supervis"), 0);
+	ASSERT_INT_EQ(child_named(getpid(), "batchd-supervis"), 0);
 	for (int i = 0; i < 500 && bd_process_pid(p) == 0; i++)
 		uv_run(&loop, UV_RUN_NOWAIT);
 	exits = 0;
@@ -351,6 +363,9 @@ TEST(spawner_dies_mid_request)
 
 	ASSERT(spawner > 0);
 	(void)unlink(runs);
+	/* Neither the spare nor the spawner can answer; the spare dies
+	 * with the spawner. */
+	ASSERT_INT_EQ(kill(spare_pid(spawner), SIGSTOP), 0);
 	ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
 	if ((killer = fork()) == 0) {
 		char path[64], buf[64];
@@ -380,6 +395,46 @@ TEST(spawner_dies_mid_request)
 	free(data);
 	free(script);
 	free(runs);
+}
+
+/*
+ * The spare answers without the spawner: a task starts and ends with the
+ * spawner stopped (no fork on the way).  Then the spare is killed while
+ * it waits (a real SIGKILL): the spawner ends, and the next task starts
+ * by exec.
+ */
+TEST(spare_starts_a_task_without_a_fork)
+{
+	pid_t spawner = spawner_pid(), spare;
+	struct bd_process *p;
+	int status;
+
+	ASSERT(spawner > 0);
+	ASSERT((spare = spare_pid(spawner)) > 0);
+	ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
+	p = spawn_sh("echo $PPID > spare.txt; exit 6");
+	exits = 0;
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_code, 6);
+	bd_process_free(p);
+	char *path = bd_path_join(dir, "spare.txt"), *data;
+	size_t len;
+	ASSERT_INT_EQ(bd_read_file(path, 64, &data, &len), 0);
+	ASSERT_INT_EQ(atoi(data), spare);
+	free(data);
+	free(path);
+	ASSERT_INT_EQ(kill(spawner, SIGCONT), 0);
+
+	/* The next spare, killed while it waits. */
+	ASSERT((spare = spare_pid(spawner)) > 0);
+	ASSERT_INT_EQ(kill(spare, SIGKILL), 0);
+	ASSERT_INT_EQ(waitpid(spawner, &status, 0), spawner);
+	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	p = spawn_sh("exit 7");
+	exits = 0;
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_code, 7);
+	bd_process_free(p);
 }
 
 /* Closing batchd's end ends the spawner. */
@@ -451,6 +506,10 @@ main(int argc, char **argv)
 			ASSERT_INT_EQ(bd_process_init(&loop), 0);
 			RUN(spawner_dies_mid_request);
 #endif
+			bd_process_shutdown();
+			uv_run(&loop, UV_RUN_DEFAULT);
+			ASSERT_INT_EQ(bd_process_init(&loop), 0);
+			RUN(spare_starts_a_task_without_a_fork);
 		}
 		bd_process_shutdown();
 		uv_run(&loop, UV_RUN_DEFAULT);
