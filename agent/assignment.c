@@ -93,6 +93,8 @@ struct bd_assignment {
 static void assignment_finish(struct bd_assignment *a);
 static void assignment_settle(struct bd_assignment *a);
 static void assignment_claim(struct bd_assignment *a);
+static bool assignment_message_is_stale(const struct bd_assignment *a,
+    const struct bd_entity *row);
 
 /* "job J: task T" for log lines, whatever could be read. */
 #define A_JOB(a) ((a)->job_id != NULL ? (a)->job_id : "?")
@@ -303,9 +305,12 @@ assignment_on_failed_read(void *arg, int status, struct bd_entity *row,
 	}
 	state = row != NULL ? cJSON_GetObjectItemCaseSensitive(row->props,
 	    "state") : NULL;
-	if (cJSON_IsString(state) && strcmp(state->valuestring,
-	    "completed") == 0) {
-		/* Completed already: exactly once (protocol §3). */
+	if ((cJSON_IsString(state) && strcmp(state->valuestring,
+	    "completed") == 0) ||
+	    (row != NULL && a->tm != NULL && assignment_message_is_stale(a, row))) {
+		/* Completed already: exactly once (protocol §3); or this
+		 * message was replaced by a newer attempt's, whose row it must
+		 * not end. */
 		bd_failure_info_free(f);
 		bd_entity_free(row);
 		assignment_delete(a);
@@ -396,6 +401,56 @@ assignment_poison(struct bd_assignment *a, struct bd_failure_info *f)
 		a->pending_failure = NULL;
 		assignment_finish(a);
 	}
+}
+
+/*
+ * A task row read that failed (not for want of the row): says so, frees
+ * row and tries the message again later.  Whether it failed.
+ */
+static bool
+assignment_row_unread(struct bd_assignment *a, int status,
+    struct bd_entity *row, const char *detail)
+{
+	if (status >= 0 || status == -ENOENT)
+		return false;
+	log_warnx("job %s: task %s: cannot read its record: %s", A_JOB(a),
+	    A_TASK(a), detail ? detail : bd_strerror(status));
+	bd_entity_free(row);
+	assignment_later(a, a->env.settings->poll_max_ms);
+	return true;
+}
+
+/*
+ * A message received too many times: its row is read first, so that a
+ * duplicate of a completed task, or a message a newer attempt replaced,
+ * is dropped instead of poisoned (and its task's row is left alone).
+ */
+static void
+assignment_on_poison_row(void *arg, int status, struct bd_entity *row,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+	const cJSON *state = row != NULL ?
+	    cJSON_GetObjectItemCaseSensitive(row->props, "state") : NULL;
+	bool completed = cJSON_IsString(state) &&
+	    strcmp(state->valuestring, "completed") == 0;
+
+	if (assignment_row_unread(a, status, row, detail))
+		return;
+	if (row != NULL && (completed || assignment_message_is_stale(a, row))) {
+		log_info("job %s: task %s: a message received %d times is "
+		    "dropped: the task %s", A_JOB(a), A_TASK(a),
+		    a->msg->dequeue_count, completed ? "is completed already" :
+		    "was sent again since (the row's counts are ahead)");
+		bd_entity_free(row);
+		assignment_delete(a);
+		return;
+	}
+	bd_entity_free(row);
+	assignment_poison(a, bd_failure_info_new(BD_CATEGORY_SERVER_ERROR,
+	    "TaskPoisoned", "the task's message was received %d times without "
+	    "completing (limit %d); it was moved to the poison queue",
+	    a->msg->dequeue_count, a->env.settings->max_dequeue_count));
 }
 
 static void
@@ -1308,13 +1363,8 @@ assignment_on_row(void *arg, int status, struct bd_entity *row,
 	struct bd_assignment *a = arg;
 	const cJSON *state;
 
-	if (status < 0 && status != -ENOENT) {
-		log_warnx("job %s: task %s: cannot read its record: %s",
-		    A_JOB(a), A_TASK(a), detail ? detail : bd_strerror(status));
-		bd_entity_free(row);
-		assignment_later(a, a->env.settings->poll_max_ms);
+	if (assignment_row_unread(a, status, row, detail))
 		return;
-	}
 	if (row != NULL) {
 		state = cJSON_GetObjectItemCaseSensitive(row->props, "state");
 		if (cJSON_IsString(state) &&
@@ -1414,11 +1464,9 @@ assignment_begin(uv_timer_t *t)
 	}
 	if (!a->adopting && a->env.settings->max_dequeue_count > 0 &&
 	    a->msg->dequeue_count > a->env.settings->max_dequeue_count) {
-		assignment_poison(a, bd_failure_info_new(
-		    BD_CATEGORY_SERVER_ERROR, "TaskPoisoned", "the task's "
-		    "message was received %d times without completing (limit "
-		    "%d); it was moved to the poison queue",
-		    a->msg->dequeue_count, a->env.settings->max_dequeue_count));
+		if (bd_store_get(a->env.store, BD_TABLE_TASKS, a->job_id,
+		    a->task_id, assignment_on_poison_row, a) < 0)
+			assignment_later(a, a->env.settings->poll_max_ms);
 		return;
 	}
 	if (bd_jobs_get(a->env.jobs, a->job_id, assignment_on_job, a) < 0)

@@ -15,7 +15,7 @@ import sys
 import time
 
 from harness import (AZURITE_ACCOUNT, AZURITE_KEY, SOURCE_ROOT, Azurite,
-                     Workspace, check, finish)
+                     Spool, Workspace, check, finish)
 from pool import Pool, wait_for
 
 QUEUE = "testpool-tasks"
@@ -262,6 +262,61 @@ with Workspace() as ws:
               os.listdir(os.path.join(spool, "queues", QUEUE)))
 
     run_backend(ws, "local", local_put, lambda: spool_texts(spool, POISON), local_extra)
+
+# ---- over the receive limit: read the row before poisoning ----------------
+
+with Workspace() as ws:
+    # Three tasks whose messages come back a 100th time (past the pool's
+    # maxDequeueCount of 5): one whose row was completed, one whose row
+    # shows a retry sent since (retryCount 1, the message's 0), one as
+    # added.  Only the last is poisoned; the other two messages are
+    # dropped and their rows left as they were.
+    spool = os.path.join(ws.dir, "spool")
+    pool = Pool(ws, nodes=1, slots=2)
+    try:
+        rc, out, err = pool.cli("job", "add", ws.write_json("lim-job.json", {"id": "good"}))
+        check(rc == 0, "limit: job add", err)
+        for tid in ("lim-done", "lim-stale", "lim-poison"):
+            rc, out, err = pool.cli("task", "add", "good", ws.write_json(
+                tid + ".json", {"id": tid, "commandLine": "/bin/true"}))
+            check(rc == 0, "limit: task add %s" % tid, err)
+        sp = Spool(spool)
+        sp.merge_row("batchdtasks", "good", "lim-done", state="completed", exitCode=0,
+                     result="success")
+        sp.merge_row("batchdtasks", "good", "lim-stale", retryCount=1)
+        before = {t: open(sp.row_path("batchdtasks", "good", t)).read()
+                  for t in ("lim-done", "lim-stale")}
+        vis = os.path.join(spool, "queues", QUEUE, "visible")
+        for name in os.listdir(vis):
+            if not name.startswith("."):
+                os.rename(os.path.join(vis, name),
+                          os.path.join(vis, name.rsplit(".", 1)[0] + ".99"))
+        pool.start()
+
+        def settled():
+            t = pool.task_json("good", "lim-poison") or {}
+            left = [n for sub in ("visible", "leased")
+                    for n in os.listdir(os.path.join(spool, "queues", QUEUE, sub))
+                    if not n.startswith(".")]
+            return t.get("state") == "completed" and not left
+        check(wait_for(settled, 60), "limit: every message is dealt with")
+        t = pool.task_json("good", "lim-poison")
+        fi = (t or {}).get("executionInfo", {}).get("failureInfo") or {}
+        check(fi.get("code") == "TaskPoisoned", "limit: the plain one is poisoned", t)
+        ptexts = spool_texts(spool, POISON)
+        check(len(ptexts) == 1 and '"lim-poison"' in ptexts[0],
+              "limit: the poison queue holds only its message", ptexts)
+        for tid in ("lim-done", "lim-stale"):
+            check(open(sp.row_path("batchdtasks", "good", tid)).read() == before[tid],
+                  "limit: %s: its row is left as it was" % tid)
+        log = pool.log("node1")
+        check("lim-done: a message received 100 times is dropped: the task is completed" in log,
+              "limit: the log says why the duplicate was dropped", log[-2000:])
+        check("lim-stale: a message received 100 times is dropped: the task was sent again" in log,
+              "limit: the log says why the replaced one was dropped", log[-2000:])
+    finally:
+        status = pool.stop()
+    check(status.get("node1") == 0, "limit: daemon exits 0 on SIGTERM", status)
 
 # ---- Azurite --------------------------------------------------------------
 
