@@ -1051,9 +1051,15 @@ assignment_on_claimed(void *arg, int status, const char *etag,
 	struct bd_assignment *a = arg;
 
 	if (status == -ESTALE || status == -EEXIST || status == -ENOENT) {
-		log_info("job %s: task %s: another node has it", A_JOB(a),
+		/* This node holds the message's lease, so nobody else will
+		 * run it: the row changed under a write of its sender (a retry
+		 * or requeue row written after its send), or of a node whose
+		 * lease ended.  Hidden for a lease it would wait for nothing;
+		 * visible at once, its next receive reads the row again. */
+		log_info("job %s: task %s: its row changed before the claim; "
+		    "the message goes back to the queue at once", A_JOB(a),
 		    A_TASK(a));
-		assignment_finish(a);
+		assignment_later(a, 0);
 		return;
 	}
 	if (status < 0) {

@@ -10,11 +10,17 @@ free) and runs them to completion (exit code 7).  When node1 starts again
 and adopts its supervisors, it finds its leases gone: it ends its copy of
 t1 (still running) and reports neither, so each task is recorded completed
 once, with node2's exit code, and its record does not change afterwards.
+
+Then a claim race on one node: the task's row changes between the node's
+read and its claim; the message goes back to the queue at once and the
+task runs once, well before its lease would have ended.
 """
+import fcntl
 import os
 import signal
+import time
 
-from harness import Workspace, alive, check, finish, read, supervisors
+from harness import Spool, Workspace, alive, check, finish, read, supervisors
 from pool import Pool, wait_for
 
 
@@ -109,4 +115,55 @@ with Workspace() as ws:
         for n in ("node1", "node2"):
             for p in dict(supervisors(os.path.join(ws.dir, n))).values():
                 os.kill(p, signal.SIGKILL)
+
+with Workspace() as ws:
+    # The row changes between the node's read of it and its claim (as when
+    # the sender of a retry writes its row after the send): the node holds
+    # the lease, so the message goes back to the queue at once instead of
+    # staying hidden for the lease (10 s here), and the task runs once.
+    # The test holds the row file's lock, sees the node open the file (its
+    # read, or its claim waiting for the lock), replaces the row and lets go.
+    pool = Pool(ws, nodes=1, slots=1)
+    logdir = ws.writable_dir("logs")
+    ran = os.path.join(logdir, "ran.log")
+    try:
+        rc, out, err = pool.cli("job", "add", ws.write_json("cj.json", {"id": "cj"}))
+        check(rc == 0, "claim race: job add", err)
+        rc, out, err = pool.cli("task", "add", "cj", ws.write_json("c1.json", {
+            "id": "c1", "commandLine": "/bin/sh -c 'echo x >> %s'" % ran}))
+        check(rc == 0, "claim race: task add", err)
+        sp = Spool(os.path.join(ws.dir, "spool"))
+        row = sp.row_path("batchdtasks", "cj", "c1")
+        lock = os.open(row, os.O_RDONLY)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pool.start()
+        fds = "/proc/%d/fd" % pool.procs["node1"].pid
+
+        def node_opened_row():
+            try:
+                for fd in os.listdir(fds):
+                    try:
+                        if os.readlink(os.path.join(fds, fd)) == row:
+                            return True
+                    except OSError:
+                        pass
+            except OSError:
+                pass
+            return False
+        seen = wait_for(node_opened_row, 30, step=0)
+        check(seen, "claim race: the node opens the task's row")
+        sp.merge_row("batchdtasks", "cj", "c1", note="changed under the claim")
+        released = time.monotonic()
+        os.close(lock)
+        ok = wait_for(lambda: (pool.task_json("cj", "c1") or {}).get("state") == "completed", 30)
+        took = time.monotonic() - released
+        check(ok and took < 5, "claim race: the task completes well within the lease "
+              "(10 s): %.1f s" % took, pool.log("node1")[-2000:])
+        check("c1: its row changed before the claim; the message goes back to the queue "
+              "at once" in pool.log("node1"), "claim race: the log says why",
+              pool.log("node1")[-2000:])
+        check(lines(ran) == ["x"], "claim race: the task ran once", lines(ran))
+    finally:
+        status = pool.stop()
+    check(status == {"node1": 0}, "claim race: the node stops", status)
 finish()
