@@ -5,8 +5,11 @@
  * line and environment as NUL-terminated strings, and the descriptors
  * (the report pipe first, then the hold fds) as SCM_RIGHTS.  The reply is
  * one message: the supervisor's pid or a negative errno, and its pidfd.
+ * The spawner serves one request at a time, so replies come in the
+ * order of the requests; batchd matches them (process.c).
  *
- * State: batchd's end of the pair and the spawner's pid.
+ * State: batchd's end of the pair, the spawner's pid, and whether it has
+ * failed (no requests then; the replies already queued are still read).
  */
 #include "spawner.h"
 
@@ -45,6 +48,8 @@ extern char **environ;
 
 static int spawner_fd = -1;
 static pid_t spawner_pid = -1;
+/* It failed (spawner_gone()): no more requests. */
+static bool spawner_dead;
 
 /* In the spawner: whether batchd has a controlling terminal. */
 static bool spawner_has_tty;
@@ -128,11 +133,12 @@ union spawner_cmsg {
 
 /*
  * Sends len bytes of data as one message, with nfds descriptors (at most
- * SPAWNER_MAX_FDS) as SCM_RIGHTS.  The bytes sent, or -1 with errno.
+ * SPAWNER_MAX_FDS) as SCM_RIGHTS; flags as sendmsg's (MSG_DONTWAIT).  The
+ * bytes sent, or -1 with errno.
  */
 static ssize_t
 spawner_send(int sock, const void *data, size_t len, const int *fds,
-    size_t nfds)
+    size_t nfds, int flags)
 {
 	union spawner_cmsg u;
 	struct iovec iov = { (void *)(uintptr_t)data, len };
@@ -151,7 +157,7 @@ spawner_send(int sock, const void *data, size_t len, const int *fds,
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
 	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
 	while (n == -1 && errno == EINTR);
 	return n;
 }
@@ -159,12 +165,13 @@ spawner_send(int sock, const void *data, size_t len, const int *fds,
 /*
  * Receives one message: up to len bytes into data and up to max (at most
  * SPAWNER_MAX_FDS) descriptors, close-on-exec, into fds, their number in
- * *nfds; *flags gets the message's flags (MSG_TRUNC, MSG_CTRUNC).  The
- * bytes received (0 at the other end's close), or -1 with errno.
+ * *nfds; *flags gets the message's flags (MSG_TRUNC, MSG_CTRUNC); how is
+ * recvmsg's (MSG_DONTWAIT).  The bytes received (0 at the other end's
+ * close), or -1 with errno.
  */
 static ssize_t
 spawner_recv(int sock, void *data, size_t len, int *fds, size_t max,
-    size_t *nfds, int *flags)
+    size_t *nfds, int *flags, int how)
 {
 	union spawner_cmsg u;
 	struct iovec iov = { data, len };
@@ -176,7 +183,7 @@ spawner_recv(int sock, void *data, size_t len, int *fds, size_t max,
 
 	*nfds = 0;
 	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | how);
 	while (n == -1 && errno == EINTR);
 	if (n < 0)
 		return n;
@@ -261,7 +268,7 @@ static bool
 spawner_reply(int sock, int32_t status, int pidfd)
 {
 	return spawner_send(sock, &status, sizeof(status), &pidfd,
-	    pidfd >= 0 ? 1 : 0) == (ssize_t)sizeof(status);
+	    pidfd >= 0 ? 1 : 0, 0) == (ssize_t)sizeof(status);
 }
 
 /*
@@ -320,7 +327,7 @@ spawner_serve(int sock, int sigfd)
 		return len == -1 && (errno == EINTR || errno == EAGAIN) ? 0 : -1;
 	buf = xmalloc((size_t)len + 1);
 	if ((n = spawner_recv(sock, buf, (size_t)len, fds, SPAWNER_MAX_FDS,
-	    &nfds, &flags)) <= 0) {
+	    &nfds, &flags, 0)) <= 0) {
 		free(buf);
 		return -1;
 	}
@@ -454,13 +461,14 @@ bd_spawner_start(void)
 		    sizeof(size));
 	spawner_fd = sv[0];
 	spawner_pid = pid;
+	spawner_dead = false;
 	return 0;
 }
 
 bool
 bd_spawner_running(void)
 {
-	return spawner_fd != -1;
+	return spawner_fd != -1 && !spawner_dead;
 }
 
 void
@@ -473,14 +481,20 @@ bd_spawner_stop(void)
 	spawner_pid = -1;
 }
 
-/* The spawner failed: say so once and exec from now on. */
-static pid_t
+/*
+ * The spawner failed: say so once.  No request is sent from now on, but
+ * the socket stays open until the caller has read the replies already
+ * queued on it (bd_spawner_read_reply()): each names a supervisor that
+ * runs.
+ */
+static int
 spawner_gone(const char *what, int err)
 {
-	log_warnx("spawner (pid %d): %s: %s; task supervisors are started by "
-	    "exec from now on", (int)spawner_pid, what,
-	    err != 0 ? strerror(err) : "it has exited");
-	bd_spawner_stop();
+	if (!spawner_dead)
+		log_warnx("spawner (pid %d): %s: %s; task supervisors are "
+		    "started by exec from now on", (int)spawner_pid, what,
+		    err != 0 ? strerror(err) : "it has exited");
+	spawner_dead = true;
 	return -ENOTCONN;
 }
 
@@ -512,18 +526,22 @@ spawner_request(char *const *argv, size_t skip, char *const *envp,
 	return buf;
 }
 
-pid_t
-bd_spawner_spawn(char *const *argv, size_t skip, char *const *envp,
-    int report_fd, const int *hold_fds, size_t n_hold_fds, int *pidfd)
+int
+bd_spawner_fd(void)
 {
-	int fds[SPAWNER_MAX_FDS], flags;
-	size_t len, nfds = 1 + n_hold_fds, got;
-	int32_t status;
+	return spawner_fd;
+}
+
+int
+bd_spawner_send(char *const *argv, size_t skip, char *const *envp,
+    int report_fd, const int *hold_fds, size_t n_hold_fds)
+{
+	int fds[SPAWNER_MAX_FDS];
+	size_t len, nfds = 1 + n_hold_fds;
 	ssize_t n;
 	char *buf;
 
-	*pidfd = -1;
-	if (spawner_fd == -1)
+	if (spawner_fd == -1 || spawner_dead)
 		return -ENOTCONN;
 	if (nfds > SPAWNER_MAX_FDS ||
 	    (buf = spawner_request(argv, skip, envp, &len)) == NULL)
@@ -531,22 +549,54 @@ bd_spawner_spawn(char *const *argv, size_t skip, char *const *envp,
 	fds[0] = report_fd;
 	if (n_hold_fds > 0)
 		memcpy(fds + 1, hold_fds, sizeof(int) * n_hold_fds);
-	n = spawner_send(spawner_fd, buf, len, fds, nfds);
+	/* Never waits: a full socket buffer (two slots' requests are a few
+	 * kB in 4 MB) is this request's problem only. */
+	n = spawner_send(spawner_fd, buf, len, fds, nfds, MSG_DONTWAIT);
 	free(buf);
 	if (n == -1)
-		return errno == EMSGSIZE || errno == ENOBUFS ? -EMSGSIZE :
+		return errno == EMSGSIZE || errno == ENOBUFS ||
+		    errno == EAGAIN ? -EMSGSIZE :
 		    spawner_gone("cannot send it a request", errno);
+	return 0;
+}
 
-	/* The reply: a fork away. */
-	n = spawner_recv(spawner_fd, &status, sizeof(status), pidfd, 1, &got,
-	    &flags);
-	if (n != (ssize_t)sizeof(status))
+int
+bd_spawner_read_reply(bool wait, int *status, int *pidfd)
+{
+	int32_t st;
+	size_t got;
+	ssize_t n;
+	int flags;
+
+	*pidfd = -1;
+	if (spawner_fd == -1)
+		return -ENOTCONN;
+	/* The socket may be non-blocking (a uv_poll_t makes it so).  A
+	 * spawner that died with requests unread leaves ECONNRESET, once,
+	 * before the replies it did send: those name running supervisors. */
+	while ((n = spawner_recv(spawner_fd, &st, sizeof(st), pidfd, 1, &got,
+	    &flags, MSG_DONTWAIT)) == -1 && (errno == EAGAIN ||
+	    errno == ECONNRESET)) {
+		struct pollfd pfd = { spawner_fd, POLLIN, 0 };
+		if (errno == ECONNRESET)
+			continue;
+		if (!wait)
+			return 0;
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			break;
+	}
+	if (n != (ssize_t)sizeof(st)) {
+		if (*pidfd != -1)
+			close(*pidfd);
+		*pidfd = -1;
 		return spawner_gone("no reply", n == -1 ? errno : 0);
-	if (status >= 0 && *pidfd == -1)
+	}
+	if (st >= 0 && *pidfd == -1)
 		return spawner_gone("a reply without a pidfd", EPROTO);
-	if (status < 0 && *pidfd != -1) {
+	if (st < 0 && *pidfd != -1) {
 		close(*pidfd);
 		*pidfd = -1;
 	}
-	return (pid_t)status;
+	*status = (int)st;
+	return 1;
 }

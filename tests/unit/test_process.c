@@ -338,8 +338,8 @@ TEST(outcome_before_supervisor_exit)
 
 /*
  * The spawner dies while batchd waits for its reply (a real SIGKILL,
- * sent by a helper process once this one sleeps in recvmsg): the task
- * runs once, by exec.
+ * sent by a helper process once this one sleeps in poll or recvmsg): the
+ * task runs once, by exec.
  */
 TEST(spawner_dies_mid_request)
 {
@@ -355,12 +355,13 @@ TEST(spawner_dies_mid_request)
 	if ((killer = fork()) == 0) {
 		char path[64], buf[64];
 		snprintf(path, sizeof(path), "/proc/%d/syscall", (int)me);
-		for (;;) {	/* 47: recvmsg on x86-64 */
+		for (;;) {	/* 7, 47: poll, recvmsg on x86-64 */
 			FILE *f = fopen(path, "r");
 			size_t n = f != NULL ? fread(buf, 1, 3, f) : 0;
 			if (f != NULL)
 				fclose(f);
-			if (n == 3 && memcmp(buf, "47 ", 3) == 0)
+			if (n == 3 && (memcmp(buf, "47 ", 3) == 0 ||
+			    memcmp(buf, "7 ", 2) == 0))
 				break;
 			usleep(1000);
 		}
@@ -380,6 +381,284 @@ TEST(spawner_dies_mid_request)
 	free(data);
 	free(script);
 	free(runs);
+}
+
+/* Spawns script without waiting (opts->started), with on_started. */
+static struct bd_process *
+spawn_sh_started(const char *script)
+{
+	char *copy = xstrdup(script);
+	char *argv[] = { (char[]){"sh"}, (char[]){"-c"}, copy, NULL };
+	char *envp[] = { (char[]){"PATH=/usr/bin:/bin"}, NULL };
+	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir, "err.txt");
+	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
+	    .envp = envp, .cwd = dir, .stdout_path = out, .stderr_path = err,
+	    .started = on_started };
+	struct bd_process *p = NULL;
+
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p), 0);
+	free(copy);
+	free(out);
+	free(err);
+	return p;
+}
+
+/* How many descriptors this process has open. */
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n - 1;	/* the DIR's own */
+}
+
+/* Removes name in dir (from an earlier pass). */
+static void
+unlink_in_dir(const char *name)
+{
+	char *path = bd_path_join(dir, name);
+
+	(void)unlink(path);
+	free(path);
+}
+
+/* The contents of file in dir (malloc'd), or NULL. */
+static char *
+read_in_dir(const char *name)
+{
+	char *path = bd_path_join(dir, name), *data = NULL;
+	size_t len;
+
+	if (bd_read_file(path, 4096, &data, &len) != 0)
+		data = NULL;
+	free(path);
+	return data;
+}
+
+/* Waits (running the loop) until the file name in dir exists. */
+static char *
+wait_for_file(const char *name)
+{
+	char *data = NULL;
+
+	for (int i = 0; i < 5000 && (data = read_in_dir(name)) == NULL; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	return data;
+}
+
+/*
+ * Started without waiting: the spawner's reply is read on the loop.  Here
+ * the loop does not run until the task has ended, so the report pipe
+ * holds the first line and the outcome before the reply is read; both
+ * are taken once it is.
+ */
+TEST(started_reply_after_report)
+{
+	char *data;
+	pid_t task;
+	struct bd_process *p;
+
+	unlink_in_dir("task.pid");
+	started_status = 1;
+	exits = 0;
+	p = spawn_sh_started("echo $$ > task.pid.tmp; mv task.pid.tmp task.pid; exit 7");
+	ASSERT_INT_EQ(bd_process_pid(p), 0);
+	/* Without the loop: the task runs and ends all the same. */
+	while ((data = read_in_dir("task.pid")) == NULL)
+		usleep(1000);
+	task = (pid_t)atoi(data);
+	free(data);
+	while (alive(task))
+		usleep(1000);
+	ASSERT_INT_EQ(started_status, 1);
+	run_until_exits(1);
+	ASSERT_INT_EQ(started_status, 0);
+	ASSERT_INT_EQ(got_code, 7);
+	ASSERT_INT_EQ(got_signal, 0);
+	ASSERT_INT_EQ(bd_process_pid(p), task);
+	bd_process_free(p);
+}
+
+/* A signal asked for before the reply reaches the task once it runs. */
+TEST(started_kill_before_reply)
+{
+	struct bd_process *p;
+
+	started_status = 1;
+	exits = 0;
+	p = spawn_sh_started("exec sleep 1000");
+	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGTERM), 1);
+	run_until_exits(1);
+	ASSERT_INT_EQ(started_status, 0);
+	ASSERT_INT_EQ(got_signal, SIGTERM);
+	bd_process_free(p);
+}
+
+/*
+ * Freed before the reply: the reply is still read and its pidfd closed;
+ * the supervisor is left to run its task (as after any free), unless a
+ * SIGKILL was asked for first.
+ */
+TEST(started_free_before_reply)
+{
+	struct bd_process *p;
+	char *data;
+	int fds;
+
+	uv_run(&loop, UV_RUN_NOWAIT);	/* the last test's closes */
+	fds = open_fds();
+	unlink_in_dir("freed.txt");
+	started_status = 1;
+	exits = 0;
+	p = spawn_sh_started("echo ran > freed.tmp; mv freed.tmp freed.txt");
+	bd_process_free(p);
+	ASSERT_NOT_NULL(data = wait_for_file("freed.txt"));
+	ASSERT_STR_EQ(data, "ran\n");
+	free(data);
+	for (int i = 0; i < 5000 && open_fds() != fds; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	ASSERT_INT_EQ(open_fds(), fds);
+
+	/* Killed, then freed: the reply's SIGKILL ends the supervisor (a
+	 * task it started already, orphaned, ends soon by itself). */
+	p = spawn_sh_started("exec sleep 2");
+	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGKILL), 1);
+	bd_process_free(p);
+	for (int i = 0; i < 5000 && open_fds() != fds; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	ASSERT_INT_EQ(open_fds(), fds);
+	ASSERT_INT_EQ(started_status, 1);
+	ASSERT_INT_EQ(exits, 0);
+}
+
+/* Counts the exits and start failures of the tasks of spawner_killed_*. */
+static int starts_ok, starts_failed;
+
+static void
+on_started_count(struct bd_process *p, int status, void *arg)
+{
+	if (status == 0)
+		starts_ok++;
+	else
+		starts_failed++;
+}
+
+/*
+ * The spawner is killed (a real SIGKILL) with two requests unanswered:
+ * it served neither, so both supervisors are exec'd, and each task runs
+ * once.
+ */
+TEST(spawner_killed_with_two_pending)
+{
+	pid_t spawner = spawner_pid();
+	char *argv[] = { (char[]){"sh"}, (char[]){"-c"},
+	    (char[]){"echo ran >> runs-$T.txt; exit $T"}, NULL };
+	char *env1[] = { (char[]){"PATH=/usr/bin:/bin"}, (char[]){"T=1"}, NULL };
+	char *env2[] = { (char[]){"PATH=/usr/bin:/bin"}, (char[]){"T=2"}, NULL };
+	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir,
+	    "err.txt"), *data;
+	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
+	    .envp = env1, .cwd = dir, .stdout_path = out, .stderr_path = err,
+	    .started = on_started_count };
+	struct bd_process *p1 = NULL, *p2 = NULL;
+	int status;
+
+	ASSERT(spawner > 0);
+	unlink_in_dir("runs-1.txt");
+	unlink_in_dir("runs-2.txt");
+	starts_ok = starts_failed = 0;
+	exits = 0;
+	/* Stopped, it reads neither request before it dies. */
+	ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p1), 0);
+	o.envp = env2;
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p2), 0);
+	ASSERT_INT_EQ(kill(spawner, SIGKILL), 0);
+	ASSERT_INT_EQ(waitpid(spawner, &status, 0), spawner);
+	run_until_exits(2);
+	ASSERT_INT_EQ(starts_ok, 2);
+	ASSERT_INT_EQ(starts_failed, 0);
+	ASSERT(bd_process_pid(p1) > 0 && bd_process_pid(p2) > 0);
+	bd_process_free(p1);
+	bd_process_free(p2);
+	ASSERT_NOT_NULL(data = read_in_dir("runs-1.txt"));
+	ASSERT_STR_EQ(data, "ran\n");
+	free(data);
+	ASSERT_NOT_NULL(data = read_in_dir("runs-2.txt"));
+	ASSERT_STR_EQ(data, "ran\n");
+	free(data);
+	/* And the next task starts by exec at once. */
+	exits = 0;
+	o.envp = env1;
+	unlink_in_dir("runs-1.txt");
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p1), 0);
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_code, 1);
+	ASSERT_INT_EQ(starts_ok, 3);
+	bd_process_free(p1);
+	free(out);
+	free(err);
+}
+
+/*
+ * The spawner has served the first request (its supervisor runs, the
+ * reply waits unread) and is killed with the second unread: the first
+ * task keeps its supervisor, the second is exec'd; each runs once.
+ */
+TEST(spawner_killed_after_serving_one)
+{
+	pid_t spawner = spawner_pid();
+	char *argv[] = { (char[]){"sh"}, (char[]){"-c"},
+	    (char[]){"echo ran >> runs-$T.txt; exit $T"}, NULL };
+	char *env1[] = { (char[]){"PATH=/usr/bin:/bin"}, (char[]){"T=1"}, NULL };
+	char *env2[] = { (char[]){"PATH=/usr/bin:/bin"}, (char[]){"T=2"}, NULL };
+	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir,
+	    "err.txt"), *data;
+	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
+	    .envp = env1, .cwd = dir, .stdout_path = out, .stderr_path = err,
+	    .started = on_started_count };
+	struct bd_process *p1 = NULL, *p2 = NULL;
+	int status;
+
+	ASSERT(spawner > 0);
+	unlink_in_dir("runs-1.txt");
+	unlink_in_dir("runs-2.txt");
+	starts_ok = starts_failed = 0;
+	exits = 0;
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p1), 0);
+	/* The first task ran: its reply is sent, and not read (no loop). */
+	while ((data = read_in_dir("runs-1.txt")) == NULL)
+		usleep(1000);
+	free(data);
+	ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
+	o.envp = env2;
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p2), 0);
+	ASSERT_INT_EQ(kill(spawner, SIGKILL), 0);
+	ASSERT_INT_EQ(waitpid(spawner, &status, 0), spawner);
+	run_until_exits(2);
+	ASSERT_INT_EQ(starts_ok, 2);
+	ASSERT_INT_EQ(starts_failed, 0);
+	bd_process_free(p1);
+	bd_process_free(p2);
+	ASSERT_NOT_NULL(data = read_in_dir("runs-1.txt"));
+	ASSERT_STR_EQ(data, "ran\n");
+	free(data);
+	ASSERT_NOT_NULL(data = read_in_dir("runs-2.txt"));
+	ASSERT_STR_EQ(data, "ran\n");
+	free(data);
+	free(out);
+	free(err);
 }
 
 /* Closing batchd's end ends the spawner. */
@@ -441,6 +720,9 @@ main(int argc, char **argv)
 		/* Exec'd: the supervisor is this program's main(). */
 		if (!spawner)
 			RUN(outcome_before_supervisor_exit);
+		RUN(started_reply_after_report);
+		RUN(started_kill_before_reply);
+		RUN(started_free_before_reply);
 		if (spawner) {
 			spawner_ends_with_shutdown();
 			ASSERT_INT_EQ(bd_process_init(&loop), 0);
@@ -451,6 +733,14 @@ main(int argc, char **argv)
 			ASSERT_INT_EQ(bd_process_init(&loop), 0);
 			RUN(spawner_dies_mid_request);
 #endif
+			bd_process_shutdown();
+			uv_run(&loop, UV_RUN_DEFAULT);
+			ASSERT_INT_EQ(bd_process_init(&loop), 0);
+			RUN(spawner_killed_with_two_pending);
+			bd_process_shutdown();
+			uv_run(&loop, UV_RUN_DEFAULT);
+			ASSERT_INT_EQ(bd_process_init(&loop), 0);
+			RUN(spawner_killed_after_serving_one);
 		}
 		bd_process_shutdown();
 		uv_run(&loop, UV_RUN_DEFAULT);
