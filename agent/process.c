@@ -67,7 +67,8 @@ struct bd_process {
 	void *arg;
 	/* Started without waiting (opts->started): until the first report
 	   line, starting is set, report_poll watches the pipe and a signal
-	   for the tree waits in pending_sig. */
+	   for the tree waits in pending_sig.  Forked by the spawner, it has
+	   no pid nor pidfd, and report_poll waits, until the reply. */
 	bd_process_start_cb start_cb;
 	bool starting, report_polled;
 	int start_err;		/* for start_cb, from process_on_start_failed() */
@@ -389,31 +390,38 @@ process_on_watch(uv_timer_t *t)
 	process_ended(p);
 }
 
+/* Gives p its pidfd (-1: none) and the handle that watches it. */
+static void
+process_set_pidfd(struct bd_process *p, int pidfd)
+{
+	int rc;
+
+	p->pidfd = pidfd;
+	if (pidfd == -1)
+		return;
+	if ((rc = uv_poll_init(process_loop, &p->poll, pidfd)) < 0)
+		fatalx("process: cannot watch a pidfd: %s", uv_strerror(rc));
+	p->poll.data = p;
+	p->open_handles++;
+}
+
 /* A new process record, on the live list, with its handles. */
 static struct bd_process *
 process_new(pid_t pid, int pidfd, bd_process_exit_cb exit_cb, void *arg,
     bool watch)
 {
 	struct bd_process *p = xcalloc(1, sizeof(*p));
-	int rc;
 
 	p->pid = pid;
-	p->pidfd = pidfd;
 	p->report_fd = -1;
 	p->exit_cb = exit_cb;
 	p->arg = arg;
 	uv_timer_init(process_loop, &p->defer);
 	p->defer.data = p;
 	p->open_handles = 1;
-	if (pidfd != -1) {
-		if ((rc = uv_poll_init(process_loop, &p->poll, pidfd)) < 0)
-			fatalx("process: cannot watch a pidfd: %s",
-			    uv_strerror(rc));
-		p->poll.data = p;
-		p->open_handles++;
-		if (watch)
-			uv_poll_start(&p->poll, UV_READABLE, process_on_pidfd);
-	}
+	process_set_pidfd(p, pidfd);
+	if (pidfd != -1 && watch)
+		uv_poll_start(&p->poll, UV_READABLE, process_on_pidfd);
 	p->next = process_live;
 	process_live = p;
 	return p;
@@ -767,14 +775,7 @@ process_on_reply(struct process_request *q, int status, int pidfd)
 		return;
 	}
 	p->pid = (pid_t)status;
-	p->pidfd = pidfd;
-	if (pidfd != -1) {
-		if ((rc = uv_poll_init(process_loop, &p->poll, pidfd)) < 0)
-			fatalx("process: cannot watch a pidfd: %s",
-			    uv_strerror(rc));
-		p->poll.data = p;
-		p->open_handles++;
-	}
+	process_set_pidfd(p, pidfd);
 	/* A SIGKILL asked for while the pid was unknown; any other signal
 	 * waits for the command (process_on_report()). */
 	if (p->pending_sig == SIGKILL)

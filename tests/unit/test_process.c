@@ -33,15 +33,17 @@ run_until_exits(int n)
 		uv_run(&loop, UV_RUN_ONCE);
 }
 
+/* Spawns sh -c script; started: see bd_process_options. */
 static struct bd_process *
-spawn_sh(const char *script)
+spawn_sh_with(const char *script, bd_process_start_cb started)
 {
 	char *copy = xstrdup(script);
 	char *argv[] = { (char[]){"sh"}, (char[]){"-c"}, copy, NULL };
 	char *envp[] = { (char[]){"PATH=/usr/bin:/bin"}, NULL };
 	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir, "err.txt");
 	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
-	    .envp = envp, .cwd = dir, .stdout_path = out, .stderr_path = err };
+	    .envp = envp, .cwd = dir, .stdout_path = out, .stderr_path = err,
+	    .started = started };
 	struct bd_process *p = NULL;
 
 	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p), 0);
@@ -49,6 +51,12 @@ spawn_sh(const char *script)
 	free(out);
 	free(err);
 	return p;
+}
+
+static struct bd_process *
+spawn_sh(const char *script)
+{
+	return spawn_sh_with(script, NULL);
 }
 
 static bool
@@ -387,20 +395,7 @@ TEST(spawner_dies_mid_request)
 static struct bd_process *
 spawn_sh_started(const char *script)
 {
-	char *copy = xstrdup(script);
-	char *argv[] = { (char[]){"sh"}, (char[]){"-c"}, copy, NULL };
-	char *envp[] = { (char[]){"PATH=/usr/bin:/bin"}, NULL };
-	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir, "err.txt");
-	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
-	    .envp = envp, .cwd = dir, .stdout_path = out, .stderr_path = err,
-	    .started = on_started };
-	struct bd_process *p = NULL;
-
-	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p), 0);
-	free(copy);
-	free(out);
-	free(err);
-	return p;
+	return spawn_sh_with(script, on_started);
 }
 
 /* How many descriptors this process has open. */
@@ -555,11 +550,14 @@ on_started_count(struct bd_process *p, int status, void *arg)
 }
 
 /*
- * The spawner is killed (a real SIGKILL) with two requests unanswered:
- * it served neither, so both supervisors are exec'd, and each task runs
- * once.
+ * The spawner is killed (a real SIGKILL) with two requests whose replies
+ * batchd has not read.  It served neither (stopped first), or, with
+ * serve_first, it served the first (that supervisor runs; its reply waits
+ * unread, past the ECONNRESET of the second request left unread).  Those
+ * not served are exec'd; each task runs once.
  */
-TEST(spawner_killed_with_two_pending)
+static void
+spawner_killed_with_two_pending(bool serve_first)
 {
 	pid_t spawner = spawner_pid();
 	char *argv[] = { (char[]){"sh"}, (char[]){"-c"},
@@ -579,9 +577,16 @@ TEST(spawner_killed_with_two_pending)
 	unlink_in_dir("runs-2.txt");
 	starts_ok = starts_failed = 0;
 	exits = 0;
-	/* Stopped, it reads neither request before it dies. */
-	ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
+	if (!serve_first)
+		ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
 	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p1), 0);
+	if (serve_first) {
+		/* The first task ran: its reply is sent, not read (no loop). */
+		while ((data = read_in_dir("runs-1.txt")) == NULL)
+			usleep(1000);
+		free(data);
+		ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
+	}
 	o.envp = env2;
 	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p2), 0);
 	ASSERT_INT_EQ(kill(spawner, SIGKILL), 0);
@@ -611,54 +616,14 @@ TEST(spawner_killed_with_two_pending)
 	free(err);
 }
 
-/*
- * The spawner has served the first request (its supervisor runs, the
- * reply waits unread) and is killed with the second unread: the first
- * task keeps its supervisor, the second is exec'd; each runs once.
- */
+TEST(spawner_killed_serving_none)
+{
+	spawner_killed_with_two_pending(false);
+}
+
 TEST(spawner_killed_after_serving_one)
 {
-	pid_t spawner = spawner_pid();
-	char *argv[] = { (char[]){"sh"}, (char[]){"-c"},
-	    (char[]){"echo ran >> runs-$T.txt; exit $T"}, NULL };
-	char *env1[] = { (char[]){"PATH=/usr/bin:/bin"}, (char[]){"T=1"}, NULL };
-	char *env2[] = { (char[]){"PATH=/usr/bin:/bin"}, (char[]){"T=2"}, NULL };
-	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir,
-	    "err.txt"), *data;
-	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
-	    .envp = env1, .cwd = dir, .stdout_path = out, .stderr_path = err,
-	    .started = on_started_count };
-	struct bd_process *p1 = NULL, *p2 = NULL;
-	int status;
-
-	ASSERT(spawner > 0);
-	unlink_in_dir("runs-1.txt");
-	unlink_in_dir("runs-2.txt");
-	starts_ok = starts_failed = 0;
-	exits = 0;
-	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p1), 0);
-	/* The first task ran: its reply is sent, and not read (no loop). */
-	while ((data = read_in_dir("runs-1.txt")) == NULL)
-		usleep(1000);
-	free(data);
-	ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
-	o.envp = env2;
-	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p2), 0);
-	ASSERT_INT_EQ(kill(spawner, SIGKILL), 0);
-	ASSERT_INT_EQ(waitpid(spawner, &status, 0), spawner);
-	run_until_exits(2);
-	ASSERT_INT_EQ(starts_ok, 2);
-	ASSERT_INT_EQ(starts_failed, 0);
-	bd_process_free(p1);
-	bd_process_free(p2);
-	ASSERT_NOT_NULL(data = read_in_dir("runs-1.txt"));
-	ASSERT_STR_EQ(data, "ran\n");
-	free(data);
-	ASSERT_NOT_NULL(data = read_in_dir("runs-2.txt"));
-	ASSERT_STR_EQ(data, "ran\n");
-	free(data);
-	free(out);
-	free(err);
+	spawner_killed_with_two_pending(true);
 }
 
 /* Closing batchd's end ends the spawner. */
@@ -736,7 +701,7 @@ main(int argc, char **argv)
 			bd_process_shutdown();
 			uv_run(&loop, UV_RUN_DEFAULT);
 			ASSERT_INT_EQ(bd_process_init(&loop), 0);
-			RUN(spawner_killed_with_two_pending);
+			RUN(spawner_killed_serving_none);
 			bd_process_shutdown();
 			uv_run(&loop, UV_RUN_DEFAULT);
 			ASSERT_INT_EQ(bd_process_init(&loop), 0);
