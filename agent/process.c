@@ -96,7 +96,6 @@ struct process_request {
 	int *hold_fds;
 	size_t n_hold_fds;
 	int status, pidfd;
-	bool done;
 	struct process_request *next;
 };
 
@@ -725,7 +724,6 @@ process_on_reply(struct process_request *q, int status, int pidfd)
 	if (p == NULL) {
 		q->status = status;
 		q->pidfd = pidfd;
-		q->done = true;
 		return;
 	}
 	if (p->freed) {
@@ -980,9 +978,13 @@ bd_process_spawn(const struct bd_process_options *opts,
 		pid = rc;
 	} else
 		pid = process_spawn_now(argv, opts, rp[1], &pidfd);
-	/* The spawner is gone: what it left unanswered is exec'd first. */
-	if (pid == -ENOTCONN)
+	/* The spawner is gone: what it left unanswered is exec'd first,
+	 * then its end is closed. */
+	if (pid == -ENOTCONN) {
 		process_spawner_drain_all();
+		process_spawner_unwatch();
+		bd_spawner_stop();
+	}
 	/* Forked by the spawner, else exec'd (spawner.h). */
 	child = pid == -ENOTCONN || pid == -EMSGSIZE;
 	if (child)
