@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -463,7 +464,8 @@ TEST(started_reply_after_report)
 	unlink_in_dir("task.pid");
 	started_status = 1;
 	exits = 0;
-	p = spawn_sh_started("echo $$ > task.pid.tmp; mv task.pid.tmp task.pid; exit 7");
+	p = spawn_sh_started("echo $$ > task.pid.tmp; mv task.pid.tmp task.pid; "
+	    "exit 7");
 	ASSERT_INT_EQ(bd_process_pid(p), 0);
 	/* Without the loop: the task runs and ends all the same. */
 	while ((data = read_in_dir("task.pid")) == NULL)
@@ -535,6 +537,69 @@ TEST(started_free_before_reply)
 	ASSERT_INT_EQ(open_fds(), fds);
 	ASSERT_INT_EQ(started_status, 1);
 	ASSERT_INT_EQ(exits, 0);
+}
+
+/* The parent of pid, or 0. */
+static pid_t
+parent_of(pid_t pid)
+{
+	char path[64], buf[512], *rp;
+	int ppid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((rp = strrchr(buf, ')')) == NULL ||
+	    sscanf(rp + 2, "%*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+/*
+ * A request too big for one message to the spawner (more descriptors than
+ * it takes) is exec'd at once, without waiting, and its copies closed.
+ */
+TEST(started_too_big_for_the_spawner)
+{
+	char *argv[] = { (char[]){"sh"}, (char[]){"-c"},
+	    (char[]){"echo $PPID > big.tmp; mv big.tmp big.txt; "
+	    "exec sleep 1000"}, NULL };
+	char *envp[] = { (char[]){"PATH=/usr/bin:/bin"}, NULL };
+	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir,
+	    "err.txt"), *data;
+	int hold[65], fds;
+	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
+	    .envp = envp, .cwd = dir, .stdout_path = out, .stderr_path = err,
+	    .started = on_started, .hold_fds = hold, .n_hold_fds = 65 };
+	struct bd_process *p = NULL;
+
+	uv_run(&loop, UV_RUN_NOWAIT);	/* the last test's closes */
+	fds = open_fds();
+	unlink_in_dir("big.txt");
+	for (int i = 0; i < 65; i++)
+		ASSERT((hold[i] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0);
+	started_status = 1;
+	exits = 0;
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p), 0);
+	for (int i = 0; i < 65; i++)
+		close(hold[i]);
+	ASSERT_NOT_NULL(data = wait_for_file("big.txt"));
+	/* Exec'd: the supervisor is our child. */
+	ASSERT_INT_EQ(parent_of((pid_t)atoi(data)), getpid());
+	free(data);
+	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGKILL), 1);
+	run_until_exits(1);
+	ASSERT_INT_EQ(started_status, 0);
+	ASSERT_INT_EQ(got_signal, SIGKILL);
+	bd_process_free(p);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ASSERT_INT_EQ(open_fds(), fds);
+	free(out);
+	free(err);
 }
 
 /* Counts the exits and start failures of the tasks of spawner_killed_*. */
@@ -688,6 +753,7 @@ main(int argc, char **argv)
 		RUN(started_reply_after_report);
 		RUN(started_kill_before_reply);
 		RUN(started_free_before_reply);
+		RUN(started_too_big_for_the_spawner);
 		if (spawner) {
 			spawner_ends_with_shutdown();
 			ASSERT_INT_EQ(bd_process_init(&loop), 0);
