@@ -483,7 +483,8 @@ TEST(started_reply_after_report)
 	bd_process_free(p);
 }
 
-/* A signal asked for before the reply reaches the task once it runs. */
+/* A signal asked for before the reply reaches the task once it runs
+ * (SIGKILL: the supervisor at once). */
 TEST(started_kill_before_reply)
 {
 	struct bd_process *p;
@@ -495,6 +496,20 @@ TEST(started_kill_before_reply)
 	run_until_exits(1);
 	ASSERT_INT_EQ(started_status, 0);
 	ASSERT_INT_EQ(got_signal, SIGTERM);
+	bd_process_free(p);
+
+	/* SIGKILL ends the supervisor once its pid is known: before it
+	 * starts the command (the start fails) or after (killed). */
+	started_status = 1;
+	exits = 0;
+	p = spawn_sh_started("exec sleep 2");
+	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGKILL), 1);
+	while (started_status > 0 || (started_status == 0 && exits == 0))
+		uv_run(&loop, UV_RUN_ONCE);
+	if (started_status == 0)
+		ASSERT_INT_EQ(got_signal, SIGKILL);
+	else
+		ASSERT_INT_EQ(exits, 0);
 	bd_process_free(p);
 }
 
