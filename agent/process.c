@@ -11,6 +11,20 @@
  * (adopted).  A uv_timer_t delivers the exit of a supervisor that ended
  * while batchd was away.  bd_process_free() closes both handles and frees
  * in the last close callback.
+ *
+ * A supervisor the spawner forks for a process started without waiting
+ * (opts->started) is asked for, and the loop goes on: the process exists
+ * before its supervisor's pid is known (pid 0, pidfd -1, starting), and
+ * its request waits in a FIFO (process_requests) that matches the
+ * spawner's replies, which come in request order.  The reply brings the
+ * pid and pidfd; only then is the report pipe watched, so the first
+ * line is never acted on before them.  A blocking spawn queues its own
+ * request in the same FIFO and reads replies until its own has come.
+ * Should the spawner die, the requests it never answered exec their
+ * supervisors instead, as a spawn does without a spawner (no supervisor
+ * ran for them: spawner.h).  A queued request holds a reference to its
+ * process, so that one freed before its reply lives until the reply is
+ * read and its pidfd closed.
  */
 #include "process.h"
 
@@ -53,20 +67,43 @@ struct bd_process {
 	void *arg;
 	/* Started without waiting (opts->started): until the first report
 	   line, starting is set, report_poll watches the pipe and a signal
-	   for the tree waits in pending_sig. */
+	   for the tree waits in pending_sig.  Forked by the spawner, it has
+	   no pid nor pidfd, and report_poll waits, until the reply. */
 	bd_process_start_cb start_cb;
 	bool starting, report_polled;
+	int start_err;		/* for start_cb, from process_on_start_failed() */
 	bool freed;		/* bd_process_free() was called */
 	int pending_sig;
 	uv_poll_t report_poll;
 	uv_poll_t poll;
 	uv_timer_t defer;
-	int open_handles;
+	int open_handles;	/* and one for a request in process_requests */
 	struct bd_process *next; /* in process_live until the exit */
+};
+
+/*
+ * A request sent to the spawner whose reply has not been read.  For an
+ * exec should the spawner die, it keeps what bd_process_spawn() was given
+ * (argv and envp copied, the supervisor's end of the report pipe, the
+ * hold fds duplicated).  A blocking spawn's own (proc NULL, on its stack)
+ * keeps nothing and gets the reply in status and pidfd.
+ */
+struct process_request {
+	struct bd_process *proc;
+	char **argv;
+	char **envp;
+	int report_w;
+	int *hold_fds;
+	size_t n_hold_fds;
+	int status, pidfd;
+	struct process_request *next;
 };
 
 static void process_ended(struct bd_process *p);
 static void process_on_close(uv_handle_t *h);
+static void process_spawner_drain_all(void);
+static void process_spawner_unwatch(void);
+static void process_unref(struct bd_process *p);
 
 static uv_loop_t *process_loop;
 static uv_signal_t process_sigchld;
@@ -78,6 +115,12 @@ static char *process_supervisor;
 static bool process_supervisor_is_self;
 /* Whether bd_process_init() starts the spawner (bd_process_use_spawner()). */
 static bool process_want_spawner = true;
+/* Requests sent to the spawner, oldest first, and the watch on its
+ * socket (active while there are some). */
+static struct process_request *process_requests;
+static struct process_request **process_requests_tail = &process_requests;
+static uv_poll_t process_spawner_poll;
+static bool process_spawner_polled;
 
 /* Reaps every exited child; tracked supervisors are marked reaped. */
 static void
@@ -194,6 +237,9 @@ bd_process_shutdown(void)
 {
 	/* The empty task cgroups kept for reuse end with the last task. */
 	bd_cgroup_drop_spares();
+	/* No supervisor forked is left unknown. */
+	process_spawner_drain_all();
+	process_spawner_unwatch();
 	bd_spawner_stop();
 	if (!process_ready)
 		return;
@@ -343,31 +389,38 @@ process_on_watch(uv_timer_t *t)
 	process_ended(p);
 }
 
+/* Gives p its pidfd (-1: none) and the handle that watches it. */
+static void
+process_set_pidfd(struct bd_process *p, int pidfd)
+{
+	int rc;
+
+	p->pidfd = pidfd;
+	if (pidfd == -1)
+		return;
+	if ((rc = uv_poll_init(process_loop, &p->poll, pidfd)) < 0)
+		fatalx("process: cannot watch a pidfd: %s", uv_strerror(rc));
+	p->poll.data = p;
+	p->open_handles++;
+}
+
 /* A new process record, on the live list, with its handles. */
 static struct bd_process *
 process_new(pid_t pid, int pidfd, bd_process_exit_cb exit_cb, void *arg,
     bool watch)
 {
 	struct bd_process *p = xcalloc(1, sizeof(*p));
-	int rc;
 
 	p->pid = pid;
-	p->pidfd = pidfd;
 	p->report_fd = -1;
 	p->exit_cb = exit_cb;
 	p->arg = arg;
 	uv_timer_init(process_loop, &p->defer);
 	p->defer.data = p;
 	p->open_handles = 1;
-	if (pidfd != -1) {
-		if ((rc = uv_poll_init(process_loop, &p->poll, pidfd)) < 0)
-			fatalx("process: cannot watch a pidfd: %s",
-			    uv_strerror(rc));
-		p->poll.data = p;
-		p->open_handles++;
-		if (watch)
-			uv_poll_start(&p->poll, UV_READABLE, process_on_pidfd);
-	}
+	process_set_pidfd(p, pidfd);
+	if (pidfd != -1 && watch)
+		uv_poll_start(&p->poll, UV_READABLE, process_on_pidfd);
 	p->next = process_live;
 	process_live = p;
 	return p;
@@ -554,12 +607,13 @@ process_first_report(int fd, pid_t *task_pid)
 }
 
 /*
- * Execs the supervisor (argv) as a child, with report_fd as its report
- * descriptor.  0 or a positive errno, as posix_spawn.
+ * Execs the supervisor (argv, envp) as a child, with report_fd as its
+ * report descriptor and the hold fds after it.  0 or a positive errno, as
+ * posix_spawn.
  */
 static int
-process_exec(const struct bd_process_options *opts, char **argv,
-    int report_fd, pid_t *pid)
+process_exec(char *const *argv, char *const *envp, int report_fd,
+    const int *hold_fds, size_t n_hold_fds, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -575,11 +629,11 @@ process_exec(const struct bd_process_options *opts, char **argv,
 	 * dup2 clears close-on-exec, and the supervisor keeps them from the
 	 * task (it marks every other descriptor close-on-exec). */
 	hold = report_fd > PROCESS_REPORT_FD ? report_fd : PROCESS_REPORT_FD;
-	for (size_t i = 0; i < opts->n_hold_fds; i++)
-		if (opts->hold_fds[i] > hold)
-			hold = opts->hold_fds[i];
-	for (size_t i = 0; i < opts->n_hold_fds; i++)
-		posix_spawn_file_actions_adddup2(&fa, opts->hold_fds[i],
+	for (size_t i = 0; i < n_hold_fds; i++)
+		if (hold_fds[i] > hold)
+			hold = hold_fds[i];
+	for (size_t i = 0; i < n_hold_fds; i++)
+		posix_spawn_file_actions_adddup2(&fa, hold_fds[i],
 		    hold + 1 + (int)i);
 	/* The supervisor starts with default dispositions and nothing
 	 * blocked, whatever batchd ignores or blocks itself (SIGPIPE,
@@ -590,11 +644,286 @@ process_exec(const struct bd_process_options *opts, char **argv,
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
 	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	rc = posix_spawn(pid, process_supervisor, &fa, &attr, argv,
-	    opts->envp);
+	rc = posix_spawn(pid, process_supervisor, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	return rc;
+}
+
+/* Watches the report pipe of a process started without waiting. */
+static void
+process_watch_report(struct bd_process *p)
+{
+	int rc;
+
+	if ((rc = uv_poll_init(process_loop, &p->report_poll,
+	    p->report_fd)) < 0)
+		fatalx("process: cannot watch a report pipe: %s",
+		    uv_strerror(rc));
+	p->report_poll.data = p;
+	p->report_polled = true;
+	p->open_handles++;
+	uv_poll_start(&p->report_poll, UV_READABLE, process_on_report);
+}
+
+/* A start that failed after bd_process_spawn() returned, from the loop. */
+static void
+process_on_start_failed(uv_timer_t *t)
+{
+	struct bd_process *p = t->data;
+
+	p->start_cb(p, p->start_err, p->arg);
+}
+
+/* A copy of a NULL-terminated string vector (NULL for NULL). */
+static char **
+process_strv_dup(char *const *v)
+{
+	size_t n = 0;
+	char **c;
+
+	if (v == NULL)
+		return NULL;
+	while (v[n] != NULL)
+		n++;
+	c = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		c[i] = xstrdup(v[i]);
+	return c;
+}
+
+/* Frees a request of a process (not a blocking spawn's own). */
+static void
+process_request_free(struct process_request *q)
+{
+	if (q->argv != NULL)
+		process_argv_free(q->argv);
+	if (q->envp != NULL)
+		process_argv_free(q->envp);
+	if (q->report_w != -1)
+		close(q->report_w);
+	for (size_t i = 0; i < q->n_hold_fds; i++)
+		close(q->hold_fds[i]);
+	free(q->hold_fds);
+	free(q);
+}
+
+/*
+ * The spawner's reply to q: status, the supervisor's pid or a negative
+ * errno (-ENOTCONN: the spawner is gone and never served it), and its
+ * pidfd.  Runs no callback of the caller's (a blocking spawn reads replies
+ * too): a start that fails is delivered by p->defer.
+ */
+static void
+process_on_reply(struct process_request *q, int status, int pidfd)
+{
+	struct bd_process *p = q->proc;
+	pid_t pid;
+	int rc;
+
+	if (p == NULL) {
+		q->status = status;
+		q->pidfd = pidfd;
+		return;
+	}
+	if (p->freed) {
+		/*
+		 * Nobody watches this supervisor, but it is left to run, as
+		 * bd_process_free() leaves any: it ends its task's tree
+		 * itself, writes the outcome to its state file (the next
+		 * batchd adopts from it) and is reaped by the spawner or, as
+		 * an orphan, by us.  Only a SIGKILL asked for before the free
+		 * is still sent, as bd_process_kill_tree() does while a
+		 * process starts.  One never served is not exec'd.
+		 */
+		if (pidfd != -1) {
+			if (p->pending_sig == SIGKILL)
+				(void)pidfd_send_signal(pidfd, SIGKILL, NULL,
+				    0);
+			close(pidfd);
+		}
+		process_request_free(q);
+		process_unref(p);
+		return;
+	}
+	if (status == -ENOTCONN || status == -EMSGSIZE) {
+		/* Not forked: exec it, as a spawn without a spawner does. */
+		if ((rc = process_exec(q->argv, q->envp, q->report_w,
+		    q->hold_fds, q->n_hold_fds, &pid)) != 0)
+			status = -rc;
+		else {
+			status = (int)pid;
+			p->child = true;
+			if ((pidfd = pidfd_open(pid, 0)) != -1)
+				(void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+		}
+	}
+	/* The supervisor's end of the pipe is its own now: the pipe ends
+	 * when the supervisor is done with it. */
+	process_request_free(q);
+	process_unref(p);
+	if (status < 0) {
+		p->start_err = status;
+		p->starting = false;
+		p->exited = true;
+		process_unlist(p);
+		close(p->report_fd);
+		p->report_fd = -1;
+		uv_timer_start(&p->defer, process_on_start_failed, 0, 0);
+		return;
+	}
+	p->pid = (pid_t)status;
+	process_set_pidfd(p, pidfd);
+	/* A SIGKILL asked for while the pid was unknown; any other signal
+	 * waits for the command (process_on_report()). */
+	if (p->pending_sig == SIGKILL)
+		(void)(pidfd != -1 ? pidfd_send_signal(pidfd, SIGKILL, NULL, 0) :
+		    kill(p->pid, SIGKILL));
+	process_watch_report(p);
+}
+
+/* Stops watching the spawner's socket (before it is closed). */
+static void
+process_spawner_unwatch(void)
+{
+	if (!process_spawner_polled)
+		return;
+	uv_close((uv_handle_t *)&process_spawner_poll, NULL);
+	process_spawner_polled = false;
+}
+
+/*
+ * Reads the spawner's replies and hands each to the oldest request.  With
+ * until (a request in the FIFO), blocks until that one has its reply;
+ * without, reads what is there.  Once the spawner is gone, every request
+ * left gets -ENOTCONN.
+ */
+static void
+process_spawner_drain(const struct process_request *until)
+{
+	struct process_request *q;
+	int rc, status = 0, pidfd = -1;
+	bool mine;
+
+	while ((q = process_requests) != NULL) {
+		rc = bd_spawner_read_reply(until != NULL, &status, &pidfd);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			status = -ENOTCONN;
+			pidfd = -1;
+			if (bd_spawner_fd() != -1) {
+				process_spawner_unwatch();
+				bd_spawner_stop();
+			}
+		}
+		if ((process_requests = q->next) == NULL)
+			process_requests_tail = &process_requests;
+		q->next = NULL;
+		mine = q == until;
+		process_on_reply(q, status, pidfd);
+		/* The requests after it are answered by the loop, unless
+		 * there is no spawner left to answer. */
+		if (mine && bd_spawner_fd() != -1)
+			break;
+	}
+	if (process_requests == NULL && process_spawner_polled)
+		uv_poll_stop(&process_spawner_poll);
+}
+
+/* Reads the replies to every request sent (blocks until they come). */
+static void
+process_spawner_drain_all(void)
+{
+	while (process_requests != NULL)
+		process_spawner_drain(process_requests);
+}
+
+static void
+process_on_spawner(uv_poll_t *h, int status, int events)
+{
+	process_spawner_drain(NULL);
+}
+
+/* Appends q to the requests and watches for its reply. */
+static void
+process_spawner_queue(struct process_request *q)
+{
+	int rc;
+
+	*process_requests_tail = q;
+	process_requests_tail = &q->next;
+	if (!process_spawner_polled) {
+		if ((rc = uv_poll_init(process_loop, &process_spawner_poll,
+		    bd_spawner_fd())) < 0)
+			fatalx("process: cannot watch the spawner: %s",
+			    uv_strerror(rc));
+		process_spawner_polled = true;
+	}
+	uv_poll_start(&process_spawner_poll, UV_READABLE, process_on_spawner);
+}
+
+/*
+ * Asks the spawner for a supervisor without waiting for its reply: argv
+ * is the supervisor's command line and report_w its end of the report
+ * pipe, both taken on success.  0 and *out, a request to queue, or a
+ * negative errno (from bd_spawner_send(), or a dup) after which the
+ * caller still owns argv and report_w.
+ */
+static int
+process_request_send(const struct bd_process_options *opts, char **argv,
+    int report_w, struct process_request **out)
+{
+	struct process_request *q = xcalloc(1, sizeof(*q));
+	int rc;
+
+	q->report_w = -1;
+	/* Before the request goes: the caller's are borrowed for the
+	 * call, and an exec instead (process_on_reply()) needs them. */
+	if (opts->n_hold_fds > 0) {
+		q->hold_fds = xcalloc(opts->n_hold_fds, sizeof(int));
+		for (; q->n_hold_fds < opts->n_hold_fds; q->n_hold_fds++)
+			if ((q->hold_fds[q->n_hold_fds] = fcntl(
+			    opts->hold_fds[q->n_hold_fds], F_DUPFD_CLOEXEC,
+			    0)) == -1) {
+				rc = -errno;
+				process_request_free(q);
+				return rc;
+			}
+	}
+	if ((rc = bd_spawner_send(argv, process_supervisor_is_self ? 1 : 0,
+	    opts->envp, report_w, opts->hold_fds, opts->n_hold_fds)) < 0) {
+		process_request_free(q);
+		return rc;
+	}
+	q->argv = argv;
+	q->envp = process_strv_dup(opts->envp);
+	q->report_w = report_w;
+	q->pidfd = -1;
+	*out = q;
+	return 0;
+}
+
+/*
+ * Asks the spawner for a supervisor and waits for its reply.  Returns its
+ * pid and sets *pidfd, or a negative errno: -ENOTCONN, -EMSGSIZE when the
+ * caller is to exec one instead.
+ */
+static pid_t
+process_spawn_now(char **argv, const struct bd_process_options *opts,
+    int report_w, int *pidfd)
+{
+	struct process_request own = { .report_w = -1, .pidfd = -1 };
+	int rc;
+
+	*pidfd = -1;
+	if ((rc = bd_spawner_send(argv, process_supervisor_is_self ? 1 : 0,
+	    opts->envp, report_w, opts->hold_fds, opts->n_hold_fds)) < 0)
+		return rc;
+	process_spawner_queue(&own);
+	process_spawner_drain(&own);
+	*pidfd = own.pidfd;
+	return own.status;
 }
 
 int
@@ -603,6 +932,7 @@ bd_process_spawn(const struct bd_process_options *opts,
 {
 	pid_t pid, task_pid = 0;
 	int rc, rp[2], pidfd = -1;
+	struct bd_process *p;
 	bool child;
 	char **argv;
 
@@ -621,12 +951,45 @@ bd_process_spawn(const struct bd_process_options *opts,
 		}
 	}
 	argv = process_supervisor_argv(opts);
+	if (opts->started != NULL && bd_spawner_running()) {
+		/* Forked by the spawner while the loop goes on: the process
+		 * exists before its supervisor's pid (process_on_reply()). */
+		struct process_request *q = NULL;
+		if ((rc = process_request_send(opts, argv, rp[1], &q)) == 0) {
+			(void)fcntl(rp[0], F_SETFL, O_NONBLOCK);
+			p = process_new(0, -1, exit_cb, arg, false);
+			p->report_fd = rp[0];
+			p->starting = true;
+			p->start_cb = opts->started;
+			if (opts->state_path != NULL)
+				p->state_path = xstrdup(opts->state_path);
+			q->proc = p;
+			p->open_handles++;	/* q's */
+			process_spawner_queue(q);
+			*out = p;
+			return 0;
+		}
+		if (rc != -ENOTCONN && rc != -EMSGSIZE) {
+			process_argv_free(argv);
+			close(rp[0]);
+			close(rp[1]);
+			return rc;
+		}
+		pid = rc;
+	} else
+		pid = process_spawn_now(argv, opts, rp[1], &pidfd);
+	/* The spawner is gone: what it left unanswered is exec'd first,
+	 * then its end is closed. */
+	if (pid == -ENOTCONN) {
+		process_spawner_drain_all();
+		process_spawner_unwatch();
+		bd_spawner_stop();
+	}
 	/* Forked by the spawner, else exec'd (spawner.h). */
-	pid = bd_spawner_spawn(argv, process_supervisor_is_self ? 1 : 0,
-	    opts->envp, rp[1], opts->hold_fds, opts->n_hold_fds, &pidfd);
 	child = pid == -ENOTCONN || pid == -EMSGSIZE;
 	if (child)
-		rc = process_exec(opts, argv, rp[1], &pid);
+		rc = process_exec(argv, opts->envp, rp[1], opts->hold_fds,
+		    opts->n_hold_fds, &pid);
 	else
 		rc = pid < 0 ? (int)-pid : 0;
 	process_argv_free(argv);
@@ -649,8 +1012,7 @@ bd_process_spawn(const struct bd_process_options *opts,
 	if (child && (pidfd = pidfd_open(pid, 0)) != -1)
 		(void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 	(void)fcntl(rp[0], F_SETFL, O_NONBLOCK);
-	struct bd_process *p = process_new(pid, pidfd, exit_cb, arg,
-	    opts->started == NULL);
+	p = process_new(pid, pidfd, exit_cb, arg, opts->started == NULL);
 	p->child = child;
 	p->task_pid = task_pid;
 	p->report_fd = rp[0];
@@ -659,14 +1021,7 @@ bd_process_spawn(const struct bd_process_options *opts,
 	if (opts->started != NULL) {
 		p->starting = true;
 		p->start_cb = opts->started;
-		if ((rc = uv_poll_init(process_loop, &p->report_poll,
-		    rp[0])) < 0)
-			fatalx("process: cannot watch a report pipe: %s",
-			    uv_strerror(rc));
-		p->report_poll.data = p;
-		p->report_polled = true;
-		p->open_handles++;
-		uv_poll_start(&p->report_poll, UV_READABLE, process_on_report);
+		process_watch_report(p);
 	}
 	*out = p;
 	return 0;
@@ -741,11 +1096,10 @@ bd_process_record(const struct bd_process *proc)
 	return &proc->rec;
 }
 
+/* Drops one of p's references (a handle, a request); frees at the last. */
 static void
-process_on_close(uv_handle_t *h)
+process_unref(struct bd_process *p)
 {
-	struct bd_process *p = h->data;
-
 	if (--p->open_handles > 0)
 		return;
 	if (p->pidfd != -1)
@@ -756,12 +1110,20 @@ process_on_close(uv_handle_t *h)
 	free(p);
 }
 
+static void
+process_on_close(uv_handle_t *h)
+{
+	process_unref(h->data);
+}
+
 void
 bd_process_free(struct bd_process *proc)
 {
 	if (proc == NULL)
 		return;
 	proc->freed = true;
+	/* Off the list, should it be freed before its end (or its start). */
+	process_unlist(proc);
 	uv_close((uv_handle_t *)&proc->defer, process_on_close);
 	if (proc->pidfd != -1)
 		uv_close((uv_handle_t *)&proc->poll, process_on_close);
@@ -785,11 +1147,13 @@ bd_process_kill_tree(struct bd_process *proc, int sig)
 		 * also ends a supervisor stuck before it (a hung file
 		 * system): its start then fails. */
 		proc->pending_sig = sig;
+		/* Before the spawner's reply there is no pid yet: the reply
+		 * sends it (process_on_reply()). */
 		if (sig == SIGKILL) {
 			if (proc->pidfd != -1)
 				(void)pidfd_send_signal(proc->pidfd, SIGKILL,
 				    NULL, 0);
-			else
+			else if (proc->pid > 0)
 				(void)kill(proc->pid, SIGKILL);
 		}
 		return 1;

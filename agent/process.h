@@ -68,8 +68,9 @@ struct bd_process_options {
 	   the task (not through bd_process_kill_tree()); 0: 5 s. */
 	int64_t grace_ms;
 	/* NULL: bd_process_spawn() waits until the command has been
-	   executed.  Else it returns once the supervisor is started, without
-	   blocking the loop for the supervisor's start-up, and started runs
+	   executed.  Else it returns once the supervisor is asked for,
+	   without blocking the loop for the spawner's fork (its reply is
+	   read on the loop) nor the supervisor's start-up, and started runs
 	   once from the loop: with 0, after which exit_cb runs as usual;
 	   or with a negative errno (see bd_process_spawn()), after which
 	   exit_cb never runs and the caller frees the process. */
@@ -130,7 +131,7 @@ int bd_process_spawn(const struct bd_process_options *opts,
 int bd_process_adopt(const char *state_path, bd_process_exit_cb exit_cb,
     void *arg, struct bd_process **out);
 
-/* The command's pid (for logs). */
+/* The command's pid (for logs); 0 until the command runs. */
 pid_t bd_process_pid(const struct bd_process *proc);
 
 /*
@@ -148,7 +149,12 @@ const struct bd_supervisor_record *bd_process_record(
  */
 int bd_process_kill_tree(struct bd_process *proc, int sig);
 
-/* Frees a process whose exit_cb has run. */
+/*
+ * Frees a process whose exit_cb has run (or whose start failed).  One
+ * freed earlier is no longer watched, and its supervisor runs on (its
+ * state file lets a later batchd adopt it); bd_process_kill_tree() first
+ * ends it.
+ */
 void bd_process_free(struct bd_process *proc);
 
 /*

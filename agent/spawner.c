@@ -5,8 +5,11 @@
  * line and environment as NUL-terminated strings, and the descriptors
  * (the report pipe first, then the hold fds) as SCM_RIGHTS.  The reply is
  * one message: the supervisor's pid or a negative errno, and its pidfd.
+ * The spawner serves one request at a time, so replies come in the
+ * order of the requests; batchd matches them (process.c).
  *
- * State: batchd's end of the pair and the spawner's pid.
+ * State: batchd's end of the pair, the spawner's pid, and whether it has
+ * failed (no requests then; the replies already queued are still read).
  */
 #include "spawner.h"
 
@@ -45,14 +48,17 @@ extern char **environ;
 
 static int spawner_fd = -1;
 static pid_t spawner_pid = -1;
+/* It failed (spawner_gone()): no more requests. */
+static bool spawner_dead;
 
 /*
- * In the spawner: the spare, a child forked ahead that waits on the
- * socket for the next request itself (spawner_spare_main()), or -1; and
- * the pipe on which a spare says it has replied (its pid).
+ * In the spawner: the spare, a child forked ahead that waits for the next
+ * request (spawner_spare_main()), or -1; its pidfd, opened at its fork;
+ * the spawner's end of the socket pair the request goes to it on.
  */
 static pid_t spawner_spare = -1;
-static int spawner_note[2] = { -1, -1 };
+static int spawner_spare_pidfd = -1;
+static int spawner_spare_sock = -1;
 
 /* In the spawner: whether batchd has a controlling terminal. */
 static bool spawner_has_tty;
@@ -136,11 +142,12 @@ union spawner_cmsg {
 
 /*
  * Sends len bytes of data as one message, with nfds descriptors (at most
- * SPAWNER_MAX_FDS) as SCM_RIGHTS.  The bytes sent, or -1 with errno.
+ * SPAWNER_MAX_FDS) as SCM_RIGHTS; flags as sendmsg's (MSG_DONTWAIT).  The
+ * bytes sent, or -1 with errno.
  */
 static ssize_t
 spawner_send(int sock, const void *data, size_t len, const int *fds,
-    size_t nfds)
+    size_t nfds, int flags)
 {
 	union spawner_cmsg u;
 	struct iovec iov = { (void *)(uintptr_t)data, len };
@@ -159,7 +166,7 @@ spawner_send(int sock, const void *data, size_t len, const int *fds,
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
 	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
 	while (n == -1 && errno == EINTR);
 	return n;
 }
@@ -167,12 +174,13 @@ spawner_send(int sock, const void *data, size_t len, const int *fds,
 /*
  * Receives one message: up to len bytes into data and up to max (at most
  * SPAWNER_MAX_FDS) descriptors, close-on-exec, into fds, their number in
- * *nfds; *flags gets the message's flags (MSG_TRUNC, MSG_CTRUNC).  The
- * bytes received (0 at the other end's close), or -1 with errno.
+ * *nfds; *flags gets the message's flags (MSG_TRUNC, MSG_CTRUNC); how is
+ * recvmsg's (MSG_DONTWAIT).  The bytes received (0 at the other end's
+ * close), or -1 with errno.
  */
 static ssize_t
 spawner_recv(int sock, void *data, size_t len, int *fds, size_t max,
-    size_t *nfds, int *flags)
+    size_t *nfds, int *flags, int how)
 {
 	union spawner_cmsg u;
 	struct iovec iov = { data, len };
@@ -184,7 +192,7 @@ spawner_recv(int sock, void *data, size_t len, int *fds, size_t max,
 
 	*nfds = 0;
 	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | how);
 	while (n == -1 && errno == EINTR);
 	if (n < 0)
 		return n;
@@ -265,10 +273,6 @@ spawner_child(int sock, int sigfd, int go, char **argv, size_t skip,
 
 	close(sock);
 	close(sigfd);
-	if (spawner_note[0] != -1) {
-		close(spawner_note[0]);
-		close(spawner_note[1]);
-	}
 	/* Nothing happens until batchd has this supervisor's pid and pidfd:
 	 * a spawner that dies first (EOF) must leave nothing running, for
 	 * batchd then execs a supervisor of its own. */
@@ -290,7 +294,7 @@ static bool
 spawner_reply(int sock, int32_t status, int pidfd)
 {
 	return spawner_send(sock, &status, sizeof(status), &pidfd,
-	    pidfd >= 0 ? 1 : 0) == (ssize_t)sizeof(status);
+	    pidfd >= 0 ? 1 : 0, 0) == (ssize_t)sizeof(status);
 }
 
 /*
@@ -336,12 +340,13 @@ spawner_parse(char *buf, size_t len, char ***argv, size_t *argc,
  * when batchd has closed its end (or the socket failed).
  */
 static int
-spawner_take(int sock, char **buf, char ***argv, size_t *argc, size_t *skip,
-    char ***envp, int *fds, size_t *nfds)
+spawner_take(int sock, char **buf, size_t *buf_len, char ***argv,
+    size_t *argc, size_t *skip, char ***envp, int *fds, size_t *nfds)
 {
 	ssize_t len, n;
 	int flags;
 
+	*buf_len = 0;
 	*buf = NULL;
 	*argv = NULL;
 	*nfds = 0;
@@ -352,11 +357,115 @@ spawner_take(int sock, char **buf, char ***argv, size_t *argc, size_t *skip,
 		return len == -1 && errno == EAGAIN ? -EAGAIN : 1;
 	*buf = xmalloc((size_t)len + 1);
 	if ((n = spawner_recv(sock, *buf, (size_t)len, fds, SPAWNER_MAX_FDS,
-	    nfds, &flags)) <= 0)
+	    nfds, &flags, 0)) <= 0)
 		return 1;
 	if ((flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || *nfds == 0)
 		return -EMSGSIZE;
+	*buf_len = (size_t)n;
 	return spawner_parse(*buf, (size_t)n, argv, argc, skip, envp);
+}
+
+/*
+ * The spare's life.  Forked ahead of the next request, it waits on its
+ * own socket pair for the request the spawner hands it, then for the
+ * word to go (sent once batchd has its pid), and becomes the supervisor:
+ * a task's start waits for no fork (the spawner's fork and the new
+ * process's first run were a tenth of a short task's cycle).  The
+ * spawner alone answers batchd, so replies keep the requests' order.  A
+ * spawner that ends leaves the pair's end: the spare exits, having done
+ * nothing.
+ */
+static void __attribute__((noreturn))
+spawner_spare_main(int sock, int sigfd, int mine)
+{
+	char **argv = NULL, **envp = NULL, *buf = NULL, go = 0;
+	int fds[SPAWNER_MAX_FDS], rc;
+	size_t nfds = 0, argc = 0, skip = 0, len;
+	ssize_t n;
+
+	/* batchd's socket must end with the spawner: only it holds it. */
+	close(sock);
+	close(sigfd);
+	(void)prctl(PR_SET_NAME, "batchd-spare", 0, 0, 0);
+	spawner_own_group();
+	while ((rc = spawner_take(mine, &buf, &len, &argv, &argc, &skip,
+	    &envp, fds, &nfds)) == -EAGAIN)
+		free(buf);
+	if (rc != 0)
+		_exit(0);
+	do
+		n = recv(mine, &go, 1, 0);
+	while (n == -1 && errno == EINTR);
+	if (n != 1 || go != 'g')
+		_exit(0);
+	close(mine);
+	spawner_become_supervisor(argv, skip, argc, envp, fds, nfds);
+}
+
+/* The spare is done with (handed a request, or gone): forget it. */
+static void
+spawner_spare_drop(void)
+{
+	if (spawner_spare_sock != -1)
+		close(spawner_spare_sock);
+	if (spawner_spare_pidfd != -1)
+		close(spawner_spare_pidfd);
+	spawner_spare_sock = spawner_spare_pidfd = -1;
+	spawner_spare = -1;
+}
+
+/* Forks the next spare; without one (no pair, no fork, no pidfd) the
+ * spawner forks for each request as it comes. */
+static void
+spawner_fork_spare(int sock, int sigfd)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		return;
+	if ((pid = _Fork()) == 0) {
+		close(sv[0]);
+		spawner_spare_main(sock, sigfd, sv[1]);
+	}
+	close(sv[1]);
+	if (pid == -1) {
+		close(sv[0]);
+		return;
+	}
+	spawner_spare = pid;
+	spawner_spare_sock = sv[0];
+	/* Before any reaping: it names this child. */
+	if ((spawner_spare_pidfd = pidfd_open(pid, 0)) == -1) {
+		kill(pid, SIGKILL);
+		spawner_spare_drop();
+	}
+}
+
+/*
+ * Hands a request (its body and descriptors) to the spare, answers batchd
+ * with the spare's pid and pidfd, then tells the spare to go.  False
+ * without a spare, or when it is gone (the caller forks instead).
+ */
+static bool
+spawner_hand_to_spare(int sock, const char *buf, size_t len, const int *fds,
+    size_t nfds)
+{
+	int32_t pid = (int32_t)spawner_spare;
+
+	if (spawner_spare == -1)
+		return false;
+	if (spawner_send(spawner_spare_sock, buf, len, fds, nfds,
+	    MSG_NOSIGNAL) != (ssize_t)len) {
+		kill(spawner_spare, SIGKILL);
+		spawner_spare_drop();
+		return false;
+	}
+	/* Without batchd's answer the spare sees its pair end, and exits. */
+	if (spawner_reply(sock, pid, spawner_spare_pidfd))
+		(void)send(spawner_spare_sock, "g", 1, MSG_NOSIGNAL);
+	spawner_spare_drop();
+	return true;
 }
 
 /*
@@ -368,16 +477,24 @@ spawner_serve(int sock, int sigfd)
 {
 	char **argv = NULL, **envp = NULL, *buf = NULL;
 	int fds[SPAWNER_MAX_FDS], pidfd = -1, go[2] = { -1, -1 }, rc;
-	size_t nfds = 0, argc = 0, skip = 0;
+	size_t nfds = 0, argc = 0, skip = 0, len;
 	int32_t status;
 	pid_t pid;
 
-	rc = spawner_take(sock, &buf, &argv, &argc, &skip, &envp, fds, &nfds);
+	rc = spawner_take(sock, &buf, &len, &argv, &argc, &skip, &envp, fds,
+	    &nfds);
 	if (rc == 1 || rc == -EAGAIN) {
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		free(buf);
 		return rc == 1 ? -1 : 0;
+	}
+	if (rc == 0 && spawner_hand_to_spare(sock, buf, len, fds, nfds)) {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		free(argv);
+		free(buf);
+		return 0;
 	}
 	if ((status = rc) == 0 && pipe2(go, O_CLOEXEC) == -1)
 		status = -errno;
@@ -409,81 +526,6 @@ spawner_serve(int sock, int sigfd)
 	free(argv);
 	free(buf);
 	return 0;
-}
-
-/*
- * The spare's life.  Forked ahead of the next request, it takes that
- * request from the socket itself and answers with its own pid and pidfd,
- * so that a task's start waits for no fork (the spawner's fork and the
- * new process's first run were a tenth of a short task's cycle).  Then it
- * tells the spawner, which forks the next spare, and becomes the
- * supervisor.  One spare at a time reads the socket: replies come in the
- * order of the requests.  While it waits it dies with the spawner, so
- * that the socket's other end closes and batchd execs supervisors instead.
- */
-static void __attribute__((noreturn))
-spawner_spare_main(int sock, int sigfd, pid_t spawner)
-{
-	char **argv = NULL, **envp = NULL, *buf = NULL;
-	int fds[SPAWNER_MAX_FDS], pidfd = -1, rc;
-	size_t nfds = 0, argc = 0, skip = 0;
-	pid_t me = getpid();
-
-	close(sigfd);
-	close(spawner_note[0]);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != spawner)
-		_exit(0);
-	spawner_own_group();
-	while ((rc = spawner_take(sock, &buf, &argv, &argc, &skip, &envp,
-	    fds, &nfds)) == -EAGAIN)
-		free(buf);
-	if (rc == 1)
-		_exit(0);
-	/* A request taken outlives the spawner: batchd gets its answer. */
-	(void)prctl(PR_SET_PDEATHSIG, 0);
-	if (rc == 0 && (pidfd = pidfd_open(me, 0)) == -1)
-		rc = -errno;
-	if (!spawner_reply(sock, rc == 0 ? (int32_t)me : rc, pidfd))
-		_exit(0);
-	(void)!write(spawner_note[1], &me, sizeof(me));
-	if (rc < 0)
-		_exit(0);
-	close(pidfd);
-	close(spawner_note[1]);
-	close(sock);
-	spawner_become_supervisor(argv, skip, argc, envp, fds, nfds);
-}
-
-/* Forks the next spare; without one (no pipe, no fork) the spawner
- * serves requests itself. */
-static void
-spawner_fork_spare(int sock, int sigfd)
-{
-	pid_t me = getpid(), pid;
-
-	if (spawner_note[0] == -1) {
-		if (pipe2(spawner_note, O_CLOEXEC) == -1) {
-			spawner_note[0] = spawner_note[1] = -1;
-			return;
-		}
-		(void)fcntl(spawner_note[0], F_SETFL, O_NONBLOCK);
-	}
-	if ((pid = _Fork()) == 0)
-		spawner_spare_main(sock, sigfd, me);
-	if (pid > 0)
-		spawner_spare = pid;
-}
-
-/* Reads the spares' notes: the one that has replied is no spare now. */
-static void
-spawner_read_notes(void)
-{
-	pid_t pid;
-
-	while (spawner_note[0] != -1 &&
-	    read(spawner_note[0], &pid, sizeof(pid)) == (ssize_t)sizeof(pid))
-		if (pid == spawner_spare)
-			spawner_spare = -1;
 }
 
 /*
@@ -524,33 +566,25 @@ spawner_main(int sock)
 	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		_exit(1);
 	for (;;) {
+		struct pollfd p[2] = { { sock, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
 		pid_t pid;
 
+		/* Ahead of the next request, off the path of this one. */
 		if (spawner_spare == -1)
 			spawner_fork_spare(sock, sigfd);
-		struct pollfd p[3] = {
-			{ spawner_spare == -1 ? sock : -1, POLLIN, 0 },
-			{ sigfd, POLLIN, 0 },
-			{ spawner_note[0], POLLIN, 0 },
-		};
-		if (poll(p, 3, -1) == -1) {
+		if (poll(p, 2, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			_exit(1);
 		}
-		spawner_read_notes();
 		if (p[1].revents != 0) {
 			while (read(sigfd, &si, sizeof(si)) > 0)
 				;
-			/* A spare's note comes before its exit. */
-			spawner_read_notes();
-			/* A spare that ends before it has replied: batchd
-			 * closed its end, or it was killed; either way the
-			 * spawner ends (batchd execs from then on). */
+			/* A spare that died waiting: another is forked. */
 			while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
 				if (pid == spawner_spare)
-					_exit(0);
+					spawner_spare_drop();
 		}
 		if (p[0].revents != 0 && spawner_serve(sock, sigfd) < 0)
 			_exit(0);
@@ -595,13 +629,14 @@ bd_spawner_start(void)
 		    sizeof(size));
 	spawner_fd = sv[0];
 	spawner_pid = pid;
+	spawner_dead = false;
 	return 0;
 }
 
 bool
 bd_spawner_running(void)
 {
-	return spawner_fd != -1;
+	return spawner_fd != -1 && !spawner_dead;
 }
 
 void
@@ -614,14 +649,20 @@ bd_spawner_stop(void)
 	spawner_pid = -1;
 }
 
-/* The spawner failed: say so once and exec from now on. */
-static pid_t
+/*
+ * The spawner failed: say so once.  No request is sent from now on, but
+ * the socket stays open until the caller has read the replies already
+ * queued on it (bd_spawner_read_reply()): each names a supervisor that
+ * runs.
+ */
+static int
 spawner_gone(const char *what, int err)
 {
-	log_warnx("spawner (pid %d): %s: %s; task supervisors are started by "
-	    "exec from now on", (int)spawner_pid, what,
-	    err != 0 ? strerror(err) : "it has exited");
-	bd_spawner_stop();
+	if (!spawner_dead)
+		log_warnx("spawner (pid %d): %s: %s; task supervisors are "
+		    "started by exec from now on", (int)spawner_pid, what,
+		    err != 0 ? strerror(err) : "it has exited");
+	spawner_dead = true;
 	return -ENOTCONN;
 }
 
@@ -653,18 +694,22 @@ spawner_request(char *const *argv, size_t skip, char *const *envp,
 	return buf;
 }
 
-pid_t
-bd_spawner_spawn(char *const *argv, size_t skip, char *const *envp,
-    int report_fd, const int *hold_fds, size_t n_hold_fds, int *pidfd)
+int
+bd_spawner_fd(void)
 {
-	int fds[SPAWNER_MAX_FDS], flags;
-	size_t len, nfds = 1 + n_hold_fds, got;
-	int32_t status;
+	return spawner_fd;
+}
+
+int
+bd_spawner_send(char *const *argv, size_t skip, char *const *envp,
+    int report_fd, const int *hold_fds, size_t n_hold_fds)
+{
+	int fds[SPAWNER_MAX_FDS];
+	size_t len, nfds = 1 + n_hold_fds;
 	ssize_t n;
 	char *buf;
 
-	*pidfd = -1;
-	if (spawner_fd == -1)
+	if (spawner_fd == -1 || spawner_dead)
 		return -ENOTCONN;
 	if (nfds > SPAWNER_MAX_FDS ||
 	    (buf = spawner_request(argv, skip, envp, &len)) == NULL)
@@ -672,22 +717,54 @@ bd_spawner_spawn(char *const *argv, size_t skip, char *const *envp,
 	fds[0] = report_fd;
 	if (n_hold_fds > 0)
 		memcpy(fds + 1, hold_fds, sizeof(int) * n_hold_fds);
-	n = spawner_send(spawner_fd, buf, len, fds, nfds);
+	/* Never waits: a full socket buffer (two slots' requests are a few
+	 * kB in 4 MB) is this request's problem only. */
+	n = spawner_send(spawner_fd, buf, len, fds, nfds, MSG_DONTWAIT);
 	free(buf);
 	if (n == -1)
-		return errno == EMSGSIZE || errno == ENOBUFS ? -EMSGSIZE :
+		return errno == EMSGSIZE || errno == ENOBUFS ||
+		    errno == EAGAIN ? -EMSGSIZE :
 		    spawner_gone("cannot send it a request", errno);
+	return 0;
+}
 
-	/* The reply: a fork away. */
-	n = spawner_recv(spawner_fd, &status, sizeof(status), pidfd, 1, &got,
-	    &flags);
-	if (n != (ssize_t)sizeof(status))
+int
+bd_spawner_read_reply(bool wait, int *status, int *pidfd)
+{
+	int32_t st;
+	size_t got;
+	ssize_t n;
+	int flags;
+
+	*pidfd = -1;
+	if (spawner_fd == -1)
+		return -ENOTCONN;
+	/* The socket may be non-blocking (a uv_poll_t makes it so).  A
+	 * spawner that died with requests unread leaves ECONNRESET, once,
+	 * before the replies it did send: those name running supervisors. */
+	while ((n = spawner_recv(spawner_fd, &st, sizeof(st), pidfd, 1, &got,
+	    &flags, MSG_DONTWAIT)) == -1 && (errno == EAGAIN ||
+	    errno == ECONNRESET)) {
+		struct pollfd pfd = { spawner_fd, POLLIN, 0 };
+		if (errno == ECONNRESET)
+			continue;
+		if (!wait)
+			return 0;
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			break;
+	}
+	if (n != (ssize_t)sizeof(st)) {
+		if (*pidfd != -1)
+			close(*pidfd);
+		*pidfd = -1;
 		return spawner_gone("no reply", n == -1 ? errno : 0);
-	if (status >= 0 && *pidfd == -1)
+	}
+	if (st >= 0 && *pidfd == -1)
 		return spawner_gone("a reply without a pidfd", EPROTO);
-	if (status < 0 && *pidfd != -1) {
+	if (st < 0 && *pidfd != -1) {
 		close(*pidfd);
 		*pidfd = -1;
 	}
-	return (pid_t)status;
+	*status = (int)st;
+	return 1;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -33,15 +34,17 @@ run_until_exits(int n)
 		uv_run(&loop, UV_RUN_ONCE);
 }
 
+/* Spawns sh -c script; started: see bd_process_options. */
 static struct bd_process *
-spawn_sh(const char *script)
+spawn_sh_with(const char *script, bd_process_start_cb started)
 {
 	char *copy = xstrdup(script);
 	char *argv[] = { (char[]){"sh"}, (char[]){"-c"}, copy, NULL };
 	char *envp[] = { (char[]){"PATH=/usr/bin:/bin"}, NULL };
 	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir, "err.txt");
 	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
-	    .envp = envp, .cwd = dir, .stdout_path = out, .stderr_path = err };
+	    .envp = envp, .cwd = dir, .stdout_path = out, .stderr_path = err,
+	    .started = started };
 	struct bd_process *p = NULL;
 
 	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p), 0);
@@ -49,6 +52,12 @@ spawn_sh(const char *script)
 	free(out);
 	free(err);
 	return p;
+}
+
+static struct bd_process *
+spawn_sh(const char *script)
+{
+	return spawn_sh_with(script, NULL);
 }
 
 static bool
@@ -213,7 +222,7 @@ spare_pid(pid_t spawner)
 	pid_t pid = 0;
 
 	for (int i = 0; i < 5000 && (pid = child_named(spawner,
-	    "batchd-spawner")) == 0; i++)
+	    "batchd-spare")) == 0; i++)
 		usleep(1000);
 	return pid;
 }
@@ -350,8 +359,8 @@ TEST(outcome_before_supervisor_exit)
 
 /*
  * The spawner dies while batchd waits for its reply (a real SIGKILL,
- * sent by a helper process once this one sleeps in recvmsg): the task
- * runs once, by exec.
+ * sent by a helper process once this one sleeps in poll or recvmsg): the
+ * task runs once, by exec.
  */
 TEST(spawner_dies_mid_request)
 {
@@ -363,19 +372,17 @@ TEST(spawner_dies_mid_request)
 
 	ASSERT(spawner > 0);
 	(void)unlink(runs);
-	/* Neither the spare nor the spawner can answer; the spare dies
-	 * with the spawner. */
-	ASSERT_INT_EQ(kill(spare_pid(spawner), SIGSTOP), 0);
 	ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
 	if ((killer = fork()) == 0) {
 		char path[64], buf[64];
 		snprintf(path, sizeof(path), "/proc/%d/syscall", (int)me);
-		for (;;) {	/* 47: recvmsg on x86-64 */
+		for (;;) {	/* 7, 47: poll, recvmsg on x86-64 */
 			FILE *f = fopen(path, "r");
 			size_t n = f != NULL ? fread(buf, 1, 3, f) : 0;
 			if (f != NULL)
 				fclose(f);
-			if (n == 3 && memcmp(buf, "47 ", 3) == 0)
+			if (n == 3 && (memcmp(buf, "47 ", 3) == 0 ||
+			    memcmp(buf, "7 ", 2) == 0))
 				break;
 			usleep(1000);
 		}
@@ -397,44 +404,367 @@ TEST(spawner_dies_mid_request)
 	free(runs);
 }
 
+/* The parent of the task that script (run by spawn_sh) starts. */
+static pid_t
+supervisor_of(const char *script)
+{
+	char *path = bd_path_join(dir, "ppid.txt"), *data, *full;
+	struct bd_process *p;
+	size_t len;
+	pid_t pid;
+
+	(void)unlink(path);
+	full = xasprintf("echo $PPID > ppid.txt; %s", script);
+	p = spawn_sh(full);
+	exits = 0;
+	run_until_exits(1);
+	bd_process_free(p);
+	ASSERT_INT_EQ(bd_read_file(path, 64, &data, &len), 0);
+	pid = (pid_t)atoi(data);
+	free(data);
+	free(full);
+	free(path);
+	return pid;
+}
+
 /*
- * The spare answers without the spawner: a task starts and ends with the
- * spawner stopped (no fork on the way).  Then the spare is killed while
- * it waits (a real SIGKILL): the spawner ends, and the next task starts
- * by exec.
+ * A task's supervisor is the spare forked before its request came (no
+ * fork on the way).  A spare killed while it waits (a real SIGKILL) is
+ * replaced: the next task's supervisor is the new spare.
  */
 TEST(spare_starts_a_task_without_a_fork)
 {
 	pid_t spawner = spawner_pid(), spare;
-	struct bd_process *p;
-	int status;
 
 	ASSERT(spawner > 0);
 	ASSERT((spare = spare_pid(spawner)) > 0);
-	ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
-	p = spawn_sh("echo $PPID > spare.txt; exit 6");
-	exits = 0;
-	run_until_exits(1);
+	ASSERT_INT_EQ(supervisor_of("exit 6"), spare);
 	ASSERT_INT_EQ(got_code, 6);
-	bd_process_free(p);
-	char *path = bd_path_join(dir, "spare.txt"), *data;
-	size_t len;
-	ASSERT_INT_EQ(bd_read_file(path, 64, &data, &len), 0);
-	ASSERT_INT_EQ(atoi(data), spare);
-	free(data);
-	free(path);
-	ASSERT_INT_EQ(kill(spawner, SIGCONT), 0);
 
-	/* The next spare, killed while it waits. */
 	ASSERT((spare = spare_pid(spawner)) > 0);
 	ASSERT_INT_EQ(kill(spare, SIGKILL), 0);
-	ASSERT_INT_EQ(waitpid(spawner, &status, 0), spawner);
-	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	p = spawn_sh("exit 7");
-	exits = 0;
-	run_until_exits(1);
+	pid_t next = 0;
+	for (int i = 0; i < 5000 && ((next = spare_pid(spawner)) == 0 ||
+	    next == spare); i++)
+		usleep(1000);
+	ASSERT(next > 0 && next != spare);
+	ASSERT_INT_EQ(supervisor_of("exit 7"), next);
 	ASSERT_INT_EQ(got_code, 7);
+	ASSERT_INT_EQ(kill(spawner, 0), 0);
+}
+
+/* Spawns script without waiting (opts->started), with on_started. */
+static struct bd_process *
+spawn_sh_started(const char *script)
+{
+	return spawn_sh_with(script, on_started);
+}
+
+/* How many descriptors this process has open. */
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n - 1;	/* the DIR's own */
+}
+
+/* Removes name in dir (from an earlier pass). */
+static void
+unlink_in_dir(const char *name)
+{
+	char *path = bd_path_join(dir, name);
+
+	(void)unlink(path);
+	free(path);
+}
+
+/* The contents of file in dir (malloc'd), or NULL. */
+static char *
+read_in_dir(const char *name)
+{
+	char *path = bd_path_join(dir, name), *data = NULL;
+	size_t len;
+
+	if (bd_read_file(path, 4096, &data, &len) != 0)
+		data = NULL;
+	free(path);
+	return data;
+}
+
+/* Waits (running the loop) until the file name in dir exists. */
+static char *
+wait_for_file(const char *name)
+{
+	char *data = NULL;
+
+	for (int i = 0; i < 5000 && (data = read_in_dir(name)) == NULL; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	return data;
+}
+
+/*
+ * Started without waiting: the spawner's reply is read on the loop.  Here
+ * the loop does not run until the task has ended, so the report pipe
+ * holds the first line and the outcome before the reply is read; both
+ * are taken once it is.
+ */
+TEST(started_reply_after_report)
+{
+	char *data;
+	pid_t task;
+	struct bd_process *p;
+
+	unlink_in_dir("task.pid");
+	started_status = 1;
+	exits = 0;
+	p = spawn_sh_started("echo $$ > task.pid.tmp; mv task.pid.tmp task.pid; "
+	    "exit 7");
+	ASSERT_INT_EQ(bd_process_pid(p), 0);
+	/* Without the loop: the task runs and ends all the same. */
+	while ((data = read_in_dir("task.pid")) == NULL)
+		usleep(1000);
+	task = (pid_t)atoi(data);
+	free(data);
+	while (alive(task))
+		usleep(1000);
+	ASSERT_INT_EQ(started_status, 1);
+	run_until_exits(1);
+	ASSERT_INT_EQ(started_status, 0);
+	ASSERT_INT_EQ(got_code, 7);
+	ASSERT_INT_EQ(got_signal, 0);
+	ASSERT_INT_EQ(bd_process_pid(p), task);
 	bd_process_free(p);
+}
+
+/* A signal asked for before the reply reaches the task once it runs
+ * (SIGKILL: the supervisor at once). */
+TEST(started_kill_before_reply)
+{
+	struct bd_process *p;
+
+	started_status = 1;
+	exits = 0;
+	p = spawn_sh_started("exec sleep 1000");
+	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGTERM), 1);
+	run_until_exits(1);
+	ASSERT_INT_EQ(started_status, 0);
+	ASSERT_INT_EQ(got_signal, SIGTERM);
+	bd_process_free(p);
+
+	/* SIGKILL ends the supervisor once its pid is known: before it
+	 * starts the command (the start fails) or after (killed). */
+	started_status = 1;
+	exits = 0;
+	p = spawn_sh_started("exec sleep 2");
+	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGKILL), 1);
+	while (started_status > 0 || (started_status == 0 && exits == 0))
+		uv_run(&loop, UV_RUN_ONCE);
+	if (started_status == 0)
+		ASSERT_INT_EQ(got_signal, SIGKILL);
+	else
+		ASSERT_INT_EQ(exits, 0);
+	bd_process_free(p);
+}
+
+/*
+ * Freed before the reply: the reply is still read and its pidfd closed;
+ * the supervisor is left to run its task (as after any free), unless a
+ * SIGKILL was asked for first.
+ */
+TEST(started_free_before_reply)
+{
+	struct bd_process *p;
+	char *data;
+	int fds;
+
+	uv_run(&loop, UV_RUN_NOWAIT);	/* the last test's closes */
+	fds = open_fds();
+	unlink_in_dir("freed.txt");
+	started_status = 1;
+	exits = 0;
+	p = spawn_sh_started("echo ran > freed.tmp; mv freed.tmp freed.txt");
+	bd_process_free(p);
+	ASSERT_NOT_NULL(data = wait_for_file("freed.txt"));
+	ASSERT_STR_EQ(data, "ran\n");
+	free(data);
+	for (int i = 0; i < 5000 && open_fds() != fds; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	ASSERT_INT_EQ(open_fds(), fds);
+
+	/* Killed, then freed: the reply's SIGKILL ends the supervisor (a
+	 * task it started already, orphaned, ends soon by itself). */
+	p = spawn_sh_started("exec sleep 2");
+	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGKILL), 1);
+	bd_process_free(p);
+	for (int i = 0; i < 5000 && open_fds() != fds; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	ASSERT_INT_EQ(open_fds(), fds);
+	ASSERT_INT_EQ(started_status, 1);
+	ASSERT_INT_EQ(exits, 0);
+}
+
+/* The parent of pid, or 0. */
+static pid_t
+parent_of(pid_t pid)
+{
+	char path[64], buf[512], *rp;
+	int ppid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((rp = strrchr(buf, ')')) == NULL ||
+	    sscanf(rp + 2, "%*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+/*
+ * A request too big for one message to the spawner (more descriptors than
+ * it takes) is exec'd at once, without waiting, and its copies closed.
+ */
+TEST(started_too_big_for_the_spawner)
+{
+	char *argv[] = { (char[]){"sh"}, (char[]){"-c"},
+	    (char[]){"echo $PPID > big.tmp; mv big.tmp big.txt; "
+	    "exec sleep 1000"}, NULL };
+	char *envp[] = { (char[]){"PATH=/usr/bin:/bin"}, NULL };
+	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir,
+	    "err.txt"), *data;
+	int hold[65], fds;
+	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
+	    .envp = envp, .cwd = dir, .stdout_path = out, .stderr_path = err,
+	    .started = on_started, .hold_fds = hold, .n_hold_fds = 65 };
+	struct bd_process *p = NULL;
+
+	uv_run(&loop, UV_RUN_NOWAIT);	/* the last test's closes */
+	fds = open_fds();
+	unlink_in_dir("big.txt");
+	for (int i = 0; i < 65; i++)
+		ASSERT((hold[i] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0);
+	started_status = 1;
+	exits = 0;
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p), 0);
+	for (int i = 0; i < 65; i++)
+		close(hold[i]);
+	ASSERT_NOT_NULL(data = wait_for_file("big.txt"));
+	/* Exec'd: the supervisor is our child. */
+	ASSERT_INT_EQ(parent_of((pid_t)atoi(data)), getpid());
+	free(data);
+	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGKILL), 1);
+	run_until_exits(1);
+	ASSERT_INT_EQ(started_status, 0);
+	ASSERT_INT_EQ(got_signal, SIGKILL);
+	bd_process_free(p);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ASSERT_INT_EQ(open_fds(), fds);
+	free(out);
+	free(err);
+}
+
+/* Counts the exits and start failures of the tasks of spawner_killed_*. */
+static int starts_ok, starts_failed;
+
+static void
+on_started_count(struct bd_process *p, int status, void *arg)
+{
+	if (status == 0)
+		starts_ok++;
+	else
+		starts_failed++;
+}
+
+/*
+ * The spawner is killed (a real SIGKILL) with two requests whose replies
+ * batchd has not read.  It served neither (stopped first), or, with
+ * serve_first, it served the first (that supervisor runs; its reply waits
+ * unread, past the ECONNRESET of the second request left unread).  Those
+ * not served are exec'd; each task runs once.
+ */
+static void
+spawner_killed_with_two_pending(bool serve_first)
+{
+	pid_t spawner = spawner_pid();
+	char *argv[] = { (char[]){"sh"}, (char[]){"-c"},
+	    (char[]){"echo ran >> runs-$T.txt; exit $T"}, NULL };
+	char *env1[] = { (char[]){"PATH=/usr/bin:/bin"}, (char[]){"T=1"}, NULL };
+	char *env2[] = { (char[]){"PATH=/usr/bin:/bin"}, (char[]){"T=2"}, NULL };
+	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir,
+	    "err.txt"), *data;
+	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
+	    .envp = env1, .cwd = dir, .stdout_path = out, .stderr_path = err,
+	    .started = on_started_count };
+	struct bd_process *p1 = NULL, *p2 = NULL;
+	int status;
+
+	ASSERT(spawner > 0);
+	unlink_in_dir("runs-1.txt");
+	unlink_in_dir("runs-2.txt");
+	starts_ok = starts_failed = 0;
+	exits = 0;
+	if (!serve_first)
+		ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p1), 0);
+	if (serve_first) {
+		/* The first task ran: its reply is sent, not read (no loop). */
+		while ((data = read_in_dir("runs-1.txt")) == NULL)
+			usleep(1000);
+		free(data);
+		ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
+	}
+	o.envp = env2;
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p2), 0);
+	ASSERT_INT_EQ(kill(spawner, SIGKILL), 0);
+	ASSERT_INT_EQ(waitpid(spawner, &status, 0), spawner);
+	run_until_exits(2);
+	ASSERT_INT_EQ(starts_ok, 2);
+	ASSERT_INT_EQ(starts_failed, 0);
+	ASSERT(bd_process_pid(p1) > 0 && bd_process_pid(p2) > 0);
+	bd_process_free(p1);
+	bd_process_free(p2);
+	ASSERT_NOT_NULL(data = read_in_dir("runs-1.txt"));
+	ASSERT_STR_EQ(data, "ran\n");
+	free(data);
+	ASSERT_NOT_NULL(data = read_in_dir("runs-2.txt"));
+	ASSERT_STR_EQ(data, "ran\n");
+	free(data);
+	/* And the next task starts by exec at once. */
+	exits = 0;
+	o.envp = env1;
+	unlink_in_dir("runs-1.txt");
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p1), 0);
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_code, 1);
+	ASSERT_INT_EQ(starts_ok, 3);
+	bd_process_free(p1);
+	free(out);
+	free(err);
+}
+
+TEST(spawner_killed_serving_none)
+{
+	spawner_killed_with_two_pending(false);
+}
+
+TEST(spawner_killed_after_serving_one)
+{
+	spawner_killed_with_two_pending(true);
 }
 
 /* Closing batchd's end ends the spawner. */
@@ -496,6 +826,10 @@ main(int argc, char **argv)
 		/* Exec'd: the supervisor is this program's main(). */
 		if (!spawner)
 			RUN(outcome_before_supervisor_exit);
+		RUN(started_reply_after_report);
+		RUN(started_kill_before_reply);
+		RUN(started_free_before_reply);
+		RUN(started_too_big_for_the_spawner);
 		if (spawner) {
 			spawner_ends_with_shutdown();
 			ASSERT_INT_EQ(bd_process_init(&loop), 0);
@@ -510,6 +844,14 @@ main(int argc, char **argv)
 			uv_run(&loop, UV_RUN_DEFAULT);
 			ASSERT_INT_EQ(bd_process_init(&loop), 0);
 			RUN(spare_starts_a_task_without_a_fork);
+			bd_process_shutdown();
+			uv_run(&loop, UV_RUN_DEFAULT);
+			ASSERT_INT_EQ(bd_process_init(&loop), 0);
+			RUN(spawner_killed_serving_none);
+			bd_process_shutdown();
+			uv_run(&loop, UV_RUN_DEFAULT);
+			ASSERT_INT_EQ(bd_process_init(&loop), 0);
+			RUN(spawner_killed_after_serving_one);
 		}
 		bd_process_shutdown();
 		uv_run(&loop, UV_RUN_DEFAULT);
