@@ -46,6 +46,7 @@ struct bd_assignment {
 	struct bd_job *job;	/* borrowed from the job cache */
 	char *etag;		/* of the task row, for conditional writes */
 	bool row_exists;
+	int claims_lost;	/* claims that found the row changed */
 	int slots;
 	bool ahead;		/* started ahead of a free slot */
 	bool parked;		/* ahead, ready, waiting for slots */
@@ -89,6 +90,9 @@ struct bd_assignment {
 	/* What the completed row's write goes on with when it succeeds. */
 	bd_store_write_cb on_completed;
 };
+
+/* Lost claims read the row again and retry, up to this many. */
+#define ASSIGNMENT_MAX_CLAIMS_LOST 3
 
 static void assignment_finish(struct bd_assignment *a);
 static void assignment_settle(struct bd_assignment *a);
@@ -1044,22 +1048,80 @@ assignment_on_renew_timer(uv_timer_t *t)
 	}
 }
 
+static void assignment_on_claimed(void *arg, int status, const char *etag,
+    const char *detail);
+
+/*
+ * The row read again after a lost claim.  Done with (completed, or counts
+ * ahead: a newer attempt's message was sent): the message goes.  Claimed
+ * by a node for this attempt (running or preparing): theirs, as before;
+ * the message stays hidden for its lease (a duplicate message of the
+ * attempt may exist: a resend whose delete did not happen).  Else (the
+ * sender's row, active): claimed again with the new ETag, at once.
+ */
+static void
+assignment_on_claim_lost(void *arg, int status, struct bd_entity *row,
+    const char *detail)
+{
+	struct bd_assignment *a = arg;
+	const cJSON *state;
+
+	if (assignment_row_unread(a, status, row, detail))
+		return;
+	state = row != NULL ? cJSON_GetObjectItemCaseSensitive(row->props,
+	    "state") : NULL;
+	if (row == NULL || !cJSON_IsString(state)) {
+		bd_entity_free(row);
+		a->claims_lost = ASSIGNMENT_MAX_CLAIMS_LOST;
+		assignment_on_claimed(a, -ESTALE, NULL, NULL);
+		return;
+	}
+	if (strcmp(state->valuestring, "completed") == 0 ||
+	    assignment_message_is_stale(a, row)) {
+		log_info("job %s: task %s: done with since the message was "
+		    "received (the row is %s); dropping it", A_JOB(a),
+		    A_TASK(a), strcmp(state->valuestring, "completed") == 0 ?
+		    "completed" : "ahead of it");
+		bd_entity_free(row);
+		assignment_delete(a);
+		return;
+	}
+	if (strcmp(state->valuestring, "running") == 0 ||
+	    strcmp(state->valuestring, "preparing") == 0) {
+		bd_entity_free(row);
+		a->claims_lost = ASSIGNMENT_MAX_CLAIMS_LOST;
+		assignment_on_claimed(a, -ESTALE, NULL, NULL);
+		return;
+	}
+	log_info("job %s: task %s: its row changed before the claim (%s); "
+	    "claiming again", A_JOB(a), A_TASK(a), state->valuestring);
+	free(a->etag);
+	a->etag = xstrdup(row->etag);
+	a->row_exists = true;
+	bd_entity_free(row);
+	assignment_claim(a);
+}
+
 static void
 assignment_on_claimed(void *arg, int status, const char *etag,
     const char *detail)
 {
 	struct bd_assignment *a = arg;
 
+	if ((status == -ESTALE || status == -EEXIST) &&
+	    a->claims_lost++ < ASSIGNMENT_MAX_CLAIMS_LOST) {
+		/* The row changed since it was read: read it again (most
+		 * often the sender's own retry or requeue row, written after
+		 * its send, which this message is the attempt of). */
+		if (bd_store_get(a->env.store, BD_TABLE_TASKS, a->job_id,
+		    a->task_id, assignment_on_claim_lost, a) < 0)
+			assignment_later(a, a->env.settings->poll_max_ms);
+		return;
+	}
 	if (status == -ESTALE || status == -EEXIST || status == -ENOENT) {
-		/* This node holds the message's lease, so nobody else will
-		 * run it: the row changed under a write of its sender (a retry
-		 * or requeue row written after its send), or of a node whose
-		 * lease ended.  Hidden for a lease it would wait for nothing;
-		 * visible at once, its next receive reads the row again. */
-		log_info("job %s: task %s: its row changed before the claim; "
-		    "the message goes back to the queue at once", A_JOB(a),
+		log_info("job %s: task %s: another node has it", A_JOB(a),
 		    A_TASK(a));
-		assignment_later(a, 0);
+		assignment_finish(a);
 		return;
 	}
 	if (status < 0) {

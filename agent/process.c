@@ -5,10 +5,11 @@
  *
  * State: the path of this program, a list of live processes, and one
  * uv_signal_t for SIGCHLD that reaps every child (supervisors and any
- * orphan the subreaper inherits).  Each process has a pidfd watched with a
- * uv_poll_t; when it becomes readable the supervisor has exited, and its
- * outcome is read from the report pipe (a child) or from its state file
- * (adopted).  A uv_timer_t delivers the exit of a supervisor that ended
+ * orphan the subreaper inherits).  A started process's outcome is read
+ * from its report pipe when the pipe ends (the supervisor closes it after
+ * the outcome, or dies); its pidfd is watched with a uv_poll_t too, and an
+ * adopted process's only by that, its outcome then read from its state
+ * file.  A uv_timer_t delivers the exit of a supervisor that ended
  * while batchd was away.  bd_process_free() closes both handles and frees
  * in the last close callback.
  *

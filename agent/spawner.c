@@ -8,8 +8,12 @@
  * The spawner serves one request at a time, so replies come in the
  * order of the requests; batchd matches them (process.c).
  *
+ * The spawner hands each request to its spare (a child forked ahead, on
+ * a socket pair of its own) and answers with the spare's pid and pidfd.
+ *
  * State: batchd's end of the pair, the spawner's pid, and whether it has
- * failed (no requests then; the replies already queued are still read).
+ * failed (no requests then; the replies already queued are still read);
+ * in the spawner, its spare (pid, pidfd, its end of the spare's pair).
  */
 #include "spawner.h"
 

@@ -12,8 +12,9 @@ t1 (still running) and reports neither, so each task is recorded completed
 once, with node2's exit code, and its record does not change afterwards.
 
 Then a claim race on one node: the task's row changes between the node's
-read and its claim; the message goes back to the queue at once and the
-task runs once, well before its lease would have ended.
+read and its claim.  Still active (as after the sender's own retry row):
+the node claims again at once and the task runs once.  Claimed by
+another node: left to it until the message's lease is over.
 """
 import fcntl
 import os
@@ -159,10 +160,32 @@ with Workspace() as ws:
         took = time.monotonic() - released
         check(ok and took < 5, "claim race: the task completes well within the lease "
               "(10 s): %.1f s" % took, pool.log("node1")[-2000:])
-        check("c1: its row changed before the claim; the message goes back to the queue "
-              "at once" in pool.log("node1"), "claim race: the log says why",
-              pool.log("node1")[-2000:])
+        check("c1: its row changed before the claim (active); claiming again" in
+              pool.log("node1"), "claim race: the log says why", pool.log("node1")[-2000:])
         check(lines(ran) == ["x"], "claim race: the task ran once", lines(ran))
+
+        # The same race, but the row now says another node claimed this
+        # attempt (a duplicate message): that node's, so this one waits
+        # for its lease as before, then takes the task over.
+        rc, out, err = pool.cli("task", "add", "cj", ws.write_json("c2.json", {
+            "id": "c2", "commandLine": "/bin/sh -c 'echo y >> %s'" % ran}))
+        check(rc == 0, "claim race: task add c2", err)
+        row = sp.row_path("batchdtasks", "cj", "c2")
+        lock = os.open(row, os.O_RDONLY)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        check(wait_for(node_opened_row, 30, step=0), "claim race: the node opens c2's row")
+        sp.merge_row("batchdtasks", "cj", "c2", state="running", nodeId="node9")
+        released = time.monotonic()
+        os.close(lock)
+        check(wait_for(lambda: "c2: another node has it" in pool.log("node1"), 10),
+              "claim race: c2 is left to the node that claimed it", pool.log("node1")[-2000:])
+        check(lines(ran) == ["x"], "claim race: c2 does not run while node9's lease may hold",
+              lines(ran))
+        ok = wait_for(lambda: (pool.task_json("cj", "c2") or {}).get("state") == "completed", 40)
+        check(ok and time.monotonic() - released > 8,
+              "claim race: c2 runs once its message's lease is over (10 s)",
+              pool.log("node1")[-2000:])
+        check(lines(ran) == ["x", "y"], "claim race: c2 ran once", lines(ran))
     finally:
         status = pool.stop()
     check(status == {"node1": 0}, "claim race: the node stops", status)
