@@ -423,7 +423,7 @@ spawner_spare_drop(void)
 static void
 spawner_fork_spare(int sock, int sigfd)
 {
-	int sv[2];
+	int sv[2], size = SPAWNER_MSG_MAX;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
@@ -437,6 +437,11 @@ spawner_fork_spare(int sock, int sigfd)
 		close(sv[0]);
 		return;
 	}
+	/* Room for the largest request, as on batchd's socket. */
+	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &size,
+	    sizeof(size)) == -1)
+		(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size,
+		    sizeof(size));
 	spawner_spare = pid;
 	spawner_spare_sock = sv[0];
 	/* Before any reaping: it names this child. */
@@ -461,6 +466,9 @@ spawner_hand_to_spare(int sock, const char *buf, size_t len, const int *fds,
 		return false;
 	if (spawner_send(spawner_spare_sock, buf, len, fds, nfds,
 	    MSG_NOSIGNAL) != (ssize_t)len) {
+		/* Too big for the pair: this one request is forked for. */
+		if (errno == EMSGSIZE || errno == ENOBUFS)
+			return false;
 		kill(spawner_spare, SIGKILL);
 		spawner_spare_drop();
 		return false;

@@ -451,6 +451,45 @@ TEST(spare_starts_a_task_without_a_fork)
 	ASSERT_INT_EQ(supervisor_of("exit 7"), next);
 	ASSERT_INT_EQ(got_code, 7);
 	ASSERT_INT_EQ(kill(spawner, 0), 0);
+
+	/* A request of about 1 MiB (the environment: 8 variables of
+	 * 120 KiB, each under the kernel's limit for one string) goes to
+	 * the spare too. */
+	size_t big = 120 * 1024;
+	char *vars[8], *envp[10] = { (char[]){"PATH=/usr/bin:/bin"} };
+	for (int i = 0; i < 8; i++) {
+		vars[i] = xmalloc(big + 4);
+		snprintf(vars[i], 4, "V%d=", i);
+		memset(vars[i] + 3, 'v', big);
+		vars[i][big + 3] = '\0';
+		envp[i + 1] = vars[i];
+	}
+	envp[9] = NULL;
+	char *argv[] = { (char[]){"sh"}, (char[]){"-c"},
+	    (char[]){"echo $PPID ${#V7} > big-env.txt"}, NULL };
+	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir,
+	    "err.txt"), *path = bd_path_join(dir, "big-env.txt"), *data;
+	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
+	    .envp = envp, .cwd = dir, .stdout_path = out, .stderr_path = err };
+	struct bd_process *p = NULL;
+	size_t len;
+	int ppid = 0, vlen = 0;
+
+	ASSERT((next = spare_pid(spawner)) > 0);
+	exits = 0;
+	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p), 0);
+	run_until_exits(1);
+	bd_process_free(p);
+	ASSERT_INT_EQ(bd_read_file(path, 64, &data, &len), 0);
+	ASSERT_INT_EQ(sscanf(data, "%d %d", &ppid, &vlen), 2);
+	ASSERT_INT_EQ(ppid, next);
+	ASSERT_INT_EQ(vlen, (int)big);
+	free(data);
+	free(path);
+	free(out);
+	free(err);
+	for (int i = 0; i < 8; i++)
+		free(vars[i]);
 }
 
 /* Spawns script without waiting (opts->started), with on_started. */
