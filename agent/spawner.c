@@ -63,6 +63,9 @@ static bool spawner_dead;
 static pid_t spawner_spare = -1;
 static int spawner_spare_pidfd = -1;
 static int spawner_spare_sock = -1;
+/* A spare could not be made (no pair, fork or pidfd): none from then on,
+ * rather than a fork and a kill for each try. */
+static bool spawner_no_spares;
 
 /* In the spawner: whether batchd has a controlling terminal. */
 static bool spawner_has_tty;
@@ -269,7 +272,7 @@ spawner_become_supervisor(char **argv, size_t skip, size_t argc, char **envp,
 
 /* In a supervisor forked for a request the spawner took itself. */
 static void __attribute__((noreturn))
-spawner_child(int sock, int sigfd, int go, char **argv, size_t skip,
+spawner_child(int sock, int sigfd, const int go[2], char **argv, size_t skip,
     size_t argc, char **envp, int *fds, size_t nfds)
 {
 	char byte = 0;
@@ -277,15 +280,23 @@ spawner_child(int sock, int sigfd, int go, char **argv, size_t skip,
 
 	close(sock);
 	close(sigfd);
+	/* Its own copy of the write end would keep the pipe from ending;
+	 * the spare's end and pidfd would keep the spare from seeing the
+	 * spawner's. */
+	close(go[1]);
+	if (spawner_spare_sock != -1)
+		close(spawner_spare_sock);
+	if (spawner_spare_pidfd != -1)
+		close(spawner_spare_pidfd);
 	/* Nothing happens until batchd has this supervisor's pid and pidfd:
 	 * a spawner that dies first (EOF) must leave nothing running, for
 	 * batchd then execs a supervisor of its own. */
 	do
-		n = read(go, &byte, 1);
+		n = read(go[0], &byte, 1);
 	while (n == -1 && errno == EINTR);
 	if (n != 1 || byte != 'g')
 		_exit(0);
-	close(go);
+	close(go[0]);
 	spawner_own_group();
 	spawner_become_supervisor(argv, skip, argc, envp, fds, nfds);
 }
@@ -419,15 +430,19 @@ spawner_spare_drop(void)
 }
 
 /* Forks the next spare; without one (no pair, no fork, no pidfd) the
- * spawner forks for each request as it comes. */
+ * spawner forks for each request as it comes, from then on. */
 static void
 spawner_fork_spare(int sock, int sigfd)
 {
 	int sv[2], size = SPAWNER_MSG_MAX;
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+	if (spawner_no_spares)
 		return;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		spawner_no_spares = true;
+		return;
+	}
 	if ((pid = _Fork()) == 0) {
 		close(sv[0]);
 		spawner_spare_main(sock, sigfd, sv[1]);
@@ -435,6 +450,7 @@ spawner_fork_spare(int sock, int sigfd)
 	close(sv[1]);
 	if (pid == -1) {
 		close(sv[0]);
+		spawner_no_spares = true;
 		return;
 	}
 	/* Room for the largest request, as on batchd's socket. */
@@ -448,6 +464,7 @@ spawner_fork_spare(int sock, int sigfd)
 	if ((spawner_spare_pidfd = pidfd_open(pid, 0)) == -1) {
 		kill(pid, SIGKILL);
 		spawner_spare_drop();
+		spawner_no_spares = true;
 	}
 }
 
@@ -474,8 +491,12 @@ spawner_hand_to_spare(int sock, const char *buf, size_t len, const int *fds,
 		return false;
 	}
 	/* Without batchd's answer the spare sees its pair end, and exits. */
-	if (spawner_reply(sock, pid, spawner_spare_pidfd))
-		(void)send(spawner_spare_sock, "g", 1, MSG_NOSIGNAL);
+	/* Never waits: a spare that cannot take the word (stopped, its
+	 * buffer full) must not hold up every later request; it is ended
+	 * instead, and batchd sees a supervisor that died before it began. */
+	if (spawner_reply(sock, pid, spawner_spare_pidfd) &&
+	    send(spawner_spare_sock, "g", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+		kill(spawner_spare, SIGKILL);
 	spawner_spare_drop();
 	return true;
 }
@@ -514,7 +535,7 @@ spawner_serve(int sock, int sigfd)
 		/* _Fork: no atfork handlers, which are batchd's libraries'
 		 * (libuv's would replace descriptors it no longer owns). */
 		if ((pid = _Fork()) == 0)
-			spawner_child(sock, sigfd, go[0], argv, skip, argc,
+			spawner_child(sock, sigfd, go, argv, skip, argc,
 			    envp, fds, nfds);
 		close(go[0]);
 		/* The pidfd before any reaping: it names this child. */
