@@ -117,22 +117,30 @@ with Workspace() as ws:
             for p in dict(supervisors(os.path.join(ws.dir, n))).values():
                 os.kill(p, signal.SIGKILL)
 
+def one_node(ws, label, job, tasks, slots):
+    """A pool of one node (not started) with job and its tasks added, each
+    {id: word} a task that appends its word to ran.log; returns (pool, ran)."""
+    pool = Pool(ws, nodes=1, slots=slots)
+    ran = os.path.join(ws.writable_dir("logs"), "ran.log")
+    rc, out, err = pool.cli("job", "add", ws.write_json(job + ".json", {"id": job}))
+    check(rc == 0, "%s: job add" % label, err)
+    for tid, word in tasks:
+        rc, out, err = pool.cli("task", "add", job, ws.write_json(tid + ".json", {
+            "id": tid, "commandLine": "/bin/sh -c 'echo %s >> %s'" % (word, ran)}))
+        check(rc == 0, "%s: task add %s" % (label, tid), err)
+    return pool, ran
+
+
 with Workspace() as ws:
     # The row changes between the node's read of it and its claim (as when
-    # the sender of a retry writes its row after the send): the node holds
-    # the lease, so the message goes back to the queue at once instead of
-    # staying hidden for the lease (10 s here), and the task runs once.
-    # The test holds the row file's lock, sees the node open the file (its
-    # read, or its claim waiting for the lock), replaces the row and lets go.
-    pool = Pool(ws, nodes=1, slots=1)
-    logdir = ws.writable_dir("logs")
-    ran = os.path.join(logdir, "ran.log")
+    # the sender of a retry writes its row after the send): the node reads
+    # the row again and, finding it still active, claims again at once
+    # instead of leaving the task to the message's lease (10 s here); the
+    # task runs once.  The test holds the row file's lock, sees the node
+    # open the file (its read, or its claim waiting for the lock), replaces
+    # the row and lets go.
+    pool, ran = one_node(ws, "claim race", "cj", [("c1", "x")], 1)
     try:
-        rc, out, err = pool.cli("job", "add", ws.write_json("cj.json", {"id": "cj"}))
-        check(rc == 0, "claim race: job add", err)
-        rc, out, err = pool.cli("task", "add", "cj", ws.write_json("c1.json", {
-            "id": "c1", "commandLine": "/bin/sh -c 'echo x >> %s'" % ran}))
-        check(rc == 0, "claim race: task add", err)
         sp = Spool(os.path.join(ws.dir, "spool"))
         row = sp.row_path("batchdtasks", "cj", "c1")
         lock = os.open(row, os.O_RDONLY)
@@ -196,16 +204,8 @@ with Workspace() as ws:
     # messageId), so this one is dropped without running.  A row that
     # names this very message is a takeover (the claimer's lease ended):
     # that one runs.
-    pool = Pool(ws, nodes=1, slots=2)
-    logdir = ws.writable_dir("logs")
-    ran = os.path.join(logdir, "ran.log")
+    pool, ran = one_node(ws, "duplicate", "dj", [("d1", "d1"), ("d2", "d2")], 2)
     try:
-        rc, out, err = pool.cli("job", "add", ws.write_json("dj.json", {"id": "dj"}))
-        check(rc == 0, "duplicate: job add", err)
-        for tid in ("d1", "d2"):
-            rc, out, err = pool.cli("task", "add", "dj", ws.write_json(tid + ".json", {
-                "id": tid, "commandLine": "/bin/sh -c 'echo %s >> %s'" % (tid, ran)}))
-            check(rc == 0, "duplicate: task add %s" % tid, err)
         spool = os.path.join(ws.dir, "spool")
         sp = Spool(spool)
         vis = os.path.join(spool, "queues", "testpool-tasks", "visible")
