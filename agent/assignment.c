@@ -1090,8 +1090,11 @@ assignment_on_claim_lost(void *arg, int status, struct bd_entity *row,
 		assignment_delete(a);
 		return;
 	}
+	/* Blocked meanwhile (a dependency failed): the message's next
+	 * receive goes the whole way, dependencies first. */
 	if (strcmp(state->valuestring, "running") == 0 ||
-	    strcmp(state->valuestring, "preparing") == 0) {
+	    strcmp(state->valuestring, "preparing") == 0 ||
+	    cJSON_GetObjectItemCaseSensitive(row->props, "blockedBy") != NULL) {
 		bd_entity_free(row);
 		a->claims_lost = ASSIGNMENT_MAX_CLAIMS_LOST;
 		assignment_on_claimed(a, -ESTALE, NULL, NULL);
