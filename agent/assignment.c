@@ -99,8 +99,6 @@ static void assignment_settle(struct bd_assignment *a);
 static void assignment_claim(struct bd_assignment *a);
 static bool assignment_message_is_stale(const struct bd_assignment *a,
     const struct bd_entity *row);
-static bool assignment_row_claimed_by_another(const struct bd_assignment *a,
-    const struct bd_entity *row);
 
 /* "job J: task T" for log lines, whatever could be read. */
 #define A_JOB(a) ((a)->job_id != NULL ? (a)->job_id : "?")
@@ -1079,13 +1077,11 @@ assignment_on_claim_lost(void *arg, int status, struct bd_entity *row,
 		return;
 	}
 	if (strcmp(state->valuestring, "completed") == 0 ||
-	    assignment_message_is_stale(a, row) ||
-	    assignment_row_claimed_by_another(a, row)) {
+	    assignment_message_is_stale(a, row)) {
 		log_info("job %s: task %s: done with since the message was "
 		    "received (the row is %s); dropping it", A_JOB(a),
 		    A_TASK(a), strcmp(state->valuestring, "completed") == 0 ?
-		    "completed" : assignment_message_is_stale(a, row) ?
-		    "ahead of it" : "claimed through a duplicate of it");
+		    "completed" : "ahead of it");
 		bd_entity_free(row);
 		assignment_delete(a);
 		return;
@@ -1195,8 +1191,6 @@ assignment_claim(struct bd_assignment *a)
 	cJSON_AddStringToObject(e->props, "startTime", buf);
 	cJSON_AddNumberToObject(e->props, "retryCount", a->tm->retry_count);
 	cJSON_AddNumberToObject(e->props, "requeueCount", a->tm->requeue_count);
-	/* Which message this run is of: a duplicate of it is told apart. */
-	cJSON_AddStringToObject(e->props, "messageId", a->msg->id);
 	if (a->row_exists)
 		rc = bd_store_merge(a->env.store, BD_TABLE_TASKS, e, a->etag,
 		    assignment_on_claimed, a);
@@ -1433,31 +1427,6 @@ assignment_message_is_stale(const struct bd_assignment *a,
 	    assignment_row_count(row, "requeueCount") > a->tm->requeue_count;
 }
 
-/*
- * Whether the row shows this attempt claimed through another message (a
- * duplicate of this one, left by a resend whose delete did not happen):
- * that message stays and guarantees the run (protocol §4); this one
- * would only run the attempt a second time.  A row without a messageId
- * (written by an older batchd) tells nothing.
- */
-static bool
-assignment_row_claimed_by_another(const struct bd_assignment *a,
-    const struct bd_entity *row)
-{
-	const cJSON *state = cJSON_GetObjectItemCaseSensitive(row->props,
-	    "state");
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(row->props,
-	    "messageId");
-
-	if (!cJSON_IsString(state) || (strcmp(state->valuestring,
-	    "running") != 0 && strcmp(state->valuestring, "preparing") != 0))
-		return false;
-	if (!cJSON_IsString(id) || strcmp(id->valuestring, a->msg->id) == 0)
-		return false;
-	return assignment_row_count(row, "retryCount") == a->tm->retry_count &&
-	    assignment_row_count(row, "requeueCount") == a->tm->requeue_count;
-}
-
 static void
 assignment_on_row(void *arg, int status, struct bd_entity *row,
     const char *detail)
@@ -1482,14 +1451,6 @@ assignment_on_row(void *arg, int status, struct bd_entity *row,
 			log_info("job %s: task %s: a newer message of the task "
 			    "was sent (the row's counts are ahead); dropping "
 			    "this one", A_JOB(a), A_TASK(a));
-			bd_entity_free(row);
-			assignment_delete(a);
-			return;
-		}
-		if (assignment_row_claimed_by_another(a, row)) {
-			log_info("job %s: task %s: a duplicate of the message "
-			    "another run of it came from; dropping this one",
-			    A_JOB(a), A_TASK(a));
 			bd_entity_free(row);
 			assignment_delete(a);
 			return;

@@ -198,48 +198,4 @@ with Workspace() as ws:
         status = pool.stop()
     check(status == {"node1": 0}, "claim race: the node stops", status)
 
-with Workspace() as ws:
-    # A duplicate message of an attempt (a resend whose delete did not
-    # happen): the row says the attempt runs from another message (its
-    # messageId), so this one is dropped without running.  A row that
-    # names this very message is a takeover (the claimer's lease ended):
-    # that one runs.
-    pool, ran = one_node(ws, "duplicate", "dj", [("d1", "d1"), ("d2", "d2")], 2)
-    try:
-        spool = os.path.join(ws.dir, "spool")
-        sp = Spool(spool)
-        vis = os.path.join(spool, "queues", "testpool-tasks", "visible")
-        ids = {}
-        for name in os.listdir(vis):
-            if not name.startswith("."):
-                text = open(os.path.join(vis, name)).read()
-                for tid in ("d1", "d2"):
-                    if '\\"id\\":\\"%s\\"' % tid in text:
-                        ids[tid] = name.split(".")[1]
-        check(sorted(ids) == ["d1", "d2"], "duplicate: both messages found", ids)
-        sp.merge_row("batchdtasks", "dj", "d1", state="running", nodeId="node9",
-                     messageId="0" * 32, retryCount=0, requeueCount=0)
-        sp.merge_row("batchdtasks", "dj", "d2", state="running", nodeId="node9",
-                     messageId=ids.get("d2", ""), retryCount=0, requeueCount=0)
-        before = open(sp.row_path("batchdtasks", "dj", "d1")).read()
-        pool.start()
-        ok = wait_for(lambda: (pool.task_json("dj", "d2") or {}).get("state") == "completed", 30)
-        check(ok, "duplicate: the message a row names is taken over and runs",
-              pool.log("node1")[-2000:])
-        check(wait_for(lambda: "d1: a duplicate of the message another run of it came from; "
-                       "dropping this one" in pool.log("node1"), 30),
-              "duplicate: the other is dropped, and the log says why", pool.log("node1")[-2000:])
-        check(wait_for(lambda: not [n for sub in ("visible", "leased")
-                                    for n in os.listdir(os.path.join(spool, "queues",
-                                                                     "testpool-tasks", sub))
-                                    if not n.startswith(".")], 30),
-              "duplicate: no message is left")
-        check(lines(ran) == ["d2"], "duplicate: only d2 ran", lines(ran))
-        check(open(sp.row_path("batchdtasks", "dj", "d1")).read() == before,
-              "duplicate: d1's row is left as it was")
-        t = pool.task_json("dj", "d2")
-        check(t["executionInfo"].get("exitCode") == 0, "duplicate: d2 ran to its end", t)
-    finally:
-        status = pool.stop()
-    check(status == {"node1": 0}, "duplicate: the node stops", status)
 finish()
