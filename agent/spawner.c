@@ -491,12 +491,18 @@ spawner_hand_to_spare(int sock, const char *buf, size_t len, const int *fds,
 		return false;
 	}
 	/* Without batchd's answer the spare sees its pair end, and exits. */
-	/* Never waits: a spare that cannot take the word (stopped, its
-	 * buffer full) must not hold up every later request; it is ended
-	 * instead, and batchd sees a supervisor that died before it began. */
+	/* Waits a little at most: the spare reads the request at once, but
+	 * a request that filled the pair's buffer (unprivileged, where it
+	 * stays small) needs that read first.  A spare that still cannot
+	 * take the word (stopped) must not hold up every later request: it
+	 * is ended, and batchd sees a supervisor that died before it began. */
 	if (spawner_reply(sock, pid, spawner_spare_pidfd) &&
-	    send(spawner_spare_sock, "g", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
-		kill(spawner_spare, SIGKILL);
+	    send(spawner_spare_sock, "g", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
+		struct pollfd p = { spawner_spare_sock, POLLOUT, 0 };
+		if (poll(&p, 1, 1000) != 1 || send(spawner_spare_sock, "g", 1,
+		    MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+			kill(spawner_spare, SIGKILL);
+	}
 	spawner_spare_drop();
 	return true;
 }
