@@ -992,16 +992,15 @@ supervisor_default_libc_signals(void)
 }
 
 /*
- * Marks every descriptor above stderr but keep close-on-exec, so none the
- * agent leaked reaches the task.
+ * Does close_range(flags: 0 closes, CLOSE_RANGE_CLOEXEC marks) on every
+ * descriptor above stderr but keep (-1: none).
  */
 static void
-supervisor_close_fds(int keep)
+supervisor_close_fds(int keep, unsigned flags)
 {
 	if (keep > 3)
-		(void)close_range(3, (unsigned)keep - 1, CLOSE_RANGE_CLOEXEC);
-	(void)close_range(keep >= 3 ? (unsigned)keep + 1 : 3, ~0U,
-	    CLOSE_RANGE_CLOEXEC);
+		(void)close_range(3, (unsigned)keep - 1, flags);
+	(void)close_range(keep >= 3 ? (unsigned)keep + 1 : 3, ~0U, flags);
 }
 
 int
@@ -1017,7 +1016,7 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 	s.out.rfd = s.err.rfd = s.out.file_fd = s.err.file_fd = -1;
 	s.state_fd = -1;
 	/* Descriptors the agent leaked stay out of the task. */
-	supervisor_close_fds(o->report_fd);
+	supervisor_close_fds(o->report_fd, CLOSE_RANGE_CLOEXEC);
 	if (o->report_fd >= 0)
 		(void)fcntl(o->report_fd, F_SETFD, FD_CLOEXEC);
 	/* Started by batchd it has a session (exec) or group (spawner) of
@@ -1081,12 +1080,6 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 		log_warnx("supervise: task %d: cannot write %s: %s",
 		    (int)s.task_pid, o->state_path, strerror(-rc));
 	char *text = bd_supervisor_record_format(&s.rec);
-	supervisor_report(o, text);
-	free(text);
-	/* Its end tells the agent the outcome is all there, without
-	 * waiting for this process's exit (process.c). */
-	if (o->report_fd >= 0)
-		close(o->report_fd);
 	supervisor_stream_close(&s.out);
 	supervisor_stream_close(&s.err);
 	close(s.out.file_fd);
@@ -1096,5 +1089,15 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 	if (s.state_fd != -1)
 		close(s.state_fd);
 	bd_cgroup_free(s.cg);
+	/* Everything else before the outcome: the agent acts on it at once,
+	 * and the descriptors the agent handed over (the locks that keep
+	 * the task's application packages) must be let go by then. */
+	supervisor_close_fds(o->report_fd, 0);
+	supervisor_report(o, text);
+	free(text);
+	/* Its end tells the agent the outcome is all there, without
+	 * waiting for this process's exit (process.c). */
+	if (o->report_fd >= 0)
+		close(o->report_fd);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -333,9 +334,13 @@ TEST(outcome_before_supervisor_exit)
 	    (char[]){"TEST_SUPERVISOR_LINGERS=1"}, NULL };
 	char *out = bd_path_join(dir, "out.txt"), *err = bd_path_join(dir,
 	    "err.txt"), *supfile = bd_path_join(dir, "sup.txt"), *data;
+	int held[2];
+	ASSERT_INT_EQ(pipe2(held, O_CLOEXEC), 0);
+	/* A held descriptor (as an application package's lock): let go of
+	 * before the outcome comes. */
 	struct bd_process_options o = { .file = "/bin/sh", .argv = argv,
 	    .envp = envp, .cwd = dir, .stdout_path = out, .stderr_path = err,
-	    .started = on_started };
+	    .started = on_started, .hold_fds = &held[1], .n_hold_fds = 1 };
 	struct bd_process *p = NULL;
 	size_t len;
 	int sup;
@@ -343,9 +348,14 @@ TEST(outcome_before_supervisor_exit)
 	exits = 0;
 	started_status = 1;
 	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p), 0);
+	close(held[1]);
 	run_until_exits(1);
 	ASSERT_INT_EQ(started_status, 0);
 	ASSERT_INT_EQ(got_code, 5);
+	struct pollfd hup = { held[0], POLLIN, 0 };
+	ASSERT_INT_EQ(poll(&hup, 1, 0), 1);
+	ASSERT((hup.revents & POLLHUP) != 0);
+	close(held[0]);
 	ASSERT_INT_EQ(bd_read_file(supfile, 64, &data, &len), 0);
 	ASSERT_INT_EQ(sscanf(data, "%d", &sup), 1);
 	ASSERT(alive(sup));
