@@ -6,9 +6,9 @@ next task at once; a message received so that then finds no slot within a
 second goes back to the queue for the other nodes.
 
 node1 (one slot) runs 30 short tasks, then `long` (sleep 6) while it has
-already received one of `after0`..`after3`.  node2 starts once `long`
-runs: that one and the others run on node2, before `long` ends, instead
-of waiting on node1 for it.  Every task completes once."""
+already received one of `after0`..`after3`.  node2 starts once node1 has
+given that one back: it and the others run on node2, before `long` ends,
+instead of waiting on node1 for it.  Every task completes once."""
 import os
 import re
 
@@ -31,6 +31,12 @@ with Workspace() as ws:
     pool.start("node1")
     check(wait_for(lambda: rows().get("long", {}).get("state") == "running", 60, 0.05),
           "node1 runs the long task", rows().get("long"))
+    # node2 starts once node1 has given an after task back, so that node1
+    # gets one ahead before node2 could take them all (a race otherwise).
+    check(wait_for(lambda: re.search(r"task after\d: received ahead, but no slot freed here "
+                                     r"soon", pool.log("node1")), 30, 0.05),
+          "node1 receives an after task ahead and gives it back",
+          [l for l in pool.log("node1").splitlines() if "after" in l or "long" in l])
     pool.start("node2")
     rc, out, err = pool.cli("wait", "job", timeout=120)
     check(rc == 0, "every task succeeds", out + err)
