@@ -223,6 +223,25 @@ assignment_row(struct bd_assignment *a, const char *state)
 	return e;
 }
 
+/* A task row's state, or NULL (no row, no state). */
+static const char *
+assignment_row_state(const struct bd_entity *row)
+{
+	const cJSON *st = row != NULL ?
+	    cJSON_GetObjectItemCaseSensitive(row->props, "state") : NULL;
+
+	return cJSON_IsString(st) ? st->valuestring : NULL;
+}
+
+/* Whether a task row is there with the given state. */
+static bool
+assignment_row_is(const struct bd_entity *row, const char *state)
+{
+	const char *st = assignment_row_state(row);
+
+	return st != NULL && strcmp(st, state) == 0;
+}
+
 /* Adds what an execution info says to a row. */
 static void
 assignment_row_info(struct bd_entity *e, const struct bd_execution_info *i)
@@ -294,7 +313,6 @@ assignment_on_failed_read(void *arg, int status, struct bd_entity *row,
 	struct bd_assignment *a = arg;
 	struct bd_failure_info *f = a->pending_failure;
 	struct bd_execution_info info = { 0 };
-	const cJSON *state;
 	struct bd_entity *e;
 	int rc;
 
@@ -307,10 +325,7 @@ assignment_on_failed_read(void *arg, int status, struct bd_entity *row,
 		assignment_finish(a);
 		return;
 	}
-	state = row != NULL ? cJSON_GetObjectItemCaseSensitive(row->props,
-	    "state") : NULL;
-	if ((cJSON_IsString(state) && strcmp(state->valuestring,
-	    "completed") == 0) ||
+	if (assignment_row_is(row, "completed") ||
 	    (row != NULL && a->tm != NULL && assignment_message_is_stale(a, row))) {
 		/* Completed already: exactly once (protocol §3); or this
 		 * message was replaced by a newer attempt's, whose row it must
@@ -434,10 +449,7 @@ assignment_on_poison_row(void *arg, int status, struct bd_entity *row,
     const char *detail)
 {
 	struct bd_assignment *a = arg;
-	const cJSON *state = row != NULL ?
-	    cJSON_GetObjectItemCaseSensitive(row->props, "state") : NULL;
-	bool completed = cJSON_IsString(state) &&
-	    strcmp(state->valuestring, "completed") == 0;
+	bool completed = assignment_row_is(row, "completed");
 
 	if (assignment_row_unread(a, status, row, detail))
 		return;
@@ -509,14 +521,12 @@ static bool
 assignment_row_written_here(const struct bd_assignment *a,
     const struct bd_entity *row, const char *state, int retry, int requeue)
 {
-	const cJSON *st, *node;
+	const cJSON *node;
 
 	if (!assignment_row_changed(a, row))
 		return false;
-	st = cJSON_GetObjectItemCaseSensitive(row->props, "state");
 	node = cJSON_GetObjectItemCaseSensitive(row->props, "nodeId");
-	return cJSON_IsString(st) && strcmp(st->valuestring, state) == 0 &&
-	    cJSON_IsString(node) &&
+	return assignment_row_is(row, state) && cJSON_IsString(node) &&
 	    strcmp(node->valuestring, a->env.settings->node_id) == 0 &&
 	    assignment_row_count(row, "retryCount") == retry &&
 	    assignment_row_count(row, "requeueCount") == requeue;
@@ -1064,32 +1074,29 @@ assignment_on_claim_lost(void *arg, int status, struct bd_entity *row,
     const char *detail)
 {
 	struct bd_assignment *a = arg;
-	const cJSON *state;
+	const char *state;
 
 	if (assignment_row_unread(a, status, row, detail))
 		return;
-	state = row != NULL ? cJSON_GetObjectItemCaseSensitive(row->props,
-	    "state") : NULL;
-	if (row == NULL || !cJSON_IsString(state)) {
+	if ((state = assignment_row_state(row)) == NULL) {
 		bd_entity_free(row);
 		a->claims_lost = ASSIGNMENT_MAX_CLAIMS_LOST;
 		assignment_on_claimed(a, -ESTALE, NULL, NULL);
 		return;
 	}
-	if (strcmp(state->valuestring, "completed") == 0 ||
+	if (strcmp(state, "completed") == 0 ||
 	    assignment_message_is_stale(a, row)) {
 		log_info("job %s: task %s: done with since the message was "
 		    "received (the row is %s); dropping it", A_JOB(a),
-		    A_TASK(a), strcmp(state->valuestring, "completed") == 0 ?
-		    "completed" : "ahead of it");
+		    A_TASK(a), strcmp(state, "completed") == 0 ? "completed" :
+		    "ahead of it");
 		bd_entity_free(row);
 		assignment_delete(a);
 		return;
 	}
 	/* Blocked meanwhile (a dependency failed): the message's next
 	 * receive goes the whole way, dependencies first. */
-	if (strcmp(state->valuestring, "running") == 0 ||
-	    strcmp(state->valuestring, "preparing") == 0 ||
+	if (strcmp(state, "running") == 0 || strcmp(state, "preparing") == 0 ||
 	    cJSON_GetObjectItemCaseSensitive(row->props, "blockedBy") != NULL) {
 		bd_entity_free(row);
 		a->claims_lost = ASSIGNMENT_MAX_CLAIMS_LOST;
@@ -1097,7 +1104,7 @@ assignment_on_claim_lost(void *arg, int status, struct bd_entity *row,
 		return;
 	}
 	log_info("job %s: task %s: its row changed before the claim (%s); "
-	    "claiming again", A_JOB(a), A_TASK(a), state->valuestring);
+	    "claiming again", A_JOB(a), A_TASK(a), state);
 	free(a->etag);
 	a->etag = xstrdup(row->etag);
 	a->row_exists = true;
@@ -1273,12 +1280,9 @@ enum dep_state { DEP_MET, DEP_WAIT, DEP_BLOCKED };
 static enum dep_state
 assignment_dep_state(const struct bd_entity *row)
 {
-	const cJSON *state, *action;
+	const cJSON *action;
 
-	if (row == NULL)
-		return DEP_WAIT;
-	state = cJSON_GetObjectItemCaseSensitive(row->props, "state");
-	if (!cJSON_IsString(state) || strcmp(state->valuestring, "completed"))
+	if (!assignment_row_is(row, "completed"))
 		return DEP_WAIT;
 	action = cJSON_GetObjectItemCaseSensitive(row->props,
 	    "dependencyAction");
@@ -1432,14 +1436,11 @@ assignment_on_row(void *arg, int status, struct bd_entity *row,
     const char *detail)
 {
 	struct bd_assignment *a = arg;
-	const cJSON *state;
 
 	if (assignment_row_unread(a, status, row, detail))
 		return;
 	if (row != NULL) {
-		state = cJSON_GetObjectItemCaseSensitive(row->props, "state");
-		if (cJSON_IsString(state) &&
-		    strcmp(state->valuestring, "completed") == 0) {
+		if (assignment_row_is(row, "completed")) {
 			/* Recorded already (protocol §3: exactly once). */
 			log_info("job %s: task %s: already completed; dropping "
 			    "a duplicate message", A_JOB(a), A_TASK(a));

@@ -816,6 +816,15 @@ TEST(spawner_killed_after_serving_one)
 	spawner_killed_with_two_pending(true);
 }
 
+/* A fresh spawner for the next test (the last one may have killed it). */
+static void
+restart_spawner(void)
+{
+	bd_process_shutdown();
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ASSERT_INT_EQ(bd_process_init(&loop), 0);
+}
+
 /* Closing batchd's end ends the spawner. */
 static void
 spawner_ends_with_shutdown(void)
@@ -884,22 +893,14 @@ main(int argc, char **argv)
 			ASSERT_INT_EQ(bd_process_init(&loop), 0);
 			RUN(spawner_forks_then_exec_when_it_dies);
 #ifdef __x86_64__
-			bd_process_shutdown();
-			uv_run(&loop, UV_RUN_DEFAULT);
-			ASSERT_INT_EQ(bd_process_init(&loop), 0);
+			restart_spawner();
 			RUN(spawner_dies_mid_request);
 #endif
-			bd_process_shutdown();
-			uv_run(&loop, UV_RUN_DEFAULT);
-			ASSERT_INT_EQ(bd_process_init(&loop), 0);
+			restart_spawner();
 			RUN(spare_starts_a_task_without_a_fork);
-			bd_process_shutdown();
-			uv_run(&loop, UV_RUN_DEFAULT);
-			ASSERT_INT_EQ(bd_process_init(&loop), 0);
+			restart_spawner();
 			RUN(spawner_killed_serving_none);
-			bd_process_shutdown();
-			uv_run(&loop, UV_RUN_DEFAULT);
-			ASSERT_INT_EQ(bd_process_init(&loop), 0);
+			restart_spawner();
 			RUN(spawner_killed_after_serving_one);
 		}
 		bd_process_shutdown();
