@@ -571,18 +571,16 @@ process_on_report(uv_poll_t *h, int status, int events)
 		uv_poll_start(&p->poll, UV_READABLE, process_on_pidfd);
 	if (p->pending_sig != 0)
 		(void)bd_process_kill_tree(p, p->pending_sig);
-	/* The pipe's end is the outcome's (process_on_report_end()); it
-	 * may be here already, after a quick command. */
-	if (at_end) {
-		p->start_cb(p, 0, p->arg);
-		if (!p->exited && !p->freed)
-			process_ended(p);
-		return;
-	}
-	uv_poll_start(&p->report_poll, UV_READABLE, process_on_report_end);
+	/* The pipe's end is the outcome's (process_on_report_end()). */
+	if (!at_end)
+		uv_poll_start(&p->report_poll, UV_READABLE,
+		    process_on_report_end);
 	p->start_cb(p, 0, p->arg);
-	/* Without a pidfd, an end already reaped is delivered now. */
-	if (p->pidfd == -1 && p->reaped && !p->exited && !p->freed)
+	if (p->exited || p->freed)
+		return;
+	/* The end may be here already: after a quick command, or (without
+	 * a pidfd) reaped before the start was known. */
+	if (at_end || (p->pidfd == -1 && p->reaped))
 		process_ended(p);
 }
 
