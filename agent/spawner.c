@@ -481,8 +481,8 @@ spawner_hand_to_spare(int sock, const char *buf, size_t len, const int *fds,
 
 	if (spawner_spare == -1)
 		return false;
-	if (spawner_send(spawner_spare_sock, buf, len, fds, nfds,
-	    MSG_NOSIGNAL) != (ssize_t)len) {
+	if (spawner_send(spawner_spare_sock, buf, len, fds, nfds, 0) !=
+	    (ssize_t)len) {
 		/* Too big for the pair: this one request is forked for. */
 		if (errno == EMSGSIZE || errno == ENOBUFS)
 			return false;
@@ -508,63 +508,66 @@ spawner_hand_to_spare(int sock, const char *buf, size_t len, const int *fds,
 }
 
 /*
- * Serves one request by a fork (when there is no spare).  Returns -1 when
+ * Forks a supervisor for a request (without a spare) and answers batchd;
+ * the child starts once batchd has the answer: without it, the child
+ * sees the pipe's end and exits having done nothing.
+ */
+static void
+spawner_fork_for(int sock, int sigfd, char **argv, size_t skip, size_t argc,
+    char **envp, int *fds, size_t nfds)
+{
+	int go[2], pidfd = -1;
+	int32_t status;
+	pid_t pid;
+
+	if (pipe2(go, O_CLOEXEC) == -1) {
+		(void)spawner_reply(sock, -errno, -1);
+		return;
+	}
+	/* _Fork: no atfork handlers, which are batchd's libraries' (libuv's
+	 * would replace descriptors it no longer owns). */
+	if ((pid = _Fork()) == 0)
+		spawner_child(sock, sigfd, go, argv, skip, argc, envp, fds,
+		    nfds);
+	close(go[0]);
+	/* The pidfd before any reaping: it names this child. */
+	if (pid == -1)
+		status = -errno;
+	else if ((pidfd = pidfd_open(pid, 0)) == -1)
+		status = -errno;
+	else
+		status = (int32_t)pid;
+	if (spawner_reply(sock, status, pidfd) && status > 0)
+		(void)!write(go[1], "g", 1);
+	close(go[1]);
+	if (pidfd != -1)
+		close(pidfd);
+}
+
+/*
+ * Serves one request: hands it to the spare, else forks for it; a request
+ * that cannot be served is answered with its error.  Returns -1 when
  * batchd has closed its end (or the socket failed), else 0.
  */
 static int
 spawner_serve(int sock, int sigfd)
 {
 	char **argv = NULL, **envp = NULL, *buf = NULL;
-	int fds[SPAWNER_MAX_FDS], pidfd = -1, go[2] = { -1, -1 }, rc;
+	int fds[SPAWNER_MAX_FDS], rc;
 	size_t nfds = 0, argc = 0, skip = 0, len;
-	int32_t status;
-	pid_t pid;
 
 	rc = spawner_take(sock, &buf, &len, &argv, &argc, &skip, &envp, fds,
 	    &nfds);
-	if (rc == 1 || rc == -EAGAIN) {
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
-		free(buf);
-		return rc == 1 ? -1 : 0;
-	}
-	if (rc == 0 && spawner_hand_to_spare(sock, buf, len, fds, nfds)) {
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
-		free(argv);
-		free(buf);
-		return 0;
-	}
-	if ((status = rc) == 0 && pipe2(go, O_CLOEXEC) == -1)
-		status = -errno;
-	else if (status == 0) {
-		/* _Fork: no atfork handlers, which are batchd's libraries'
-		 * (libuv's would replace descriptors it no longer owns). */
-		if ((pid = _Fork()) == 0)
-			spawner_child(sock, sigfd, go, argv, skip, argc,
-			    envp, fds, nfds);
-		close(go[0]);
-		/* The pidfd before any reaping: it names this child. */
-		if (pid == -1)
-			status = -errno;
-		else if ((pidfd = pidfd_open(pid, 0)) == -1)
-			status = -errno;
-		else
-			status = (int32_t)pid;
-	}
-	/* The child starts once batchd has the reply; without it, the
-	 * child sees the pipe's end and exits having done nothing. */
-	if (spawner_reply(sock, status, pidfd) && status > 0)
-		(void)!write(go[1], "g", 1);
-	if (go[1] != -1)
-		close(go[1]);
-	if (pidfd != -1)
-		close(pidfd);
+	if (rc == 0 && !spawner_hand_to_spare(sock, buf, len, fds, nfds))
+		spawner_fork_for(sock, sigfd, argv, skip, argc, envp, fds,
+		    nfds);
+	else if (rc < 0 && rc != -EAGAIN)
+		(void)spawner_reply(sock, rc, -1);
 	for (size_t i = 0; i < nfds; i++)
 		close(fds[i]);
 	free(argv);
 	free(buf);
-	return 0;
+	return rc == 1 ? -1 : 0;
 }
 
 /*

@@ -175,7 +175,7 @@ TEST(spawn_errors)
 	ASSERT(bd_process_spawn(&o, on_exit_cb, NULL, &p) < 0);
 }
 
-/* The pid of parent's child named comm, or 0. */
+/* The pid of parent's live child named comm, or 0. */
 static pid_t
 child_named(pid_t parent, const char *comm)
 {
@@ -193,7 +193,8 @@ child_named(pid_t parent, const char *comm)
 		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 		fclose(f);
 		buf[n] = '\0';
-		if ((rp = strrchr(buf, ')')) == NULL ||
+		/* Not a zombie: a spawner that ended keeps its name. */
+		if ((rp = strrchr(buf, ')')) == NULL || rp[2] == 'Z' ||
 		    sscanf(rp + 2, "%*c %d", &ppid) != 1 || ppid != parent)
 			continue;
 		snprintf(name, sizeof(name), "(%s)", comm);
@@ -507,6 +508,45 @@ static struct bd_process *
 spawn_sh_started(const char *script)
 {
 	return spawn_sh_with(script, on_started);
+}
+
+/*
+ * Without a spare the spawner forks for the request.  With the spawner
+ * stopped, its spare is killed and a request sent: when it goes on, its
+ * poll shows the spare's end and the request at once, and the spare is
+ * dropped before the request is read (the next spare is forked only at
+ * the top of its loop), so this request takes the fork.
+ */
+TEST(spawner_forks_without_a_spare)
+{
+	pid_t spawner = spawner_pid(), spare;
+	struct bd_process *p;
+
+	ASSERT(spawner > 0);
+	ASSERT((spare = spare_pid(spawner)) > 0);
+	ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
+	ASSERT_INT_EQ(kill(spare, SIGKILL), 0);
+	/* Dead (a zombie, its parent stopped) before the request. */
+	for (int i = 0; i < 5000 && alive(spare); i++)
+		usleep(1000);
+	ASSERT(!alive(spare));
+	started_status = 1;
+	exits = 0;
+	p = spawn_sh_started("exit 8");
+	ASSERT_INT_EQ(kill(spawner, SIGCONT), 0);
+	while (started_status == 1)
+		uv_run(&loop, UV_RUN_ONCE);
+	ASSERT_INT_EQ(started_status, 0);
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_code, 8);
+	bd_process_free(p);
+	/* And spares again after it. */
+	pid_t next = 0;
+	for (int i = 0; i < 5000 && ((next = spare_pid(spawner)) == 0 ||
+	    next == spare); i++)
+		usleep(1000);
+	ASSERT(next > 0 && next != spare);
+	ASSERT_INT_EQ(kill(spawner, 0), 0);
 }
 
 /* How many descriptors this process has open. */
@@ -898,6 +938,8 @@ main(int argc, char **argv)
 #endif
 			restart_spawner();
 			RUN(spare_starts_a_task_without_a_fork);
+			restart_spawner();
+			RUN(spawner_forks_without_a_spare);
 			restart_spawner();
 			RUN(spawner_killed_serving_none);
 			restart_spawner();
