@@ -11,6 +11,7 @@
  *   --uid N --gid N [--groups G,G,...]      the task's user
  *   --grace MS                              SIGTERM to SIGKILL
  *   --report-fd N                           the agent's pipe
+ *   --tag N                                 of the agent's kill requests
  *   -- FILE ARGV0 ARGS...
  *
  * Exit status: the supervisor's (supervisor.h); 125 for a bad command line.
@@ -78,6 +79,12 @@ supervise_groups(const char *s, gid_t **out, size_t *n)
 int
 bd_cmd_supervise(int argc, char **argv)
 {
+	return bd_cmd_supervise_kept(argc, argv, -1, NULL);
+}
+
+int
+bd_cmd_supervise_kept(int argc, char **argv, int keep_fd, bool *reusable)
+{
 	static const struct option longopts[] = {
 		{ "stdout", required_argument, NULL, 'o' },
 		{ "stderr", required_argument, NULL, 'e' },
@@ -91,6 +98,7 @@ bd_cmd_supervise(int argc, char **argv)
 		{ "groups", required_argument, NULL, 'G' },
 		{ "grace", required_argument, NULL, 'k' },
 		{ "report-fd", required_argument, NULL, 'r' },
+		{ "tag", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bd_supervisor_options o;
@@ -101,8 +109,13 @@ bd_cmd_supervise(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	o.report_fd = -1;
+	o.keep_fd = keep_fd;
+	o.reusable = reusable;
 	o.grace_ms = 5000;
-	optind = 1;
+	if (reusable != NULL)
+		*reusable = false;
+	/* 0: a full restart of getopt, for a process that parses again. */
+	optind = 0;
 	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o.stdout_path = optarg; break;
@@ -146,6 +159,12 @@ bd_cmd_supervise(int argc, char **argv)
 			    &v) < 0)
 				goto usage;
 			o.report_fd = (int)v;
+			break;
+		case 't':
+			if (supervise_number("tag", optarg, 0,
+			    BD_SUPERVISOR_TAG_MAX, &v) < 0)
+				goto usage;
+			o.tag = (uint32_t)v;
 			break;
 		default:
 			goto usage;

@@ -75,6 +75,10 @@ struct bd_process {
 	int start_err;		/* for start_cb, from process_on_start_failed() */
 	bool freed;		/* bd_process_free() was called */
 	int pending_sig;
+	/* Its supervisor's tag (--tag): a kill request names the task, for
+	   a reused supervisor may be on its next one (supervisor.h); 0 for
+	   an adopted one, whose tag is not known. */
+	uint32_t tag;
 	uv_poll_t report_poll;
 	uv_poll_t poll;
 	uv_timer_t defer;
@@ -122,6 +126,8 @@ static struct process_request *process_requests;
 static struct process_request **process_requests_tail = &process_requests;
 static uv_poll_t process_spawner_poll;
 static bool process_spawner_polled;
+/* The tag of the last supervisor started. */
+static uint32_t process_last_tag;
 
 /* Reaps every exited child; tracked supervisors are marked reaped. */
 static void
@@ -429,7 +435,7 @@ process_new(pid_t pid, int pidfd, bd_process_exit_cb exit_cb, void *arg,
 
 /* The supervisor's command line for opts. */
 static char **
-process_supervisor_argv(const struct bd_process_options *opts)
+process_supervisor_argv(const struct bd_process_options *opts, uint32_t tag)
 {
 	size_t n = 0, cap = 32, argc = 0;
 	char **v;
@@ -451,6 +457,8 @@ process_supervisor_argv(const struct bd_process_options *opts)
 	ARG(opts->cwd);
 	ARG("--report-fd");
 	ARGF("%d", PROCESS_REPORT_FD);
+	ARG("--tag");
+	ARGF("%u", (unsigned)tag);
 	ARG("--grace");
 	ARGF("%lld", (long long)(opts->grace_ms > 0 ? opts->grace_ms : 5000));
 	if (opts->output_cap > 0) {
@@ -649,9 +657,9 @@ process_exec(char *const *argv, char *const *envp, int report_fd,
 	return rc;
 }
 
-/* Watches the report pipe of a process started without waiting. */
+/* Watches the report pipe of p with cb. */
 static void
-process_watch_report(struct bd_process *p)
+process_watch_report(struct bd_process *p, uv_poll_cb cb)
 {
 	int rc;
 
@@ -662,7 +670,7 @@ process_watch_report(struct bd_process *p)
 	p->report_poll.data = p;
 	p->report_polled = true;
 	p->open_handles++;
-	uv_poll_start(&p->report_poll, UV_READABLE, process_on_report);
+	uv_poll_start(&p->report_poll, UV_READABLE, cb);
 }
 
 /* A start that failed after bd_process_spawn() returned, from the loop. */
@@ -778,7 +786,7 @@ process_on_reply(struct process_request *q, int status, int pidfd)
 	if (p->pending_sig == SIGKILL)
 		(void)(pidfd != -1 ? pidfd_send_signal(pidfd, SIGKILL, NULL, 0) :
 		    kill(p->pid, SIGKILL));
-	process_watch_report(p);
+	process_watch_report(p, process_on_report);
 }
 
 /* Stops watching the spawner's socket (before it is closed). */
@@ -934,6 +942,7 @@ bd_process_spawn(const struct bd_process_options *opts,
 	struct bd_process *p;
 	bool child;
 	char **argv;
+	uint32_t tag;
 
 	if (!process_ready)
 		return -EINVAL;
@@ -949,7 +958,8 @@ bd_process_spawn(const struct bd_process_options *opts,
 			return rc;
 		}
 	}
-	argv = process_supervisor_argv(opts);
+	tag = process_last_tag = process_last_tag % BD_SUPERVISOR_TAG_MAX + 1;
+	argv = process_supervisor_argv(opts, tag);
 	if (opts->started != NULL && bd_spawner_running()) {
 		/* Forked by the spawner while the loop goes on: the process
 		 * exists before its supervisor's pid (process_on_reply()). */
@@ -957,6 +967,7 @@ bd_process_spawn(const struct bd_process_options *opts,
 		if ((rc = process_request_send(opts, argv, rp[1], &q)) == 0) {
 			(void)fcntl(rp[0], F_SETFL, O_NONBLOCK);
 			p = process_new(0, -1, exit_cb, arg, false);
+			p->tag = tag;
 			p->report_fd = rp[0];
 			p->starting = true;
 			p->start_cb = opts->started;
@@ -1012,6 +1023,7 @@ bd_process_spawn(const struct bd_process_options *opts,
 		(void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 	(void)fcntl(rp[0], F_SETFL, O_NONBLOCK);
 	p = process_new(pid, pidfd, exit_cb, arg, opts->started == NULL);
+	p->tag = tag;
 	p->child = child;
 	p->task_pid = task_pid;
 	p->report_fd = rp[0];
@@ -1020,8 +1032,11 @@ bd_process_spawn(const struct bd_process_options *opts,
 	if (opts->started != NULL) {
 		p->starting = true;
 		p->start_cb = opts->started;
-		process_watch_report(p);
-	}
+		process_watch_report(p, process_on_report);
+	} else if (!child)
+		/* Its end is the outcome's: a supervisor the spawner reuses
+		 * does not exit. */
+		process_watch_report(p, process_on_report_end);
 	*out = p;
 	return 0;
 }
@@ -1163,7 +1178,7 @@ bd_process_kill_tree(struct bd_process *proc, int sig)
 	si.si_code = SI_QUEUE;
 	si.si_pid = getpid();
 	si.si_uid = getuid();
-	si.si_value.sival_int = sig;
+	si.si_value.sival_int = BD_SUPERVISOR_KILL_VALUE(sig, proc->tag);
 	if (proc->pidfd != -1)
 		return pidfd_send_signal(proc->pidfd, SIGRTMIN, &si, 0) == 0;
 	/* No pidfd: a child not reaped yet still holds its pid; an adopted

@@ -8,12 +8,13 @@
  * The spawner serves one request at a time, so replies come in the
  * order of the requests; batchd matches them (process.c).
  *
- * The spawner hands each request to its spare (a child forked ahead, on
- * a socket pair of its own) and answers with the spare's pid and pidfd.
+ * The spawner hands each request to an idle worker (a child forked ahead,
+ * or one whose last task has ended, each on a socket pair of its own) and
+ * answers with the worker's pid and pidfd.
  *
  * State: batchd's end of the pair, the spawner's pid, and whether it has
  * failed (no requests then; the replies already queued are still read);
- * in the spawner, its spare (pid, pidfd, its end of the spare's pair).
+ * in the spawner, its workers (pid, pidfd, its end of their pair, busy).
  */
 #include "spawner.h"
 
@@ -56,13 +57,27 @@ static pid_t spawner_pid = -1;
 static bool spawner_dead;
 
 /*
- * In the spawner: the spare, a child forked ahead that waits for the next
- * request (spawner_spare_main()), or -1; its pidfd, opened at its fork;
- * the spawner's end of the socket pair the request goes to it on.
+ * In the spawner: its workers, children that each wait for a request on a
+ * socket pair of their own, supervise that task and wait again
+ * (spawner_worker_main()).  An idle one (a spare forked ahead, or one done
+ * with its task) takes the next request; a busy one says "i" on its
+ * socket once it is free again.  A worker the table has no room for exits
+ * after its task.
  */
-static pid_t spawner_spare = -1;
-static int spawner_spare_pidfd = -1;
-static int spawner_spare_sock = -1;
+#define SPAWNER_MAX_WORKERS 64
+/* Idle workers kept: as many starts as may come at once, at most. */
+#define SPAWNER_MAX_IDLE 8
+
+struct spawner_worker {
+	pid_t pid;
+	int pidfd;		/* opened at its fork, before any reaping */
+	int sock;		/* the spawner's end of its pair */
+	bool busy;		/* supervising a task */
+	bool fresh;		/* has run no task: its pages are untouched */
+};
+
+static struct spawner_worker spawner_workers[SPAWNER_MAX_WORKERS];
+static size_t spawner_nworkers;
 /* A spare could not be made (no pair, fork or pidfd): none from then on,
  * rather than a fork and a kill for each try. */
 static bool spawner_no_spares;
@@ -230,27 +245,54 @@ spawner_own_group(void)
 		(void)setpgid(0, 0);
 }
 
-/*
- * In a forked supervisor, its session or group made: the descriptors and
- * signals that posix_spawn gave an exec'd one, then the supervisor itself.
- */
-static void __attribute__((noreturn))
-spawner_become_supervisor(char **argv, size_t skip, size_t argc, char **envp,
-    int *fds, size_t nfds)
+/* In a child of the spawner: the spawner's ends of the workers' pairs. */
+static void
+spawner_close_workers(void)
 {
-	int top = 3 + (int)nfds, null;
+	for (size_t i = 0; i < spawner_nworkers; i++) {
+		close(spawner_workers[i].sock);
+		close(spawner_workers[i].pidfd);
+	}
+	spawner_nworkers = 0;
+}
+
+/*
+ * In a child of the spawner, its session or group made: the descriptors
+ * and signals that posix_spawn gave an exec'd supervisor, then the
+ * supervisor itself.  With keep (a worker's end of its pair, moved just
+ * above the hold fds) it returns the supervisor's status and whether
+ * *reusable, this process free for another task; without, it exits.
+ */
+static int
+spawner_supervise(char **argv, size_t skip, size_t argc, char **envp,
+    int *fds, size_t nfds, int *keep, bool *reusable)
+{
+	static char *no_env[] = { NULL };
+	int top = 3 + (int)nfds, null, rc, k;
 	const char *args_end, *env_end;
 	sigset_t none;
 
 	/* Above their places first, so that no dup2 overwrites one still to
-	 * come; then report pipe on 3, hold fds after it, nothing else. */
+	 * come; then report pipe on 3, hold fds after it, keep after them,
+	 * nothing else. */
+	if (keep != NULL) {
+		if ((k = fcntl(*keep, F_DUPFD_CLOEXEC, top)) == -1)
+			_exit(127);
+		close(*keep);
+		*keep = k;
+	}
 	for (size_t i = 0; i < nfds; i++)
 		if ((fds[i] = fcntl(fds[i], F_DUPFD, top)) == -1)
 			_exit(127);
 	for (size_t i = 0; i < nfds; i++)
 		if (dup2(fds[i], 3 + (int)i) == -1)
 			_exit(127);
-	if (close_range((unsigned)top, ~0U, 0) == -1)
+	if (keep != NULL && *keep != top) {
+		if (dup3(*keep, top, O_CLOEXEC) == -1)
+			_exit(127);
+		*keep = top;
+	}
+	if (close_range((unsigned)top + (keep != NULL), ~0U, 0) == -1)
 		_exit(127);
 	if ((null = open("/dev/null", O_RDWR)) == -1 ||
 	    dup2(null, 0) == -1 || dup2(null, 1) == -1)
@@ -267,7 +309,13 @@ spawner_become_supervisor(char **argv, size_t skip, size_t argc, char **envp,
 		env_end = *e + strlen(*e) + 1;
 	spawner_set_cmdline(argv[0], args_end, env_end);
 	environ = envp;
-	_exit(bd_cmd_supervise((int)(argc - skip), argv + skip));
+	if (keep == NULL)
+		_exit(bd_cmd_supervise((int)(argc - skip), argv + skip));
+	rc = bd_cmd_supervise_kept((int)(argc - skip), argv + skip, *keep,
+	    reusable);
+	/* The request's strings are the caller's to free. */
+	environ = no_env;
+	return rc;
 }
 
 /* In a supervisor forked for a request the spawner took itself. */
@@ -281,13 +329,9 @@ spawner_child(int sock, int sigfd, const int go[2], char **argv, size_t skip,
 	close(sock);
 	close(sigfd);
 	/* Its own copy of the write end would keep the pipe from ending;
-	 * the spare's end and pidfd would keep the spare from seeing the
-	 * spawner's. */
+	 * the workers' ends would keep them from seeing the spawner's. */
 	close(go[1]);
-	if (spawner_spare_sock != -1)
-		close(spawner_spare_sock);
-	if (spawner_spare_pidfd != -1)
-		close(spawner_spare_pidfd);
+	spawner_close_workers();
 	/* Nothing happens until batchd has this supervisor's pid and pidfd:
 	 * a spawner that dies first (EOF) must leave nothing running, for
 	 * batchd then execs a supervisor of its own. */
@@ -298,7 +342,8 @@ spawner_child(int sock, int sigfd, const int go[2], char **argv, size_t skip,
 		_exit(0);
 	close(go[0]);
 	spawner_own_group();
-	spawner_become_supervisor(argv, skip, argc, envp, fds, nfds);
+	(void)spawner_supervise(argv, skip, argc, envp, fds, nfds, NULL, NULL);
+	_exit(127);
 }
 
 /*
@@ -381,63 +426,126 @@ spawner_take(int sock, char **buf, size_t *buf_len, char ***argv,
 }
 
 /*
- * The spare's life.  Forked ahead of the next request, it waits on its
- * own socket pair for the request the spawner hands it, then for the
- * word to go (sent once batchd has its pid), and becomes the supervisor:
- * a task's start waits for no fork (the spawner's fork and the new
- * process's first run were a tenth of a short task's cycle).  The
+ * Signals that came while the worker waited (blocked since its last task):
+ * a kill request meant for that task, a SIGTERM to the group.  Left
+ * pending they would reach the next task's supervisor.
+ */
+static void
+spawner_drop_signals(void)
+{
+	struct timespec now = { 0, 0 };
+	sigset_t all;
+
+	sigfillset(&all);
+	while (sigtimedwait(&all, NULL, &now) > 0)
+		;
+}
+
+/* What ps shows for a worker that waits. */
+static void
+spawner_name_idle(void)
+{
+	static const char name[] = "batchd-spare";
+
+	(void)prctl(PR_SET_NAME, name, 0, 0, 0);
+	spawner_set_cmdline(name, name + sizeof(name), name + sizeof(name));
+}
+
+/*
+ * A worker's life.  Forked ahead of a request, it waits on its own socket
+ * pair for the request the spawner hands it, then for the word to go
+ * (sent once batchd has its pid), and becomes the supervisor: a task's
+ * start waits for no fork (the spawner's fork and the new process's first
+ * run were a tenth of a short task's cycle).  When the task is wholly done
+ * it says so ("i") and waits for the next: the fork, the page faults of a
+ * new process and its exit are then not paid per task at all.  The
  * spawner alone answers batchd, so replies keep the requests' order.  A
- * spawner that ends leaves the pair's end: the spare exits, having done
- * nothing.
+ * spawner that ends leaves the pair's end: the worker exits, having done
+ * nothing more.
  */
 static void __attribute__((noreturn))
-spawner_spare_main(int sock, int sigfd, int mine)
+spawner_worker_main(int sock, int sigfd, int mine)
 {
-	char **argv = NULL, **envp = NULL, *buf = NULL, go = 0;
+	char **argv, **envp, *buf, go = 0;
 	int fds[SPAWNER_MAX_FDS], rc;
-	size_t nfds = 0, argc = 0, skip = 0, len;
+	size_t nfds, argc = 0, skip = 0, len;
+	bool reusable = false;
 	ssize_t n;
 
 	/* batchd's socket must end with the spawner: only it holds it. */
 	close(sock);
 	close(sigfd);
-	(void)prctl(PR_SET_NAME, "batchd-spare", 0, 0, 0);
+	spawner_close_workers();
 	spawner_own_group();
-	while ((rc = spawner_take(mine, &buf, &len, &argv, &argc, &skip,
-	    &envp, fds, &nfds)) == -EAGAIN)
+	for (;;) {
+		spawner_name_idle();
+		while ((rc = spawner_take(mine, &buf, &len, &argv, &argc,
+		    &skip, &envp, fds, &nfds)) == -EAGAIN)
+			free(buf);
+		if (rc != 0)
+			_exit(0);
+		do
+			n = recv(mine, &go, 1, 0);
+		while (n == -1 && errno == EINTR);
+		if (n != 1 || go != 'g')
+			_exit(0);
+		spawner_drop_signals();
+		rc = spawner_supervise(argv, skip, argc, envp, fds, nfds,
+		    &mine, &reusable);
+		free(argv);
 		free(buf);
-	if (rc != 0)
-		_exit(0);
-	do
-		n = recv(mine, &go, 1, 0);
-	while (n == -1 && errno == EINTR);
-	if (n != 1 || go != 'g')
-		_exit(0);
-	close(mine);
-	spawner_become_supervisor(argv, skip, argc, envp, fds, nfds);
+		if (rc != 0 || !reusable ||
+		    send(mine, "i", 1, MSG_NOSIGNAL) != 1)
+			_exit(rc);
+	}
 }
 
-/* The spare is done with (handed a request, or gone): forget it. */
+/* Forgets worker i (gone, or let go): the table keeps no gaps. */
 static void
-spawner_spare_drop(void)
+spawner_worker_drop(size_t i)
 {
-	if (spawner_spare_sock != -1)
-		close(spawner_spare_sock);
-	if (spawner_spare_pidfd != -1)
-		close(spawner_spare_pidfd);
-	spawner_spare_sock = spawner_spare_pidfd = -1;
-	spawner_spare = -1;
+	close(spawner_workers[i].sock);
+	close(spawner_workers[i].pidfd);
+	spawner_workers[i] = spawner_workers[--spawner_nworkers];
 }
 
-/* Forks the next spare; without one (no pair, no fork, no pidfd) the
- * spawner forks for each request as it comes, from then on. */
+/* The idle worker to hand the next request to, or -1: one that has
+ * supervised before (its pages are in) ahead of a fresh spare. */
+static int
+spawner_idle_worker(void)
+{
+	int found = -1;
+
+	for (size_t i = 0; i < spawner_nworkers; i++) {
+		if (spawner_workers[i].busy)
+			continue;
+		if (!spawner_workers[i].fresh)
+			return (int)i;
+		found = (int)i;
+	}
+	return found;
+}
+
+static size_t
+spawner_idle_count(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < spawner_nworkers; i++)
+		n += !spawner_workers[i].busy;
+	return n;
+}
+
+/* Forks a spare worker; without one (no pair, fork or pidfd) the spawner
+ * forks for each request as it comes, from then on. */
 static void
 spawner_fork_spare(int sock, int sigfd)
 {
+	struct spawner_worker *w;
 	int sv[2], size = SPAWNER_MSG_MAX;
 	pid_t pid;
 
-	if (spawner_no_spares)
+	if (spawner_no_spares || spawner_nworkers == SPAWNER_MAX_WORKERS)
 		return;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		spawner_no_spares = true;
@@ -445,7 +553,7 @@ spawner_fork_spare(int sock, int sigfd)
 	}
 	if ((pid = _Fork()) == 0) {
 		close(sv[0]);
-		spawner_spare_main(sock, sigfd, sv[1]);
+		spawner_worker_main(sock, sigfd, sv[1]);
 	}
 	close(sv[1]);
 	if (pid == -1) {
@@ -458,59 +566,99 @@ spawner_fork_spare(int sock, int sigfd)
 	    sizeof(size)) == -1)
 		(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size,
 		    sizeof(size));
-	spawner_spare = pid;
-	spawner_spare_sock = sv[0];
+	w = &spawner_workers[spawner_nworkers++];
+	w->pid = pid;
+	w->sock = sv[0];
+	w->busy = false;
+	w->fresh = true;
 	/* Before any reaping: it names this child. */
-	if ((spawner_spare_pidfd = pidfd_open(pid, 0)) == -1) {
+	if ((w->pidfd = pidfd_open(pid, 0)) == -1) {
 		kill(pid, SIGKILL);
-		spawner_spare_drop();
+		close(w->sock);
+		spawner_nworkers--;
 		spawner_no_spares = true;
 	}
 }
 
 /*
- * Hands a request (its body and descriptors) to the spare, answers batchd
- * with the spare's pid and pidfd, then tells the spare to go.  False
- * without a spare, or when it is gone (the caller forks instead).
+ * Hands a request (its body and descriptors) to an idle worker, answers
+ * batchd with its pid and pidfd, then tells it to go.  False without an
+ * idle worker that takes it (the caller forks instead).
  */
 static bool
-spawner_hand_to_spare(int sock, const char *buf, size_t len, const int *fds,
+spawner_hand_to_worker(int sock, const char *buf, size_t len, const int *fds,
     size_t nfds)
 {
-	int32_t pid = (int32_t)spawner_spare;
+	struct spawner_worker *w;
+	int i;
 
-	if (spawner_spare == -1)
-		return false;
-	if (spawner_send(spawner_spare_sock, buf, len, fds, nfds, 0) !=
-	    (ssize_t)len) {
+	while ((i = spawner_idle_worker()) != -1) {
+		w = &spawner_workers[i];
+		if (spawner_send(w->sock, buf, len, fds, nfds, 0) ==
+		    (ssize_t)len)
+			break;
 		/* Too big for the pair: this one request is forked for. */
 		if (errno == EMSGSIZE || errno == ENOBUFS)
 			return false;
-		kill(spawner_spare, SIGKILL);
-		spawner_spare_drop();
-		return false;
+		kill(w->pid, SIGKILL);
+		spawner_worker_drop((size_t)i);
 	}
-	/* Without batchd's answer the spare sees its pair end, and exits. */
-	/* Waits a little at most: the spare reads the request at once, but
+	if (i == -1)
+		return false;
+	w->busy = true;
+	w->fresh = false;
+	/* Without batchd's answer the worker sees its pair end, and exits. */
+	/* Waits a little at most: the worker reads the request at once, but
 	 * a request that filled the pair's buffer (unprivileged, where it
-	 * stays small) needs that read first.  A spare that still cannot
+	 * stays small) needs that read first.  A worker that still cannot
 	 * take the word (stopped) must not hold up every later request: it
 	 * is ended, and batchd sees a supervisor that died before it began. */
-	if (spawner_reply(sock, pid, spawner_spare_pidfd) &&
-	    send(spawner_spare_sock, "g", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
-		struct pollfd p = { spawner_spare_sock, POLLOUT, 0 };
-		if (poll(&p, 1, 1000) != 1 || send(spawner_spare_sock, "g", 1,
-		    MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
-			kill(spawner_spare, SIGKILL);
+	if (!spawner_reply(sock, w->pid, w->pidfd)) {
+		spawner_worker_drop((size_t)i);
+		return true;
 	}
-	spawner_spare_drop();
+	if (send(w->sock, "g", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
+		struct pollfd p = { w->sock, POLLOUT, 0 };
+		if (poll(&p, 1, 1000) != 1 || send(w->sock, "g", 1,
+		    MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
+			kill(w->pid, SIGKILL);
+			spawner_worker_drop((size_t)i);
+		}
+	}
 	return true;
 }
 
 /*
- * Forks a supervisor for a request (without a spare) and answers batchd;
- * the child starts once batchd has the answer: without it, the child
- * sees the pipe's end and exits having done nothing.
+ * Worker i's socket is readable: "i", it is free again (kept, unless
+ * enough are idle already: then let go, and it exits), or its end (it
+ * died; the reap follows).
+ */
+static void
+spawner_on_worker(size_t i)
+{
+	struct spawner_worker *w = &spawner_workers[i];
+	char byte = 0;
+	ssize_t n;
+
+	do
+		n = recv(w->sock, &byte, 1, MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && errno == EAGAIN)
+		return;
+	if (n == 1 && byte == 'i' && w->busy &&
+	    spawner_idle_count() < SPAWNER_MAX_IDLE) {
+		w->busy = false;
+		return;
+	}
+	if (n == 1)
+		kill(w->pid, SIGKILL);	/* not a worker's word: end it */
+	spawner_worker_drop(i);
+}
+
+/*
+ * Forks a supervisor for a request (without an idle worker) and answers
+ * batchd; the child starts once batchd has the answer: without it, the
+ * child sees the pipe's end and exits having done nothing.
  */
 static void
 spawner_fork_for(int sock, int sigfd, char **argv, size_t skip, size_t argc,
@@ -545,7 +693,7 @@ spawner_fork_for(int sock, int sigfd, char **argv, size_t skip, size_t argc,
 }
 
 /*
- * Serves one request: hands it to the spare, else forks for it; a request
+ * Serves one request: hands it to an idle worker, else forks for it; a request
  * that cannot be served is answered with its error.  Returns -1 when
  * batchd has closed its end (or the socket failed), else 0.
  */
@@ -558,7 +706,7 @@ spawner_serve(int sock, int sigfd)
 
 	rc = spawner_take(sock, &buf, &len, &argv, &argc, &skip, &envp, fds,
 	    &nfds);
-	if (rc == 0 && !spawner_hand_to_spare(sock, buf, len, fds, nfds))
+	if (rc == 0 && !spawner_hand_to_worker(sock, buf, len, fds, nfds))
 		spawner_fork_for(sock, sigfd, argv, skip, argc, envp, fds,
 		    nfds);
 	else if (rc < 0 && rc != -EAGAIN)
@@ -608,25 +756,44 @@ spawner_main(int sock)
 	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		_exit(1);
 	for (;;) {
-		struct pollfd p[2] = { { sock, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
+		struct pollfd p[2 + SPAWNER_MAX_WORKERS];
+		pid_t pids[SPAWNER_MAX_WORKERS];
 		struct signalfd_siginfo si;
+		size_t n = 0;
 		pid_t pid;
 
 		/* Ahead of the next request, off the path of this one. */
-		if (spawner_spare == -1)
+		if (spawner_idle_worker() == -1)
 			spawner_fork_spare(sock, sigfd);
-		if (poll(p, 2, -1) == -1) {
+		p[0] = (struct pollfd){ sock, POLLIN, 0 };
+		p[1] = (struct pollfd){ sigfd, POLLIN, 0 };
+		for (; n < spawner_nworkers; n++) {
+			p[2 + n] = (struct pollfd){ spawner_workers[n].sock,
+			    POLLIN, 0 };
+			pids[n] = spawner_workers[n].pid;
+		}
+		if (poll(p, 2 + n, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			_exit(1);
 		}
+		/* Workers first: one free again takes the request below.
+		 * From the last, as a drop moves the last into its place. */
+		while (n-- > 0)
+			if (p[2 + n].revents != 0 && n < spawner_nworkers &&
+			    spawner_workers[n].pid == pids[n])
+				spawner_on_worker(n);
 		if (p[1].revents != 0) {
 			while (read(sigfd, &si, sizeof(si)) > 0)
 				;
-			/* A spare that died waiting: another is forked. */
+			/* A worker that died: forgotten (a spare is forked
+			 * again when none is idle). */
 			while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-				if (pid == spawner_spare)
-					spawner_spare_drop();
+				for (size_t i = 0; i < spawner_nworkers; i++)
+					if (spawner_workers[i].pid == pid) {
+						spawner_worker_drop(i);
+						break;
+					}
 		}
 		if (p[0].revents != 0 && spawner_serve(sock, sigfd) < 0)
 			_exit(0);

@@ -10,10 +10,13 @@
  * loading of batchd-supervise: that exec was a third of a short task's
  * CPU time.  What the supervisor is and does does not change.
  *
- * The fork is done ahead: a spare, the spawner's child, waits for the
- * next request, which the spawner hands it before it answers batchd with
- * the spare's pid; the spare becomes that supervisor and the spawner
- * forks the next one (spawner.c).
+ * The fork is done ahead, and mostly not at all: a worker, the spawner's
+ * child, waits for the next request, which the spawner hands it before it
+ * answers batchd with the worker's pid; the worker becomes that supervisor
+ * and, once its task is wholly done, waits for the next request again
+ * (spawner.c).  A supervisor's pid may therefore serve several tasks one
+ * after another: its report pipe's end, not its exit, ends each, and kill
+ * requests carry the task's tag (supervisor.h).
  *
  * The supervisors are the spawner's children; it reaps them.  batchd gets
  * a pidfd for each (which cannot be fooled by a reused pid) and, being a

@@ -76,6 +76,9 @@ struct sv {
 	int state_fd;		/* the state file (supervisor_open_state()) */
 	struct sv_stream out, err;
 	struct bd_supervisor_record rec;
+	/* What the processes reaped for this task used (wait4): a process
+	   that supervises again must not count its last task's. */
+	int64_t user_us, system_us, max_rss_kb;
 };
 
 /* ---- state file ------------------------------------------------------- */
@@ -730,12 +733,13 @@ supervisor_vfork_into(int dirfd, struct sv_child *c)
 #endif
 }
 
-static void
+/* Whether the line went (or there is no pipe to write it to). */
+static bool
 supervisor_report(const struct bd_supervisor_options *o, const char *line)
 {
 	/* A write that fails: the agent is gone; the state file stays. */
-	if (o->report_fd >= 0)
-		(void)bd_write_all(o->report_fd, line, strlen(line));
+	return o->report_fd < 0 ||
+	    bd_write_all(o->report_fd, line, strlen(line)) >= 0;
 }
 
 static int
@@ -838,10 +842,17 @@ static bool
 supervisor_reap_quietly(struct sv *s)
 {
 	bool ended = false;
+	struct rusage ru;
 	int status;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+		s->user_us += (int64_t)ru.ru_utime.tv_sec * 1000000 +
+		    ru.ru_utime.tv_usec;
+		s->system_us += (int64_t)ru.ru_stime.tv_sec * 1000000 +
+		    ru.ru_stime.tv_usec;
+		if (ru.ru_maxrss > s->max_rss_kb)
+			s->max_rss_kb = ru.ru_maxrss;
 		if (pid == s->task_pid && !s->task_exited) {
 			s->task_exited = ended = true;
 			s->task_status = status;
@@ -880,8 +891,12 @@ supervisor_on_signal(struct sv *s, const struct signalfd_siginfo *si)
 		s->kill_at = bd_clock_mono_ms() + (s->o->grace_ms > 0 ?
 		    s->o->grace_ms : 1);
 	} else if (sig == SIGRTMIN) {
-		/* A request from the agent: the signal is the value. */
-		int want = si->ssi_int;
+		/* A request from the agent: the signal is the value's low
+		 * bits, for the task its tag names (supervisor.h). */
+		uint32_t v = (uint32_t)si->ssi_int, tag = v >> 8;
+		int want = (int)(v & 0xff);
+		if (tag != 0 && tag != s->o->tag)
+			return;	/* meant for this process's last task */
 		if (want > 0 && want < NSIG)
 			supervisor_kill_tree(s, want);
 	}
@@ -892,7 +907,6 @@ static void
 supervisor_outcome(struct sv *s)
 {
 	struct bd_supervisor_record *r = &s->rec;
-	struct rusage ru;
 
 	r->state = BD_SUPERVISOR_EXITED;
 	r->end_ms = bd_clock_now_ms();
@@ -901,13 +915,9 @@ supervisor_outcome(struct sv *s)
 	else
 		r->term_signal = WIFSIGNALED(s->task_status) ?
 		    WTERMSIG(s->task_status) : SIGKILL;
-	if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
-		r->user_cpu_us = (int64_t)ru.ru_utime.tv_sec * 1000000 +
-		    ru.ru_utime.tv_usec;
-		r->system_cpu_us = (int64_t)ru.ru_stime.tv_sec * 1000000 +
-		    ru.ru_stime.tv_usec;
-		r->max_rss_kb = ru.ru_maxrss;
-	}
+	r->user_cpu_us = s->user_us;
+	r->system_cpu_us = s->system_us;
+	r->max_rss_kb = s->max_rss_kb;
 	r->stdout_capped = s->out.capped;
 	r->stderr_capped = s->err.capped;
 }
@@ -993,14 +1003,29 @@ supervisor_default_libc_signals(void)
 
 /*
  * Does close_range(flags: 0 closes, CLOSE_RANGE_CLOEXEC marks) on every
- * descriptor above stderr but keep (-1: none).
+ * descriptor above stderr but keep and keep2 (-1: none).
  */
 static void
-supervisor_close_fds(int keep, unsigned flags)
+supervisor_close_fds(int keep, int keep2, unsigned flags)
 {
-	if (keep > 3)
-		(void)close_range(3, (unsigned)keep - 1, flags);
-	(void)close_range(keep >= 3 ? (unsigned)keep + 1 : 3, ~0U, flags);
+	unsigned from = 3;
+
+	if (keep2 < keep) {
+		int t = keep;
+		keep = keep2;
+		keep2 = t;
+	}
+	if (keep >= 3) {
+		if ((unsigned)keep > from)
+			(void)close_range(from, (unsigned)keep - 1, flags);
+		from = (unsigned)keep + 1;
+	}
+	if (keep2 >= 3 && keep2 != keep) {
+		if ((unsigned)keep2 > from)
+			(void)close_range(from, (unsigned)keep2 - 1, flags);
+		from = (unsigned)keep2 + 1;
+	}
+	(void)close_range(from, ~0U, flags);
 }
 
 int
@@ -1010,13 +1035,16 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 	sigset_t mask;
 	char line[128];
 	int sigfd, rc;
+	bool recorded, reported;
 
+	if (o->reusable != NULL)
+		*o->reusable = false;
 	memset(&s, 0, sizeof(s));
 	s.o = o;
 	s.out.rfd = s.err.rfd = s.out.file_fd = s.err.file_fd = -1;
 	s.state_fd = -1;
 	/* Descriptors the agent leaked stay out of the task. */
-	supervisor_close_fds(o->report_fd, CLOSE_RANGE_CLOEXEC);
+	supervisor_close_fds(o->report_fd, o->keep_fd, CLOSE_RANGE_CLOEXEC);
 	if (o->report_fd >= 0)
 		(void)fcntl(o->report_fd, F_SETFD, FD_CLOEXEC);
 	/* Started by batchd it has a session (exec) or group (spawner) of
@@ -1076,7 +1104,7 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 
 	supervisor_loop(&s, sigfd);
 	supervisor_outcome(&s);
-	if ((rc = supervisor_write_state(&s)) < 0)
+	if (!(recorded = (rc = supervisor_write_state(&s)) >= 0))
 		log_warnx("supervise: task %d: cannot write %s: %s",
 		    (int)s.task_pid, o->state_path, strerror(-rc));
 	char *text = bd_supervisor_record_format(&s.rec);
@@ -1092,12 +1120,19 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 	/* Everything else before the outcome: the agent acts on it at once,
 	 * and the descriptors the agent handed over (the locks that keep
 	 * the task's application packages) must be let go by then. */
-	supervisor_close_fds(o->report_fd, 0);
-	supervisor_report(o, text);
+	supervisor_close_fds(o->report_fd, o->keep_fd, 0);
+	reported = supervisor_report(o, text);
 	free(text);
 	/* Its end tells the agent the outcome is all there, without
 	 * waiting for this process's exit (process.c). */
 	if (o->report_fd >= 0)
 		close(o->report_fd);
+	/* Another task may follow only where this one is wholly done: its
+	 * outcome known to the agent and in the state file (an adopting
+	 * agent trusts a live supervisor's "running"), nothing of it left
+	 * to reap or to count in the next one's usage. */
+	if (o->reusable != NULL)
+		*o->reusable = recorded && reported && o->report_fd >= 0 &&
+		    !supervisor_has_children();
 	return 0;
 }

@@ -25,7 +25,11 @@
  *   - SIGTERM: end the task gracefully: SIGTERM to its tree, SIGKILL after
  *     the grace period.
  *   - SIGRTMIN with a value (sigqueue, pidfd_send_signal): send that
- *     signal to the task's whole tree now.
+ *     signal to the task's whole tree now.  The value is the signal in
+ *     its low 8 bits and, above them, the tag the supervisor was given
+ *     for this task (0: any task); a request tagged for another task is
+ *     ignored, for a supervisor the spawner reuses may be on its next
+ *     task when a request for its last one arrives.
  *
  * The state file says "running" with the supervisor's pid and start time
  * before the agent hears "ok", and "exited" with the outcome at the end.
@@ -44,6 +48,12 @@
 /* The state slot's size: the largest state or report line accepted. */
 #define BD_SUPERVISOR_STATE_MAX 4096
 
+/* SIGRTMIN's value for a kill request: sig for the task tagged tag. */
+#define BD_SUPERVISOR_KILL_VALUE(sig, tag) \
+	((int)(((uint32_t)(tag) << 8) | ((uint32_t)(sig) & 0xff)))
+/* Tags fit in the value's 31 bits above the signal, sign bit clear. */
+#define BD_SUPERVISOR_TAG_MAX 0x7fffff
+
 struct bd_supervisor_options {
 	const char *file;	/* program to execute (absolute or cwd-relative) */
 	char *const *argv;	/* its argv */
@@ -60,6 +70,11 @@ struct bd_supervisor_options {
 	size_t ngroups;
 	int64_t grace_ms;	/* SIGTERM to SIGKILL on our own SIGTERM */
 	int report_fd;		/* or -1 */
+	uint32_t tag;		/* of this task's kill requests; 0: none */
+	int keep_fd;		/* left open at the end too, or -1 */
+	/* Or NULL: set when the process may supervise another task (the
+	   outcome reported and recorded, nothing of the task left below). */
+	bool *reusable;
 };
 
 enum bd_supervisor_state {

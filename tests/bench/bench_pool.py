@@ -182,6 +182,18 @@ def run_ns(pid):
     return tot
 
 
+def tree_cpu_s(pid):
+    """utime, stime and the reaped children's of pid and of its live
+    children, in s (0 for what has gone meanwhile)."""
+    try:
+        g = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+        kids = open("/proc/%s/task/%s/children" % (pid, pid)).read().split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in g[11:15]) / CLK_TCK + \
+        sum(tree_cpu_s(c) for c in kids)
+
+
 def rss_kb(pid):
     for line in open("/proc/%d/status" % pid):
         if line.startswith("VmRSS:"):
@@ -212,13 +224,11 @@ def throughput_run(name, tasks_cfg):
     own = (int(f[11]) + int(f[12])) / CLK_TCK
     kids = (int(f[13]) + int(f[14])) / CLK_TCK
     # The supervisors are the spawner's children (docs/protocol.md §8):
-    # its own time and theirs count as the supervisors' too.
+    # its own time and theirs count as the supervisors' too, the ended
+    # ones' through its reaped children's fields and the live ones (its
+    # workers, which supervise task after task) through their own four.
     for c in open("/proc/%d/task/%d/children" % (p.pid, p.pid)).read().split():
-        try:
-            g = open("/proc/%s/stat" % c).read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        kids += sum(int(x) for x in g[11:15]) / CLK_TCK
+        kids += tree_cpu_s(c)
     stop(p)
     if r.returncode != 0:
         sys.exit("batchd wait: status %d: %s" % (r.returncode, r.stderr))

@@ -11,6 +11,7 @@
 #include "cmd_supervise.h"
 #include "fsutil.h"
 #include "process.h"
+#include "supervisor.h"
 #include "unit.h"
 #include "xmalloc.h"
 
@@ -599,6 +600,106 @@ wait_for_file(const char *name)
 	return data;
 }
 
+/* Writes the task's $PPID (its supervisor's pid) whole. */
+#define WRITE_PPID "echo $PPID > ppid.tmp; mv ppid.tmp ppid.txt; "
+
+/* The pid WRITE_PPID wrote, once it is there; removed after. */
+static pid_t
+read_ppid(void)
+{
+	char *data = wait_for_file("ppid.txt");
+	pid_t pid;
+
+	ASSERT_NOT_NULL(data);
+	pid = (pid_t)atoi(data);
+	unlink_in_dir("ppid.txt");
+	free(data);
+	return pid;
+}
+
+/* Runs script to its end; *rec gets its outcome, and it returns the
+ * pid of its supervisor (the script's $PPID). */
+static pid_t
+run_recorded(const char *script, struct bd_supervisor_record *rec)
+{
+	char *full = xasprintf(WRITE_PPID "%s", script);
+	struct bd_process *p = spawn_sh(full);
+
+	exits = 0;
+	run_until_exits(1);
+	*rec = *bd_process_record(p);
+	bd_process_free(p);
+	free(full);
+	return read_ppid();
+}
+
+/* Whether process pid's name (comm) is name. */
+static bool
+named(pid_t pid, const char *name)
+{
+	char path[64], *data;
+	size_t len;
+	bool same;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if (bd_read_file(path, 64, &data, &len) != 0)
+		return false;
+	same = len == strlen(name) + 1 && strncmp(data, name, len - 1) == 0;
+	free(data);
+	return same;
+}
+
+/*
+ * A supervisor done with its task supervises the next one (no fork, no
+ * exit per task), and nothing of the last task carries over: the next
+ * one's CPU time and peak memory are its own, a kill request tagged for
+ * another task is ignored, and signals sent while it waited (a SIGTERM,
+ * a kill request for its last task) do not reach the next task.
+ */
+TEST(supervisor_reused)
+{
+	struct bd_supervisor_record a, b;
+	struct bd_process *p;
+	pid_t sup;
+	union sigval v;
+
+	/* About 40 MB held by sh, and CPU to fill it. */
+	sup = run_recorded("x=$(head -c 40000000 /dev/zero | tr '\\0' x); "
+	    "echo ${#x}", &a);
+	ASSERT_INT_EQ(got_code, 0);
+	ASSERT(a.max_rss_kb > 30000);
+	ASSERT(a.user_cpu_us + a.system_cpu_us > 20000);
+	ASSERT_INT_EQ(run_recorded("exit 4", &b), sup);
+	ASSERT_INT_EQ(got_code, 4);
+	ASSERT(b.max_rss_kb < a.max_rss_kb / 2);
+	ASSERT(b.user_cpu_us + b.system_cpu_us <
+	    (a.user_cpu_us + a.system_cpu_us) / 2);
+
+	/* A kill request tagged for another task is ignored; the one after
+	 * it (tag 0: any task) ends the task.  Both SIGRTMIN: in order. */
+	p = spawn_sh(WRITE_PPID "exec sleep 1000");
+	ASSERT_INT_EQ(read_ppid(), sup);
+	exits = 0;
+	v.sival_int = BD_SUPERVISOR_KILL_VALUE(SIGKILL, BD_SUPERVISOR_TAG_MAX);
+	ASSERT_INT_EQ(sigqueue(sup, SIGRTMIN, v), 0);
+	v.sival_int = BD_SUPERVISOR_KILL_VALUE(SIGUSR1, 0);
+	ASSERT_INT_EQ(sigqueue(sup, SIGRTMIN, v), 0);
+	run_until_exits(1);
+	ASSERT_INT_EQ(got_signal, SIGUSR1);
+	bd_process_free(p);
+
+	/* Waiting again: what it is sent now is not for the next task. */
+	for (int i = 0; i < 5000 && !named(sup, "batchd-spare"); i++)
+		usleep(1000);
+	ASSERT(named(sup, "batchd-spare"));
+	ASSERT_INT_EQ(kill(sup, SIGTERM), 0);
+	v.sival_int = BD_SUPERVISOR_KILL_VALUE(SIGKILL, 0);
+	ASSERT_INT_EQ(sigqueue(sup, SIGRTMIN, v), 0);
+	ASSERT_INT_EQ(run_recorded("exit 5", &b), sup);
+	ASSERT_INT_EQ(got_code, 5);
+	ASSERT_INT_EQ(got_signal, 0);
+}
+
 /*
  * Started without waiting: the spawner's reply is read on the loop.  Here
  * the loop does not run until the task has ended, so the report pipe
@@ -938,6 +1039,8 @@ main(int argc, char **argv)
 #endif
 			restart_spawner();
 			RUN(spare_starts_a_task_without_a_fork);
+			restart_spawner();
+			RUN(supervisor_reused);
 			restart_spawner();
 			RUN(spawner_forks_without_a_spare);
 			restart_spawner();
