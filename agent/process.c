@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -278,6 +279,56 @@ process_deliver(struct bd_process *p)
 		    p->rec.term_signal, p->arg);
 	else
 		p->exit_cb(p, 0, SIGKILL, p->arg);
+}
+
+/*
+ * Whether p's supervisor may be past this task's start although its first
+ * line is unread: the line is there (written whole, once).  A supervisor
+ * the spawner reuses may then be on a later task already, so a plain
+ * SIGKILL to it is for this task only while this says no.
+ */
+static bool
+process_past_start(const struct bd_process *p)
+{
+	int n = 0;
+
+	return p->report_len > 0 || (p->report_fd != -1 &&
+	    ioctl(p->report_fd, FIONREAD, &n) == 0 && n > 0);
+}
+
+/*
+ * Asks p's supervisor (through pidfd, else its pid) to send sig to the
+ * task's tree: SIGRTMIN with the value, tagged for p's task.  Whether
+ * it went.
+ */
+static bool
+process_send_tagged(const struct bd_process *p, int pidfd, int sig)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGRTMIN;
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	si.si_value.sival_int = BD_SUPERVISOR_KILL_VALUE(sig, p->tag);
+	if (pidfd != -1)
+		return pidfd_send_signal(pidfd, SIGRTMIN, &si, 0) == 0;
+	return sigqueue(p->pid, SIGRTMIN, si.si_value) == 0;
+}
+
+/*
+ * A SIGKILL for p's supervisor while p starts; one past the start gets
+ * the tagged request instead, which it ignores if on a later task.
+ */
+static void
+process_kill_starting(const struct bd_process *p, int pidfd)
+{
+	if (process_past_start(p))
+		(void)process_send_tagged(p, pidfd, SIGKILL);
+	else
+		(void)(pidfd != -1 ? pidfd_send_signal(pidfd, SIGKILL, NULL,
+		    0) : kill(p->pid, SIGKILL));
 }
 
 /* Reads what the report pipe holds; true at its end. */
@@ -745,8 +796,7 @@ process_on_reply(struct process_request *q, int status, int pidfd)
 		 */
 		if (pidfd != -1) {
 			if (p->pending_sig == SIGKILL)
-				(void)pidfd_send_signal(pidfd, SIGKILL, NULL,
-				    0);
+				process_kill_starting(p, pidfd);
 			close(pidfd);
 		}
 		process_request_free(q);
@@ -784,8 +834,7 @@ process_on_reply(struct process_request *q, int status, int pidfd)
 	/* A SIGKILL asked for while the pid was unknown; any other signal
 	 * waits for the command (process_on_report()). */
 	if (p->pending_sig == SIGKILL)
-		(void)(pidfd != -1 ? pidfd_send_signal(pidfd, SIGKILL, NULL, 0) :
-		    kill(p->pid, SIGKILL));
+		process_kill_starting(p, pidfd);
 	process_watch_report(p, process_on_report);
 }
 
@@ -1149,8 +1198,6 @@ bd_process_free(struct bd_process *proc)
 int
 bd_process_kill_tree(struct bd_process *proc, int sig)
 {
-	siginfo_t si;
-
 	if (proc->exited)
 		return 0;
 	/* Without a pidfd, a reaped child's pid may be someone else's now. */
@@ -1163,29 +1210,17 @@ bd_process_kill_tree(struct bd_process *proc, int sig)
 		proc->pending_sig = sig;
 		/* Before the spawner's reply there is no pid yet: the reply
 		 * sends it (process_on_reply()). */
-		if (sig == SIGKILL) {
-			if (proc->pidfd != -1)
-				(void)pidfd_send_signal(proc->pidfd, SIGKILL,
-				    NULL, 0);
-			else if (proc->pid > 0)
-				(void)kill(proc->pid, SIGKILL);
-		}
+		if (sig == SIGKILL && (proc->pidfd != -1 || proc->pid > 0))
+			process_kill_starting(proc, proc->pidfd);
 		return 1;
 	}
-	/* The supervisor sends sig on to the tree (supervisor.h). */
-	memset(&si, 0, sizeof(si));
-	si.si_signo = SIGRTMIN;
-	si.si_code = SI_QUEUE;
-	si.si_pid = getpid();
-	si.si_uid = getuid();
-	si.si_value.sival_int = BD_SUPERVISOR_KILL_VALUE(sig, proc->tag);
-	if (proc->pidfd != -1)
-		return pidfd_send_signal(proc->pidfd, SIGRTMIN, &si, 0) == 0;
-	/* No pidfd: a child not reaped yet still holds its pid; an adopted
-	 * one is checked by its start time first. */
-	if (!proc->child && !bd_supervisor_alive(&proc->rec))
+	/* The supervisor sends sig on to the tree (supervisor.h).  No
+	 * pidfd: a child not reaped yet still holds its pid; an adopted one
+	 * is checked by its start time first. */
+	if (proc->pidfd == -1 && !proc->child &&
+	    !bd_supervisor_alive(&proc->rec))
 		return 0;
-	return sigqueue(proc->pid, SIGRTMIN, si.si_value) == 0;
+	return process_send_tagged(proc, proc->pidfd, sig);
 }
 
 char *

@@ -301,8 +301,14 @@ spawner_supervise(char **argv, size_t skip, size_t argc, char **envp,
 		close(null);
 	for (int i = 0; i < spawner_nhandled; i++)
 		(void)signal(spawner_handled[i], SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* A worker keeps what it has blocked (SIGCHLD; after a task, the
+	 * supervisor's signals too): a kill request for its last task that
+	 * comes now must wait for the supervisor's tag check, not end it.
+	 * The supervisor drops what came before it took over. */
+	if (keep == NULL) {
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+	}
 	(void)prctl(PR_SET_NAME, "batchd-supervis", 0, 0, 0);
 	args_end = env_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
 	for (char **e = envp; *e != NULL; e++)
@@ -425,22 +431,6 @@ spawner_take(int sock, char **buf, size_t *buf_len, char ***argv,
 	return spawner_parse(*buf, (size_t)n, argv, argc, skip, envp);
 }
 
-/*
- * Signals that came while the worker waited (blocked since its last task):
- * a kill request meant for that task, a SIGTERM to the group.  Left
- * pending they would reach the next task's supervisor.
- */
-static void
-spawner_drop_signals(void)
-{
-	struct timespec now = { 0, 0 };
-	sigset_t all;
-
-	sigfillset(&all);
-	while (sigtimedwait(&all, NULL, &now) > 0)
-		;
-}
-
 /* What ps shows for a worker that waits. */
 static void
 spawner_name_idle(void)
@@ -477,8 +467,8 @@ spawner_worker_main(int sock, int sigfd, int mine)
 	close(sigfd);
 	spawner_close_workers();
 	spawner_own_group();
+	spawner_name_idle();
 	for (;;) {
-		spawner_name_idle();
 		while ((rc = spawner_take(mine, &buf, &len, &argv, &argc,
 		    &skip, &envp, fds, &nfds)) == -EAGAIN)
 			free(buf);
@@ -489,9 +479,10 @@ spawner_worker_main(int sock, int sigfd, int mine)
 		while (n == -1 && errno == EINTR);
 		if (n != 1 || go != 'g')
 			_exit(0);
-		spawner_drop_signals();
 		rc = spawner_supervise(argv, skip, argc, envp, fds, nfds,
 		    &mine, &reusable);
+		/* Its command line is in buf: shown no longer. */
+		spawner_name_idle();
 		free(argv);
 		free(buf);
 		if (rc != 0 || !reusable ||
@@ -734,6 +725,12 @@ spawner_main(int sock)
 	if (sock > 3)
 		(void)close_range(3, (unsigned)sock - 1, 0);
 	(void)close_range((unsigned)sock + 1, ~0U, 0);
+	/* A standard stream batchd runs without is /dev/null here: a
+	 * descriptor received later must not land on it, where a worker
+	 * would keep it from one task to the next. */
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1)
+			(void)open("/dev/null", O_RDWR);
 	(void)prctl(PR_SET_NAME, "batchd-spawner", 0, 0, 0);
 	if ((fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC)) != -1) {
 		spawner_has_tty = true;

@@ -1001,6 +1001,16 @@ supervisor_default_libc_signals(void)
 		    sizeof(dfl.mask));
 }
 
+/* Takes every signal of mask that is pending, and does nothing with it. */
+static void
+supervisor_drop_signals(const sigset_t *mask)
+{
+	struct timespec now = { 0, 0 };
+
+	while (sigtimedwait(mask, NULL, &now) > 0)
+		;
+}
+
 /*
  * Does close_range(flags: 0 closes, CLOSE_RANGE_CLOEXEC marks) on every
  * descriptor above stderr but keep and keep2 (-1: none).
@@ -1062,6 +1072,11 @@ bd_supervisor_run(const struct bd_supervisor_options *o)
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGRTMIN);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	/* A process that supervises again drops what it was sent while it
+	 * waited (a SIGTERM, a kill request for its last task): nothing is
+	 * for this task before its "ok". */
+	if (o->reusable != NULL)
+		supervisor_drop_signals(&mask);
 	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal("supervise: signalfd");
 	if ((s.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)

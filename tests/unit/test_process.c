@@ -230,6 +230,32 @@ spare_pid(pid_t spawner)
 	return pid;
 }
 
+/* Whether process pid's name (comm) is name. */
+static bool
+named(pid_t pid, const char *name)
+{
+	char path[64], *data;
+	size_t len;
+	bool same;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if (bd_read_file(path, 64, &data, &len) != 0)
+		return false;
+	same = len == strlen(name) + 1 && strncmp(data, name, len - 1) == 0;
+	free(data);
+	return same;
+}
+
+/* Waits until supervisor pid waits for its next task (the spawner's
+ * worker names itself so once it has said it is free). */
+static void
+wait_idle(pid_t pid)
+{
+	for (int i = 0; i < 5000 && !named(pid, "batchd-spare"); i++)
+		usleep(1000);
+	ASSERT(named(pid, "batchd-spare"));
+}
+
 /* The supervisor's command line, as ps shows it. */
 static char *
 cmdline_of(pid_t pid)
@@ -441,25 +467,40 @@ supervisor_of(const char *script)
 
 /*
  * A task's supervisor is the spare forked before its request came (no
- * fork on the way).  A spare killed while it waits (a real SIGKILL) is
- * replaced: the next task's supervisor is the new spare.
+ * fork on the way).  Once done it waits as a spare too, beside the one
+ * forked after it; one killed while it waits (a real SIGKILL) is
+ * forgotten: the next task's supervisor is the other.
  */
 TEST(spare_starts_a_task_without_a_fork)
 {
-	pid_t spawner = spawner_pid(), spare;
+	pid_t spawner = spawner_pid(), spare, other = 0;
 
 	ASSERT(spawner > 0);
 	ASSERT((spare = spare_pid(spawner)) > 0);
 	ASSERT_INT_EQ(supervisor_of("exit 6"), spare);
 	ASSERT_INT_EQ(got_code, 6);
 
-	ASSERT((spare = spare_pid(spawner)) > 0);
+	wait_idle(spare);
+	for (int i = 0; i < 5000 && other == 0; i++) {
+		char path[64], *data;
+		size_t len;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
+		    (int)spawner, (int)spawner);
+		ASSERT_INT_EQ(bd_read_file(path, 4096, &data, &len), 0);
+		for (char *w = strtok(data, " \n"); w != NULL;
+		    w = strtok(NULL, " \n"))
+			if (atoi(w) != spare && named(atoi(w), "batchd-spare"))
+				other = atoi(w);
+		free(data);
+		if (other == 0)
+			usleep(1000);
+	}
+	ASSERT(other > 0);
 	ASSERT_INT_EQ(kill(spare, SIGKILL), 0);
-	pid_t next = 0;
-	for (int i = 0; i < 5000 && ((next = spare_pid(spawner)) == 0 ||
-	    next == spare); i++)
+	/* Dead (its end of the pair closed) before the request. */
+	for (int i = 0; i < 5000 && alive(spare); i++)
 		usleep(1000);
-	ASSERT(next > 0 && next != spare);
+	pid_t next = other;
 	ASSERT_INT_EQ(supervisor_of("exit 7"), next);
 	ASSERT_INT_EQ(got_code, 7);
 	ASSERT_INT_EQ(kill(spawner, 0), 0);
@@ -487,7 +528,8 @@ TEST(spare_starts_a_task_without_a_fork)
 	size_t len;
 	int ppid = 0, vlen = 0;
 
-	ASSERT((next = spare_pid(spawner)) > 0);
+	/* It has supervised: it goes ahead of the spare forked since. */
+	wait_idle(next);
 	exits = 0;
 	ASSERT_INT_EQ(bd_process_spawn(&o, on_exit_cb, NULL, &p), 0);
 	run_until_exits(1);
@@ -633,22 +675,6 @@ run_recorded(const char *script, struct bd_supervisor_record *rec)
 	return read_ppid();
 }
 
-/* Whether process pid's name (comm) is name. */
-static bool
-named(pid_t pid, const char *name)
-{
-	char path[64], *data;
-	size_t len;
-	bool same;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	if (bd_read_file(path, 64, &data, &len) != 0)
-		return false;
-	same = len == strlen(name) + 1 && strncmp(data, name, len - 1) == 0;
-	free(data);
-	return same;
-}
-
 /*
  * A supervisor done with its task supervises the next one (no fork, no
  * exit per task), and nothing of the last task carries over: the next
@@ -669,6 +695,7 @@ TEST(supervisor_reused)
 	ASSERT_INT_EQ(got_code, 0);
 	ASSERT(a.max_rss_kb > 30000);
 	ASSERT(a.user_cpu_us + a.system_cpu_us > 20000);
+	wait_idle(sup);
 	ASSERT_INT_EQ(run_recorded("exit 4", &b), sup);
 	ASSERT_INT_EQ(got_code, 4);
 	ASSERT(b.max_rss_kb < a.max_rss_kb / 2);
@@ -677,6 +704,7 @@ TEST(supervisor_reused)
 
 	/* A kill request tagged for another task is ignored; the one after
 	 * it (tag 0: any task) ends the task.  Both SIGRTMIN: in order. */
+	wait_idle(sup);
 	p = spawn_sh(WRITE_PPID "exec sleep 1000");
 	ASSERT_INT_EQ(read_ppid(), sup);
 	exits = 0;
@@ -689,9 +717,7 @@ TEST(supervisor_reused)
 	bd_process_free(p);
 
 	/* Waiting again: what it is sent now is not for the next task. */
-	for (int i = 0; i < 5000 && !named(sup, "batchd-spare"); i++)
-		usleep(1000);
-	ASSERT(named(sup, "batchd-spare"));
+	wait_idle(sup);
 	ASSERT_INT_EQ(kill(sup, SIGTERM), 0);
 	v.sival_int = BD_SUPERVISOR_KILL_VALUE(SIGKILL, 0);
 	ASSERT_INT_EQ(sigqueue(sup, SIGRTMIN, v), 0);
