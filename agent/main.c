@@ -4,8 +4,10 @@
  * below.  Each command is its own module (cmd_*.c) and returns the exit
  * status.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd_check_config.h"
 #include "cmd_daemon.h"
@@ -79,6 +81,15 @@ cmd_help(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	int fd;
+
+	/* Started without a standard stream, the next descriptor opened
+	 * would become it: a pipe or socket that a task, or a supervisor
+	 * kept for the next task, would then hold.  /dev/null takes them. */
+	while ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0 && fd <= 2)
+		(void)fcntl(fd, F_SETFD, 0);
+	if (fd > 2)
+		close(fd);
 	log_init(BD_LOG_INFO, BD_LOG_FORMAT_AUTO);
 	if (argc < 2) {
 		usage(stderr);

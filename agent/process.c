@@ -319,7 +319,10 @@ process_send_tagged(const struct bd_process *p, int pidfd, int sig)
 
 /*
  * A SIGKILL for p's supervisor while p starts; one past the start gets
- * the tagged request instead, which it ignores if on a later task.
+ * the tagged request instead, which it ignores if on a later task.  Not
+ * covered: a supervisor that writes its line, ends the task and takes
+ * the next between the check and the kill (a preemption of batchd there,
+ * and a task shorter than it).
  */
 static void
 process_kill_starting(const struct bd_process *p, int pidfd)

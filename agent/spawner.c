@@ -481,13 +481,15 @@ spawner_worker_main(int sock, int sigfd, int mine)
 			_exit(0);
 		rc = spawner_supervise(argv, skip, argc, envp, fds, nfds,
 		    &mine, &reusable);
-		/* Its command line is in buf: shown no longer. */
-		spawner_name_idle();
-		free(argv);
-		free(buf);
 		if (rc != 0 || !reusable ||
 		    send(mine, "i", 1, MSG_NOSIGNAL) != 1)
 			_exit(rc);
+		/* After "i": a worker named idle is one the spawner knows to
+		 * be (the tests rely on it); before the free: its command
+		 * line is in buf. */
+		spawner_name_idle();
+		free(argv);
+		free(buf);
 	}
 }
 
@@ -725,12 +727,6 @@ spawner_main(int sock)
 	if (sock > 3)
 		(void)close_range(3, (unsigned)sock - 1, 0);
 	(void)close_range((unsigned)sock + 1, ~0U, 0);
-	/* A standard stream batchd runs without is /dev/null here: a
-	 * descriptor received later must not land on it, where a worker
-	 * would keep it from one task to the next. */
-	for (fd = 0; fd <= 2; fd++)
-		if (fcntl(fd, F_GETFD) == -1)
-			(void)open("/dev/null", O_RDWR);
 	(void)prctl(PR_SET_NAME, "batchd-spawner", 0, 0, 0);
 	if ((fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC)) != -1) {
 		spawner_has_tty = true;
