@@ -1018,22 +1018,17 @@ supervisor_drop_signals(const sigset_t *mask)
 static void
 supervisor_close_fds(int keep, int keep2, unsigned flags)
 {
+	int kept[2] = { keep < keep2 ? keep : keep2, keep < keep2 ? keep2 :
+	    keep };
 	unsigned from = 3;
 
-	if (keep2 < keep) {
-		int t = keep;
-		keep = keep2;
-		keep2 = t;
-	}
-	if (keep >= 3) {
-		if ((unsigned)keep > from)
-			(void)close_range(from, (unsigned)keep - 1, flags);
-		from = (unsigned)keep + 1;
-	}
-	if (keep2 >= 3 && keep2 != keep) {
-		if ((unsigned)keep2 > from)
-			(void)close_range(from, (unsigned)keep2 - 1, flags);
-		from = (unsigned)keep2 + 1;
+	/* The ranges between the kept ones, in order. */
+	for (int i = 0; i < 2; i++) {
+		if (kept[i] < (int)from)
+			continue;	/* -1, below 3, or the same twice */
+		if ((unsigned)kept[i] > from)
+			(void)close_range(from, (unsigned)kept[i] - 1, flags);
+		from = (unsigned)kept[i] + 1;
 	}
 	(void)close_range(from, ~0U, flags);
 }

@@ -176,9 +176,9 @@ TEST(spawn_errors)
 	ASSERT(bd_process_spawn(&o, on_exit_cb, NULL, &p) < 0);
 }
 
-/* The pid of parent's live child named comm, or 0. */
+/* The pid of parent's live child named comm other than except, or 0. */
 static pid_t
-child_named(pid_t parent, const char *comm)
+child_named(pid_t parent, const char *comm, pid_t except)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
@@ -199,7 +199,7 @@ child_named(pid_t parent, const char *comm)
 		    sscanf(rp + 2, "%*c %d", &ppid) != 1 || ppid != parent)
 			continue;
 		snprintf(name, sizeof(name), "(%s)", comm);
-		if (strstr(buf, name) != NULL)
+		if (strstr(buf, name) != NULL && atoi(de->d_name) != except)
 			found = (pid_t)atoi(de->d_name);
 	}
 	closedir(d);
@@ -213,19 +213,20 @@ spawner_pid(void)
 	pid_t pid = 0;
 
 	for (int i = 0; i < 5000 && (pid = child_named(getpid(),
-	    "batchd-spawner")) == 0; i++)
+	    "batchd-spawner", 0)) == 0; i++)
 		usleep(1000);
 	return pid;
 }
 
-/* The spawner's spare: its child waiting for the next request. */
+/* A spare of the spawner other than except (0: any): a child waiting
+ * for the next request. */
 static pid_t
-spare_pid(pid_t spawner)
+spare_pid(pid_t spawner, pid_t except)
 {
 	pid_t pid = 0;
 
 	for (int i = 0; i < 5000 && (pid = child_named(spawner,
-	    "batchd-spare")) == 0; i++)
+	    "batchd-spare", except)) == 0; i++)
 		usleep(1000);
 	return pid;
 }
@@ -286,7 +287,7 @@ TEST(spawner_forks_then_exec_when_it_dies)
 	ASSERT(spawner > 0);
 	p = spawn_sh("read x < /dev/null; exec sleep 1000");
 	/* The supervisor is the spawner's child, not ours. */
-	ASSERT_INT_EQ(child_named(getpid(), "batchd-supervis"), 0);
+	ASSERT_INT_EQ(child_named(getpid(), "batchd-supervis", 0), 0);
 	for (int i = 0; i < 500 && bd_process_pid(p) == 0; i++)
 		uv_run(&loop, UV_RUN_NOWAIT);
 	exits = 0;
@@ -473,34 +474,19 @@ supervisor_of(const char *script)
  */
 TEST(spare_starts_a_task_without_a_fork)
 {
-	pid_t spawner = spawner_pid(), spare, other = 0;
+	pid_t spawner = spawner_pid(), spare, next;
 
 	ASSERT(spawner > 0);
-	ASSERT((spare = spare_pid(spawner)) > 0);
+	ASSERT((spare = spare_pid(spawner, 0)) > 0);
 	ASSERT_INT_EQ(supervisor_of("exit 6"), spare);
 	ASSERT_INT_EQ(got_code, 6);
 
 	wait_idle(spare);
-	for (int i = 0; i < 5000 && other == 0; i++) {
-		char path[64], *data;
-		size_t len;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
-		    (int)spawner, (int)spawner);
-		ASSERT_INT_EQ(bd_read_file(path, 4096, &data, &len), 0);
-		for (char *w = strtok(data, " \n"); w != NULL;
-		    w = strtok(NULL, " \n"))
-			if (atoi(w) != spare && named(atoi(w), "batchd-spare"))
-				other = atoi(w);
-		free(data);
-		if (other == 0)
-			usleep(1000);
-	}
-	ASSERT(other > 0);
+	ASSERT((next = spare_pid(spawner, spare)) > 0);
 	ASSERT_INT_EQ(kill(spare, SIGKILL), 0);
 	/* Dead (its end of the pair closed) before the request. */
 	for (int i = 0; i < 5000 && alive(spare); i++)
 		usleep(1000);
-	pid_t next = other;
 	ASSERT_INT_EQ(supervisor_of("exit 7"), next);
 	ASSERT_INT_EQ(got_code, 7);
 	ASSERT_INT_EQ(kill(spawner, 0), 0);
@@ -566,7 +552,7 @@ TEST(spawner_forks_without_a_spare)
 	struct bd_process *p;
 
 	ASSERT(spawner > 0);
-	ASSERT((spare = spare_pid(spawner)) > 0);
+	ASSERT((spare = spare_pid(spawner, 0)) > 0);
 	ASSERT_INT_EQ(kill(spawner, SIGSTOP), 0);
 	ASSERT_INT_EQ(kill(spare, SIGKILL), 0);
 	/* Dead (a zombie, its parent stopped) before the request. */
@@ -584,10 +570,7 @@ TEST(spawner_forks_without_a_spare)
 	ASSERT_INT_EQ(got_code, 8);
 	bd_process_free(p);
 	/* And spares again after it. */
-	pid_t next = 0;
-	for (int i = 0; i < 5000 && ((next = spare_pid(spawner)) == 0 ||
-	    next == spare); i++)
-		usleep(1000);
+	pid_t next = spare_pid(spawner, spare);
 	ASSERT(next > 0 && next != spare);
 	ASSERT_INT_EQ(kill(spawner, 0), 0);
 }
