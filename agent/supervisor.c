@@ -611,7 +611,8 @@ supervisor_fork_into(int dirfd, bool *joined)
 
 static void __attribute__((noreturn))
 supervisor_exec(const struct bd_supervisor_options *o,
-    struct bd_cgroup *cg, bool joined, int out_w, int err_w, int errfd)
+    struct bd_cgroup *cg, bool joined, int out_w, int err_w, int errfd,
+    pid_t supervisor)
 {
 	sigset_t none;
 	int rc = 0;
@@ -637,6 +638,13 @@ supervisor_exec(const struct bd_supervisor_options *o,
 	    (setgroups(o->ngroups, o->groups) == -1 ||
 	    setgid(o->gid) == -1 || setuid(o->uid) == -1))
 		rc = -errno;
+	/* The command ends with its supervisor, as its output does: one
+	 * killed before its "ok" (batchd ends a start so) leaves no task
+	 * behind that nobody watches.  After the user, whose change clears
+	 * it; a supervisor gone already shows as another parent. */
+	if (rc == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
+	    getppid() != supervisor))
+		rc = -ESRCH;
 	if (rc == 0) {
 		signal(SIGPIPE, SIG_DFL);
 		sigemptyset(&none);
@@ -660,6 +668,7 @@ struct sv_child {
 	const struct bd_supervisor_options *o;
 	struct bd_cgroup *cg;
 	int out_w, err_w, errfd;
+	pid_t supervisor;
 };
 
 static char supervisor_child_stack[64 * 1024] __attribute__((aligned(16)));
@@ -671,7 +680,7 @@ supervisor_vfork_child(void *arg)
 
 	/* In the v2 cgroup from its start (supervisor_vfork_into()). */
 	supervisor_exec(c->o, c->cg, c->cg != NULL, c->out_w, c->err_w,
-	    c->errfd);
+	    c->errfd, c->supervisor);
 }
 
 /*
@@ -790,7 +799,7 @@ supervisor_start(struct sv *s)
 		goto out;
 	}
 	dirfd = s->cg != NULL ? bd_cgroup_open_dir(s->cg) : -1;
-	struct sv_child c = { o, s->cg, out_w, err_w, ep[1] };
+	struct sv_child c = { o, s->cg, out_w, err_w, ep[1], s->rec.pid };
 	if (s->cg == NULL)
 		pid = clone(supervisor_vfork_child, supervisor_child_stack +
 		    sizeof(supervisor_child_stack), CLONE_VM | CLONE_VFORK |
@@ -799,7 +808,8 @@ supervisor_start(struct sv *s)
 	    errno == ENOSYS &&
 	    (pid = supervisor_fork_into(dirfd, &joined)) == 0) {
 		close(ep[0]);
-		supervisor_exec(o, s->cg, joined, out_w, err_w, ep[1]);
+		supervisor_exec(o, s->cg, joined, out_w, err_w, ep[1],
+		    s->rec.pid);
 	}
 	if (pid == -1) {
 		rc = -errno;

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -659,6 +660,39 @@ run_recorded(const char *script, struct bd_supervisor_record *rec)
 }
 
 /*
+ * A supervisor killed outright (batchd ends a start so, before the
+ * supervisor's "ok"; an operator may too) takes its command with it:
+ * no task runs on that nobody watches.
+ */
+TEST(task_ends_with_its_supervisor)
+{
+	struct bd_process *p;
+	pid_t sup, task;
+	char *data;
+	int pidfd;
+
+	unlink_in_dir("task.pid");
+	exits = 0;
+	p = spawn_sh(WRITE_PPID "echo $$ > task.pid.tmp; mv task.pid.tmp "
+	    "task.pid; exec sleep 1000");
+	sup = read_ppid();
+	ASSERT_NOT_NULL(data = wait_for_file("task.pid"));
+	task = (pid_t)atoi(data);
+	free(data);
+	ASSERT((pidfd = pidfd_open(task, 0)) >= 0);
+	ASSERT_INT_EQ(kill(sup, SIGKILL), 0);
+	struct pollfd pfd = { pidfd, POLLIN, 0 };
+	int n;
+	do	/* SIGCHLD (libuv's handler) may interrupt it */
+		n = poll(&pfd, 1, 10000);
+	while (n == -1 && errno == EINTR);
+	ASSERT_INT_EQ(n, 1);
+	close(pidfd);
+	run_until_exits(1);
+	bd_process_free(p);
+}
+
+/*
  * A supervisor done with its task supervises the next one (no fork, no
  * exit per task), and nothing of the last task carries over: the next
  * one's CPU time and peak memory are its own, a kill request tagged for
@@ -866,6 +900,10 @@ TEST(started_too_big_for_the_spawner)
 	/* Exec'd: the supervisor is our child. */
 	ASSERT_INT_EQ(parent_of((pid_t)atoi(data)), getpid());
 	free(data);
+	/* Started (its "ok" read): the kill below is the task's, not a
+	 * start's (started_kill_before_reply has those). */
+	while (started_status == 1)
+		uv_run(&loop, UV_RUN_ONCE);
 	ASSERT_INT_EQ(bd_process_kill_tree(p, SIGKILL), 1);
 	run_until_exits(1);
 	ASSERT_INT_EQ(started_status, 0);
@@ -970,8 +1008,14 @@ TEST(spawner_killed_after_serving_one)
 static void
 restart_spawner(void)
 {
+	pid_t old = child_named(getpid(), "batchd-spawner", 0);
+
 	bd_process_shutdown();
 	uv_run(&loop, UV_RUN_DEFAULT);
+	/* Gone before the next starts: a test that looks for the spawner
+	 * by name must not find the old one on its way out. */
+	if (old > 0)
+		(void)waitpid(old, NULL, 0);
 	ASSERT_INT_EQ(bd_process_init(&loop), 0);
 }
 
@@ -1029,6 +1073,7 @@ main(int argc, char **argv)
 		RUN(default_signals);
 		RUN(signal_death);
 		RUN(kill_tree_reaches_escaped_grandchild);
+		RUN(task_ends_with_its_supervisor);
 		RUN(spawn_errors);
 		RUN(supervisor_shows_its_command_line);
 		/* Exec'd: the supervisor is this program's main(). */
